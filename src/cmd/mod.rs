@@ -1,0 +1,34 @@
+//! The subcommands: each wires the pure core to the I/O it needs.
+
+pub mod rules;
+pub mod run;
+
+use crate::cli::SocketArgs;
+use crate::io::sockets;
+
+/// A failure a user can act on: the message says what failed and, where it helps,
+/// what to do.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, Failure> {
+    r.map_err(|e| Failure(format!("{what}: {e}")))
+}
+
+/// The watched sockets' host paths, resolved and without duplicates.
+pub fn resolve_sockets(args: &SocketArgs) -> Result<Vec<String>, Failure> {
+    let mut out: Vec<String> = Vec::new();
+    for p in &args.sockets {
+        let r = ctx(sockets::resolve(p), &format!("socket {}", p.display()))?;
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,165 @@
+//! `sockwatch rules`: the audit rules, live over netlink and as a rules.d file.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::{RulesAction, RulesArgs};
+use crate::core::rules::{native_abis, rule_set, rules_file, RuleSpec};
+use crate::io::netlink::{Control, Status};
+
+use super::{ctx, resolve_sockets, Failure};
+
+pub const RULES_FILE: &str = "50-sockwatch.rules";
+
+pub fn main(args: &RulesArgs) -> Result<ExitCode, Failure> {
+    let rules = rule_set(&resolve_sockets(&args.sockets)?, native_abis());
+    match args.action {
+        RulesAction::Print => {
+            print!("{}", rules_file(&rules));
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesAction::Install => install(args, &rules),
+        RulesAction::Remove => remove(args, &rules),
+        RulesAction::Status => status(&rules),
+    }
+}
+
+/// The result of loading one rule.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Load {
+    Added,
+    AlreadyLoaded,
+    Refused(String),
+}
+
+pub fn open_control() -> Result<Control, Failure> {
+    ctx(Control::open(), "cannot open the audit netlink socket (are you root?)")
+}
+
+/// Fails with one line when the audit configuration is locked (`auditctl -e 2`).
+pub fn ensure_unlocked(st: &Status) -> Result<(), Failure> {
+    if st.enabled == 2 {
+        return Err(Failure(
+            "the audit configuration is locked (enabled=2, auditctl -e 2): rules cannot be changed until reboot".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads `rule`, first on its list. A rule the kernel already has is fine.
+pub fn load(ctl: &mut Control, rule: &RuleSpec) -> Load {
+    match ctl.add_rule(&rule.message()) {
+        Ok(()) => Load::Added,
+        Err(e) if e.raw_os_error() == Some(libc_eexist()) => Load::AlreadyLoaded,
+        Err(e) => Load::Refused(e.to_string()),
+    }
+}
+
+fn libc_eexist() -> i32 {
+    nix::errno::Errno::EEXIST as i32
+}
+
+/// Native-ABI connect rules are the ones detection cannot do without; 32-bit and
+/// io_uring rules are loaded where the kernel supports them.
+pub fn is_required(rule: &RuleSpec) -> bool {
+    matches!(rule, RuleSpec::Connect { abi, socketcall: false, .. } if Some(abi) == native_abis().first())
+}
+
+fn install(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+    let mut ctl = open_control()?;
+    let st = ctx(ctl.status(), "cannot read the audit status")?;
+    ensure_unlocked(&st)?;
+    let mut failed_required = false;
+    // Loaded in reverse so that, each going to the front, they end up in order.
+    for r in rules.iter().rev() {
+        match load(&mut ctl, r) {
+            Load::Added => println!("added: {}", r.describe()),
+            Load::AlreadyLoaded => println!("already loaded: {}", r.describe()),
+            Load::Refused(why) => {
+                failed_required |= is_required(r);
+                eprintln!("sockwatch: warning: the kernel refused {}: {why}", r.describe());
+            }
+        }
+    }
+    if !args.no_persist {
+        write_rules_file(&args.rules_dir, rules)?;
+    }
+    if st.enabled == 0 {
+        println!("note: audit is off (enabled=0); the rules take effect once it is on (`sockwatch run` turns it on)");
+    }
+    Ok(if failed_required { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Failure> {
+    ctx(fs::create_dir_all(dir), &format!("cannot create {}", dir.display()))?;
+    let path = dir.join(RULES_FILE);
+    let tmp = dir.join(format!(".{RULES_FILE}.tmp"));
+    ctx(fs::write(&tmp, rules_file(rules)), &format!("cannot write {}", tmp.display()))?;
+    ctx(fs::rename(&tmp, &path), &format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn remove(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+    let mut ctl = open_control()?;
+    let st = ctx(ctl.status(), "cannot read the audit status")?;
+    ensure_unlocked(&st)?;
+    let mut ok = true;
+    for r in rules {
+        match ctl.del_rule(&r.message()) {
+            Ok(()) => println!("removed: {}", r.describe()),
+            Err(e) if e.kind() == ErrorKind::NotFound => println!("not loaded: {}", r.describe()),
+            Err(e) => {
+                ok = false;
+                eprintln!("sockwatch: error: cannot remove {}: {e}", r.describe());
+            }
+        }
+    }
+    if !args.no_persist {
+        let path = args.rules_dir.join(RULES_FILE);
+        match fs::remove_file(&path) {
+            Ok(()) => println!("deleted {}", path.display()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(Failure(format!("cannot delete {}: {e}", path.display()))),
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Which of `rules` the kernel has loaded, and how many loaded rules could not be
+/// decoded at all.
+pub fn loaded(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<bool>, usize), Failure> {
+    let listed = ctx(ctl.list_rules(), "cannot list the audit rules")?;
+    let undecodable = listed.iter().filter(|r| r.is_err()).count();
+    let have = rules
+        .iter()
+        .map(|r| listed.iter().any(|l| l.as_ref().is_ok_and(|m| r.is(m))))
+        .collect();
+    Ok((have, undecodable))
+}
+
+fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+    let mut ctl = open_control()?;
+    let st = ctx(ctl.status(), "cannot read the audit status")?;
+    let (have, undecodable) = loaded(&mut ctl, rules)?;
+    for (r, h) in rules.iter().zip(&have) {
+        println!("{} {}", if *h { "loaded: " } else { "MISSING:" }, r.describe());
+    }
+    let state = match st.enabled {
+        0 => "off",
+        1 => "on",
+        2 => "on (locked)",
+        _ => "unknown",
+    };
+    println!(
+        "audit: enabled={} ({state}) pid={} lost={} backlog={}/{} failure={}",
+        st.enabled, st.pid, st.lost, st.backlog, st.backlog_limit, st.failure
+    );
+    if undecodable > 0 {
+        println!("note: {undecodable} loaded rule(s) of others could not be decoded and were not compared");
+    }
+    let all = have.iter().all(|h| *h);
+    Ok(if all && st.enabled >= 1 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,370 @@
+//! `sockwatch run`: the daemon. One thread, one mio `Poll`, a named token per
+//! source, and no timer unless an event is waiting for its EOE, so an idle
+//! sockwatch never wakes up.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::Signal;
+
+use crate::cli::RunArgs;
+use crate::core::assemble::{Assembler, Close, Event};
+use crate::core::connect::{self, ConnectEvent, SockAddr};
+use crate::core::detect::{self, FileId, Skip, WatchedSocket};
+use crate::core::finding::{self, Extra};
+use crate::core::record::{types, Record};
+use crate::core::rules::{native_abis, rule_set, RuleSpec, KEY};
+use crate::core::stats::Stats;
+use crate::core::time;
+use crate::io::intake::{Intake, Read};
+use crate::io::netlink::Control;
+use crate::io::output::{OutputSpec, Outputs};
+use crate::io::proc::{self, Lookup};
+use crate::io::signals::Signals;
+use crate::io::{notify, sockets};
+use crate::{debug, error, info, warn};
+
+use super::rules::{ensure_unlocked, is_required, load, loaded, open_control, Load};
+use super::{ctx, resolve_sockets, Failure};
+
+const AUDIT: Token = Token(0);
+const SIGNAL: Token = Token(1);
+
+/// Records of one event arrive within microseconds; an event without EOE after
+/// this long is closed as it is.
+const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
+const MAX_IN_FLIGHT: usize = 4096;
+/// Datagrams read per wakeup before signals get a look in.
+const READ_BATCH: usize = 4096;
+/// Without our key, an unmatched inode re-reads the sockets at most this often.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
+    let paths = resolve_sockets(&args.sockets)?;
+    let specs = if args.outputs.is_empty() { vec![OutputSpec::Stdout] } else { args.outputs.clone() };
+    let outputs = Outputs::open(&specs)?;
+    let signals = ctx(
+        Signals::open(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1]),
+        "cannot set up signal handling",
+    )?;
+    // Join the multicast group before loading rules, so no event falls in between.
+    let intake = Intake::open()?;
+    let mut ctl = open_control()?;
+    let st = ctx(ctl.status(), "cannot read the audit status")?;
+
+    let rules = rule_set(&paths, native_abis());
+    let added = if args.no_rules { Vec::new() } else { install(&mut ctl, &rules, st.enabled)? };
+    let enabled_by_us = if st.enabled == 0 {
+        ctx(ctl.set_enabled(1), "cannot turn audit on")?;
+        info!("audit was off; turned it on (it is turned off again on exit)");
+        true
+    } else {
+        false
+    };
+    let watched = sockets::watch(&paths);
+    for w in &watched {
+        info!(
+            "watching {} ({})",
+            w.path,
+            w.id.map_or("absent for now".into(), |f| format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode))
+        );
+    }
+    let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut daemon = Daemon {
+        watched,
+        outputs,
+        specs,
+        stats: Stats::default(),
+        assembler: Assembler::new(EVENT_TIMEOUT, MAX_IN_FLIGHT),
+        hostname,
+        last_refresh: Instant::now(),
+        closed: Vec::new(),
+    };
+    let _ = notify::notify("READY=1");
+    info!("ready: {} rule(s) added by this run, outputs: {}", added.len(), daemon.describe_outputs());
+
+    let result = daemon.run(intake, signals);
+
+    let _ = notify::notify("STOPPING=1");
+    daemon.flush();
+    cleanup(&mut ctl, &added, enabled_by_us);
+    info!("stopped: {}", daemon.stats);
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Loads every rule that is not loaded yet and returns those this run added. With
+/// a locked configuration nothing can be loaded, which is fine only if the rules
+/// are there already.
+fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<Vec<RuleSpec>, Failure> {
+    if enabled == 2 {
+        let (have, _) = loaded(ctl, rules)?;
+        if rules.iter().zip(&have).any(|(r, h)| !h && is_required(r)) {
+            ensure_unlocked(&ctl.status()?)?;
+        }
+        warn!("the audit configuration is locked; using the rules already loaded");
+        return Ok(Vec::new());
+    }
+    let mut added = Vec::new();
+    for r in rules.iter().rev() {
+        match load(ctl, r) {
+            Load::Added => {
+                debug!("added rule: {}", r.describe());
+                added.push(r.clone());
+            }
+            Load::AlreadyLoaded => debug!("rule already loaded: {}", r.describe()),
+            Load::Refused(why) if is_required(r) => {
+                cleanup(ctl, &added, false);
+                return Err(Failure(format!("the kernel refused the rule {}: {why}", r.describe())));
+            }
+            Load::Refused(why) => warn!("the kernel refused {}: {why}; continuing without it", r.describe()),
+        }
+    }
+    Ok(added)
+}
+
+/// Removes exactly the rules this run added, and turns audit off again if this run
+/// turned it on and it is still on.
+fn cleanup(ctl: &mut Control, added: &[RuleSpec], enabled_by_us: bool) {
+    for r in added {
+        if let Err(e) = ctl.del_rule(&r.message()) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                error!("cannot remove rule {}: {e}", r.describe());
+            }
+        }
+    }
+    if enabled_by_us && ctl.status().is_ok_and(|s| s.enabled == 1) {
+        if let Err(e) = ctl.set_enabled(0) {
+            error!("cannot turn audit back off: {e}");
+        }
+    }
+}
+
+struct Daemon {
+    watched: Vec<WatchedSocket>,
+    outputs: Outputs,
+    specs: Vec<OutputSpec>,
+    stats: Stats,
+    assembler: Assembler,
+    hostname: String,
+    last_refresh: Instant,
+    closed: Vec<Event>,
+}
+
+impl Daemon {
+    fn describe_outputs(&self) -> String {
+        self.specs
+            .iter()
+            .map(|s| match s {
+                OutputSpec::Stdout => "stdout".to_string(),
+                OutputSpec::Jsonl(p) => format!("jsonl:{}", p.display()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn run(&mut self, mut intake: Intake, mut signals: Signals) -> Result<(), Failure> {
+        let mut poll = ctx(Poll::new(), "cannot create the event loop")?;
+        let reg = poll.registry();
+        ctx(reg.register(&mut SourceFd(&intake_fd(&intake)), AUDIT, Interest::READABLE), "cannot poll the audit socket")?;
+        ctx(reg.register(&mut SourceFd(&signal_fd(&signals)), SIGNAL, Interest::READABLE), "cannot poll signals")?;
+        let mut events = Events::with_capacity(16);
+        let mut backlog = false;
+        loop {
+            let timeout = if backlog {
+                Some(Duration::ZERO)
+            } else {
+                self.assembler.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            if let Err(e) = poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Failure(format!("event loop: {e}")));
+            }
+            let mut audit_ready = backlog;
+            for ev in events.iter() {
+                match ev.token() {
+                    AUDIT => audit_ready = true,
+                    SIGNAL => {
+                        while let Some(sig) = ctx(signals.next(), "reading signals")? {
+                            match sig {
+                                Signal::SIGTERM | Signal::SIGINT => {
+                                    info!("{sig}: shutting down");
+                                    // Whatever is already queued is still ours to report.
+                                    self.drain(&mut intake, usize::MAX)?;
+                                    return Ok(());
+                                }
+                                Signal::SIGHUP => self.reopen_outputs(),
+                                Signal::SIGUSR1 => info!("stats: {}", self.stats),
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if audit_ready {
+                backlog = self.drain(&mut intake, READ_BATCH)?;
+            }
+            self.assembler.expire(Instant::now(), &mut self.closed);
+            self.handle_closed();
+        }
+    }
+
+    /// Reads up to `limit` datagrams; returns whether more may be waiting.
+    fn drain(&mut self, intake: &mut Intake, limit: usize) -> Result<bool, Failure> {
+        for _ in 0..limit {
+            let now = Instant::now();
+            match ctx(intake.read(), "reading audit records")? {
+                None => {
+                    self.handle_closed();
+                    return Ok(false);
+                }
+                Some(Read::Lost) => {
+                    self.stats.lost_enobufs += 1;
+                    if self.stats.lost_enobufs.is_power_of_two() {
+                        warn!(
+                            "audit records lost: the receive buffer overflowed (ENOBUFS, {} time(s) so far)",
+                            self.stats.lost_enobufs
+                        );
+                    }
+                }
+                Some(Read::Record(rtype, payload)) => {
+                    self.stats.records += 1;
+                    match Record::parse(rtype, payload) {
+                        Ok(rec) => {
+                            if !types::is_known_range(rec.rtype) {
+                                self.stats.unknown_record_types += 1;
+                                debug!("unknown audit record type {}", rec.rtype);
+                            }
+                            self.assembler.push(rec, now, &mut self.closed);
+                        }
+                        Err(e) => {
+                            self.stats.malformed_records += 1;
+                            debug!("malformed audit record (type {rtype}): {e}: {:?}", String::from_utf8_lossy(payload));
+                        }
+                    }
+                }
+            }
+            if self.closed.len() >= 64 {
+                self.handle_closed();
+            }
+        }
+        self.handle_closed();
+        Ok(true)
+    }
+
+    fn flush(&mut self) {
+        self.assembler.flush(&mut self.closed);
+        self.handle_closed();
+    }
+
+    fn handle_closed(&mut self) {
+        let closed = std::mem::take(&mut self.closed);
+        for ev in &closed {
+            self.stats.events += 1;
+            match ev.closed_by {
+                Close::Timeout => self.stats.events_timed_out += 1,
+                Close::Evicted => self.stats.events_evicted += 1,
+                _ => {}
+            }
+            if let Some(c) = connect::extract(ev) {
+                self.stats.connects += 1;
+                self.on_connect(&c);
+            }
+        }
+        self.closed = closed;
+        self.closed.clear();
+    }
+
+    fn on_connect(&mut self, c: &ConnectEvent) {
+        let resolved = self.resolve_without_path(c);
+        let mut target = detect::target(c, &self.watched, resolved);
+        if target == Err(Skip::NotWatched) && self.may_refresh(c) && sockets::refresh(&mut self.watched) {
+            target = detect::target(c, &self.watched, resolved);
+        }
+        let hit = match target {
+            Ok(h) => h,
+            Err(skip) => return self.skip(c, skip),
+        };
+        let (origin, lookup) = proc::origin(c.ids.pid, c.ids.ppid);
+        match lookup {
+            Lookup::Pid => {}
+            Lookup::Parent => self.stats.proc_vanished += 1,
+            Lookup::Gone => {
+                self.stats.proc_vanished += 1;
+                self.stats.unattributed += 1;
+            }
+        }
+        if let Err(skip) = detect::judge(c, &origin) {
+            return self.skip(c, skip);
+        }
+        let cmdline = proc::full_cmdline(c.ids.pid, c.proctitle.as_deref());
+        let f = finding::connect_finding(
+            c,
+            &hit,
+            &self.watched[hit.watched].path,
+            &origin,
+            Extra { now: time::now_micros(), cmdline, hostname: &self.hostname },
+        );
+        self.stats.findings += 1;
+        self.stats.output_errors += self.outputs.emit(&f);
+    }
+
+    /// A connect with no PATH record (the kernel did not resolve a name) is matched
+    /// by resolving sun_path inside the process's root, while it still exists.
+    fn resolve_without_path(&self, c: &ConnectEvent) -> Option<FileId> {
+        if c.paths.iter().any(|p| p.inode.is_some()) {
+            return None;
+        }
+        let (Some(pid), Some(SockAddr::Unix(path))) = (c.ids.pid, &c.addr) else { return None };
+        proc::resolve_in(pid, c.cwd.as_deref(), path).ok()
+    }
+
+    /// Our key means the kernel matched one of our path rules, so the socket must be
+    /// watched: its inode changed (re-created). Other keys refresh at a bounded rate.
+    fn may_refresh(&mut self, c: &ConnectEvent) -> bool {
+        let ours = c.key.as_deref() == Some(KEY.as_bytes());
+        if ours || self.last_refresh.elapsed() >= REFRESH_EVERY {
+            self.last_refresh = Instant::now();
+            return true;
+        }
+        false
+    }
+
+    fn skip(&mut self, c: &ConnectEvent, why: Skip) {
+        match why {
+            Skip::NotUnixPath => self.stats.skipped_not_unix += 1,
+            Skip::NotWatched => self.stats.skipped_not_watched += 1,
+            Skip::HostProcess => self.stats.skipped_host += 1,
+            Skip::RuntimeSetup => self.stats.skipped_runtime_setup += 1,
+        }
+        debug!(
+            "connect {} by pid {:?} ({}) skipped: {}",
+            c.stamp,
+            c.ids.pid,
+            String::from_utf8_lossy(c.comm.as_deref().unwrap_or_default()),
+            why.as_str()
+        );
+    }
+
+    fn reopen_outputs(&mut self) {
+        match Outputs::open(&self.specs) {
+            Ok(o) => {
+                self.outputs = o;
+                info!("SIGHUP: outputs reopened");
+            }
+            Err(e) => error!("SIGHUP: cannot reopen outputs, keeping the old ones: {e}"),
+        }
+    }
+}
+
+fn intake_fd(i: &Intake) -> std::os::fd::RawFd {
+    std::os::fd::AsRawFd::as_raw_fd(i)
+}
+
+fn signal_fd(s: &Signals) -> std::os::fd::RawFd {
+    std::os::fd::AsRawFd::as_raw_fd(s)
+}

@@ -1,0 +1,209 @@
+//! Reads a connect attempt out of an assembled audit event.
+//!
+//! A connect reaches audit three ways: the connect syscall (per architecture), the
+//! 32-bit socketcall multiplexer with call 3, and io_uring's IORING_OP_CONNECT
+//! (a URINGOP record). The syscall number is decoded with the record's own `arch=`,
+//! not the build's, so logs from other hosts decode the same way.
+
+use super::assemble::Event;
+use super::record::{decode_hex, types, Record, Stamp};
+
+pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+
+/// IORING_OP_CONNECT.
+pub const URING_OP_CONNECT: u64 = 16;
+/// SYS_CONNECT, the socketcall(2) call number for connect.
+pub const SOCKETCALL_CONNECT: u64 = 3;
+
+/// The connect and socketcall syscall numbers for an audit arch.
+pub fn connect_syscalls(arch: u32) -> Option<(u64, Option<u64>)> {
+    match arch {
+        AUDIT_ARCH_X86_64 => Some((42, None)),
+        AUDIT_ARCH_I386 => Some((362, Some(102))),
+        AUDIT_ARCH_AARCH64 => Some((203, None)),
+        AUDIT_ARCH_ARM => Some((283, None)),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Syscall,
+    Socketcall,
+    IoUring,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SockAddr {
+    /// A filesystem AF_UNIX address: sun_path up to its first NUL.
+    Unix(Vec<u8>),
+    /// An abstract AF_UNIX address (leading NUL), which has no file to match.
+    Abstract(Vec<u8>),
+    /// Any other family.
+    Other(u16),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathItem {
+    pub name: Option<Vec<u8>>,
+    pub inode: Option<u64>,
+    /// (major, minor) as the PATH record writes `dev=fe:00`.
+    pub dev: Option<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ids {
+    pub pid: Option<u32>,
+    pub ppid: Option<u32>,
+    pub uid: Option<u32>,
+    pub euid: Option<u32>,
+    pub auid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectEvent {
+    pub stamp: Stamp,
+    pub via: Via,
+    pub arch: Option<u32>,
+    pub success: Option<bool>,
+    /// The syscall's return: 0, or a negative errno.
+    pub exit: Option<i64>,
+    pub ids: Ids,
+    pub comm: Option<Vec<u8>>,
+    pub exe: Option<Vec<u8>>,
+    pub key: Option<Vec<u8>>,
+    pub addr: Option<SockAddr>,
+    pub paths: Vec<PathItem>,
+    pub cwd: Option<Vec<u8>>,
+    /// PROCTITLE split at NULs: the argv as the kernel saw it (at most 128 bytes).
+    pub proctitle: Option<Vec<Vec<u8>>>,
+}
+
+/// Returns the connect attempt in `ev`, or `None` when the event is something else.
+pub fn extract(ev: &Event) -> Option<ConnectEvent> {
+    let syscall = ev.first(types::SYSCALL);
+    let uring = ev
+        .all(types::URINGOP)
+        .find(|r| r.num("uring_op") == Some(URING_OP_CONNECT));
+    let (via, main) = match (uring, syscall) {
+        (Some(u), _) => (Via::IoUring, u),
+        (None, Some(s)) => (syscall_kind(s)?, s),
+        (None, None) => return None,
+    };
+    let arch = syscall.and_then(|s| s.hexnum("arch")).map(|a| a as u32);
+    // URINGOP carries no comm/exe/auid; the io_uring_enter SYSCALL record does.
+    let proc_rec = syscall.unwrap_or(main);
+    let ids = Ids {
+        pid: num32(main, "pid"),
+        ppid: num32(main, "ppid"),
+        uid: num32(main, "uid"),
+        euid: num32(main, "euid"),
+        auid: num32(proc_rec, "auid"),
+    };
+    Some(ConnectEvent {
+        stamp: ev.stamp,
+        via,
+        arch,
+        success: main.raw("success").map(|v| v == b"yes"),
+        exit: main.int("exit"),
+        ids,
+        comm: proc_rec.text("comm"),
+        exe: proc_rec.text("exe"),
+        key: main.text("key").or_else(|| proc_rec.text("key")),
+        addr: ev.first(types::SOCKADDR).and_then(|r| r.raw("saddr")).and_then(parse_saddr),
+        paths: ev.all(types::PATH).map(path_item).collect(),
+        cwd: ev.first(types::CWD).and_then(|r| r.text("cwd")),
+        proctitle: ev.first(types::PROCTITLE).and_then(|r| r.text("proctitle")).map(split_argv),
+    })
+}
+
+fn syscall_kind(r: &Record) -> Option<Via> {
+    let arch = r.hexnum("arch")? as u32;
+    let nr = r.num("syscall")?;
+    let (connect, socketcall) = connect_syscalls(arch)?;
+    if nr == connect {
+        Some(Via::Syscall)
+    } else if Some(nr) == socketcall && r.hexnum("a0") == Some(SOCKETCALL_CONNECT) {
+        Some(Via::Socketcall)
+    } else {
+        None
+    }
+}
+
+fn num32(r: &Record, key: &str) -> Option<u32> {
+    r.num(key).and_then(|n| u32::try_from(n).ok())
+}
+
+fn path_item(r: &Record) -> PathItem {
+    PathItem {
+        name: r.text("name"),
+        inode: r.num("inode"),
+        dev: r.raw("dev").and_then(parse_dev),
+    }
+}
+
+/// Parses the PATH record's `dev=MAJ:MIN` (both hex).
+pub fn parse_dev(v: &[u8]) -> Option<(u32, u32)> {
+    let colon = v.iter().position(|&b| b == b':')?;
+    let major = super::record::parse_hex_u64(&v[..colon])?;
+    let minor = super::record::parse_hex_u64(&v[colon + 1..])?;
+    Some((u32::try_from(major).ok()?, u32::try_from(minor).ok()?))
+}
+
+/// Decodes SOCKADDR's hex `saddr`: a little-endian family, then for AF_UNIX the
+/// path up to its first NUL. What follows that NUL is the caller's stack garbage.
+pub fn parse_saddr(v: &[u8]) -> Option<SockAddr> {
+    let raw = decode_hex(v)?;
+    if raw.len() < 2 {
+        return None;
+    }
+    let family = u16::from_le_bytes([raw[0], raw[1]]);
+    if family != 1 {
+        return Some(SockAddr::Other(family));
+    }
+    let path = &raw[2..];
+    match path.first() {
+        Some(0) => {
+            let name = &path[1..];
+            Some(SockAddr::Abstract(name.to_vec()))
+        }
+        _ => {
+            let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+            Some(SockAddr::Unix(path[..end].to_vec()))
+        }
+    }
+}
+
+fn split_argv(raw: Vec<u8>) -> Vec<Vec<u8>> {
+    let trimmed = raw.strip_suffix(b"\0").unwrap_or(&raw);
+    trimmed.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saddr_cuts_at_first_nul_and_ignores_garbage() {
+        // "/run/docker.sock" then NUL then stack garbage (0xff, 0x7f ...).
+        let mut hex = String::from("0100");
+        for b in b"/run/docker.sock\0\xff\x7fgarbage" {
+            hex.push_str(&format!("{b:02X}"));
+        }
+        assert_eq!(parse_saddr(hex.as_bytes()), Some(SockAddr::Unix(b"/run/docker.sock".to_vec())));
+        assert_eq!(parse_saddr(b"02000035C0A80001"), Some(SockAddr::Other(2)));
+        assert_eq!(parse_saddr(b"0100006162"), Some(SockAddr::Abstract(b"ab".to_vec())));
+        assert_eq!(parse_saddr(b"01"), None);
+        assert_eq!(parse_saddr(b"zz00"), None);
+    }
+
+    #[test]
+    fn dev_is_hex_major_minor() {
+        assert_eq!(parse_dev(b"fe:00"), Some((254, 0)));
+        assert_eq!(parse_dev(b"00:1a"), Some((0, 26)));
+        assert_eq!(parse_dev(b"fe00"), None);
+    }
+}

@@ -1,0 +1,279 @@
+//! The finding: one JSON object per line, whose shape is a stable interface (see
+//! README "Finding format").
+//!
+//! Strings a container controls (comm, exe, cwd, cmdline, the socket path) may hold
+//! any bytes. JSON strings must be Unicode, so such a field holds the text with
+//! invalid bytes replaced, and a sibling `<field>_hex` then carries the exact bytes.
+//! Valid UTF-8 has no sibling. serde_json escapes control characters, so no byte can
+//! end a line or forge a field.
+
+use serde::Serialize;
+
+use super::cgroup::Container;
+use super::connect::{ConnectEvent, SockAddr};
+use super::detect::{Hit, Origin};
+use super::signature::{Signature, DOCKER_ABUSE};
+use super::time;
+
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    pub time: String,
+    pub signature: &'static Signature,
+    pub source: &'static str,
+    pub operation: &'static str,
+    pub outcome: Outcome,
+    pub socket: Socket,
+    pub process: Process,
+    pub container: ContainerInfo,
+    pub audit: Audit,
+    pub host: Host,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Outcome {
+    pub success: bool,
+    pub errno: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Socket {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    pub watched: String,
+    pub dev: String,
+    pub inode: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Process {
+    pub pid: Option<u32>,
+    pub ppid: Option<u32>,
+    pub uid: Option<u32>,
+    pub euid: Option<u32>,
+    pub auid: Option<u32>,
+    pub comm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm_hex: Option<String>,
+    pub exe: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_hex: Option<String>,
+    pub cwd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd_hex: Option<String>,
+    pub cmdline: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmdline_hex: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: Option<String>,
+    pub runtime: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// "pid", or "ppid" when the process had gone and its parent was read.
+    pub attributed_by: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Audit {
+    pub serial: u64,
+    pub time: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Host {
+    pub hostname: String,
+}
+
+/// What the I/O side adds to an event: the emission time, a fuller argv than the
+/// kernel's 128-byte PROCTITLE when /proc still had it, and the host name.
+pub struct Extra<'a> {
+    pub now: String,
+    pub cmdline: Option<Vec<Vec<u8>>>,
+    pub hostname: &'a str,
+}
+
+pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin: &Origin, extra: Extra<'_>) -> Finding {
+    let named = match &ev.addr {
+        Some(SockAddr::Unix(p)) => Some(p.as_slice()),
+        _ => ev.paths.iter().find_map(|p| p.name.as_deref()),
+    };
+    let (path, path_hex) = text(named.unwrap_or_default());
+    let (comm, comm_hex) = opt_text(ev.comm.as_deref());
+    let (exe, exe_hex) = opt_text(ev.exe.as_deref());
+    let (cwd, cwd_hex) = opt_text(ev.cwd.as_deref());
+    let argv = extra.cmdline.or_else(|| ev.proctitle.clone()).unwrap_or_default();
+    let cmdline: Vec<String> = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let cmdline_hex = argv.iter().any(|a| std::str::from_utf8(a).is_err()).then(|| argv.iter().map(|a| hex(a)).collect());
+    Finding {
+        time: extra.now,
+        signature: &DOCKER_ABUSE,
+        source: "audit",
+        operation: "connect",
+        outcome: outcome(ev.success, ev.exit),
+        socket: Socket {
+            path,
+            path_hex,
+            watched: watched_path.to_string(),
+            dev: format!("{:02x}:{:02x}", hit.file.major, hit.file.minor),
+            inode: hit.file.inode,
+        },
+        process: Process {
+            pid: ev.ids.pid,
+            ppid: ev.ids.ppid,
+            uid: ev.ids.uid,
+            euid: ev.ids.euid,
+            auid: ev.ids.auid,
+            comm,
+            comm_hex,
+            exe,
+            exe_hex,
+            cwd,
+            cwd_hex,
+            cmdline,
+            cmdline_hex,
+        },
+        container: container_info(origin),
+        audit: Audit { serial: ev.stamp.serial, time: time::format_millis(ev.stamp.sec, ev.stamp.msec) },
+        host: Host { hostname: extra.hostname.to_string() },
+        count: 1,
+    }
+}
+
+pub fn container_info(origin: &Origin) -> ContainerInfo {
+    match origin {
+        Origin::Container { container: Container { runtime, id }, via_parent } => ContainerInfo {
+            id: Some(id.clone()),
+            runtime: runtime.as_str().to_string(),
+            name: None,
+            image: None,
+            attributed_by: Some(if *via_parent { "ppid" } else { "pid" }),
+        },
+        Origin::Host | Origin::Unknown => ContainerInfo {
+            id: None,
+            runtime: "unknown".into(),
+            name: None,
+            image: None,
+            attributed_by: None,
+        },
+    }
+}
+
+/// `success=yes/no` and the negative errno in `exit`, as a name such as "EACCES".
+pub fn outcome(success: Option<bool>, exit: Option<i64>) -> Outcome {
+    let success = success.unwrap_or(exit == Some(0));
+    let errno = match exit {
+        Some(e) if e < 0 && !success => Some(errno_name(-e)),
+        _ => None,
+    };
+    Outcome { success, errno }
+}
+
+fn errno_name(n: i64) -> String {
+    let Ok(raw) = i32::try_from(n) else { return format!("E{n}") };
+    match nix::errno::Errno::from_raw(raw) {
+        nix::errno::Errno::UnknownErrno => format!("E{n}"),
+        e => format!("{e:?}"),
+    }
+}
+
+fn text(b: &[u8]) -> (String, Option<String>) {
+    match std::str::from_utf8(b) {
+        Ok(s) => (s.to_string(), None),
+        Err(_) => (String::from_utf8_lossy(b).into_owned(), Some(hex(b))),
+    }
+}
+
+fn opt_text(b: Option<&[u8]>) -> (Option<String>, Option<String>) {
+    match b {
+        Some(b) => {
+            let (t, h) = text(b);
+            (Some(t), h)
+        }
+        None => (None, None),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cgroup::Runtime;
+    use super::super::connect::{Ids, PathItem, Via};
+    use super::super::detect::FileId;
+    use super::super::record::Stamp;
+    use super::*;
+
+    fn event() -> ConnectEvent {
+        ConnectEvent {
+            stamp: Stamp { sec: 1_795_863_162, msec: 42, serial: 777 },
+            via: Via::Syscall,
+            arch: Some(0xc000003e),
+            success: Some(false),
+            exit: Some(-111),
+            ids: Ids { pid: Some(10), ppid: Some(9), uid: Some(0), euid: Some(0), auid: Some(u32::MAX) },
+            comm: Some(b"ev\nil\"x".to_vec()),
+            exe: Some(b"/tmp/\xff\xfeexe".to_vec()),
+            key: None,
+            addr: Some(SockAddr::Unix(b"/tmp/x.sock".to_vec())),
+            paths: vec![PathItem { name: Some(b"/tmp/x.sock".to_vec()), inode: Some(5), dev: Some((254, 0)) }],
+            cwd: Some(b"/".to_vec()),
+            proctitle: Some(vec![b"socat".to_vec(), b"-".to_vec(), b"UNIX-CONNECT:/tmp/x.sock".to_vec()]),
+        }
+    }
+
+    #[test]
+    fn serializes_every_documented_field_on_one_line() {
+        let hit = Hit { watched: 0, file: FileId { major: 254, minor: 0, inode: 5 }, by_name: false };
+        let origin = Origin::Container {
+            container: Container { runtime: Runtime::Docker, id: "b".repeat(64) },
+            via_parent: true,
+        };
+        let f = connect_finding(
+            &event(),
+            &hit,
+            "/run/docker.sock",
+            &origin,
+            Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: "h1" },
+        );
+        let line = serde_json::to_string(&f).unwrap();
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["signature"]["id"], "TRC-1019");
+        assert_eq!(v["signature"]["mitre"]["technique_id"], "T1068");
+        assert_eq!(v["signature"]["severity"], 2);
+        assert_eq!(v["source"], "audit");
+        assert_eq!(v["operation"], "connect");
+        assert_eq!(v["outcome"], serde_json::json!({"success": false, "errno": "ECONNREFUSED"}));
+        assert_eq!(v["socket"]["path"], "/tmp/x.sock");
+        assert_eq!(v["socket"]["watched"], "/run/docker.sock");
+        assert_eq!(v["socket"]["dev"], "fe:00");
+        assert_eq!(v["socket"]["inode"], 5);
+        assert_eq!(v["process"]["comm"], "ev\nil\"x");
+        assert_eq!(v["process"]["exe_hex"], "2f746d702ffffe657865");
+        assert!(v["process"].get("comm_hex").is_none());
+        assert_eq!(v["process"]["cmdline"][2], "UNIX-CONNECT:/tmp/x.sock");
+        assert_eq!(v["process"]["auid"], 4294967295u64);
+        assert_eq!(v["container"]["id"], "b".repeat(64));
+        assert_eq!(v["container"]["runtime"], "docker");
+        assert_eq!(v["container"]["attributed_by"], "ppid");
+        assert_eq!(v["audit"], serde_json::json!({"serial": 777, "time": "2026-11-28T10:52:42.042Z"}));
+        assert_eq!(v["host"]["hostname"], "h1");
+        assert_eq!(v["count"], 1);
+    }
+
+    #[test]
+    fn outcomes() {
+        assert_eq!(outcome(Some(true), Some(0)), Outcome { success: true, errno: None });
+        assert_eq!(outcome(Some(false), Some(-13)).errno.as_deref(), Some("EACCES"));
+        assert_eq!(outcome(Some(false), Some(-4095)).errno.as_deref(), Some("E4095"));
+        assert_eq!(outcome(None, None), Outcome { success: false, errno: None });
+    }
+}

@@ -1,0 +1,14 @@
+//! The pure core: parsing, assembly, attribution from cgroup text, detection and
+//! the finding format. Nothing in here reads a file, a socket or the clock (times
+//! are passed in), so all of it is tested on recorded data.
+
+pub mod assemble;
+pub mod cgroup;
+pub mod connect;
+pub mod detect;
+pub mod finding;
+pub mod record;
+pub mod rules;
+pub mod signature;
+pub mod stats;
+pub mod time;

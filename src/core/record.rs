@@ -1,0 +1,340 @@
+//! One kernel audit record, parsed from raw bytes.
+//!
+//! The kernel sends every record as text (`audit(1732790000.123:4567): key=value ...`),
+//! but nothing guarantees that text is UTF-8: user-space messages can carry raw
+//! bytes, and untrusted strings are hex-encoded. So records stay `[u8]` here, and a
+//! field is decoded only when it is asked for.
+
+use std::fmt;
+
+/// An audit record type, as the netlink message type carries it.
+pub mod types {
+    pub const SYSCALL: u16 = 1300;
+    pub const PATH: u16 = 1302;
+    pub const CONFIG_CHANGE: u16 = 1305;
+    pub const SOCKADDR: u16 = 1306;
+    pub const CWD: u16 = 1307;
+    pub const EOE: u16 = 1320;
+    pub const PROCTITLE: u16 = 1327;
+    pub const URINGOP: u16 = 1336;
+
+    /// Types that user space or the audit daemon sends as one self-contained record:
+    /// the kernel never follows them with more records or an EOE.
+    pub fn is_standalone(t: u16) -> bool {
+        matches!(t, 1100..=1299 | 2100..=2999)
+    }
+
+    /// Types outside every range the kernel uses for audit records.
+    pub fn is_known_range(t: u16) -> bool {
+        matches!(t, 1100..=1299 | 1300..=1499 | 1500..=1599 | 1600..=1699 | 1700..=1799
+            | 1800..=1899 | 2000..=2099 | 2100..=2999)
+    }
+}
+
+/// The identity of the event a record belongs to: `audit(SEC.MSEC:SERIAL)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Stamp {
+    pub sec: u64,
+    pub msec: u32,
+    pub serial: u64,
+}
+
+impl fmt::Display for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}:{}", self.sec, self.msec, self.serial)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub rtype: u16,
+    pub stamp: Stamp,
+    /// Everything after `audit(...): `, trailing NULs and newlines removed.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// No `audit(` prefix where one must be.
+    NoStamp,
+    /// The stamp is there but not of the form `SEC.MSEC:SERIAL`.
+    BadStamp,
+    /// A log line with no `type=`.
+    NoType,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParseError::NoStamp => "no audit(...) stamp",
+            ParseError::BadStamp => "malformed audit(SEC.MSEC:SERIAL) stamp",
+            ParseError::NoType => "no type= field",
+        })
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl Record {
+    /// Parses a netlink payload: the type comes from the netlink header, the text is
+    /// `audit(SEC.MSEC:SERIAL): body`.
+    pub fn parse(rtype: u16, payload: &[u8]) -> Result<Record, ParseError> {
+        let payload = trim_end(payload);
+        let rest = payload.strip_prefix(b"audit(").ok_or(ParseError::NoStamp)?;
+        let close = memchr(b')', rest).ok_or(ParseError::BadStamp)?;
+        let stamp = parse_stamp(&rest[..close]).ok_or(ParseError::BadStamp)?;
+        let mut body = &rest[close + 1..];
+        body = body.strip_prefix(b":").unwrap_or(body);
+        body = body.strip_prefix(b" ").unwrap_or(body);
+        Ok(Record { rtype, stamp, body: body.to_vec() })
+    }
+
+    /// Parses the form the kernel log and test data use: `type=1300 audit(...): body`.
+    pub fn parse_line(line: &[u8]) -> Result<Record, ParseError> {
+        let rest = line.strip_prefix(b"type=").ok_or(ParseError::NoType)?;
+        let sp = memchr(b' ', rest).ok_or(ParseError::NoStamp)?;
+        let rtype = std::str::from_utf8(&rest[..sp])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(ParseError::NoType)?;
+        Record::parse(rtype, &rest[sp + 1..])
+    }
+
+    /// The raw value of the first field named `key`, as written (quotes included).
+    pub fn raw(&self, key: &str) -> Option<&[u8]> {
+        Fields::new(&self.body).find(|(k, _)| *k == key.as_bytes()).map(|(_, v)| v)
+    }
+
+    /// A numeric field, decimal or (with `hex`) hexadecimal without prefix.
+    pub fn num(&self, key: &str) -> Option<u64> {
+        parse_dec(self.raw(key)?)
+    }
+
+    pub fn hexnum(&self, key: &str) -> Option<u64> {
+        parse_hex_u64(self.raw(key)?)
+    }
+
+    /// A signed decimal field such as `exit=-13`.
+    pub fn int(&self, key: &str) -> Option<i64> {
+        let v = self.raw(key)?;
+        match v.strip_prefix(b"-") {
+            Some(digits) => parse_dec(digits).map(|n| -(n as i64)),
+            None => parse_dec(v).map(|n| n as i64),
+        }
+    }
+
+    /// A string the kernel logged as untrusted: `"quoted"`, HEX, or `(null)`/`?`.
+    pub fn text(&self, key: &str) -> Option<Vec<u8>> {
+        decode_untrusted(self.raw(key)?)
+    }
+}
+
+/// Iterates `key=value` pairs of a record body. Values in double or single quotes keep
+/// their quotes; a token without `=` is skipped.
+pub struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(body: &'a [u8]) -> Self {
+        Fields { rest: body }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            while let [b' ', tail @ ..] = self.rest {
+                self.rest = tail;
+            }
+            if self.rest.is_empty() {
+                return None;
+            }
+            let token_end = token_end(self.rest);
+            let token = &self.rest[..token_end];
+            self.rest = &self.rest[token_end..];
+            if let Some(eq) = memchr(b'=', token) {
+                return Some((&token[..eq], &token[eq + 1..]));
+            }
+        }
+    }
+}
+
+/// The end of the token at the start of `s`: the next space outside quotes.
+fn token_end(s: &[u8]) -> usize {
+    let mut quote: Option<u8> = None;
+    for (i, &b) in s.iter().enumerate() {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b' ' => return i,
+            None if (b == b'"' || b == b'\'') && i > 0 && s[i - 1] == b'=' => quote = Some(b),
+            None => {}
+        }
+    }
+    s.len()
+}
+
+/// Decodes an untrusted-string value. `None` for the kernel's "no value" markers.
+pub fn decode_untrusted(v: &[u8]) -> Option<Vec<u8>> {
+    if v == b"(null)" || v == b"?" || v == b"(none)" {
+        return None;
+    }
+    if let Some(inner) = v.strip_prefix(b"\"") {
+        return Some(inner.strip_suffix(b"\"").unwrap_or(inner).to_vec());
+    }
+    if let Some(bytes) = decode_hex(v) {
+        return Some(bytes);
+    }
+    Some(v.to_vec())
+}
+
+/// Decodes an even-length string of hex digits; `None` if it is not one.
+pub fn decode_hex(v: &[u8]) -> Option<Vec<u8>> {
+    if v.is_empty() || v.len() % 2 != 0 {
+        return None;
+    }
+    v.chunks_exact(2)
+        .map(|p| Some((hexval(p[0])? << 4) | hexval(p[1])?))
+        .collect()
+}
+
+fn hexval(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+pub fn parse_dec(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+pub fn parse_hex_u64(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 16 {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &b| Some((n << 4) | u64::from(hexval(b)?)))
+}
+
+fn parse_stamp(s: &[u8]) -> Option<Stamp> {
+    let colon = memchr(b':', s)?;
+    let (time, serial) = (&s[..colon], &s[colon + 1..]);
+    let dot = memchr(b'.', time)?;
+    let msec = &time[dot + 1..];
+    if msec.len() != 3 {
+        return None;
+    }
+    Some(Stamp {
+        sec: parse_dec(&time[..dot])?,
+        msec: parse_dec(msec)? as u32,
+        serial: parse_dec(serial)?,
+    })
+}
+
+fn trim_end(mut s: &[u8]) -> &[u8] {
+    while let [head @ .., b'\0' | b'\n'] = s {
+        s = head;
+    }
+    s
+}
+
+pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stamp_and_fields() {
+        let r = Record::parse(
+            1300,
+            b"audit(1732790000.123:4567): arch=c000003e syscall=42 success=no exit=-13 comm=\"socat\" key=(null)\0",
+        )
+        .unwrap();
+        assert_eq!(r.stamp, Stamp { sec: 1732790000, msec: 123, serial: 4567 });
+        assert_eq!(r.hexnum("arch"), Some(0xc000003e));
+        assert_eq!(r.num("syscall"), Some(42));
+        assert_eq!(r.int("exit"), Some(-13));
+        assert_eq!(r.text("comm").as_deref(), Some(&b"socat"[..]));
+        assert_eq!(r.text("key"), None);
+        assert_eq!(r.raw("missing"), None);
+    }
+
+    #[test]
+    fn decodes_hex_and_keeps_non_utf8() {
+        let r = Record::parse(1302, b"audit(1.000:1): item=0 name=2F746D702FFF20782E736F636B").unwrap();
+        assert_eq!(r.text("name").unwrap(), b"/tmp/\xff x.sock");
+        // Raw non-UTF-8 bytes in the body itself (user-space records can carry them).
+        let r = Record::parse(1107, b"audit(1.000:2): msg='op=\xff\xfe x' uid=0").unwrap();
+        assert_eq!(r.raw("msg").unwrap(), b"'op=\xff\xfe x'");
+        assert_eq!(r.num("uid"), Some(0));
+    }
+
+    #[test]
+    fn quoted_values_with_equals_and_spaces_stay_whole() {
+        let r = Record::parse(1305, b"audit(1.000:3): op=add_rule key=\"a=b\" list=4 res=1").unwrap();
+        assert_eq!(r.text("key").unwrap(), b"a=b");
+        assert_eq!(r.num("list"), Some(4));
+        let r = Record::parse(1100, b"audit(1.000:4): msg='a b=c d' res=0").unwrap();
+        assert_eq!(r.raw("msg").unwrap(), b"'a b=c d'");
+        assert_eq!(r.num("res"), Some(0));
+    }
+
+    #[test]
+    fn rejects_malformed_stamps() {
+        for bad in [
+            &b""[..],
+            b"audit(",
+            b"audit(123:4): x=1",
+            b"audit(1.12:4): x=1",
+            b"audit(a.123:4): x=1",
+            b"audit(1.123:): x=1",
+            b"audit(1.123:99999999999999999999999): x=1",
+            b"hello",
+        ] {
+            assert!(Record::parse(1300, bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn truncated_body_yields_what_is_there() {
+        let r = Record::parse(1300, b"audit(1.000:5): arch=c000003e sysc").unwrap();
+        assert_eq!(r.hexnum("arch"), Some(0xc000003e));
+        assert_eq!(r.num("syscall"), None);
+        let r = Record::parse(1302, b"audit(1.000:5): name=\"/run/dock").unwrap();
+        assert_eq!(r.text("name").unwrap(), b"/run/dock");
+    }
+
+    #[test]
+    fn parse_line_reads_the_type() {
+        let r = Record::parse_line(b"type=1320 audit(1.000:6): ").unwrap();
+        assert_eq!(r.rtype, 1320);
+        assert!(r.body.is_empty());
+        assert_eq!(Record::parse_line(b"type=x audit(1.000:6):"), Err(ParseError::NoType));
+    }
+
+    #[test]
+    fn hex_decoding_rejects_odd_and_non_hex() {
+        assert_eq!(decode_hex(b"abc"), None);
+        assert_eq!(decode_hex(b"zz"), None);
+        assert_eq!(decode_hex(b""), None);
+        assert_eq!(decode_hex(b"00ff").unwrap(), vec![0, 255]);
+    }
+}

@@ -1,0 +1,239 @@
+//! The audit rules sockwatch needs, in both of their forms: auditctl text for
+//! rules.d, and the kernel's `audit_rule_data` (via netlink-packet-audit, whose
+//! encoding is byte-identical to auditctl's).
+//!
+//! Per watched socket there is a connect rule for each ABI the kernel runs (the
+//! native one, and 32-bit where the build's architecture has a compat ABI), each
+//! filtered by `-F path=`, which the kernel resolves to an inode. io_uring gets one
+//! rule for all sockets: the kernel never fires a uring rule that has a path filter.
+
+use netlink_packet_audit::rules::{RuleAction, RuleField, RuleFieldFlags, RuleFlags, RuleMessage, RuleSyscalls};
+
+use super::connect::{AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, URING_OP_CONNECT};
+
+pub const KEY: &str = "sockwatch";
+
+pub const AUDIT_FILTER_EXIT: u32 = 4;
+pub const AUDIT_FILTER_URING_EXIT: u32 = 7;
+pub const AUDIT_FILTER_PREPEND: u32 = 0x10;
+const AUDIT_ALWAYS: u32 = 2;
+
+/// The syscall ABIs of one architecture: (auditctl name, AUDIT_ARCH, connect nr,
+/// socketcall nr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abi {
+    pub name: &'static str,
+    pub arch: u32,
+    pub connect: u32,
+    pub socketcall: Option<u32>,
+}
+
+pub const X86_64: Abi = Abi { name: "b64", arch: AUDIT_ARCH_X86_64, connect: 42, socketcall: None };
+pub const I386: Abi = Abi { name: "b32", arch: AUDIT_ARCH_I386, connect: 362, socketcall: Some(102) };
+pub const AARCH64: Abi = Abi { name: "b64", arch: AUDIT_ARCH_AARCH64, connect: 203, socketcall: None };
+pub const ARM: Abi = Abi { name: "b32", arch: AUDIT_ARCH_ARM, connect: 283, socketcall: None };
+
+/// The ABIs of the machine sockwatch is built for, native first.
+pub fn native_abis() -> &'static [Abi] {
+    if cfg!(target_arch = "x86_64") {
+        &[X86_64, I386]
+    } else if cfg!(target_arch = "aarch64") {
+        &[AARCH64, ARM]
+    } else {
+        &[]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleSpec {
+    /// `-A always,exit -F arch=.. -S connect|socketcall [-F a0=3] -F path=P -F key=K`
+    Connect { abi: Abi, socketcall: bool, path: String },
+    /// The io_uring connect op, on the uring exit list, without a path.
+    Uring,
+}
+
+impl RuleSpec {
+    /// The rule in auditctl syntax. The uring rule has none that auditctl 3.0.9
+    /// accepts; `None` for it.
+    pub fn auditctl(&self) -> Option<String> {
+        match self {
+            RuleSpec::Connect { abi, socketcall, path } => {
+                let (sys, a0) = if *socketcall { ("socketcall", " -F a0=3") } else { ("connect", "") };
+                Some(format!("-A always,exit -F arch={} -S {sys}{a0} -F path={path} -F key={KEY}", abi.name))
+            }
+            RuleSpec::Uring => None,
+        }
+    }
+
+    /// A human-readable description for every rule, auditctl-like for the uring one.
+    pub fn describe(&self) -> String {
+        self.auditctl().unwrap_or_else(|| format!("-A always,io_uring -U connect -F key={KEY}"))
+    }
+
+    /// The `audit_rule_data` to send with AUDIT_ADD_RULE / AUDIT_DEL_RULE.
+    pub fn message(&self) -> RuleMessage {
+        let mut m = RuleMessage::new();
+        m.action = RuleAction::from(AUDIT_ALWAYS);
+        let mut syscalls = RuleSyscalls::new_zeroed();
+        match self {
+            RuleSpec::Connect { abi, socketcall, path } => {
+                m.flags = RuleFlags::from(AUDIT_FILTER_EXIT | AUDIT_FILTER_PREPEND);
+                m.fields.push((RuleField::Arch(abi.arch), RuleFieldFlags::Equal));
+                match (socketcall, abi.socketcall) {
+                    (true, Some(nr)) => {
+                        syscalls.set(nr);
+                        m.fields.push((RuleField::Arg0(3), RuleFieldFlags::Equal));
+                    }
+                    _ => {
+                        syscalls.set(abi.connect);
+                    }
+                }
+                m.fields.push((RuleField::Watch(path.clone()), RuleFieldFlags::Equal));
+            }
+            RuleSpec::Uring => {
+                m.flags = RuleFlags::from(AUDIT_FILTER_URING_EXIT | AUDIT_FILTER_PREPEND);
+                syscalls.set(URING_OP_CONNECT as u32);
+            }
+        }
+        m.syscalls = syscalls;
+        m.fields.push((RuleField::Filterkey(KEY.into()), RuleFieldFlags::Equal));
+        m
+    }
+
+    /// Whether a rule as the kernel lists it (AUDIT_LIST_RULES) is this one. The
+    /// kernel lists rules without the prepend flag, which only says where to insert.
+    pub fn is(&self, listed: &RuleMessage) -> bool {
+        let want = self.message();
+        let strip = |f: RuleFlags| u32::from(f) & !AUDIT_FILTER_PREPEND;
+        strip(want.flags) == strip(listed.flags)
+            && want.action == listed.action
+            && want.syscalls == listed.syscalls
+            && want.fields == listed.fields
+    }
+}
+
+/// The rule set for these sockets (host paths, symlinks resolved), in load order.
+pub fn rule_set(sockets: &[String], abis: &[Abi]) -> Vec<RuleSpec> {
+    let mut rules = Vec::new();
+    for path in sockets {
+        for abi in abis {
+            rules.push(RuleSpec::Connect { abi: *abi, socketcall: false, path: path.clone() });
+            if abi.socketcall.is_some() {
+                rules.push(RuleSpec::Connect { abi: *abi, socketcall: true, path: path.clone() });
+            }
+        }
+    }
+    rules.push(RuleSpec::Uring);
+    rules
+}
+
+/// The rules file for /etc/audit/rules.d: every rule auditctl can load, and the
+/// uring rule as a comment, since sockwatch loads that one itself over netlink.
+pub fn rules_file(rules: &[RuleSpec]) -> String {
+    let mut out = String::from(
+        "## sockwatch: audit rules for connects to container runtime sockets.\n\
+         ## Written by `sockwatch rules install`; `sockwatch rules print` shows the same.\n\
+         ## -A puts each rule first on its list, so an earlier `never` rule cannot hide it.\n",
+    );
+    for r in rules {
+        match r.auditctl() {
+            Some(line) => {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            None => {
+                out.push_str("## io_uring connects (auditctl 3.0.9 cannot parse this rule; `sockwatch run`\n");
+                out.push_str("## and `sockwatch rules install` load it over netlink):\n");
+                out.push_str(&format!("# {}\n", r.describe()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use netlink_packet_audit::rules::RuleBuffer;
+    use netlink_packet_core::{Emitable, Parseable};
+
+    use super::*;
+
+    fn roundtrip(m: &RuleMessage) -> RuleMessage {
+        let mut buf = vec![0u8; m.buffer_len()];
+        m.emit(&mut buf);
+        RuleMessage::parse(&RuleBuffer::new_checked(&buf[..]).unwrap()).unwrap()
+    }
+
+    /// What the kernel sends back for a rule: the same bytes, with the prepend flag
+    /// cleared from the list number.
+    fn as_kernel_lists(m: &RuleMessage) -> RuleMessage {
+        let mut buf = vec![0u8; m.buffer_len()];
+        m.emit(&mut buf);
+        let flags = u32::from_ne_bytes(buf[0..4].try_into().unwrap()) & !AUDIT_FILTER_PREPEND;
+        buf[0..4].copy_from_slice(&flags.to_ne_bytes());
+        RuleMessage::parse(&RuleBuffer::new_checked(&buf[..]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn encode_list_decode_roundtrip() {
+        let rules = rule_set(&["/run/docker.sock".into(), "/run/containerd/containerd.sock".into()], &[X86_64, I386]);
+        assert_eq!(rules.len(), 2 * 3 + 1);
+        for r in &rules {
+            let m = r.message();
+            assert_eq!(&roundtrip(&m), &m, "{}", r.describe());
+            let listed = as_kernel_lists(&m);
+            assert!(r.is(&listed), "{}", r.describe());
+            for other in rules.iter().filter(|o| *o != r) {
+                assert!(!other.is(&listed), "{} mistaken for {}", other.describe(), r.describe());
+            }
+        }
+    }
+
+    #[test]
+    fn b64_rule_bytes_match_auditctl() {
+        // auditctl -A always,exit -F arch=b64 -S connect -F path=/run/docker.sock -F key=sockwatch
+        let m = rule_set(&["/run/docker.sock".into()], &[X86_64])[0].message();
+        let mut buf = vec![0u8; m.buffer_len()];
+        m.emit(&mut buf);
+        let word = |i: usize| u32::from_ne_bytes(buf[i * 4..i * 4 + 4].try_into().unwrap());
+        assert_eq!(word(0), AUDIT_FILTER_EXIT | AUDIT_FILTER_PREPEND);
+        assert_eq!(word(1), AUDIT_ALWAYS);
+        assert_eq!(word(2), 3, "field count: arch, path, key");
+        assert_eq!(word(3 + 1), 1 << (42 - 32), "connect is bit 42 of the mask");
+        let fields = 3 + 64;
+        let values = fields + 64;
+        let flags = values + 64;
+        assert_eq!((word(fields), word(fields + 1), word(fields + 2)), (11, 105, 210));
+        assert_eq!((word(values), word(values + 1), word(values + 2)), (AUDIT_ARCH_X86_64, 16, 9));
+        assert_eq!(word(flags), 0x4000_0000);
+        let buflen = word(flags + 64) as usize;
+        assert_eq!(&buf[buf.len() - buflen..], b"/run/docker.socksockwatch");
+    }
+
+    #[test]
+    fn printed_rules() {
+        let rules = rule_set(&["/run/docker.sock".into()], &[X86_64, I386]);
+        let lines: Vec<String> = rules.iter().filter_map(RuleSpec::auditctl).collect();
+        assert_eq!(
+            lines,
+            [
+                "-A always,exit -F arch=b64 -S connect -F path=/run/docker.sock -F key=sockwatch",
+                "-A always,exit -F arch=b32 -S connect -F path=/run/docker.sock -F key=sockwatch",
+                "-A always,exit -F arch=b32 -S socketcall -F a0=3 -F path=/run/docker.sock -F key=sockwatch",
+            ]
+        );
+        let file = rules_file(&rules);
+        assert!(file.contains("\n# -A always,io_uring -U connect -F key=sockwatch\n"));
+        assert_eq!(file.lines().filter(|l| l.starts_with("-A")).count(), 3);
+    }
+
+    #[test]
+    fn uring_rule_is_on_list_7_with_op_16_and_no_path() {
+        let m = RuleSpec::Uring.message();
+        assert_eq!(u32::from(m.flags), AUDIT_FILTER_URING_EXIT | AUDIT_FILTER_PREPEND);
+        assert_eq!(m.fields, vec![(RuleField::Filterkey(KEY.into()), RuleFieldFlags::Equal)]);
+        let mut only16 = RuleSyscalls::new_zeroed();
+        only16.set(16);
+        assert_eq!(m.syscalls, only16);
+    }
+}

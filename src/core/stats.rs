@@ -1,0 +1,51 @@
+//! Counters for everything the daemon saw, skipped or lost, so that no skip is
+//! silent: they are logged at shutdown and on SIGUSR1.
+
+use std::fmt;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub records: u64,
+    pub malformed_records: u64,
+    pub unknown_record_types: u64,
+    pub events: u64,
+    pub events_timed_out: u64,
+    pub events_evicted: u64,
+    pub connects: u64,
+    pub findings: u64,
+    pub skipped_not_watched: u64,
+    pub skipped_not_unix: u64,
+    pub skipped_host: u64,
+    pub skipped_runtime_setup: u64,
+    pub proc_vanished: u64,
+    pub unattributed: u64,
+    pub lost_enobufs: u64,
+    pub output_errors: u64,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "records={} malformed={} unknown_types={} events={} timed_out={} evicted={} \
+             connects={} findings={} not_watched={} not_unix={} host={} runtime_setup={} \
+             proc_vanished={} unattributed={} lost_enobufs={} output_errors={}",
+            self.records,
+            self.malformed_records,
+            self.unknown_record_types,
+            self.events,
+            self.events_timed_out,
+            self.events_evicted,
+            self.connects,
+            self.findings,
+            self.skipped_not_watched,
+            self.skipped_not_unix,
+            self.skipped_host,
+            self.skipped_runtime_setup,
+            self.proc_vanished,
+            self.unattributed,
+            self.lost_enobufs,
+            self.output_errors,
+        )
+    }
+}

@@ -1,0 +1,53 @@
+//! RFC 3339 timestamps in UTC, without a calendar crate: only the proleptic
+//! Gregorian date of a Unix time is needed.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `2026-11-28T10:52:42.123456Z` for the current time.
+pub fn now_micros() -> String {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format_micros(d.as_secs(), d.subsec_micros())
+}
+
+pub fn format_micros(secs: u64, micros: u32) -> String {
+    format!("{}.{micros:06}Z", date_time(secs))
+}
+
+/// The kernel's audit stamp has millisecond precision.
+pub fn format_millis(secs: u64, millis: u32) -> String {
+    format!("{}.{millis:03}Z", date_time(secs))
+}
+
+fn date_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(format_micros(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(format_millis(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(format_micros(1_795_863_162, 123_456), "2026-11-28T10:52:42.123456Z");
+        assert_eq!(format_millis(4_102_444_799, 999), "2099-12-31T23:59:59.999Z");
+    }
+}

@@ -1,0 +1,71 @@
+//! The record intake: a non-blocking NETLINK_AUDIT socket joined to the read-only
+//! multicast group, so sockwatch can live beside auditd without taking its place.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+
+use netlink_sys::{protocols::NETLINK_AUDIT, Socket};
+use nix::errno::Errno;
+use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
+
+use super::netlink::HEADER_LEN;
+
+/// AUDIT_NLGRP_READLOG.
+const AUDIT_NLGRP_READLOG: u32 = 1;
+/// Large enough to ride out a burst of tens of thousands of records while the loop
+/// is busy; SO_RCVBUFFORCE lets root exceed rmem_max.
+const RCVBUF: usize = 32 << 20;
+/// The kernel's MAX_AUDIT_MESSAGE_LENGTH is 8970; leave room.
+const DATAGRAM: usize = 16 << 10;
+
+pub struct Intake {
+    sock: Socket,
+    buf: Vec<u8>,
+}
+
+pub enum Read<'a> {
+    /// One record: its type and payload (the `audit(...): ...` text).
+    Record(u16, &'a [u8]),
+    /// The socket overflowed and the kernel dropped records for us.
+    Lost,
+}
+
+impl Intake {
+    pub fn open() -> io::Result<Intake> {
+        let mut sock = Socket::new(NETLINK_AUDIT)?;
+        sock.bind_auto()?;
+        sock.add_membership(AUDIT_NLGRP_READLOG).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot join the audit multicast group: {e} (sockwatch needs root, or CAP_AUDIT_READ)"),
+            )
+        })?;
+        sock.set_non_blocking(true)?;
+        if setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).is_err() {
+            let _ = setsockopt(&sock, sockopt::RcvBuf, &RCVBUF);
+        }
+        Ok(Intake { sock, buf: vec![0; DATAGRAM] })
+    }
+
+    /// Reads one datagram. `Ok(None)` when there is nothing more to read now.
+    pub fn read(&mut self) -> io::Result<Option<Read<'_>>> {
+        match recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
+            Ok(n) if n < HEADER_LEN => Ok(Some(Read::Record(0, &[]))),
+            Ok(n) => {
+                let mtype = u16::from_ne_bytes([self.buf[4], self.buf[5]]);
+                // One record a datagram; nlmsg_len is not trusted (see netlink.rs).
+                Ok(Some(Read::Record(mtype, &self.buf[HEADER_LEN..n])))
+            }
+            Err(Errno::EAGAIN) => Ok(None),
+            Err(Errno::EINTR) => self.read(),
+            Err(Errno::ENOBUFS) => Ok(Some(Read::Lost)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl AsRawFd for Intake {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}

@@ -1,0 +1,96 @@
+//! The watched sockets on the host: their resolved paths and current (dev, inode).
+//! A runtime that restarts re-creates its socket with a new inode; the kernel's
+//! path rule follows by itself, and `refresh` makes sockwatch follow too.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use crate::core::detect::WatchedSocket;
+
+use super::proc::file_id;
+
+/// Resolves symlinks (such as /var/run -> /run). A socket that does not exist yet is
+/// resolved through its directory, so it can be watched before the runtime starts.
+pub fn resolve(path: &Path) -> io::Result<String> {
+    if !path.is_absolute() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("socket path {} is not absolute", path.display()),
+        ));
+    }
+    let resolved = match fs::canonicalize(path) {
+        Ok(p) => p,
+        Err(_) => {
+            let normal = normalize(path);
+            let (Some(parent), Some(name)) = (normal.parent(), normal.file_name()) else {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} names no file", path.display())));
+            };
+            fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf()).join(name)
+        }
+    };
+    resolved.into_os_string().into_string().map_err(|p| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("socket path {} is not UTF-8", PathBuf::from(p).display()))
+    })
+}
+
+/// Removes `.` and `..` without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+pub fn watch(paths: &[String]) -> Vec<WatchedSocket> {
+    paths.iter().map(|p| WatchedSocket { path: p.clone(), id: identify(p) }).collect()
+}
+
+fn identify(path: &str) -> Option<crate::core::detect::FileId> {
+    fs::metadata(path).ok().map(|m| file_id(&m))
+}
+
+/// Re-reads every socket's identity; returns whether any changed.
+pub fn refresh(watched: &mut [WatchedSocket]) -> bool {
+    let mut changed = false;
+    for w in watched.iter_mut() {
+        let now = identify(&w.path);
+        if now != w.id {
+            crate::info!(
+                "watched socket {} is now {}",
+                w.path,
+                now.map_or("absent".to_string(), |f| format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode))
+            );
+            w.id = now;
+            changed = true;
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_symlinked_dirs_and_missing_files() {
+        let dir = std::env::temp_dir().join(format!("sockwatch-resolve-{}", std::process::id()));
+        let real = dir.join("real");
+        fs::create_dir_all(&real).unwrap();
+        let link = dir.join("link");
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let want = fs::canonicalize(&real).unwrap().join("absent.sock");
+        assert_eq!(resolve(&link.join("absent.sock")).unwrap(), want.to_str().unwrap());
+        assert_eq!(resolve(&link.join("x/../absent.sock")).unwrap(), want.to_str().unwrap());
+        assert!(resolve(Path::new("relative.sock")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,10 @@
+//! sockwatch: catches a process inside a container reaching a container runtime's
+//! API socket, from kernel audit records, without eBPF.
+//!
+//! `core` is pure (parsing, assembly, detection, the finding); `io` talks to the
+//! kernel and the outside world; `cmd` wires both into the subcommands.
+
+pub mod cli;
+pub mod cmd;
+pub mod core;
+pub mod io;

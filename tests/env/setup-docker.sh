@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Prepare a local Docker environment for sockwatch integration tests.
+#
+#  1. install missing Debian packages (docker.io socat busybox-static curl)
+#  2. start dockerd (vfs, no bridge, no iptables) if /run/docker.sock is not answering
+#  3. build the busybox-based image sockwatch-test:latest via `docker import`
+#  4. verify that a container can talk to the host daemon through a bind-mounted
+#     /var/run/docker.sock using the host's /usr/bin/docker and /usr/bin/socat
+#
+# Idempotent; safe to run concurrently (serialised with flock). Quiet on success
+# apart from one `setup-docker:` line per step on stderr. dockerd is left running.
+set -euo pipefail
+
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}"
+export DOCKER_HOST="unix:///run/docker.sock"
+export DEBIAN_FRONTEND=noninteractive
+
+IMAGE="sockwatch-test:latest"
+DOCKERD_LOG="/var/log/sockwatch-test-dockerd.log"
+DOCKERD_TIMEOUT="${SOCKWATCH_DOCKERD_TIMEOUT:-60}"
+LOCK_FILE="/run/sockwatch-test-setup-docker.lock"
+PACKAGES=(docker.io socat busybox-static curl)
+# The exact flags the tests use to run a container that can reach the host daemon.
+RUN_FLAGS=(--rm
+  -v /var/run/docker.sock:/var/run/docker.sock
+  -v /usr:/usr:ro -v /lib:/lib:ro -v /lib64:/lib64:ro)
+
+log() { echo "setup-docker: $*" >&2; }
+die() { echo "setup-docker: ERROR: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+
+exec 9>"$LOCK_FILE"
+flock -w 600 9 || die "could not acquire $LOCK_FILE"
+
+# --- 1. packages ------------------------------------------------------------
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  out=$(mktemp)
+  if ! { apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+         apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
+    tail -n 30 "$out" >&2; rm -f "$out"; die "apt-get failed"
+  fi
+  rm -f "$out"
+else
+  log "packages present"
+fi
+
+# --- 2. dockerd ---------------------------------------------------------------
+docker_up() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+dockerd_pid() {
+  local pid
+  pid=$(cat /run/docker.pid 2>/dev/null || true)
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = dockerd ]; then
+    echo "$pid"
+  fi
+}
+
+if docker_up; then
+  log "dockerd already running"
+else
+  pid=$(dockerd_pid)
+  if [ -n "$pid" ]; then
+    log "dockerd (pid $pid) running but not answering yet; waiting"
+  else
+    log "starting dockerd (log: $DOCKERD_LOG)"
+    # dockerd (docker.io 20.10) spawns and supervises its own containerd under
+    # /run/docker/containerd when /run/containerd/containerd.sock does not exist,
+    # so no separate containerd (or systemd) is needed.
+    echo "=== $(date -Is) starting dockerd" >>"$DOCKERD_LOG"
+    ( cd / && exec setsid nohup dockerd --iptables=false --ip6tables=false \
+        --bridge=none --storage-driver=vfs </dev/null >>"$DOCKERD_LOG" 2>&1 ) &
+    pid=$!
+  fi
+  deadline=$((SECONDS + DOCKERD_TIMEOUT))
+  until docker_up; do
+    if ! kill -0 "$pid" 2>/dev/null && [ -z "$(dockerd_pid)" ]; then
+      tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd exited"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd not answering after ${DOCKERD_TIMEOUT}s"
+    fi
+    sleep 0.5
+  done
+fi
+
+# --- 3. test image --------------------------------------------------------------
+if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  log "image $IMAGE present"
+else
+  log "building $IMAGE"
+  busybox=$(command -v busybox || true)
+  [ -n "$busybox" ] || die "busybox not found"
+  root=$(mktemp -d)
+  trap 'rm -rf "$root"' EXIT
+  mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,var/run}
+  chmod 1777 "$root/tmp"
+  cp "$(readlink -f "$busybox")" "$root/bin/busybox"
+  # symlinks for every applet (sh, sleep, cat, echo, ls, true, ...)
+  for a in $("$root/bin/busybox" --list) sh sleep cat echo ls true; do
+    [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+  done
+  printf 'root:x:0:0:root:/:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\n' >"$root/etc/group"
+  # /bin first so busybox applets win over host tools from the /usr bind mount;
+  # /usr/bin before /usr/local/bin so `docker` is docker.io's client.
+  tar --numeric-owner --owner=0 --group=0 -C "$root" -cf - . |
+    docker import \
+      -c 'ENV PATH=/bin:/usr/bin:/usr/sbin:/usr/local/bin' \
+      -c 'CMD ["/bin/sh"]' \
+      -c 'LABEL org.sockwatch.test=1' \
+      - "$IMAGE" >/dev/null
+  rm -rf "$root"; trap - EXIT
+fi
+
+# --- 4. verification ------------------------------------------------------------
+if ! ver=$(docker run "${RUN_FLAGS[@]}" "$IMAGE" \
+      /usr/bin/docker version --format '{{.Server.Version}}' 2>&1); then
+  echo "$ver" >&2; die "docker client inside container failed"
+fi
+if ! out=$(docker run "${RUN_FLAGS[@]}" "$IMAGE" /bin/sh -c \
+      '/usr/bin/socat -V >/dev/null &&
+       printf "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n" |
+         /usr/bin/socat - UNIX-CONNECT:/var/run/docker.sock' 2>&1) ||
+   ! grep -q '^OK' <<<"$(tail -n 1 <<<"$out")"; then
+  echo "$out" >&2; die "socat inside container failed"
+fi
+log "ok: server $ver reachable from inside a container (docker + socat)"
