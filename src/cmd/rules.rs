@@ -48,17 +48,25 @@ pub fn ensure_unlocked(st: &Status) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Loads `rule`, first on its list. A rule the kernel already has is fine.
-pub fn load(ctl: &mut Control, rule: &RuleSpec) -> Load {
-    match ctl.add_rule(&rule.message()) {
-        Ok(()) => Load::Added,
-        Err(e) if e.raw_os_error() == Some(libc_eexist()) => Load::AlreadyLoaded,
-        Err(e) => Load::Refused(e.to_string()),
+/// Loads each of `rules` that is not loaded yet, first on its list, and reports
+/// what happened to each, in the order of `rules`. The kernel does not refuse a
+/// duplicate of a rule added first on its list (it compares flags, and clears the
+/// prepend flag once the rule is in), so duplicates are found by listing.
+pub fn load_missing(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<Load>, Failure> {
+    let (have, _) = loaded(ctl, rules)?;
+    let mut result: Vec<Load> = have.iter().map(|_| Load::AlreadyLoaded).collect();
+    // In reverse: each goes to the front, so they end up in the order given.
+    for (i, r) in rules.iter().enumerate().rev() {
+        if have[i] {
+            continue;
+        }
+        result[i] = match ctl.add_rule(&r.add_message()) {
+            Ok(()) => Load::Added,
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32) => Load::AlreadyLoaded,
+            Err(e) => Load::Refused(e.to_string()),
+        };
     }
-}
-
-fn libc_eexist() -> i32 {
-    nix::errno::Errno::EEXIST as i32
+    Ok(result)
 }
 
 /// Native-ABI connect rules are the ones detection cannot do without; 32-bit and
@@ -72,9 +80,8 @@ fn install(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let st = ctx(ctl.status(), "cannot read the audit status")?;
     ensure_unlocked(&st)?;
     let mut failed_required = false;
-    // Loaded in reverse so that, each going to the front, they end up in order.
-    for r in rules.iter().rev() {
-        match load(&mut ctl, r) {
+    for (r, outcome) in rules.iter().zip(load_missing(&mut ctl, rules)?) {
+        match outcome {
             Load::Added => println!("added: {}", r.describe()),
             Load::AlreadyLoaded => println!("already loaded: {}", r.describe()),
             Load::Refused(why) => {

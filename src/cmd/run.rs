@@ -26,7 +26,7 @@ use crate::io::signals::Signals;
 use crate::io::{notify, sockets};
 use crate::{debug, error, info, warn};
 
-use super::rules::{ensure_unlocked, is_required, load, loaded, open_control, Load};
+use super::rules::{ensure_unlocked, is_required, load_missing, loaded, open_control, Load};
 use super::{ctx, resolve_sockets, Failure};
 
 const AUDIT: Token = Token(0);
@@ -106,14 +106,13 @@ fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<Vec<Ru
         warn!("the audit configuration is locked; using the rules already loaded");
         return Ok(Vec::new());
     }
-    let mut added = Vec::new();
-    for r in rules.iter().rev() {
-        match load(ctl, r) {
-            Load::Added => {
-                debug!("added rule: {}", r.describe());
-                added.push(r.clone());
-            }
-            Load::AlreadyLoaded => debug!("rule already loaded: {}", r.describe()),
+    let outcomes = load_missing(ctl, rules)?;
+    let added: Vec<RuleSpec> =
+        rules.iter().zip(&outcomes).filter(|(_, o)| **o == Load::Added).map(|(r, _)| r.clone()).collect();
+    for (r, outcome) in rules.iter().zip(&outcomes) {
+        match outcome {
+            Load::Added => debug!("added rule: {}", r.describe()),
+            Load::AlreadyLoaded => info!("rule already loaded (left in place on exit): {}", r.describe()),
             Load::Refused(why) if is_required(r) => {
                 cleanup(ctl, &added, false);
                 return Err(Failure(format!("the kernel refused the rule {}: {why}", r.describe())));

@@ -70,14 +70,24 @@ impl RuleSpec {
         self.auditctl().unwrap_or_else(|| format!("-A always,io_uring -U connect -F key={KEY}"))
     }
 
-    /// The `audit_rule_data` to send with AUDIT_ADD_RULE / AUDIT_DEL_RULE.
+    /// The `audit_rule_data` for AUDIT_ADD_RULE: first on its list.
+    pub fn add_message(&self) -> RuleMessage {
+        let mut m = self.message();
+        m.flags = RuleFlags::from(u32::from(m.flags) | AUDIT_FILTER_PREPEND);
+        m
+    }
+
+    /// The `audit_rule_data` as the kernel keeps it, for AUDIT_DEL_RULE and for
+    /// comparing with AUDIT_LIST_RULES. The kernel clears the prepend flag once the
+    /// rule is in place and compares rules with their flags, so a delete or a
+    /// duplicate check that carried it would never match.
     pub fn message(&self) -> RuleMessage {
         let mut m = RuleMessage::new();
         m.action = RuleAction::from(AUDIT_ALWAYS);
         let mut syscalls = RuleSyscalls::new_zeroed();
         match self {
             RuleSpec::Connect { abi, socketcall, path } => {
-                m.flags = RuleFlags::from(AUDIT_FILTER_EXIT | AUDIT_FILTER_PREPEND);
+                m.flags = RuleFlags::from(AUDIT_FILTER_EXIT);
                 m.fields.push((RuleField::Arch(abi.arch), RuleFieldFlags::Equal));
                 match (socketcall, abi.socketcall) {
                     (true, Some(nr)) => {
@@ -91,7 +101,7 @@ impl RuleSpec {
                 m.fields.push((RuleField::Watch(path.clone()), RuleFieldFlags::Equal));
             }
             RuleSpec::Uring => {
-                m.flags = RuleFlags::from(AUDIT_FILTER_URING_EXIT | AUDIT_FILTER_PREPEND);
+                m.flags = RuleFlags::from(AUDIT_FILTER_URING_EXIT);
                 syscalls.set(URING_OP_CONNECT as u32);
             }
         }
@@ -100,15 +110,9 @@ impl RuleSpec {
         m
     }
 
-    /// Whether a rule as the kernel lists it (AUDIT_LIST_RULES) is this one. The
-    /// kernel lists rules without the prepend flag, which only says where to insert.
+    /// Whether a rule as the kernel lists it (AUDIT_LIST_RULES) is this one.
     pub fn is(&self, listed: &RuleMessage) -> bool {
-        let want = self.message();
-        let strip = |f: RuleFlags| u32::from(f) & !AUDIT_FILTER_PREPEND;
-        strip(want.flags) == strip(listed.flags)
-            && want.action == listed.action
-            && want.syscalls == listed.syscalls
-            && want.fields == listed.fields
+        self.message() == *listed
     }
 }
 
@@ -164,8 +168,8 @@ mod tests {
         RuleMessage::parse(&RuleBuffer::new_checked(&buf[..]).unwrap()).unwrap()
     }
 
-    /// What the kernel sends back for a rule: the same bytes, with the prepend flag
-    /// cleared from the list number.
+    /// What the kernel sends back for a rule added with the prepend flag: the same
+    /// bytes, with that flag cleared.
     fn as_kernel_lists(m: &RuleMessage) -> RuleMessage {
         let mut buf = vec![0u8; m.buffer_len()];
         m.emit(&mut buf);
@@ -179,7 +183,7 @@ mod tests {
         let rules = rule_set(&["/run/docker.sock".into(), "/run/containerd/containerd.sock".into()], &[X86_64, I386]);
         assert_eq!(rules.len(), 2 * 3 + 1);
         for r in &rules {
-            let m = r.message();
+            let m = r.add_message();
             assert_eq!(&roundtrip(&m), &m, "{}", r.describe());
             let listed = as_kernel_lists(&m);
             assert!(r.is(&listed), "{}", r.describe());
@@ -192,7 +196,7 @@ mod tests {
     #[test]
     fn b64_rule_bytes_match_auditctl() {
         // auditctl -A always,exit -F arch=b64 -S connect -F path=/run/docker.sock -F key=sockwatch
-        let m = rule_set(&["/run/docker.sock".into()], &[X86_64])[0].message();
+        let m = rule_set(&["/run/docker.sock".into()], &[X86_64])[0].add_message();
         let mut buf = vec![0u8; m.buffer_len()];
         m.emit(&mut buf);
         let word = |i: usize| u32::from_ne_bytes(buf[i * 4..i * 4 + 4].try_into().unwrap());
@@ -229,7 +233,7 @@ mod tests {
 
     #[test]
     fn uring_rule_is_on_list_7_with_op_16_and_no_path() {
-        let m = RuleSpec::Uring.message();
+        let m = RuleSpec::Uring.add_message();
         assert_eq!(u32::from(m.flags), AUDIT_FILTER_URING_EXIT | AUDIT_FILTER_PREPEND);
         assert_eq!(m.fields, vec![(RuleField::Filterkey(KEY.into()), RuleFieldFlags::Equal)]);
         let mut only16 = RuleSyscalls::new_zeroed();
