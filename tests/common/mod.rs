@@ -1,0 +1,212 @@
+//! Helpers shared by the privileged and end-to-end tests: the root/CI gate, the
+//! lock that keeps tests on global audit state apart, a snapshot of that state, and
+//! a running `sockwatch run` with its findings.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use sockwatch::io::netlink::Control;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sockwatch");
+
+/// Whether this test can run. Without root it is skipped with a one-line reason;
+/// under CI=true a skip is a failure, because CI must run everything.
+pub fn privileged(what: &str) -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let reason = if !nix::unistd::Uid::effective().is_root() {
+        Some("needs root")
+    } else if Control::open().and_then(|mut c| c.status()).is_err() {
+        Some("the kernel's audit netlink does not answer (no audit support, or not in the initial namespaces)")
+    } else {
+        None
+    };
+    match reason {
+        None => true,
+        Some(r) if ci => panic!("{what}: cannot run under CI=true: {r}"),
+        Some(r) => {
+            eprintln!("skipped: {what}: {r}");
+            false
+        }
+    }
+}
+
+/// Serialises every test that touches global kernel audit state, across threads
+/// and processes (cargo test and nextest alike).
+pub fn audit_lock() -> Flock<File> {
+    let f = File::create("/run/sockwatch-tests.lock").expect("create the test lock");
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| e).expect("take the test lock")
+}
+
+/// The audit state a test must leave as it found it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AuditState {
+    pub enabled: u32,
+    pub pid: u32,
+    pub rules: Vec<Vec<u8>>,
+}
+
+pub fn audit_state() -> AuditState {
+    let mut c = Control::open().unwrap();
+    let st = c.status().unwrap();
+    let mut rules: Vec<Vec<u8>> = c
+        .list_rules()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.map(|m| sockwatch::io::netlink::emit_rule(&m)).unwrap_or_else(|raw| raw))
+        .collect();
+    rules.sort();
+    AuditState { enabled: st.enabled, pid: st.pid, rules }
+}
+
+/// Number of loaded rules carrying sockwatch's key.
+pub fn sockwatch_rules_loaded() -> usize {
+    let mut c = Control::open().unwrap();
+    c.list_rules()
+        .unwrap()
+        .iter()
+        .filter(|r| match r {
+            Ok(m) => m.fields.iter().any(|(f, _)| {
+                matches!(f, netlink_packet_audit::rules::RuleField::Filterkey(k) if k == "sockwatch")
+            }),
+            Err(raw) => raw.windows(9).any(|w| w == b"sockwatch"),
+        })
+        .count()
+}
+
+pub fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sockwatch-{tag}-{}-{:x}", std::process::id(), rand64()));
+    fs::create_dir_all(&d).unwrap();
+    // Other users (uid 65534 in tests) must be able to reach sockets inside.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+pub fn rand64() -> u64 {
+    let mut b = [0u8; 8];
+    File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    u64::from_ne_bytes(b)
+}
+
+/// A random 64-hex container id.
+pub fn container_id() -> String {
+    (0..4).map(|_| format!("{:016x}", rand64())).collect()
+}
+
+/// A `sockwatch run` child writing findings to a JSON lines file.
+pub struct Daemon {
+    pub child: Child,
+    pub findings: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(dir: &Path, extra: &[&str]) -> Daemon {
+        let findings = dir.join("findings.jsonl");
+        let stderr = dir.join("sockwatch.stderr");
+        let mut args = vec!["--log-level", "debug", "run"];
+        let out = format!("jsonl:{}", findings.display());
+        args.extend_from_slice(&["--output", &out]);
+        args.extend_from_slice(extra);
+        let child = Command::new(BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start sockwatch");
+        let d = Daemon { child, findings, stderr };
+        d.wait_log("sockwatch: info: ready", Duration::from_secs(20));
+        d
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn wait_log(&self, needle: &str, timeout: Duration) {
+        let t0 = Instant::now();
+        while !self.log().contains(needle) {
+            assert!(t0.elapsed() < timeout, "sockwatch never logged {needle:?}; its log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn findings(&self) -> Vec<serde_json::Value> {
+        fs::read_to_string(&self.findings)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad finding line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// Waits until some finding satisfies `pred`, and returns it.
+    pub fn wait_finding(&self, what: &str, timeout: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let t0 = Instant::now();
+        loop {
+            if let Some(f) = self.findings().into_iter().find(|f| pred(f)) {
+                return f;
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "no finding for {what} within {timeout:?}; findings: {:#?}\nlog:\n{}",
+                self.findings(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+            .unwrap();
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st, self.log());
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!("sockwatch did not exit within 20 s of SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // A failed assertion must not leave a daemon (and its rules) behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Milliseconds from the kernel's audit stamp to the finding's emission.
+pub fn latency_ms(f: &serde_json::Value) -> f64 {
+    fn parse(ts: &str) -> f64 {
+        // YYYY-MM-DDTHH:MM:SS.frac Z; both stamps share the date in these tests.
+        let t = &ts[11..ts.len() - 1];
+        let mut p = t.split(':');
+        let h: f64 = p.next().unwrap().parse().unwrap();
+        let m: f64 = p.next().unwrap().parse().unwrap();
+        let s: f64 = p.next().unwrap().parse().unwrap();
+        (h * 3600.0 + m * 60.0 + s) * 1000.0
+    }
+    parse(f["time"].as_str().unwrap()) - parse(f["audit"]["time"].as_str().unwrap())
+}
+
+pub fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+    Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}

@@ -1,0 +1,268 @@
+//! Root tests against the real kernel audit subsystem, with a simulated container:
+//! a child moved into a cgroup named like Docker's, in its own mount namespace,
+//! reaching the watched socket through a bind mount under another name.
+//! Every test takes the audit lock and checks that it leaves audit as it found it.
+
+mod common;
+
+use std::fs;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// A cgroup named like a Docker container's (cgroupfs driver), removed on drop.
+struct FakeContainer {
+    id: String,
+    cgroup: PathBuf,
+}
+
+impl FakeContainer {
+    fn new() -> FakeContainer {
+        let id = container_id();
+        let root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            "/sys/fs/cgroup"
+        } else if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+            "/sys/fs/cgroup/unified"
+        } else {
+            "/sys/fs/cgroup/pids"
+        };
+        let cgroup = Path::new(root).join("docker").join(&id);
+        fs::create_dir_all(&cgroup).unwrap();
+        FakeContainer { id, cgroup }
+    }
+
+    /// Runs `script` with sh inside the container: its cgroup, a private mount
+    /// namespace. Returns the output; the script's own failures are the caller's.
+    fn sh(&self, script: &str) -> std::process::Output {
+        let full = format!("echo $$ > {}/cgroup.procs && {script}", self.cgroup.display());
+        Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &full]).output().unwrap()
+    }
+}
+
+impl Drop for FakeContainer {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if fs::remove_dir(&self.cgroup).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn connect_cmd(path: &Path) -> String {
+    format!("socat -u /dev/null UNIX-CONNECT:{}", path.display())
+}
+
+#[test]
+fn simulated_container_reaching_an_aliased_socket_is_reported() {
+    if !privileged("simulated container end-to-end") {
+        return;
+    }
+    let _lock = audit_lock();
+    let before = audit_state();
+    let dir = tempdir("priv");
+    let real = dir.join("real.sock");
+    let _listener = UnixListener::bind(&real).unwrap();
+    // A socket file with no listener: connects are refused.
+    let dead = dir.join("dead.sock");
+    drop(UnixListener::bind(&dead).unwrap());
+    // Watched before it exists.
+    let late = dir.join("late.sock");
+    // An unrelated socket that is named like the real thing.
+    fs::create_dir_all(dir.join("decoy")).unwrap();
+    let decoy = dir.join("decoy/docker.sock");
+    let _decoy_listener = UnixListener::bind(&decoy).unwrap();
+    let alias = dir.join("alias.sock");
+    fs::write(&alias, b"").unwrap();
+
+    // The socket is given through a symlinked directory, which must be resolved.
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    let d = Daemon::start(
+        &dir,
+        &[
+            "--socket",
+            link.join("real.sock").to_str().unwrap(),
+            "--socket",
+            dead.to_str().unwrap(),
+            "--socket",
+            late.to_str().unwrap(),
+        ],
+    );
+    assert!(d.log().contains(&format!("watching {}", real.display())), "{}", d.log());
+    let c = FakeContainer::new();
+
+    // Not findings: the host by the real name; the container to the decoy.
+    assert!(run("socat", &["-u", "/dev/null", &format!("UNIX-CONNECT:{}", real.display())]).status.success());
+    assert!(c.sh(&connect_cmd(&decoy)).status.success());
+
+    // Findings: the container through a bind mount under another name ...
+    let out = c.sh(&format!("mount --bind {} {} && {}", real.display(), alias.display(), connect_cmd(&alias)));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = d.wait_finding("aliased connect", Duration::from_secs(5), |f| f["socket"]["path"] == alias.to_str().unwrap());
+    assert_eq!(f["container"]["id"], c.id.as_str());
+    assert_eq!(f["container"]["runtime"], "docker");
+    assert_eq!(f["socket"]["watched"], real.to_str().unwrap());
+    assert_eq!(f["process"]["comm"], "socat");
+    assert_eq!(f["outcome"]["success"], true);
+    eprintln!("latency (aliased connect): {:.1} ms", latency_ms(&f));
+
+    // ... a refused connect, with its errno ...
+    let _ = c.sh(&connect_cmd(&dead));
+    let f = d.wait_finding("refused connect", Duration::from_secs(5), |f| f["socket"]["watched"] == dead.to_str().unwrap());
+    assert_eq!(f["outcome"]["errno"], "ECONNREFUSED");
+    assert_eq!(f["outcome"]["success"], false);
+
+    // ... a denied one (mode 0600, uid 65534) ...
+    fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let _ = c.sh(&format!("setpriv --reuid 65534 --regid 65534 --clear-groups {}", connect_cmd(&real)));
+    let f = d.wait_finding("denied connect", Duration::from_secs(5), |f| f["outcome"]["errno"] == "EACCES");
+    assert_eq!(f["process"]["uid"], 65534);
+
+    // ... the socket that did not exist at start-up ...
+    let _late_listener = UnixListener::bind(&late).unwrap();
+    let _ = c.sh(&connect_cmd(&late));
+    let f = d.wait_finding("socket created after start-up", Duration::from_secs(5), |f| {
+        f["socket"]["watched"] == late.to_str().unwrap()
+    });
+    assert_eq!(f["container"]["id"], c.id.as_str());
+
+    // ... and the real socket after it was re-created with a new inode (bound
+    // beside the old one and renamed over it, so the inode cannot be reused).
+    let old_inode = f_inode(&real);
+    let _listener2 = UnixListener::bind(dir.join("new.sock")).unwrap();
+    fs::rename(dir.join("new.sock"), &real).unwrap();
+    drop(_listener);
+    assert_ne!(old_inode, f_inode(&real));
+    let _ = c.sh(&connect_cmd(&real));
+    let f = d.wait_finding("re-created socket", Duration::from_secs(5), |f| f["socket"]["inode"] == f_inode(&real));
+    assert_eq!(f["socket"]["watched"], real.to_str().unwrap());
+
+    let (status, log) = d.stop();
+    assert!(status.success(), "exit status {status}; log:\n{log}");
+    let findings: Vec<serde_json::Value> = fs::read_to_string(dir.join("findings.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(findings.len(), 5, "exactly the five container connects: {findings:#?}");
+    assert!(findings.iter().all(|f| f["container"]["id"] == c.id.as_str()));
+    assert!(log.contains("host=1"), "the host connect was seen and skipped: {log}");
+    assert_eq!(audit_state(), before, "audit rules and state are as before");
+    drop(c);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+fn f_inode(p: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap())
+}
+
+#[test]
+fn io_uring_connect_is_reported() {
+    if !privileged("io_uring connect") {
+        return;
+    }
+    let dir = tempdir("uring");
+    let client = dir.join("client_uring");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture/client_uring.c");
+    let cc = run("cc", &["-O1", "-o", client.to_str().unwrap(), src, "-luring"]);
+    assert!(cc.status.success(), "building the io_uring client needs gcc and liburing-dev: {}", String::from_utf8_lossy(&cc.stderr));
+    let _lock = audit_lock();
+    let before = audit_state();
+    let real = dir.join("real.sock");
+    let _listener = UnixListener::bind(&real).unwrap();
+    let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
+    let c = FakeContainer::new();
+    let out = c.sh(&format!("{} {}", client.display(), real.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let f = d.wait_finding("io_uring connect", Duration::from_secs(5), |_| true);
+    assert_eq!(f["container"]["id"], c.id.as_str());
+    assert_eq!(f["process"]["comm"], "client_uring");
+    let (status, _) = d.stop();
+    assert!(status.success());
+    assert_eq!(audit_state(), before);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rules_that_were_there_before_are_left_in_place() {
+    if !privileged("pre-existing rules") {
+        return;
+    }
+    let _lock = audit_lock();
+    let before = audit_state();
+    let dir = tempdir("pre");
+    let sock = dir.join("x.sock");
+    let s = sock.to_str().unwrap();
+    let rules_dir = dir.join("rules.d");
+    let rd = rules_dir.to_str().unwrap();
+
+    let out = run(BIN, &["rules", "install", "--socket", s, "--rules-dir", rd]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let loaded = sockwatch_rules_loaded();
+    assert!(loaded >= 2, "at least the b64 connect and io_uring rules: {loaded}");
+    // Idempotent: a second install adds nothing.
+    let again = run(BIN, &["rules", "install", "--socket", s, "--no-persist"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already loaded"));
+    assert_eq!(sockwatch_rules_loaded(), loaded);
+    // The rules file is what `rules print` prints.
+    let printed = run(BIN, &["rules", "print", "--socket", s]).stdout;
+    assert_eq!(fs::read(rules_dir.join("50-sockwatch.rules")).unwrap(), printed);
+    // status: rules loaded but audit may be off.
+    let status = run(BIN, &["rules", "status", "--socket", s]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(!text.contains("MISSING"), "{text}");
+    assert_eq!(status.status.success(), before.enabled >= 1, "{text}");
+
+    let d = Daemon::start(&dir, &["--socket", s]);
+    assert!(d.log().contains("0 rule(s) added by this run"), "{}", d.log());
+    let (st, _) = d.stop();
+    assert!(st.success());
+    assert_eq!(sockwatch_rules_loaded(), loaded, "rules loaded before sockwatch started stay loaded");
+
+    let out = run(BIN, &["rules", "remove", "--socket", s, "--rules-dir", rd]);
+    assert!(out.status.success());
+    assert!(!rules_dir.join("50-sockwatch.rules").exists());
+    let status = run(BIN, &["rules", "status", "--socket", s]);
+    assert!(!status.status.success());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("MISSING"));
+    assert_eq!(audit_state(), before);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_never_rule_loaded_earlier_does_not_hide_connects() {
+    if !privileged("never rule shadowing") {
+        return;
+    }
+    let _lock = audit_lock();
+    let before = audit_state();
+    let dir = tempdir("never");
+    let real = dir.join("real.sock");
+    let _listener = UnixListener::bind(&real).unwrap();
+    // `-a never,exit -S connect`, loaded first, as a host's noise filter might be.
+    let mut never = netlink_packet_audit::rules::RuleMessage::new();
+    never.flags = netlink_packet_audit::rules::RuleFlags::FilterExit;
+    never.action = netlink_packet_audit::rules::RuleAction::Never;
+    never.fields.push((
+        netlink_packet_audit::rules::RuleField::Arch(0xc000_003e),
+        netlink_packet_audit::rules::RuleFieldFlags::Equal,
+    ));
+    never.syscalls.set(42);
+    let mut ctl = sockwatch::io::netlink::Control::open().unwrap();
+    ctl.add_rule(&never).unwrap();
+    let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
+    let c = FakeContainer::new();
+    let _ = c.sh(&connect_cmd(&real));
+    let f = d.wait_finding("connect despite a never rule", Duration::from_secs(5), |_| true);
+    assert_eq!(f["container"]["id"], c.id.as_str());
+    let (st, _) = d.stop();
+    ctl.del_rule(&never).unwrap();
+    assert!(st.success());
+    assert_eq!(audit_state(), before);
+    fs::remove_dir_all(&dir).unwrap();
+}
