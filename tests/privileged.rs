@@ -36,8 +36,11 @@ impl FakeContainer {
 
     /// Runs `script` with sh inside the container: its cgroup, a private mount
     /// namespace. Returns the output; the script's own failures are the caller's.
+    /// Like a container's init, the shell outlives the commands it starts by a
+    /// moment, so a client that exits at once still has its parent in the container
+    /// (attributing clients whose whole process tree is gone is later work).
     fn sh(&self, script: &str) -> std::process::Output {
-        let full = format!("echo $$ > {}/cgroup.procs && {script}", self.cgroup.display());
+        let full = format!("echo $$ > {}/cgroup.procs && {{ {script}; }}; rc=$?; sleep 0.3; exit $rc", self.cgroup.display());
         Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &full]).output().unwrap()
     }
 }
@@ -161,31 +164,58 @@ fn f_inode(p: &Path) -> u64 {
     std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap())
 }
 
-#[test]
-fn io_uring_connect_is_reported() {
-    if !privileged("io_uring connect") {
-        return;
-    }
-    let dir = tempdir("uring");
-    let client = dir.join("client_uring");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture/client_uring.c");
-    let cc = run("cc", &["-O1", "-o", client.to_str().unwrap(), src, "-luring"]);
-    assert!(cc.status.success(), "building the io_uring client needs gcc and liburing-dev: {}", String::from_utf8_lossy(&cc.stderr));
+/// Builds a test client from tests/data/capture with `cc`, then has a simulated
+/// container run it against a watched socket once per argument list; returns the
+/// findings after sockwatch has stopped cleanly and audit is back as it was.
+fn container_runs_client(tag: &str, source: &str, cflags: &[&str], runs: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let dir = tempdir(tag);
+    let client = dir.join(tag);
+    let src = format!("{}/tests/data/capture/{source}", env!("CARGO_MANIFEST_DIR"));
+    let mut args = vec!["-O1", "-o", client.to_str().unwrap(), &src];
+    args.extend_from_slice(cflags);
+    let cc = run("cc", &args);
+    assert!(cc.status.success(), "building {source} (needs gcc, gcc-multilib, liburing-dev): {}", String::from_utf8_lossy(&cc.stderr));
     let _lock = audit_lock();
     let before = audit_state();
     let real = dir.join("real.sock");
     let _listener = UnixListener::bind(&real).unwrap();
     let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
     let c = FakeContainer::new();
-    let out = c.sh(&format!("{} {}", client.display(), real.display()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    let f = d.wait_finding("io_uring connect", Duration::from_secs(5), |_| true);
-    assert_eq!(f["container"]["id"], c.id.as_str());
-    assert_eq!(f["process"]["comm"], "client_uring");
-    let (status, _) = d.stop();
-    assert!(status.success());
+    for extra in runs {
+        let out = c.sh(&format!("{} {} {extra}", client.display(), real.display()));
+        assert!(out.status.success(), "{tag} {extra}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let want = runs.len();
+    d.wait_finding(&format!("{want} finding(s) for {tag}"), Duration::from_secs(5), |_| d.findings().len() >= want);
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
     assert_eq!(audit_state(), before);
+    let findings = fs::read_to_string(dir.join("findings.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<serde_json::Value>>();
+    assert_eq!(findings.len(), want, "{findings:#?}");
+    for f in &findings {
+        assert_eq!(f["container"]["id"], c.id.as_str());
+        assert_eq!(f["process"]["comm"], tag);
+        assert_eq!(f["socket"]["watched"], real.to_str().unwrap());
+    }
+    drop(c);
     fs::remove_dir_all(&dir).unwrap();
+    (findings, log)
+}
+
+#[test]
+fn io_uring_connect_is_reported() {
+    if !privileged("io_uring connect") {
+        return;
+    }
+    container_runs_client("client_uring", "client_uring.c", &["-luring"], &[""]);
+}
+
+#[test]
+fn thirty_two_bit_connect_and_socketcall_are_reported() {
+    if !privileged("32-bit connects") {
+        return;
+    }
+    container_runs_client("client32", "client.c", &["-m32"], &["", "socketcall"]);
 }
 
 #[test]
@@ -263,6 +293,33 @@ fn a_never_rule_loaded_earlier_does_not_hide_connects() {
     let (st, _) = d.stop();
     ctl.del_rule(&never).unwrap();
     assert!(st.success());
+    assert_eq!(audit_state(), before);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sd_notify_ready_and_stopping() {
+    if !privileged("sd_notify") {
+        return;
+    }
+    let _lock = audit_lock();
+    let before = audit_state();
+    let dir = tempdir("notify");
+    let ns = dir.join("notify.sock");
+    let rx = std::os::unix::net::UnixDatagram::bind(&ns).unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let sock = dir.join("x.sock");
+    let d = Daemon::start_with_env(&dir, &["--socket", sock.to_str().unwrap()], &[("NOTIFY_SOCKET", ns.to_str().unwrap())]);
+    let mut buf = [0u8; 256];
+    let n = rx.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    // READY comes only once rules are in and audit is on.
+    let status = run(BIN, &["rules", "status", "--socket", sock.to_str().unwrap()]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+    let (st, _) = d.stop();
+    assert!(st.success());
+    let n = rx.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
     assert_eq!(audit_state(), before);
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -107,6 +107,10 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(dir, extra, &[])
+    }
+
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let findings = dir.join("findings.jsonl");
         let stderr = dir.join("sockwatch.stderr");
         let mut args = vec!["--log-level", "debug", "run"];
@@ -115,6 +119,7 @@ impl Daemon {
         args.extend_from_slice(extra);
         let child = Command::new(BIN)
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&stderr).unwrap())

@@ -1,12 +1,14 @@
 /* Connects to argv[1] the way C programs usually do: with the whole sockaddr_un,
  * so whatever sits after sun_path's NUL (here, deliberate garbage) goes to the
- * kernel too. Prints the errno name on failure. */
+ * kernel too. Prints the errno name on failure. Built with -m32 and given a second
+ * argument "socketcall", it connects through socketcall(2) instead of connect(2). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 int main(int argc, char **argv) {
     struct sockaddr_un a;
@@ -16,7 +18,15 @@ int main(int argc, char **argv) {
     memcpy(a.sun_path, argv[1], n);
     a.sun_path[n] = 0;
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    int r;
+#ifdef SYS_socketcall
+    if (argc > 2 && strcmp(argv[2], "socketcall") == 0) {
+        unsigned long args[3] = {(unsigned long)fd, (unsigned long)&a, sizeof a};
+        r = syscall(SYS_socketcall, 3 /* SYS_CONNECT */, args);
+    } else
+#endif
+        r = connect(fd, (struct sockaddr *)&a, sizeof a);
+    if (r < 0) {
         printf("connect: %s\n", strerror(errno));
         return 1;
     }

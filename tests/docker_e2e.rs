@@ -1,0 +1,122 @@
+//! End-to-end with a real dockerd and real containers. The README's test command
+//! starts dockerd and builds the `sockwatch-test` image (tests/env/setup-docker.sh)
+//! before this runs.
+
+mod common;
+
+use std::os::unix::net::UnixListener;
+use std::time::Duration;
+
+use common::*;
+
+const IMAGE: &str = "sockwatch-test:latest";
+/// Host tools, read-only, so the busybox image can run the docker CLI and socat.
+const TOOLS: [&str; 6] = ["-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
+
+fn docker_ready() -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let ok = run("docker", &["image", "inspect", IMAGE]).status.success();
+    if !ok {
+        let why = "dockerd is not running or the sockwatch-test image is missing (run tests/env/setup-docker.sh)";
+        if ci {
+            panic!("docker end-to-end cannot run under CI=true: {why}");
+        }
+        eprintln!("skipped: docker end-to-end: {why}");
+    }
+    ok
+}
+
+/// `docker run -d` with the tools mounted; returns the full container id.
+fn docker_run(volumes: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "-d", "--network", "none"];
+    args.extend_from_slice(&TOOLS);
+    args.extend_from_slice(volumes);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+    let out = run("docker", &args);
+    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(id.len(), 64, "docker run -d prints the full id: {id:?}");
+    id
+}
+
+/// Waits for the container to exit, removes it, and returns its exit code.
+fn docker_wait(id: &str) -> i64 {
+    let out = run("docker", &["wait", id]);
+    let code = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(-1);
+    if code != 0 {
+        eprintln!("container {id} logs:\n{}", String::from_utf8_lossy(&run("docker", &["logs", id]).stderr));
+    }
+    run("docker", &["rm", "-f", id]);
+    code
+}
+
+#[test]
+fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
+    if !privileged("docker end-to-end") || !docker_ready() {
+        return;
+    }
+    let _lock = audit_lock();
+    let before = audit_state();
+    let dir = tempdir("docker");
+    let decoy_dir = dir.join("decoy");
+    std::fs::create_dir_all(&decoy_dir).unwrap();
+    let decoy = decoy_dir.join("docker.sock");
+    let _decoy = UnixListener::bind(&decoy).unwrap();
+
+    // Watches the default socket, /run/docker.sock (given as /var/run/docker.sock).
+    let d = Daemon::start(&dir, &["--socket", "/var/run/docker.sock"]);
+    assert!(d.log().contains("watching /run/docker.sock"), "{}", d.log());
+
+    // (c) the docker CLI on the host: no finding.
+    assert!(run("docker", &["version"]).status.success());
+    // (d) a container connecting to another unix socket, even one named docker.sock
+    //     and mounted where docker's would be: no finding.
+    let decoy_vol = format!("{}:/var/run/docker.sock", decoy.display());
+    let d_id = docker_run(&["-v", &decoy_vol], "socat -u /dev/null UNIX-CONNECT:/var/run/docker.sock");
+    assert_eq!(docker_wait(&d_id), 0, "the decoy connect itself worked");
+
+    // (a) the docker CLI inside a container with the socket mounted.
+    let a_id = docker_run(
+        &["-v", "/var/run/docker.sock:/var/run/docker.sock"],
+        "/usr/bin/docker version --format '{{.Server.Version}}' && sleep 1",
+    );
+    // (b) the socket mounted at another path, reached with socat.
+    let b_id = docker_run(&["-v", "/var/run/docker.sock:/tmp/x.sock"], "socat -u /dev/null UNIX-CONNECT:/tmp/x.sock && sleep 1");
+
+    let fa = d.wait_finding("(a) docker CLI in a container", Duration::from_secs(15), |f| f["container"]["id"] == a_id.as_str());
+    assert_eq!(fa["container"]["runtime"], "docker");
+    assert_eq!(fa["socket"]["path"], "/var/run/docker.sock");
+    assert_eq!(fa["socket"]["watched"], "/run/docker.sock");
+    assert_eq!(fa["process"]["exe"], "/usr/bin/docker");
+    let fb = d.wait_finding("(b) socket mounted as /tmp/x.sock", Duration::from_secs(15), |f| f["container"]["id"] == b_id.as_str());
+    assert_eq!(fb["socket"]["path"], "/tmp/x.sock");
+    assert_eq!(fb["socket"]["inode"], fa["socket"]["inode"]);
+    assert_eq!(docker_wait(&a_id), 0);
+    assert_eq!(docker_wait(&b_id), 0);
+
+    let (status, log) = d.stop();
+    // (e) SIGTERM: exit 0, and no sockwatch rule is left.
+    assert!(status.success(), "exit status {status}; log:\n{log}");
+    assert_eq!(sockwatch_rules_loaded(), 0);
+    assert_eq!(audit_state(), before);
+
+    // Exactly the containers of (a) and (b); nothing from (c) or (d).
+    let all: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("findings.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!all.is_empty());
+    for f in &all {
+        let id = f["container"]["id"].as_str().unwrap_or_default();
+        assert!(id == a_id || id == b_id, "unexpected finding: {f:#}");
+    }
+    let lat: Vec<f64> = all.iter().map(latency_ms).collect();
+    eprintln!(
+        "docker e2e: {} finding(s); latency time - audit.time: min {:.1} ms, max {:.1} ms",
+        all.len(),
+        lat.iter().cloned().fold(f64::INFINITY, f64::min),
+        lat.iter().cloned().fold(0.0, f64::max)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The one command that runs every test: `sudo tests/run.sh` (README, .ci/run).
+# As root it first installs and starts what the tests need: Debian packages,
+# dockerd and the test image. Without root it runs what it can; the privileged
+# and end-to-end tests then skip, each with a one-line reason.
+# With CI=true nothing may skip: those tests fail instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -eq 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    need=()
+    for p in gcc gcc-multilib liburing-dev socat util-linux busybox-static docker.io curl; do
+        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || need+=("$p")
+    done
+    if [ "${#need[@]}" -gt 0 ]; then
+        echo "tests/run.sh: installing ${need[*]}" >&2
+        apt-get -o DPkg::Lock::Timeout=300 update -qq
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    tests/env/setup-docker.sh
+else
+    echo "tests/run.sh: not root: no packages or dockerd set up; privileged tests will skip" >&2
+fi
+
+cargo test --locked --all-targets "$@"
