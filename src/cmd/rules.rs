@@ -77,7 +77,7 @@ pub fn is_required(rule: &RuleSpec) -> bool {
 
 fn install(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status")?;
+    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     ensure_unlocked(&st)?;
     let mut failed_required = false;
     for (r, outcome) in rules.iter().zip(load_missing(&mut ctl, rules)?) {
@@ -111,7 +111,7 @@ fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Failure> {
 
 fn remove(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status")?;
+    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     ensure_unlocked(&st)?;
     let mut ok = true;
     for r in rules {
@@ -149,7 +149,7 @@ pub fn loaded(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<bool>, usize
 
 fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status")?;
+    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     let (have, undecodable) = loaded(&mut ctl, rules)?;
     for (r, h) in rules.iter().zip(&have) {
         println!("{} {}", if *h { "loaded: " } else { "MISSING:" }, r.describe());

@@ -52,7 +52,7 @@ pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
     // Join the multicast group before loading rules, so no event falls in between.
     let intake = Intake::open()?;
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status")?;
+    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
 
     let rules = rule_set(&paths, native_abis());
     let added = if args.no_rules { Vec::new() } else { install(&mut ctl, &rules, st.enabled)? };

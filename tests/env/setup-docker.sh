@@ -75,7 +75,8 @@ else
     # so no separate containerd (or systemd) is needed.
     echo "=== $(date -Is) starting dockerd" >>"$DOCKERD_LOG"
     ( cd / && exec setsid nohup dockerd --iptables=false --ip6tables=false \
-        --bridge=none --storage-driver=vfs </dev/null >>"$DOCKERD_LOG" 2>&1 ) &
+        --bridge=none --storage-driver=vfs \
+        </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- ) &  # 9>&-: don't hold our lock
     pid=$!
   fi
   deadline=$((SECONDS + DOCKERD_TIMEOUT))
