@@ -55,9 +55,8 @@ fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
     if !privileged("docker end-to-end") || !docker_ready() {
         return;
     }
-    let _lock = audit_lock();
-    let before = audit_state();
-    let dir = tempdir("docker");
+    let t = AuditTest::begin("docker");
+    let dir = t.dir.clone();
     let decoy_dir = dir.join("decoy");
     std::fs::create_dir_all(&decoy_dir).unwrap();
     let decoy = decoy_dir.join("docker.sock");
@@ -98,7 +97,6 @@ fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
     // (e) SIGTERM: exit 0, and no sockwatch rule is left.
     assert!(status.success(), "exit status {status}; log:\n{log}");
     assert_eq!(sockwatch_rules_loaded(), 0);
-    assert_eq!(audit_state(), before);
 
     // Exactly the containers of (a) and (b); nothing from (c) or (d).
     let all: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("findings.jsonl"))
@@ -118,5 +116,5 @@ fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
         lat.iter().cloned().fold(f64::INFINITY, f64::min),
         lat.iter().cloned().fold(0.0, f64::max)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    t.end();
 }

@@ -65,9 +65,8 @@ fn simulated_container_reaching_an_aliased_socket_is_reported() {
     if !privileged("simulated container end-to-end") {
         return;
     }
-    let _lock = audit_lock();
-    let before = audit_state();
-    let dir = tempdir("priv");
+    let t = AuditTest::begin("priv");
+    let dir = t.dir.clone();
     let real = dir.join("real.sock");
     let _listener = UnixListener::bind(&real).unwrap();
     // A socket file with no listener: connects are refused.
@@ -155,9 +154,8 @@ fn simulated_container_reaching_an_aliased_socket_is_reported() {
     assert_eq!(findings.len(), 5, "exactly the five container connects: {findings:#?}");
     assert!(findings.iter().all(|f| f["container"]["id"] == c.id.as_str()));
     assert!(log.contains("host=1"), "the host connect was seen and skipped: {log}");
-    assert_eq!(audit_state(), before, "audit rules and state are as before");
     drop(c);
-    fs::remove_dir_all(&dir).unwrap();
+    t.end();
 }
 
 fn f_inode(p: &Path) -> u64 {
@@ -166,17 +164,16 @@ fn f_inode(p: &Path) -> u64 {
 
 /// Builds a test client from tests/data/capture with `cc`, then has a simulated
 /// container run it against a watched socket once per argument list; returns the
-/// findings after sockwatch has stopped cleanly and audit is back as it was.
-fn container_runs_client(tag: &str, source: &str, cflags: &[&str], runs: &[&str]) -> (Vec<serde_json::Value>, String) {
-    let dir = tempdir(tag);
+/// findings: one per run, all attributed to the container.
+fn container_runs_client(tag: &str, source: &str, cflags: &[&str], runs: &[&str]) {
+    let t = AuditTest::begin(tag);
+    let dir = t.dir.clone();
     let client = dir.join(tag);
     let src = format!("{}/tests/data/capture/{source}", env!("CARGO_MANIFEST_DIR"));
     let mut args = vec!["-O1", "-o", client.to_str().unwrap(), &src];
     args.extend_from_slice(cflags);
     let cc = run("cc", &args);
     assert!(cc.status.success(), "building {source} (needs gcc, gcc-multilib, liburing-dev): {}", String::from_utf8_lossy(&cc.stderr));
-    let _lock = audit_lock();
-    let before = audit_state();
     let real = dir.join("real.sock");
     let _listener = UnixListener::bind(&real).unwrap();
     let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
@@ -189,7 +186,6 @@ fn container_runs_client(tag: &str, source: &str, cflags: &[&str], runs: &[&str]
     d.wait_finding(&format!("{want} finding(s) for {tag}"), Duration::from_secs(5), |_| d.findings().len() >= want);
     let (status, log) = d.stop();
     assert!(status.success(), "{log}");
-    assert_eq!(audit_state(), before);
     let findings = fs::read_to_string(dir.join("findings.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<serde_json::Value>>();
     assert_eq!(findings.len(), want, "{findings:#?}");
     for f in &findings {
@@ -198,8 +194,7 @@ fn container_runs_client(tag: &str, source: &str, cflags: &[&str], runs: &[&str]
         assert_eq!(f["socket"]["watched"], real.to_str().unwrap());
     }
     drop(c);
-    fs::remove_dir_all(&dir).unwrap();
-    (findings, log)
+    t.end();
 }
 
 #[test]
@@ -223,9 +218,8 @@ fn rules_that_were_there_before_are_left_in_place() {
     if !privileged("pre-existing rules") {
         return;
     }
-    let _lock = audit_lock();
-    let before = audit_state();
-    let dir = tempdir("pre");
+    let t = AuditTest::begin("pre");
+    let dir = t.dir.clone();
     let sock = dir.join("x.sock");
     let s = sock.to_str().unwrap();
     let rules_dir = dir.join("rules.d");
@@ -246,7 +240,7 @@ fn rules_that_were_there_before_are_left_in_place() {
     let status = run(BIN, &["rules", "status", "--socket", s]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(!text.contains("MISSING"), "{text}");
-    assert_eq!(status.status.success(), before.enabled >= 1, "{text}");
+    assert_eq!(status.status.success(), t.before.enabled >= 1, "{text}");
 
     let d = Daemon::start(&dir, &["--socket", s]);
     assert!(d.log().contains("0 rule(s) added by this run"), "{}", d.log());
@@ -260,8 +254,7 @@ fn rules_that_were_there_before_are_left_in_place() {
     let status = run(BIN, &["rules", "status", "--socket", s]);
     assert!(!status.status.success());
     assert!(String::from_utf8_lossy(&status.stdout).contains("MISSING"));
-    assert_eq!(audit_state(), before);
-    fs::remove_dir_all(&dir).unwrap();
+    t.end();
 }
 
 #[test]
@@ -269,9 +262,8 @@ fn a_never_rule_loaded_earlier_does_not_hide_connects() {
     if !privileged("never rule shadowing") {
         return;
     }
-    let _lock = audit_lock();
-    let before = audit_state();
-    let dir = tempdir("never");
+    let t = AuditTest::begin("never");
+    let dir = t.dir.clone();
     let real = dir.join("real.sock");
     let _listener = UnixListener::bind(&real).unwrap();
     // `-a never,exit -S connect`, loaded first, as a host's noise filter might be.
@@ -293,8 +285,7 @@ fn a_never_rule_loaded_earlier_does_not_hide_connects() {
     let (st, _) = d.stop();
     ctl.del_rule(&never).unwrap();
     assert!(st.success());
-    assert_eq!(audit_state(), before);
-    fs::remove_dir_all(&dir).unwrap();
+    t.end();
 }
 
 #[test]
@@ -302,9 +293,8 @@ fn sd_notify_ready_and_stopping() {
     if !privileged("sd_notify") {
         return;
     }
-    let _lock = audit_lock();
-    let before = audit_state();
-    let dir = tempdir("notify");
+    let t = AuditTest::begin("notify");
+    let dir = t.dir.clone();
     let ns = dir.join("notify.sock");
     let rx = std::os::unix::net::UnixDatagram::bind(&ns).unwrap();
     rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -320,6 +310,5 @@ fn sd_notify_ready_and_stopping() {
     assert!(st.success());
     let n = rx.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"STOPPING=1");
-    assert_eq!(audit_state(), before);
-    fs::remove_dir_all(&dir).unwrap();
+    t.end();
 }

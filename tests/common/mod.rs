@@ -78,6 +78,26 @@ pub fn sockwatch_rules_loaded() -> usize {
         .count()
 }
 
+/// A test on global audit state: holds the lock, remembers the state it found, and
+/// has a scratch directory. `end` checks the state is back and cleans up.
+pub struct AuditTest {
+    _lock: Flock<File>,
+    pub before: AuditState,
+    pub dir: PathBuf,
+}
+
+impl AuditTest {
+    pub fn begin(tag: &str) -> AuditTest {
+        let lock = audit_lock();
+        AuditTest { _lock: lock, before: audit_state(), dir: tempdir(tag) }
+    }
+
+    pub fn end(self) {
+        assert_eq!(audit_state(), self.before, "audit rules and state are as the test found them");
+        fs::remove_dir_all(&self.dir).unwrap();
+    }
+}
+
 pub fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sockwatch-{tag}-{}-{:x}", std::process::id(), rand64()));
     fs::create_dir_all(&d).unwrap();
