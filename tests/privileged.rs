@@ -254,6 +254,12 @@ fn rules_that_were_there_before_are_left_in_place() {
     let status = run(BIN, &["rules", "status", "--socket", s]);
     assert!(!status.status.success());
     assert!(String::from_utf8_lossy(&status.stdout).contains("MISSING"));
+
+    // --no-rules: runs on whatever is loaded, and loads nothing itself.
+    let d = Daemon::start(&dir, &["--socket", s, "--no-rules"]);
+    assert_eq!(sockwatch_rules_loaded(), 0);
+    let (st, _) = d.stop();
+    assert!(st.success());
     t.end();
 }
 
@@ -306,8 +312,8 @@ fn sd_notify_ready_and_stopping() {
     // READY comes only once rules are in and audit is on.
     let status = run(BIN, &["rules", "status", "--socket", sock.to_str().unwrap()]);
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
-    let (st, _) = d.stop();
-    assert!(st.success());
+    let (st, log) = d.stop_with(nix::sys::signal::Signal::SIGINT);
+    assert!(st.success(), "SIGINT exits 0: {log}");
     let n = rx.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"STOPPING=1");
     t.end();

@@ -187,7 +187,7 @@ impl Daemon {
                 match ev.token() {
                     AUDIT => audit_ready = true,
                     SIGNAL => {
-                        while let Some(sig) = ctx(signals.next(), "reading signals")? {
+                        while let Some(sig) = ctx(signals.pending(), "reading signals")? {
                             match sig {
                                 Signal::SIGTERM | Signal::SIGINT => {
                                     info!("{sig}: shutting down");

@@ -192,13 +192,16 @@ mod tests {
         Some(SockAddr::Unix(p.as_bytes().to_vec()))
     }
 
+    /// (row name, event, sun_path resolution, origin, expected verdict)
+    type Row = (&'static str, ConnectEvent, Option<FileId>, Origin, Result<Hit, Skip>);
+
     /// The reference's connect rows, then what matching by inode adds.
     #[test]
     fn table() {
         let w = watched();
         let hit = Ok(Hit { watched: 1, file: SOCK, by_name: false });
         #[rustfmt::skip]
-        let cases: Vec<(&str, ConnectEvent, Option<FileId>, Origin, Result<Hit, Skip>)> = vec![
+        let cases: Vec<Row> = vec![
             ("AF_UNIX /var/run/docker.sock",
                 connect(unix("/var/run/docker.sock"), Some(("/var/run/docker.sock", SOCK))), None, container(), hit.clone()),
             ("AF_UNIX /custom/path/docker.sock, same inode",

@@ -25,7 +25,7 @@ impl Signals {
     }
 
     /// The next pending signal, or `None` when none is pending.
-    pub fn next(&mut self) -> io::Result<Option<Signal>> {
+    pub fn pending(&mut self) -> io::Result<Option<Signal>> {
         match self.fd.read_signal() {
             Ok(Some(info)) => Ok(Signal::try_from(info.ssi_signo as i32).ok()),
             Ok(None) => Ok(None),

@@ -188,9 +188,12 @@ impl Daemon {
     }
 
     /// SIGTERM, and the exit status.
-    pub fn stop(mut self) -> (ExitStatus, String) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM)
-            .unwrap();
+    pub fn stop(self) -> (ExitStatus, String) {
+        self.stop_with(nix::sys::signal::Signal::SIGTERM)
+    }
+
+    pub fn stop_with(mut self, sig: nix::sys::signal::Signal) -> (ExitStatus, String) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
         let t0 = Instant::now();
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
