@@ -1,5 +1,6 @@
-//! The command line, defined once: `--help` and the man page are both generated
-//! from these definitions, so they cannot drift apart.
+//! The command line, defined once with clap. `--help` is generated from these
+//! definitions, and the man page is to be generated from them too, so the two
+//! cannot drift apart.
 
 use std::path::PathBuf;
 

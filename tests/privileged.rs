@@ -318,3 +318,48 @@ fn sd_notify_ready_and_stopping() {
     assert_eq!(&buf[..n], b"STOPPING=1");
     t.end();
 }
+
+#[test]
+fn disguised_and_unrecognised_containers_are_still_reported() {
+    if !privileged("disguised and unrecognised containers") {
+        return;
+    }
+    let t = AuditTest::begin("disguise");
+    let dir = t.dir.clone();
+    let real = dir.join("real.sock");
+    let _listener = UnixListener::bind(&real).unwrap();
+    // A workload that names itself like runc's init to pass as runtime set-up.
+    let fake_runc = dir.join("runc:[2:INIT]");
+    fs::copy("/usr/bin/socat", &fake_runc).unwrap();
+    let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
+    let c = FakeContainer::new();
+    let _ = c.sh(&format!("'{}' -u /dev/null UNIX-CONNECT:{}", fake_runc.display(), real.display()));
+    let f = d.wait_finding("disguised as runc init", Duration::from_secs(5), |f| f["process"]["comm"] == "runc:[2:INIT]");
+    assert_eq!(f["container"]["id"], c.id.as_str());
+
+    // The client in the host's namespaces is host: no finding. (Before the next
+    // connect, whose finding then proves this one was processed too.)
+    assert!(run("socat", &["-u", "/dev/null", &format!("UNIX-CONNECT:{}", real.display())]).status.success());
+
+    // A container of a runtime sockwatch does not know: own mount and pid
+    // namespaces, in a cgroup that names no container.
+    let script = format!("{}; sleep 0.3", connect_cmd(&real));
+    let out = Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = d.wait_finding("unrecognised container", Duration::from_secs(5), |f| f["container"]["runtime"] == "unknown");
+    assert_eq!(f["container"]["id"], serde_json::Value::Null);
+    assert_eq!(f["process"]["comm"], "socat");
+    let (st, log) = d.stop();
+    assert!(st.success());
+    assert_eq!(d_findings(&dir).len(), 2, "{log}");
+    assert!(log.contains("host=1"), "{log}");
+    drop(c);
+    t.end();
+}
+
+fn d_findings(dir: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(dir.join("findings.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}

@@ -76,11 +76,11 @@ fn captured_connects_are_all_found_and_decoded() {
 fn captured_connects_to_the_watched_inode_fire_and_others_do_not() {
     let (events, _) = replay(CAPTURE);
     let sock = real_socket(&events);
-    let watched = vec![WatchedSocket { path: "/run/docker.sock".into(), id: Some(sock) }];
+    let watched = vec![WatchedSocket::new("/run/docker.sock".into(), Some(sock))];
     let verdicts: Vec<_> = events
         .iter()
         .filter_map(connect::extract)
-        .map(|c| detect::detect(&c, &watched, None, &container()).map(|h| h.file))
+        .map(|c| detect::detect(&c, &watched, None, &container(), false).map(|h| h.file))
         .collect();
     assert_eq!(
         verdicts,
@@ -93,9 +93,9 @@ fn captured_connects_to_the_watched_inode_fire_and_others_do_not() {
 fn findings_from_captured_records_carry_exact_bytes() {
     let (events, _) = replay(CAPTURE);
     let sock = real_socket(&events);
-    let watched = vec![WatchedSocket { path: "/run/docker.sock".into(), id: Some(sock) }];
+    let watched = vec![WatchedSocket::new("/run/docker.sock".into(), Some(sock))];
     let c = connect::extract(&events.iter().filter(|e| connect::extract(e).is_some()).nth(1).unwrap().clone()).unwrap();
-    let hit = detect::detect(&c, &watched, None, &container()).unwrap();
+    let hit = detect::detect(&c, &watched, None, &container(), false).unwrap();
     let f = finding::connect_finding(
         &c,
         &hit,
@@ -122,8 +122,8 @@ fn malformed_input_is_counted_and_does_not_cost_the_good_event() {
     let good = connect::extract(complete[0]).expect("serial 40 is still a connect");
     assert_eq!(good.addr, Some(SockAddr::Unix(b"alias.sock".to_vec())));
     assert_eq!(good.paths.len(), 1);
-    let watched = vec![WatchedSocket { path: "/run/docker.sock".into(), id: Some(FileId { major: 0xfe, minor: 0, inode: 10010627 }) }];
-    assert!(detect::detect(&good, &watched, None, &container()).is_ok());
+    let watched = vec![WatchedSocket::new("/run/docker.sock".into(), Some(FileId { major: 0xfe, minor: 0, inode: 10010627 }))];
+    assert!(detect::detect(&good, &watched, None, &container(), false).is_ok());
 
     // Serial 41 was cut short and never got its EOE: closed by the timeout, and
     // without an inode it cannot be matched (no guess by name).
@@ -131,7 +131,7 @@ fn malformed_input_is_counted_and_does_not_cost_the_good_event() {
     assert_eq!(cut.closed_by, Close::Timeout);
     let cut = connect::extract(cut).unwrap();
     assert!(cut.paths.iter().all(|p| p.inode.is_none()));
-    assert_eq!(detect::detect(&cut, &watched, None, &container()), Err(Skip::NotWatched));
+    assert_eq!(detect::detect(&cut, &watched, None, &container(), false), Err(Skip::NotWatched));
 
     // The stray PATH after serial 40's EOE, the unknown types: events of their own.
     assert!(events.iter().any(|e| e.stamp.serial == 40 && e.closed_by == Close::Timeout));

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::{RulesAction, RulesArgs};
-use crate::core::rules::{native_abis, rule_set, rules_file, RuleSpec};
+use crate::core::abi;
+use crate::core::rules::{rule_set, rules_file, RuleSpec};
 use crate::io::netlink::{Control, Status};
 
 use super::{ctx, resolve_sockets, Failure};
@@ -14,7 +15,7 @@ use super::{ctx, resolve_sockets, Failure};
 pub const RULES_FILE: &str = "50-sockwatch.rules";
 
 pub fn main(args: &RulesArgs) -> Result<ExitCode, Failure> {
-    let rules = rule_set(&resolve_sockets(&args.sockets)?, native_abis());
+    let rules = rule_set(&resolve_sockets(&args.sockets)?, abi::native());
     match args.action {
         RulesAction::Print => {
             print!("{}", rules_file(&rules));
@@ -72,7 +73,7 @@ pub fn load_missing(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<Load>, 
 /// Native-ABI connect rules are the ones detection cannot do without; 32-bit and
 /// io_uring rules are loaded where the kernel supports them.
 pub fn is_required(rule: &RuleSpec) -> bool {
-    matches!(rule, RuleSpec::Connect { abi, socketcall: false, .. } if Some(abi) == native_abis().first())
+    matches!(rule, RuleSpec::Connect { abi, socketcall: false, .. } if Some(abi) == abi::native().first())
 }
 
 fn install(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
@@ -103,7 +104,15 @@ fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Failure> {
     ctx(fs::create_dir_all(dir), &format!("cannot create {}", dir.display()))?;
     let path = dir.join(RULES_FILE);
     let tmp = dir.join(format!(".{RULES_FILE}.tmp"));
-    ctx(fs::write(&tmp, rules_file(rules)), &format!("cannot write {}", tmp.display()))?;
+    // 0640, as auditd's own rules files.
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp)?;
+        f.write_all(rules_file(rules).as_bytes())?;
+        f.sync_all()
+    };
+    ctx(write(), &format!("cannot write {}", tmp.display()))?;
     ctx(fs::rename(&tmp, &path), &format!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())

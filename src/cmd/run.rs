@@ -2,6 +2,7 @@
 //! source, and no timer unless an event is waiting for its EOE, so an idle
 //! sockwatch never wakes up.
 
+use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,8 @@ use crate::core::connect::{self, ConnectEvent, SockAddr};
 use crate::core::detect::{self, FileId, Skip, WatchedSocket};
 use crate::core::finding::{self, Extra};
 use crate::core::record::{types, Record};
-use crate::core::rules::{native_abis, rule_set, RuleSpec, KEY};
+use crate::core::abi;
+use crate::core::rules::{rule_set, RuleSpec};
 use crate::core::stats::Stats;
 use crate::core::time;
 use crate::io::intake::{Intake, Read};
@@ -38,8 +40,9 @@ const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_IN_FLIGHT: usize = 4096;
 /// Datagrams read per wakeup before signals get a look in.
 const READ_BATCH: usize = 4096;
-/// Without our key, an unmatched inode re-reads the sockets at most this often.
-const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// Datagrams still read after SIGTERM, at most: systemd's stop timeout must not
+/// run out (and SIGKILL would leave the rules behind).
+const SHUTDOWN_DRAIN: usize = 100_000;
 
 pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
     let paths = resolve_sockets(&args.sockets)?;
@@ -54,15 +57,16 @@ pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
 
-    let rules = rule_set(&paths, native_abis());
-    let added = if args.no_rules { Vec::new() } else { install(&mut ctl, &rules, st.enabled)? };
-    let enabled_by_us = if st.enabled == 0 {
-        ctx(ctl.set_enabled(1), "cannot turn audit on")?;
+    let rules = rule_set(&paths, abi::native());
+    let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false };
+    if !args.no_rules {
+        audit.added = install(&mut audit.ctl, &rules, st.enabled)?;
+    }
+    if st.enabled == 0 {
+        ctx(audit.ctl.set_enabled(1), "cannot turn audit on")?;
+        audit.enabled_by_us = true;
         info!("audit was off; turned it on (it is turned off again on exit)");
-        true
-    } else {
-        false
-    };
+    }
     let watched = sockets::watch(&paths);
     for w in &watched {
         info!(
@@ -79,19 +83,32 @@ pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
         stats: Stats::default(),
         assembler: Assembler::new(EVENT_TIMEOUT, MAX_IN_FLIGHT),
         hostname,
-        last_refresh: Instant::now(),
         closed: Vec::new(),
     };
     let _ = notify::notify("READY=1");
-    info!("ready: {} rule(s) added by this run, outputs: {}", added.len(), daemon.describe_outputs());
+    info!("ready: {} rule(s) added by this run, outputs: {}", audit.added.len(), daemon.describe_outputs());
 
     let result = daemon.run(intake, signals);
 
     let _ = notify::notify("STOPPING=1");
     daemon.flush();
-    cleanup(&mut ctl, &added, enabled_by_us);
+    drop(audit);
     info!("stopped: {}", daemon.stats);
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// What this run changed in the kernel's audit state, undone when it is dropped:
+/// on a clean exit, on an error return during start-up, and on a panic alike.
+struct AuditGuard {
+    ctl: Control,
+    added: Vec<RuleSpec>,
+    enabled_by_us: bool,
+}
+
+impl Drop for AuditGuard {
+    fn drop(&mut self) {
+        cleanup(&mut self.ctl, &self.added, self.enabled_by_us);
+    }
 }
 
 /// Loads every rule that is not loaded yet and returns those this run added. With
@@ -147,7 +164,6 @@ struct Daemon {
     stats: Stats,
     assembler: Assembler,
     hostname: String,
-    last_refresh: Instant,
     closed: Vec<Event>,
 }
 
@@ -166,8 +182,8 @@ impl Daemon {
     fn run(&mut self, mut intake: Intake, mut signals: Signals) -> Result<(), Failure> {
         let mut poll = ctx(Poll::new(), "cannot create the event loop")?;
         let reg = poll.registry();
-        ctx(reg.register(&mut SourceFd(&intake_fd(&intake)), AUDIT, Interest::READABLE), "cannot poll the audit socket")?;
-        ctx(reg.register(&mut SourceFd(&signal_fd(&signals)), SIGNAL, Interest::READABLE), "cannot poll signals")?;
+        ctx(reg.register(&mut SourceFd(&intake.as_raw_fd()), AUDIT, Interest::READABLE), "cannot poll the audit socket")?;
+        ctx(reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE), "cannot poll signals")?;
         let mut events = Events::with_capacity(16);
         let mut backlog = false;
         loop {
@@ -191,8 +207,9 @@ impl Daemon {
                             match sig {
                                 Signal::SIGTERM | Signal::SIGINT => {
                                     info!("{sig}: shutting down");
-                                    // Whatever is already queued is still ours to report.
-                                    self.drain(&mut intake, usize::MAX)?;
+                                    // What is already queued is still ours to report, within
+                                    // reason: on a busy host the queue never runs dry.
+                                    self.drain(&mut intake, SHUTDOWN_DRAIN)?;
                                     return Ok(());
                                 }
                                 Signal::SIGHUP => self.reopen_outputs(),
@@ -281,8 +298,10 @@ impl Daemon {
     fn on_connect(&mut self, c: &ConnectEvent) {
         let resolved = self.resolve_without_path(c);
         let mut target = detect::target(c, &self.watched, resolved);
-        if target == Err(Skip::NotWatched) && self.may_refresh(c) && sockets::refresh(&mut self.watched) {
-            target = detect::target(c, &self.watched, resolved);
+        if let Err(skip) = target {
+            if detect::worth_refresh(c, skip) && sockets::refresh(&mut self.watched) {
+                target = detect::target(c, &self.watched, resolved);
+            }
         }
         let hit = match target {
             Ok(h) => h,
@@ -291,13 +310,18 @@ impl Daemon {
         let (origin, lookup) = proc::origin(c.ids.pid, c.ids.ppid);
         match lookup {
             Lookup::Pid => {}
-            Lookup::Parent => self.stats.proc_vanished += 1,
+            Lookup::Parent => {
+                self.stats.proc_vanished += 1;
+                debug!("connect {}: pid {:?} had exited; attributed by its parent {:?}", c.stamp, c.ids.pid, c.ids.ppid);
+            }
             Lookup::Gone => {
                 self.stats.proc_vanished += 1;
                 self.stats.unattributed += 1;
+                debug!("connect {}: pid {:?} and parent {:?} had exited; container unknown", c.stamp, c.ids.pid, c.ids.ppid);
             }
         }
-        if let Err(skip) = detect::judge(c, &origin) {
+        let runtime_binary = detect::looks_like_runtime_setup(c) && proc::is_host_runtime_binary(c.ids.pid);
+        if let Err(skip) = detect::judge(c, &origin, runtime_binary) {
             return self.skip(c, skip);
         }
         let cmdline = proc::full_cmdline(c.ids.pid, c.proctitle.as_deref());
@@ -320,17 +344,6 @@ impl Daemon {
         }
         let (Some(pid), Some(SockAddr::Unix(path))) = (c.ids.pid, &c.addr) else { return None };
         proc::resolve_in(pid, c.cwd.as_deref(), path).ok()
-    }
-
-    /// Our key means the kernel matched one of our path rules, so the socket must be
-    /// watched: its inode changed (re-created). Other keys refresh at a bounded rate.
-    fn may_refresh(&mut self, c: &ConnectEvent) -> bool {
-        let ours = c.key.as_deref() == Some(KEY.as_bytes());
-        if ours || self.last_refresh.elapsed() >= REFRESH_EVERY {
-            self.last_refresh = Instant::now();
-            return true;
-        }
-        false
     }
 
     fn skip(&mut self, c: &ConnectEvent, why: Skip) {
@@ -358,12 +371,4 @@ impl Daemon {
             Err(e) => error!("SIGHUP: cannot reopen outputs, keeping the old ones: {e}"),
         }
     }
-}
-
-fn intake_fd(i: &Intake) -> std::os::fd::RawFd {
-    std::os::fd::AsRawFd::as_raw_fd(i)
-}
-
-fn signal_fd(s: &Signals) -> std::os::fd::RawFd {
-    std::os::fd::AsRawFd::as_raw_fd(s)
 }

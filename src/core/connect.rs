@@ -2,32 +2,11 @@
 //!
 //! A connect reaches audit three ways: the connect syscall (per architecture), the
 //! 32-bit socketcall multiplexer with call 3, and io_uring's IORING_OP_CONNECT
-//! (a URINGOP record). The syscall number is decoded with the record's own `arch=`,
-//! not the build's, so logs from other hosts decode the same way.
+//! (a URINGOP record).
 
+use super::abi::{self, SOCKETCALL_CONNECT, URING_OP_CONNECT};
 use super::assemble::Event;
 use super::record::{decode_hex, types, Record, Stamp};
-
-pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
-pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
-
-/// IORING_OP_CONNECT.
-pub const URING_OP_CONNECT: u64 = 16;
-/// SYS_CONNECT, the socketcall(2) call number for connect.
-pub const SOCKETCALL_CONNECT: u64 = 3;
-
-/// The connect and socketcall syscall numbers for an audit arch.
-pub fn connect_syscalls(arch: u32) -> Option<(u64, Option<u64>)> {
-    match arch {
-        AUDIT_ARCH_X86_64 => Some((42, None)),
-        AUDIT_ARCH_I386 => Some((362, Some(102))),
-        AUDIT_ARCH_AARCH64 => Some((203, None)),
-        AUDIT_ARCH_ARM => Some((283, None)),
-        _ => None,
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -67,7 +46,6 @@ pub struct Ids {
 pub struct ConnectEvent {
     pub stamp: Stamp,
     pub via: Via,
-    pub arch: Option<u32>,
     pub success: Option<bool>,
     /// The syscall's return: 0, or a negative errno.
     pub exit: Option<i64>,
@@ -87,13 +65,12 @@ pub fn extract(ev: &Event) -> Option<ConnectEvent> {
     let syscall = ev.first(types::SYSCALL);
     let uring = ev
         .all(types::URINGOP)
-        .find(|r| r.num("uring_op") == Some(URING_OP_CONNECT));
+        .find(|r| r.num("uring_op") == Some(u64::from(URING_OP_CONNECT)));
     let (via, main) = match (uring, syscall) {
         (Some(u), _) => (Via::IoUring, u),
         (None, Some(s)) => (syscall_kind(s)?, s),
         (None, None) => return None,
     };
-    let arch = syscall.and_then(|s| s.hexnum("arch")).map(|a| a as u32);
     // URINGOP carries no comm/exe/auid; the io_uring_enter SYSCALL record does.
     let proc_rec = syscall.unwrap_or(main);
     let ids = Ids {
@@ -106,7 +83,6 @@ pub fn extract(ev: &Event) -> Option<ConnectEvent> {
     Some(ConnectEvent {
         stamp: ev.stamp,
         via,
-        arch,
         success: main.raw("success").map(|v| v == b"yes"),
         exit: main.int("exit"),
         ids,
@@ -121,12 +97,11 @@ pub fn extract(ev: &Event) -> Option<ConnectEvent> {
 }
 
 fn syscall_kind(r: &Record) -> Option<Via> {
-    let arch = r.hexnum("arch")? as u32;
+    let abi = abi::by_arch(u32::try_from(r.hexnum("arch")?).ok()?)?;
     let nr = r.num("syscall")?;
-    let (connect, socketcall) = connect_syscalls(arch)?;
-    if nr == connect {
+    if nr == u64::from(abi.connect) {
         Some(Via::Syscall)
-    } else if Some(nr) == socketcall && r.hexnum("a0") == Some(SOCKETCALL_CONNECT) {
+    } else if abi.socketcall.map(u64::from) == Some(nr) && r.hexnum("a0") == Some(SOCKETCALL_CONNECT) {
         Some(Via::Socketcall)
     } else {
         None

@@ -15,6 +15,31 @@ pub struct WatchedSocket {
     /// The host path, symlinks resolved.
     pub path: String,
     pub id: Option<FileId>,
+    /// Identities it had before it was re-created, newest last (a few at most): events
+    /// already queued when the socket changed still name the old inode.
+    pub previous: Vec<FileId>,
+}
+
+impl WatchedSocket {
+    pub fn new(path: String, id: Option<FileId>) -> WatchedSocket {
+        WatchedSocket { path, id, previous: Vec::new() }
+    }
+
+    pub fn is(&self, f: FileId) -> bool {
+        self.id == Some(f) || self.previous.contains(&f)
+    }
+
+    /// Records a new identity, keeping the last few old ones.
+    pub fn update(&mut self, id: Option<FileId>) {
+        if let Some(old) = self.id.filter(|old| Some(*old) != id) {
+            self.previous.retain(|p| *p != old);
+            self.previous.push(old);
+            if self.previous.len() > 4 {
+                self.previous.remove(0);
+            }
+        }
+        self.id = id;
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,8 +67,6 @@ pub struct Hit {
     /// Index into the watched sockets.
     pub watched: usize,
     pub file: FileId,
-    /// True when matched through `resolved` rather than a PATH record.
-    pub by_name: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,52 +92,58 @@ impl Skip {
     }
 }
 
-/// Which watched socket, if any, `ev` reached. `resolved` is what sun_path resolved
-/// to in the process's mount namespace, for events that carry no PATH record.
+/// Which watched socket, if any, `ev` reached. The PATH records decide: the kernel
+/// resolved the name to (dev, inode) itself. Only an event without any (io_uring
+/// may batch several ops into one event, whose single SOCKADDR is then the last
+/// op's) falls back to the address: `resolved` is what sun_path resolved to in the
+/// process's mount namespace.
 pub fn target(ev: &ConnectEvent, watched: &[WatchedSocket], resolved: Option<FileId>) -> Result<Hit, Skip> {
+    let find = |file: FileId| watched.iter().position(|w| w.is(file)).map(|i| Hit { watched: i, file });
+    let files: Vec<FileId> = ev.paths.iter().filter_map(path_file).collect();
+    if let Some(hit) = files.iter().find_map(|f| find(*f)) {
+        return Ok(hit);
+    }
+    if !files.is_empty() {
+        return Err(Skip::NotWatched);
+    }
     match &ev.addr {
-        Some(SockAddr::Other(_)) | Some(SockAddr::Abstract(_)) => return Err(Skip::NotUnixPath),
-        Some(SockAddr::Unix(_)) | None => {}
+        Some(SockAddr::Other(_)) | Some(SockAddr::Abstract(_)) => Err(Skip::NotUnixPath),
+        Some(SockAddr::Unix(_)) | None => resolved.and_then(find).ok_or(Skip::NotWatched),
     }
-    let find = |f: FileId| watched.iter().position(|w| w.id == Some(f));
-    let mut saw_inode = false;
-    for p in &ev.paths {
-        if let (Some((major, minor)), Some(inode)) = (p.dev, p.inode) {
-            saw_inode = true;
-            let file = FileId { major, minor, inode };
-            if let Some(i) = find(file) {
-                return Ok(Hit { watched: i, file, by_name: false });
-            }
-        }
-    }
-    if !saw_inode {
-        if let Some(file) = resolved {
-            if let Some(i) = find(file) {
-                return Ok(Hit { watched: i, file, by_name: true });
-            }
-        }
-    }
-    Err(Skip::NotWatched)
+}
+
+fn path_file(p: &super::connect::PathItem) -> Option<FileId> {
+    let (major, minor) = p.dev?;
+    Some(FileId { major, minor, inode: p.inode? })
+}
+
+/// Whether a `NotWatched` verdict should make the caller re-read the watched
+/// sockets' identities and try again: the event names a file, and a runtime may
+/// just have re-created its socket. One stat per socket, so no rate limit.
+pub fn worth_refresh(ev: &ConnectEvent, skip: Skip) -> bool {
+    skip == Skip::NotWatched && (ev.paths.iter().any(|p| path_file(p).is_some()) || matches!(ev.addr, Some(SockAddr::Unix(_))))
 }
 
 /// The whole decision: the socket must be watched and the process must be a
-/// container's, past the runtime's own set-up.
+/// container's, past the runtime's own set-up. `setup` is what the I/O side found
+/// about a process that looks like runtime set-up (see `looks_like_runtime_setup`).
 pub fn detect(
     ev: &ConnectEvent,
     watched: &[WatchedSocket],
     resolved: Option<FileId>,
     origin: &Origin,
+    runtime_binary: bool,
 ) -> Result<Hit, Skip> {
     let hit = target(ev, watched, resolved)?;
-    judge(ev, origin)?;
+    judge(ev, origin, runtime_binary)?;
     Ok(hit)
 }
 
 /// The second half of `detect`, for a connect already known to reach a watched
 /// socket: is it a container's workload? Split out so the daemon reads /proc only
 /// for connects that reach a watched socket.
-pub fn judge(ev: &ConnectEvent, origin: &Origin) -> Result<(), Skip> {
-    if is_runtime_setup(ev) {
+pub fn judge(ev: &ConnectEvent, origin: &Origin, runtime_binary: bool) -> Result<(), Skip> {
+    if looks_like_runtime_setup(ev) && runtime_binary {
         return Err(Skip::RuntimeSetup);
     }
     match origin {
@@ -125,18 +154,11 @@ pub fn judge(ev: &ConnectEvent, origin: &Origin) -> Result<(), Skip> {
 
 /// runc (and crun) re-exec themselves as `runc:[0:PARENT]`, `runc:[1:CHILD]`,
 /// `runc:[2:INIT]` until the entrypoint is exec'd; until then the process belongs to
-/// the runtime, not to the container's workload. Shims and conmon run on the host
-/// but may be attributed by their parent.
-pub fn is_runtime_setup(ev: &ConnectEvent) -> bool {
-    if ev.comm.as_deref().is_some_and(|c| c.starts_with(b"runc:[") || c.starts_with(b"crun:[")) {
-        return true;
-    }
-    let Some(exe) = ev.exe.as_deref() else { return false };
-    if exe.windows(11).any(|w| w == b"runc_cloned") {
-        return true;
-    }
-    let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
-    matches!(base, b"runc" | b"crun" | b"conmon") || base.starts_with(b"containerd-shim")
+/// the runtime, not to the workload. A name is no proof (a workload can call itself
+/// anything), so this only says whether to ask the I/O side to check that the
+/// process's executable really is the host's runtime binary.
+pub fn looks_like_runtime_setup(ev: &ConnectEvent) -> bool {
+    ev.comm.as_deref().is_some_and(|c| c.starts_with(b"runc:[") || c.starts_with(b"crun:["))
 }
 
 #[cfg(test)]
@@ -151,8 +173,8 @@ mod tests {
 
     fn watched() -> Vec<WatchedSocket> {
         vec![
-            WatchedSocket { path: "/run/containerd/containerd.sock".into(), id: None },
-            WatchedSocket { path: "/run/docker.sock".into(), id: Some(SOCK) },
+            WatchedSocket::new("/run/containerd/containerd.sock".into(), None),
+            WatchedSocket::new("/run/docker.sock".into(), Some(SOCK)),
         ]
     }
 
@@ -167,7 +189,6 @@ mod tests {
         ConnectEvent {
             stamp: Stamp { sec: 1, msec: 0, serial: 1 },
             via: Via::Syscall,
-            arch: Some(0xc000003e),
             success: Some(true),
             exit: Some(0),
             ids: Ids::default(),
@@ -199,7 +220,7 @@ mod tests {
     #[test]
     fn table() {
         let w = watched();
-        let hit = Ok(Hit { watched: 1, file: SOCK, by_name: false });
+        let hit = Ok(Hit { watched: 1, file: SOCK });
         #[rustfmt::skip]
         let cases: Vec<Row> = vec![
             ("AF_UNIX /var/run/docker.sock",
@@ -224,7 +245,7 @@ mod tests {
             ("process gone, origin unknown: still reported",
                 connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK))), None, Origin::Unknown, hit.clone()),
             ("no PATH record, sun_path resolved to the socket",
-                connect(unix("/run/docker.sock"), None), Some(SOCK), container(), Ok(Hit { watched: 1, file: SOCK, by_name: true })),
+                connect(unix("/run/docker.sock"), None), Some(SOCK), container(), hit.clone()),
             ("no PATH record, sun_path resolved elsewhere",
                 connect(unix("/run/docker.sock"), None), Some(DECOY), container(), Err(Skip::NotWatched)),
             ("no PATH record, unresolvable",
@@ -233,10 +254,37 @@ mod tests {
                 connect(unix("/tmp/d/docker.sock"), Some(("/tmp/d/docker.sock", DECOY))), Some(SOCK), container(), Err(Skip::NotWatched)),
             ("no SOCKADDR record but a PATH record (io_uring worker)",
                 connect(None, Some(("/run/docker.sock", SOCK))), None, container(), hit.clone()),
+            ("io_uring batch: the last op's SOCKADDR is AF_INET, a PATH is the socket",
+                connect(Some(SockAddr::Other(2)), Some(("/run/docker.sock", SOCK))), None, container(), hit.clone()),
         ];
         for (name, ev, resolved, origin, want) in cases {
-            assert_eq!(detect(&ev, &w, resolved, &origin), want, "{name}");
+            assert_eq!(detect(&ev, &w, resolved, &origin, false), want, "{name}");
         }
+    }
+
+    #[test]
+    fn re_created_socket_keeps_matching_its_old_identity_for_queued_events() {
+        let mut w = watched();
+        let new = FileId { inode: 4321, ..SOCK };
+        w[1].update(Some(new));
+        let old_ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
+        let new_ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", new)));
+        assert_eq!(target(&old_ev, &w, None), Ok(Hit { watched: 1, file: SOCK }));
+        assert_eq!(target(&new_ev, &w, None), Ok(Hit { watched: 1, file: new }));
+        for i in 0..10 {
+            w[1].update(Some(FileId { inode: 5000 + i, ..SOCK }));
+        }
+        assert_eq!(w[1].previous.len(), 4, "bounded");
+        assert_eq!(target(&old_ev, &w, None), Err(Skip::NotWatched));
+    }
+
+    #[test]
+    fn refresh_is_worth_it_only_for_events_that_name_a_file() {
+        let named = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", DECOY)));
+        assert!(worth_refresh(&named, Skip::NotWatched));
+        assert!(!worth_refresh(&named, Skip::HostProcess));
+        assert!(!worth_refresh(&connect(Some(SockAddr::Other(2)), None), Skip::NotUnixPath));
+        assert!(!worth_refresh(&connect(Some(SockAddr::Abstract(b"x".to_vec())), None), Skip::NotWatched));
     }
 
     #[test]
@@ -244,26 +292,25 @@ mod tests {
         let mut ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
         ev.success = Some(false);
         ev.exit = Some(-13);
-        assert!(detect(&ev, &watched(), None, &container()).is_ok());
+        assert!(detect(&ev, &watched(), None, &container(), false).is_ok());
     }
 
     #[test]
-    fn runtime_setup_is_not_a_finding() {
+    fn runtime_setup_needs_the_name_and_the_host_binary() {
         let w = watched();
-        for (comm, exe) in [
-            ("runc:[2:INIT]", "/usr/bin/runc"),
-            ("runc:[1:CHILD]", "/memfd:runc_cloned:/proc/self/exe (deleted)"),
-            ("containerd-shim", "/usr/bin/containerd-shim-runc-v2"),
-            ("conmon", "/usr/bin/conmon"),
-        ] {
-            let mut ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
+        let mut ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
+        ev.comm = Some(b"runc:[2:INIT]".to_vec());
+        assert_eq!(detect(&ev, &w, None, &container(), true), Err(Skip::RuntimeSetup));
+        // The same name on a binary that is not the host's runc: a workload hiding.
+        assert!(detect(&ev, &w, None, &container(), false).is_ok());
+        // The host's runc binary under its ordinary name is not set-up either.
+        ev.comm = Some(b"runc".to_vec());
+        assert!(detect(&ev, &w, None, &container(), true).is_ok());
+        // Names of shims and monitors prove nothing: those run in host cgroups.
+        for (comm, exe) in [("containerd-shim", "/usr/bin/containerd-shim-runc-v2"), ("conmon", "/usr/bin/conmon")] {
             ev.comm = Some(comm.as_bytes().to_vec());
             ev.exe = Some(exe.as_bytes().to_vec());
-            assert_eq!(detect(&ev, &w, None, &container()), Err(Skip::RuntimeSetup), "{comm}");
+            assert!(detect(&ev, &w, None, &container(), false).is_ok(), "{comm}");
         }
-        // A workload binary that merely contains "runc" in its name is not set-up.
-        let mut ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
-        ev.exe = Some(b"/usr/bin/runcible".to_vec());
-        assert!(detect(&ev, &w, None, &container()).is_ok());
     }
 }

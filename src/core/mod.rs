@@ -2,6 +2,7 @@
 //! the finding format. Nothing in here reads a file, a socket or the clock (times
 //! are passed in), so all of it is tested on recorded data.
 
+pub mod abi;
 pub mod assemble;
 pub mod cgroup;
 pub mod connect;

@@ -26,7 +26,7 @@ pub mod types {
 
     /// Types outside every range the kernel uses for audit records.
     pub fn is_known_range(t: u16) -> bool {
-        matches!(t, 1100..=1299 | 1300..=1499 | 1500..=1599 | 1600..=1699 | 1700..=1799
+        matches!(t, 1000..=1099 | 1100..=1299 | 1300..=1499 | 1500..=1599 | 1600..=1699 | 1700..=1799
             | 1800..=1899 | 2000..=2099 | 2100..=2999)
     }
 }
@@ -118,8 +118,8 @@ impl Record {
     pub fn int(&self, key: &str) -> Option<i64> {
         let v = self.raw(key)?;
         match v.strip_prefix(b"-") {
-            Some(digits) => parse_dec(digits).map(|n| -(n as i64)),
-            None => parse_dec(v).map(|n| n as i64),
+            Some(digits) => i64::try_from(parse_dec(digits)?).ok()?.checked_neg(),
+            None => i64::try_from(parse_dec(v)?).ok(),
         }
     }
 
@@ -275,6 +275,14 @@ mod tests {
         assert_eq!(r.text("comm").as_deref(), Some(&b"socat"[..]));
         assert_eq!(r.text("key"), None);
         assert_eq!(r.raw("missing"), None);
+        for (body, want) in [
+            (&b"audit(1.000:1): exit=-9223372036854775808"[..], None),
+            (b"audit(1.000:1): exit=-18446744073709551615", None),
+            (b"audit(1.000:1): exit=9223372036854775807", Some(i64::MAX)),
+            (b"audit(1.000:1): exit=-", None),
+        ] {
+            assert_eq!(Record::parse(1300, body).unwrap().int("exit"), want);
+        }
     }
 
     #[test]

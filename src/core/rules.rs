@@ -9,7 +9,7 @@
 
 use netlink_packet_audit::rules::{RuleAction, RuleField, RuleFieldFlags, RuleFlags, RuleMessage, RuleSyscalls};
 
-use super::connect::{AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, URING_OP_CONNECT};
+use super::abi::{Abi, URING_OP_CONNECT};
 
 pub const KEY: &str = "sockwatch";
 
@@ -17,32 +17,6 @@ pub const AUDIT_FILTER_EXIT: u32 = 4;
 pub const AUDIT_FILTER_URING_EXIT: u32 = 7;
 pub const AUDIT_FILTER_PREPEND: u32 = 0x10;
 const AUDIT_ALWAYS: u32 = 2;
-
-/// The syscall ABIs of one architecture: (auditctl name, AUDIT_ARCH, connect nr,
-/// socketcall nr).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Abi {
-    pub name: &'static str,
-    pub arch: u32,
-    pub connect: u32,
-    pub socketcall: Option<u32>,
-}
-
-pub const X86_64: Abi = Abi { name: "b64", arch: AUDIT_ARCH_X86_64, connect: 42, socketcall: None };
-pub const I386: Abi = Abi { name: "b32", arch: AUDIT_ARCH_I386, connect: 362, socketcall: Some(102) };
-pub const AARCH64: Abi = Abi { name: "b64", arch: AUDIT_ARCH_AARCH64, connect: 203, socketcall: None };
-pub const ARM: Abi = Abi { name: "b32", arch: AUDIT_ARCH_ARM, connect: 283, socketcall: None };
-
-/// The ABIs of the machine sockwatch is built for, native first.
-pub fn native_abis() -> &'static [Abi] {
-    if cfg!(target_arch = "x86_64") {
-        &[X86_64, I386]
-    } else if cfg!(target_arch = "aarch64") {
-        &[AARCH64, ARM]
-    } else {
-        &[]
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleSpec {
@@ -102,7 +76,7 @@ impl RuleSpec {
             }
             RuleSpec::Uring => {
                 m.flags = RuleFlags::from(AUDIT_FILTER_URING_EXIT);
-                syscalls.set(URING_OP_CONNECT as u32);
+                syscalls.set(URING_OP_CONNECT);
             }
         }
         m.syscalls = syscalls;
@@ -160,6 +134,7 @@ mod tests {
     use netlink_packet_audit::rules::RuleBuffer;
     use netlink_packet_core::{Emitable, Parseable};
 
+    use super::super::abi::{I386, X86_64};
     use super::*;
 
     fn roundtrip(m: &RuleMessage) -> RuleMessage {
@@ -208,7 +183,7 @@ mod tests {
         let values = fields + 64;
         let flags = values + 64;
         assert_eq!((word(fields), word(fields + 1), word(fields + 2)), (11, 105, 210));
-        assert_eq!((word(values), word(values + 1), word(values + 2)), (AUDIT_ARCH_X86_64, 16, 9));
+        assert_eq!((word(values), word(values + 1), word(values + 2)), (X86_64.arch, 16, 9));
         assert_eq!(word(flags), 0x4000_0000);
         let buflen = word(flags + 64) as usize;
         assert_eq!(&buf[buf.len() - buflen..], b"/run/docker.socksockwatch");

@@ -19,8 +19,6 @@ pub struct Signature {
     pub category: &'static str,
     pub technique: &'static str,
     pub mitre: Mitre,
-    #[serde(skip)]
-    pub description: &'static str,
 }
 
 pub static DOCKER_ABUSE: Signature = Signature {
@@ -35,7 +33,4 @@ pub static DOCKER_ABUSE: Signature = Signature {
         technique_id: "T1068",
         attack_pattern: "attack-pattern--b21c3b2d-02e6-45b1-980b-e69051040839",
     },
-    description: "An attempt to abuse the Docker UNIX socket inside a container was detected. \
-        docker.sock is the UNIX socket that Docker uses as the entry point to the Docker API. \
-        Adversaries may attempt to abuse this socket to compromise the system.",
 };

@@ -44,6 +44,13 @@ impl Intake {
         if setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).is_err() {
             let _ = setsockopt(&sock, sockopt::RcvBuf, &RCVBUF);
         }
+        // The kernel reports twice what it grants (it counts its bookkeeping).
+        let got = nix::sys::socket::getsockopt(&sock, sockopt::RcvBuf).unwrap_or(0) / 2;
+        if got < RCVBUF {
+            crate::warn!("audit receive buffer is {got} bytes, not {RCVBUF}: bursts may overflow it (ENOBUFS)");
+        } else {
+            crate::debug!("audit receive buffer: {got} bytes");
+        }
         Ok(Intake { sock, buf: vec![0; DATAGRAM] })
     }
 

@@ -21,7 +21,6 @@ pub const AUDIT_ADD_RULE: u16 = 1011;
 pub const AUDIT_DEL_RULE: u16 = 1012;
 pub const AUDIT_LIST_RULES: u16 = 1013;
 pub const AUDIT_STATUS_ENABLED: u32 = 0x0001;
-pub const AUDIT_STATUS_PID: u32 = 0x0004;
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -146,14 +145,6 @@ impl Control {
         let mut s = StatusMessage::new();
         s.mask = AUDIT_STATUS_ENABLED;
         s.enabled = enabled;
-        self.set(&s)
-    }
-
-    /// Registers `pid` as the audit daemon (0 gives it back).
-    pub fn set_pid(&mut self, pid: u32) -> io::Result<()> {
-        let mut s = StatusMessage::new();
-        s.mask = AUDIT_STATUS_PID;
-        s.pid = pid;
         self.set(&s)
     }
 

@@ -14,24 +14,22 @@ use super::proc::file_id;
 /// resolved through its directory, so it can be watched before the runtime starts.
 pub fn resolve(path: &Path) -> io::Result<String> {
     if !path.is_absolute() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("socket path {} is not absolute", path.display()),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not an absolute path"));
     }
     let resolved = match fs::canonicalize(path) {
         Ok(p) => p,
         Err(_) => {
             let normal = normalize(path);
             let (Some(parent), Some(name)) = (normal.parent(), normal.file_name()) else {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} names no file", path.display())));
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "names no file"));
             };
             fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf()).join(name)
         }
     };
-    resolved.into_os_string().into_string().map_err(|p| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("socket path {} is not UTF-8", PathBuf::from(p).display()))
-    })
+    resolved
+        .into_os_string()
+        .into_string()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "resolves to a path that is not UTF-8"))
 }
 
 /// Removes `.` and `..` without touching the file system.
@@ -50,7 +48,7 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 pub fn watch(paths: &[String]) -> Vec<WatchedSocket> {
-    paths.iter().map(|p| WatchedSocket { path: p.clone(), id: identify(p) }).collect()
+    paths.iter().map(|p| WatchedSocket::new(p.clone(), identify(p))).collect()
 }
 
 fn identify(path: &str) -> Option<crate::core::detect::FileId> {
@@ -68,7 +66,7 @@ pub fn refresh(watched: &mut [WatchedSocket]) -> bool {
                 w.path,
                 now.map_or("absent".to_string(), |f| format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode))
             );
-            w.id = now;
+            w.update(now);
             changed = true;
         }
     }
