@@ -54,12 +54,27 @@ fi
 
 # --- 2. dockerd ---------------------------------------------------------------
 docker_up() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+# A live (not zombie) dockerd from /run/docker.pid. A session's processes are
+# killed when it ends, so the pid file may name a dead or unreaped dockerd.
 dockerd_pid() {
-  local pid
+  local pid state
   pid=$(cat /run/docker.pid 2>/dev/null || true)
-  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = dockerd ]; then
-    echo "$pid"
-  fi
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = dockerd ] || return 0
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+  case "$state" in Z|X|"") ;; *) echo "$pid" ;; esac
+}
+start_dockerd() {
+  log "starting dockerd (log: $DOCKERD_LOG)"
+  # dockerd (docker.io 20.10) spawns and supervises its own containerd under
+  # /run/docker/containerd when /run/containerd/containerd.sock does not exist,
+  # so no separate containerd (or systemd) is needed. A stale pid file would
+  # make it refuse to start.
+  rm -f /run/docker.pid
+  echo "=== $(date -Is) starting dockerd" >>"$DOCKERD_LOG"
+  ( cd / && exec setsid nohup dockerd --iptables=false --ip6tables=false \
+      --bridge=none --storage-driver=vfs \
+      </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- ) &  # 9>&-: don't hold our lock
+  pid=$!
 }
 
 if docker_up; then
@@ -69,20 +84,18 @@ else
   if [ -n "$pid" ]; then
     log "dockerd (pid $pid) running but not answering yet; waiting"
   else
-    log "starting dockerd (log: $DOCKERD_LOG)"
-    # dockerd (docker.io 20.10) spawns and supervises its own containerd under
-    # /run/docker/containerd when /run/containerd/containerd.sock does not exist,
-    # so no separate containerd (or systemd) is needed.
-    echo "=== $(date -Is) starting dockerd" >>"$DOCKERD_LOG"
-    ( cd / && exec setsid nohup dockerd --iptables=false --ip6tables=false \
-        --bridge=none --storage-driver=vfs \
-        </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- ) &  # 9>&-: don't hold our lock
-    pid=$!
+    start_dockerd
   fi
   deadline=$((SECONDS + DOCKERD_TIMEOUT))
+  restarted=0
   until docker_up; do
-    if ! kill -0 "$pid" 2>/dev/null && [ -z "$(dockerd_pid)" ]; then
-      tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd exited"
+    if [ -z "$(dockerd_pid)" ] && ! kill -0 "$pid" 2>/dev/null; then
+      if [ "$restarted" -eq 0 ]; then
+        restarted=1
+        start_dockerd
+      else
+        tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd exited"
+      fi
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd not answering after ${DOCKERD_TIMEOUT}s"
