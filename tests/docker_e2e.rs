@@ -21,7 +21,7 @@ fn docker_ready() -> bool {
         if ci {
             panic!("docker end-to-end cannot run under CI=true: {why}");
         }
-        eprintln!("skipped: docker end-to-end: {why}");
+        skip("docker end-to-end", why);
     }
     ok
 }

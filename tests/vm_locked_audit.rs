@@ -14,7 +14,7 @@ fn locked_audit_is_reported_in_one_line_with_a_non_zero_exit() {
     if run("sh", &["-c", "command -v qemu-system-x86_64"]).stdout.is_empty() {
         let why = "qemu-system-x86_64 is not installed (tests/run.sh installs qemu-system-x86)";
         assert!(std::env::var("CI").map_or(true, |v| v != "true"), "cannot run under CI=true: {why}");
-        eprintln!("skipped: locked audit in a VM: {why}");
+        skip("locked audit in a VM", why);
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/locked-audit.sh");

@@ -29,10 +29,17 @@ pub fn privileged(what: &str) -> bool {
         None => true,
         Some(r) if ci => panic!("{what}: cannot run under CI=true: {r}"),
         Some(r) => {
-            eprintln!("skipped: {what}: {r}");
+            skip(what, r);
             false
         }
     }
+}
+
+/// Says why a test did not run, on one line that the harness does not capture
+/// (it captures only the print macros), so a skip is never silent.
+pub fn skip(what: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {what}: {why}");
 }
 
 /// Serialises every test that touches global kernel audit state, across threads
