@@ -65,6 +65,20 @@ pub struct RunArgs {
     /// Do not load audit rules; rely on rules loaded by someone else.
     #[arg(long)]
     pub no_rules: bool,
+
+    /// dockerd's data-root, where container names, images and labels are read.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/docker")]
+    pub docker_root: PathBuf,
+
+    /// containers/storage's root (Podman, CRI-O), for names and images.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/containers/storage")]
+    pub storage_root: PathBuf,
+
+    /// Treat a process whose cgroup names no known runtime as a host process even
+    /// when its mount and pid namespaces are not the host's. By default it is
+    /// reported, as a container with runtime "unknown".
+    #[arg(long)]
+    pub no_namespace_fallback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use sockwatch::core::assemble::{Assembler, Close, Event};
 use sockwatch::core::cgroup::{Container, Runtime};
 use sockwatch::core::connect::{self, SockAddr, Via};
-use sockwatch::core::detect::{self, FileId, Origin, Skip, WatchedSocket};
+use sockwatch::core::detect::{self, FileId, Skip, WatchedSocket};
+use sockwatch::core::origin::{Attribution, By, Origin};
 use sockwatch::core::finding::{self, Extra};
 use sockwatch::core::record::Record;
 
@@ -31,7 +32,11 @@ fn replay(data: &[u8]) -> (Vec<Event>, usize) {
 }
 
 fn container() -> Origin {
-    Origin::Container { container: Container { runtime: Runtime::Docker, id: "d".repeat(64) }, via_parent: false }
+    Origin::Container(Attribution {
+        container: Container { runtime: Runtime::Docker, id: "d".repeat(64), pod_uid: None },
+        by: By::Pid,
+        meta: None,
+    })
 }
 
 /// The watched socket's identity, read from the capture itself: the PATH record of

@@ -23,7 +23,10 @@ use crate::core::time;
 use crate::io::intake::{Intake, Read};
 use crate::io::netlink::Control;
 use crate::io::output::{OutputSpec, Outputs};
-use crate::io::proc::{self, Lookup};
+use crate::core::origin::{Attributor, By, Origin};
+use crate::io::proc::{self, LiveProc};
+use crate::io::procevents::{ProcEvents, Read as ProcRead};
+use crate::io::runtime_meta::MetaCache;
 use crate::io::signals::Signals;
 use crate::io::{notify, sockets};
 use crate::{debug, error, info, warn};
@@ -33,6 +36,7 @@ use super::{ctx, resolve_sockets, Failure};
 
 const AUDIT: Token = Token(0);
 const SIGNAL: Token = Token(1);
+const PROC: Token = Token(2);
 
 /// Records of one event arrive within microseconds; an event without EOE after
 /// this long is closed as it is.
@@ -40,6 +44,8 @@ const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_IN_FLIGHT: usize = 4096;
 /// Datagrams read per wakeup before signals get a look in.
 const READ_BATCH: usize = 4096;
+/// Processes remembered for attribution (parents of the dead, pid -> container).
+const LINEAGE: usize = 65_536;
 /// Datagrams still read after SIGTERM, at most: systemd's stop timeout must not
 /// run out (and SIGKILL would leave the rules behind).
 const SHUTDOWN_DRAIN: usize = 100_000;
@@ -54,6 +60,14 @@ pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
     )?;
     // Join the multicast group before loading rules, so no event falls in between.
     let intake = Intake::open()?;
+    // Process events before any connect, so the fork table is warm.
+    let procevents = match ProcEvents::open() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            warn!("no process events ({e}): clients that exit at once may be reported with an unknown container");
+            None
+        }
+    };
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
 
@@ -84,11 +98,13 @@ pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
         assembler: Assembler::new(EVENT_TIMEOUT, MAX_IN_FLIGHT),
         hostname,
         closed: Vec::new(),
+        attributor: Attributor::new(LINEAGE, !args.no_namespace_fallback),
+        meta: MetaCache::new(args.docker_root.clone(), args.storage_root.clone()),
     };
     let _ = notify::notify("READY=1");
     info!("ready: {} rule(s) added by this run, outputs: {}", audit.added.len(), daemon.describe_outputs());
 
-    let result = daemon.run(intake, signals);
+    let result = daemon.run(intake, signals, procevents);
 
     let _ = notify::notify("STOPPING=1");
     daemon.flush();
@@ -165,6 +181,8 @@ struct Daemon {
     assembler: Assembler,
     hostname: String,
     closed: Vec<Event>,
+    attributor: Attributor,
+    meta: MetaCache,
 }
 
 impl Daemon {
@@ -179,11 +197,14 @@ impl Daemon {
             .join(", ")
     }
 
-    fn run(&mut self, mut intake: Intake, mut signals: Signals) -> Result<(), Failure> {
+    fn run(&mut self, mut intake: Intake, mut signals: Signals, mut procs: Option<ProcEvents>) -> Result<(), Failure> {
         let mut poll = ctx(Poll::new(), "cannot create the event loop")?;
         let reg = poll.registry();
         ctx(reg.register(&mut SourceFd(&intake.as_raw_fd()), AUDIT, Interest::READABLE), "cannot poll the audit socket")?;
         ctx(reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE), "cannot poll signals")?;
+        if let Some(p) = &procs {
+            ctx(reg.register(&mut SourceFd(&p.as_raw_fd()), PROC, Interest::READABLE), "cannot poll process events")?;
+        }
         let mut events = Events::with_capacity(16);
         let mut backlog = false;
         loop {
@@ -202,6 +223,11 @@ impl Daemon {
             for ev in events.iter() {
                 match ev.token() {
                     AUDIT => audit_ready = true,
+                    PROC => {
+                        if let Some(p) = procs.as_mut() {
+                            self.read_proc_events(p)?;
+                        }
+                    }
                     SIGNAL => {
                         while let Some(sig) = ctx(signals.pending(), "reading signals")? {
                             match sig {
@@ -222,11 +248,31 @@ impl Daemon {
                 }
             }
             if audit_ready {
+                // Forks that happened before the connects just queued must be known
+                // first: read the (cheap) process events, then the records.
+                if let Some(p) = procs.as_mut() {
+                    self.read_proc_events(p)?;
+                }
                 backlog = self.drain(&mut intake, READ_BATCH)?;
             }
             self.assembler.expire(Instant::now(), &mut self.closed);
             self.handle_closed();
         }
+    }
+
+    fn read_proc_events(&mut self, p: &mut ProcEvents) -> Result<(), Failure> {
+        while let Some(r) = ctx(p.read(), "reading process events")? {
+            match r {
+                ProcRead::Event(ev) => self.attributor.apply(ev),
+                ProcRead::Lost => {
+                    self.stats.lost_proc_events += 1;
+                    if self.stats.lost_proc_events.is_power_of_two() {
+                        warn!("process events lost (ENOBUFS, {} time(s)): short-lived clients may be unattributed", self.stats.lost_proc_events);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads up to `limit` datagrams; returns whether more may be waiting.
@@ -307,18 +353,20 @@ impl Daemon {
             Ok(h) => h,
             Err(skip) => return self.skip(c, skip),
         };
-        let (origin, lookup) = proc::origin(c.ids.pid, c.ids.ppid);
-        match lookup {
-            Lookup::Pid => {}
-            Lookup::Parent => {
-                self.stats.proc_vanished += 1;
-                debug!("connect {}: pid {:?} had exited; attributed by its parent {:?}", c.stamp, c.ids.pid, c.ids.ppid);
+        let mut origin = self.attributor.attribute(c.ids.pid, c.ids.ppid, &LiveProc);
+        match &mut origin {
+            Origin::Container(a) => {
+                if a.by != By::Pid {
+                    self.stats.proc_vanished += 1;
+                }
+                a.meta = self.meta.lookup(&a.container);
             }
-            Lookup::Gone => {
+            Origin::Unknown { namespaces: None } => {
                 self.stats.proc_vanished += 1;
                 self.stats.unattributed += 1;
-                debug!("connect {}: pid {:?} and parent {:?} had exited; container unknown", c.stamp, c.ids.pid, c.ids.ppid);
+                debug!("connect {}: pid {:?} gone and no ancestor tells its container", c.stamp, c.ids.pid);
             }
+            Origin::Unknown { .. } | Origin::Host => {}
         }
         let runtime_binary = detect::looks_like_runtime_setup(c) && proc::is_host_runtime_binary(c.ids.pid);
         if let Err(skip) = detect::judge(c, &origin, runtime_binary) {

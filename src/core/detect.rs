@@ -5,8 +5,8 @@
 //! the process used: a bind mount under another name still matches, and an unrelated
 //! file that happens to be called `docker.sock` does not.
 
-use super::cgroup::Container;
 use super::connect::{ConnectEvent, SockAddr};
+use super::origin::Origin;
 
 /// A socket being guarded, with its identity as last seen on the host. The identity
 /// is `None` while the socket does not exist.
@@ -47,19 +47,6 @@ pub struct FileId {
     pub major: u32,
     pub minor: u32,
     pub inode: u64,
-}
-
-/// Where the connecting process lives, as the I/O side found out from /proc.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// In a container; `via_parent` when the process itself had gone and its parent
-    /// (from the record's ppid) was read instead.
-    Container { container: Container, via_parent: bool },
-    /// On the host.
-    Host,
-    /// The process and its parent were gone, or the parent was a container runtime's
-    /// shim (so the process was a container's, but which one is not known).
-    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +135,7 @@ pub fn judge(ev: &ConnectEvent, origin: &Origin, runtime_binary: bool) -> Result
     }
     match origin {
         Origin::Host => Err(Skip::HostProcess),
-        Origin::Container { .. } | Origin::Unknown => Ok(()),
+        Origin::Container(_) | Origin::Unknown { .. } => Ok(()),
     }
 }
 
@@ -163,8 +150,9 @@ pub fn looks_like_runtime_setup(ev: &ConnectEvent) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::cgroup::Runtime;
+    use super::super::cgroup::{Container, Runtime};
     use super::super::connect::{Ids, PathItem, Via};
+    use super::super::origin::{Attribution, By};
     use super::super::record::Stamp;
     use super::*;
 
@@ -179,10 +167,11 @@ mod tests {
     }
 
     fn container() -> Origin {
-        Origin::Container {
-            container: Container { runtime: Runtime::Docker, id: "a".repeat(64) },
-            via_parent: false,
-        }
+        Origin::Container(Attribution {
+            container: Container { runtime: Runtime::Docker, id: "a".repeat(64), pod_uid: None },
+            by: By::Pid,
+            meta: None,
+        })
     }
 
     fn connect(addr: Option<SockAddr>, path: Option<(&str, FileId)>) -> ConnectEvent {
@@ -243,7 +232,7 @@ mod tests {
             ("host process",
                 connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK))), None, Origin::Host, Err(Skip::HostProcess)),
             ("process gone, origin unknown: still reported",
-                connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK))), None, Origin::Unknown, hit.clone()),
+                connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK))), None, Origin::Unknown { namespaces: None }, hit.clone()),
             ("no PATH record, sun_path resolved to the socket",
                 connect(unix("/run/docker.sock"), None), Some(SOCK), container(), hit.clone()),
             ("no PATH record, sun_path resolved elsewhere",

@@ -7,11 +7,13 @@
 //! Valid UTF-8 has no sibling. serde_json escapes control characters, so no byte can
 //! end a line or forge a field.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use super::cgroup::Container;
 use super::connect::{ConnectEvent, SockAddr};
-use super::detect::{Hit, Origin};
+use super::detect::Hit;
+use super::origin::Origin;
 use super::signature::{Signature, DOCKER_ABUSE};
 use super::time;
 
@@ -75,8 +77,32 @@ pub struct ContainerInfo {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// "pid", or "ppid" when the process had gone and its parent was read.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Pod>,
+    /// For a container of an unknown runtime: the namespaces that gave it away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<NamespaceIds>,
+    /// How the container was found: "pid", "cache", "ppid", "ancestor", "monitor";
+    /// null when it was not.
     pub attributed_by: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Pod {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct NamespaceIds {
+    pub mnt: u64,
+    pub pid: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -146,21 +172,37 @@ pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin:
 }
 
 pub fn container_info(origin: &Origin) -> ContainerInfo {
+    let unknown = |namespaces: Option<NamespaceIds>| ContainerInfo {
+        id: None,
+        runtime: "unknown".into(),
+        name: None,
+        image: None,
+        labels: BTreeMap::new(),
+        pod: None,
+        namespaces,
+        attributed_by: None,
+    };
     match origin {
-        Origin::Container { container: Container { runtime, id }, via_parent } => ContainerInfo {
-            id: Some(id.clone()),
-            runtime: runtime.as_str().to_string(),
-            name: None,
-            image: None,
-            attributed_by: Some(if *via_parent { "ppid" } else { "pid" }),
-        },
-        Origin::Host | Origin::Unknown => ContainerInfo {
-            id: None,
-            runtime: "unknown".into(),
-            name: None,
-            image: None,
-            attributed_by: None,
-        },
+        Origin::Container(a) => {
+            let meta = a.meta.clone().unwrap_or_default();
+            let label = |k: &str| meta.labels.get(k).cloned();
+            let pod_uid = a.container.pod_uid.clone().or_else(|| label("io.kubernetes.pod.uid"));
+            let (pod_name, pod_ns) = (label("io.kubernetes.pod.name"), label("io.kubernetes.pod.namespace"));
+            let pod = (pod_uid.is_some() || pod_name.is_some() || pod_ns.is_some())
+                .then_some(Pod { uid: pod_uid, name: pod_name, namespace: pod_ns });
+            ContainerInfo {
+                id: Some(a.container.id.clone()),
+                runtime: a.container.runtime.as_str().to_string(),
+                name: meta.name,
+                image: meta.image,
+                labels: meta.labels,
+                pod,
+                namespaces: None,
+                attributed_by: Some(a.by.as_str()),
+            }
+        }
+        Origin::Unknown { namespaces } => unknown(namespaces.map(|n| NamespaceIds { mnt: n.mnt, pid: n.pid })),
+        Origin::Host => unknown(None),
     }
 }
 
@@ -205,8 +247,10 @@ fn hex(b: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::cgroup::Runtime;
+    use super::super::cgroup::{Container, Runtime};
     use super::super::connect::{Ids, PathItem, Via};
+    use super::super::origin::{Attribution, By, Namespaces};
+    use super::super::runtime_state::Meta;
     use super::super::detect::FileId;
     use super::super::record::Stamp;
     use super::*;
@@ -231,10 +275,13 @@ mod tests {
     #[test]
     fn serializes_every_documented_field_on_one_line() {
         let hit = Hit { watched: 0, file: FileId { major: 254, minor: 0, inode: 5 } };
-        let origin = Origin::Container {
-            container: Container { runtime: Runtime::Docker, id: "b".repeat(64) },
-            via_parent: true,
-        };
+        let mut labels = BTreeMap::new();
+        labels.insert("io.kubernetes.pod.name".to_string(), "web".to_string());
+        let origin = Origin::Container(Attribution {
+            container: Container { runtime: Runtime::Docker, id: "b".repeat(64), pod_uid: None },
+            by: By::Ppid,
+            meta: Some(Meta { name: Some("web-1".into()), image: Some("nginx:1.27".into()), labels }),
+        });
         let f = connect_finding(
             &event(),
             &hit,
@@ -263,9 +310,20 @@ mod tests {
         assert_eq!(v["container"]["id"], "b".repeat(64));
         assert_eq!(v["container"]["runtime"], "docker");
         assert_eq!(v["container"]["attributed_by"], "ppid");
+        assert_eq!(v["container"]["name"], "web-1");
+        assert_eq!(v["container"]["image"], "nginx:1.27");
+        assert_eq!(v["container"]["pod"], serde_json::json!({"name": "web"}));
+        assert!(v["container"].get("namespaces").is_none());
         assert_eq!(v["audit"], serde_json::json!({"serial": 777, "time": "2026-11-28T10:52:42.042Z"}));
         assert_eq!(v["host"]["hostname"], "h1");
         assert_eq!(v["count"], 1);
+    }
+
+    #[test]
+    fn unknown_containers_carry_their_namespaces() {
+        let info = container_info(&Origin::Unknown { namespaces: Some(Namespaces { mnt: 4026532000, pid: 4026532001 }) });
+        let v = serde_json::to_value(&info).unwrap();
+        assert_eq!(v, serde_json::json!({"id": null, "runtime": "unknown", "namespaces": {"mnt": 4026532000u64, "pid": 4026532001u64}, "attributed_by": null}));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub struct Stats {
     pub proc_vanished: u64,
     pub unattributed: u64,
     pub lost_enobufs: u64,
+    pub lost_proc_events: u64,
     pub output_errors: u64,
 }
 
@@ -29,7 +30,7 @@ impl fmt::Display for Stats {
             f,
             "records={} malformed={} unknown_types={} events={} timed_out={} evicted={} \
              connects={} findings={} not_watched={} not_unix={} host={} runtime_setup={} \
-             proc_vanished={} unattributed={} lost_enobufs={} output_errors={}",
+             proc_vanished={} unattributed={} lost_enobufs={} lost_proc_events={} output_errors={}",
             self.records,
             self.malformed_records,
             self.unknown_record_types,
@@ -45,6 +46,7 @@ impl fmt::Display for Stats {
             self.proc_vanished,
             self.unattributed,
             self.lost_enobufs,
+            self.lost_proc_events,
             self.output_errors,
         )
     }

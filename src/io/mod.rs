@@ -7,5 +7,7 @@ pub mod netlink;
 pub mod notify;
 pub mod output;
 pub mod proc;
+pub mod procevents;
+pub mod runtime_meta;
 pub mod signals;
 pub mod sockets;

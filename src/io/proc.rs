@@ -8,57 +8,41 @@ use std::os::unix::fs::MetadataExt;
 
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
-use crate::core::cgroup::container_of;
-use crate::core::detect::{FileId, Origin};
+use crate::core::detect::FileId;
+use crate::core::origin::{Namespaces, ProcView};
 
-/// How an origin was decided, for the counters and the debug log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    Pid,
-    /// The process had exited; its parent was read instead.
-    Parent,
-    /// Neither could be read.
-    Gone,
+/// The live /proc, as the attribution walk sees it.
+pub struct LiveProc;
+
+impl ProcView for LiveProc {
+    fn cgroup(&self, pid: u32) -> Option<Vec<u8>> {
+        fs::read(format!("/proc/{pid}/cgroup")).ok()
+    }
+
+    fn cmdline(&self, pid: u32) -> Option<Vec<Vec<u8>>> {
+        let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let trimmed = raw.strip_suffix(b"\0").unwrap_or(&raw);
+        Some(trimmed.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
+    }
+
+    fn namespaces(&self, pid: u32) -> Option<Namespaces> {
+        namespaces_of(&pid.to_string())
+    }
+
+    /// sockwatch's own: audit netlink answers only in the initial namespaces, and
+    /// PID 1's links may be unreadable even to root.
+    fn host_namespaces(&self) -> Option<Namespaces> {
+        namespaces_of("self")
+    }
 }
 
-/// Finds the container of `pid`; falls back to `ppid` when `pid` has gone. A dead
-/// process whose parent is a runtime shim was a container's: `Unknown`, not host.
-pub fn origin(pid: Option<u32>, ppid: Option<u32>) -> (Origin, Lookup) {
-    if let Some(o) = pid.and_then(|p| origin_of(p, false)) {
-        return (o, Lookup::Pid);
-    }
-    let Some(ppid) = ppid.filter(|&p| p > 0) else { return (Origin::Unknown, Lookup::Gone) };
-    match origin_of(ppid, true) {
-        Some(Origin::Host) if is_runtime_monitor(ppid) => (Origin::Unknown, Lookup::Parent),
-        Some(o) => (o, Lookup::Parent),
-        None => (Origin::Unknown, Lookup::Gone),
-    }
-}
-
-/// A process whose cgroup names no container it knows, but whose mount and pid
-/// namespaces both differ from the host's, is in a container all the same:
-/// `Unknown`, so the connect is still reported. (A systemd service with PrivateTmp
-/// has its own mount namespace but shares the pid namespace, and stays host.) The
-/// host's namespaces are sockwatch's own: audit netlink answers only in the initial
-/// namespaces, and PID 1's links may be unreadable even to root.
-fn origin_of(pid: u32, via_parent: bool) -> Option<Origin> {
-    let text = fs::read(format!("/proc/{pid}/cgroup")).ok()?;
-    if let Some(container) = container_of(&text) {
-        return Some(Origin::Container { container, via_parent });
-    }
-    let ns = |p: &str, kind: &str| fs::read_link(format!("/proc/{p}/ns/{kind}")).ok();
-    let me = pid.to_string();
-    let (mnt, pidns) = (ns(&me, "mnt")?, ns(&me, "pid")?);
-    if Some(mnt) != ns("self", "mnt") && Some(pidns) != ns("self", "pid") {
-        return Some(Origin::Unknown);
-    }
-    Some(Origin::Host)
-}
-
-fn is_runtime_monitor(pid: u32) -> bool {
-    let Ok(exe) = fs::read_link(format!("/proc/{pid}/exe")) else { return false };
-    let base = exe.file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
-    base.starts_with("containerd-shim") || base == "conmon"
+fn namespaces_of(pid: &str) -> Option<Namespaces> {
+    let inode = |kind: &str| -> Option<u64> {
+        let link = fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok()?;
+        let s = link.to_str()?;
+        s.strip_prefix(kind)?.strip_prefix(":[")?.strip_suffix(']')?.parse().ok()
+    };
+    Some(Namespaces { mnt: inode("mnt")?, pid: inode("pid")? })
 }
 
 /// Where runc and crun are installed on hosts; a process named `runc:[...` counts as
@@ -137,10 +121,15 @@ mod tests {
     }
 
     #[test]
-    fn our_own_process_is_host() {
-        assert_eq!(origin(Some(std::process::id()), None), (Origin::Host, Lookup::Pid));
-        // A pid that cannot exist (above pid_max), with no parent: unknown, not host.
-        assert_eq!(origin(Some(u32::MAX), None), (Origin::Unknown, Lookup::Gone));
-        assert!(!is_host_runtime_binary(Some(std::process::id())));
+    fn live_view_of_ourselves() {
+        let me = std::process::id();
+        let v = LiveProc;
+        assert!(v.cgroup(me).is_some());
+        assert!(!v.cmdline(me).unwrap().is_empty());
+        assert_eq!(v.namespaces(me), v.host_namespaces());
+        assert!(v.host_namespaces().is_some_and(|n| n.mnt > 0 && n.pid > 0));
+        // A pid above pid_max cannot exist.
+        assert!(v.cgroup(u32::MAX).is_none() && v.namespaces(u32::MAX).is_none());
+        assert!(!is_host_runtime_binary(Some(me)));
     }
 }

@@ -1,0 +1,204 @@
+//! What container runtimes write down about their containers, read without ever
+//! talking to them (the API socket is the very thing guarded): a container's name,
+//! image and labels from the runtime's on-disk state, and which container a
+//! runtime's monitor process (containerd shim, conmon) is looking after, from its
+//! command line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::cgroup::{Container, Runtime};
+
+/// A container's description, as far as the runtime's state tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Meta {
+    pub fn pod_name(&self) -> Option<&str> {
+        self.labels.get("io.kubernetes.pod.name").map(String::as_str)
+    }
+
+    pub fn pod_namespace(&self) -> Option<&str> {
+        self.labels.get("io.kubernetes.pod.namespace").map(String::as_str)
+    }
+}
+
+#[derive(Deserialize)]
+struct DockerConfig {
+    #[serde(rename = "Name")]
+    name: Option<String>,
+    #[serde(rename = "Config")]
+    config: Option<DockerInner>,
+}
+
+#[derive(Deserialize)]
+struct DockerInner {
+    #[serde(rename = "Image")]
+    image: Option<String>,
+    #[serde(rename = "Labels")]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// Parses Docker's `containers/<id>/config.v2.json`. The name loses Docker's
+/// leading '/'; the image is the reference the user ran (`Config.Image`), not the
+/// image id.
+pub fn docker_meta(json: &[u8]) -> Option<Meta> {
+    let c: DockerConfig = serde_json::from_slice(json).ok()?;
+    let inner = c.config;
+    Some(Meta {
+        name: c.name.map(|n| n.strip_prefix('/').map(str::to_string).unwrap_or(n)),
+        image: inner.as_ref().and_then(|i| i.image.clone()),
+        labels: inner.and_then(|i| i.labels).unwrap_or_default(),
+    })
+}
+
+#[derive(Deserialize)]
+struct PodmanEntry {
+    id: String,
+    #[serde(default)]
+    names: Vec<String>,
+    /// A JSON document in a string.
+    #[serde(default)]
+    metadata: String,
+}
+
+#[derive(Deserialize, Default)]
+struct PodmanMetadata {
+    #[serde(rename = "image-name")]
+    image_name: Option<String>,
+    name: Option<String>,
+}
+
+/// Finds container `id` in containers/storage's `<driver>-containers/containers.json`.
+pub fn podman_meta(containers_json: &[u8], id: &str) -> Option<Meta> {
+    let all: Vec<PodmanEntry> = serde_json::from_slice(containers_json).ok()?;
+    let e = all.into_iter().find(|e| e.id == id)?;
+    let md: PodmanMetadata = serde_json::from_str(&e.metadata).unwrap_or_default();
+    Some(Meta { name: e.names.into_iter().next().or(md.name), image: md.image_name, labels: BTreeMap::new() })
+}
+
+#[derive(Deserialize)]
+struct OciConfig {
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// The annotations of an OCI runtime config (`userdata/config.json`), which is
+/// where Podman keeps a container's labels.
+pub fn oci_annotations(config_json: &[u8]) -> BTreeMap<String, String> {
+    serde_json::from_slice::<OciConfig>(config_json).map(|c| c.annotations).unwrap_or_default()
+}
+
+/// The container a runtime monitor process looks after, from its argv: the
+/// containerd shim's `-id` (Docker runs one shim per container in namespace
+/// "moby"), conmon's `-c`/`--cid`, or the container id that ends `runc exec`. Kubernetes groups a pod's containers under
+/// one shim whose id is the pod sandbox's, so namespace k8s.io tells nothing.
+pub fn monitored_container(argv: &[Vec<u8>]) -> Option<Container> {
+    let exe = argv.first()?;
+    let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
+    let arg = |names: &[&[u8]]| {
+        argv.windows(2).find(|w| names.contains(&w[0].as_slice())).and_then(|w| std::str::from_utf8(&w[1]).ok())
+    };
+    let id = |s: &str| (s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then(|| s.to_string());
+    if base.starts_with(b"containerd-shim") {
+        let runtime = match arg(&[b"-namespace", b"--namespace"]) {
+            Some("moby") => Runtime::Docker,
+            Some("k8s.io") => return None,
+            _ => Runtime::Containerd,
+        };
+        return Some(Container { runtime, id: id(arg(&[b"-id", b"--id"])?)?, pod_uid: None });
+    }
+    // `runc ... exec ... --detach <id>`: the runtime's own short-lived tool, which
+    // is often the parent of a `docker exec`/`podman exec` process when it runs.
+    if (base == b"runc" || base == b"crun") && argv.iter().any(|a| a == b"exec") {
+        let last = std::str::from_utf8(argv.last()?).ok()?;
+        let joined = argv.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ");
+        let runtime = if joined.contains("/moby") {
+            Runtime::Docker
+        } else if joined.contains("containers/storage") || joined.contains("libpod") {
+            Runtime::Podman
+        } else {
+            Runtime::Containerd
+        };
+        return Some(Container { runtime, id: id(last)?, pod_uid: None });
+    }
+    if base == b"conmon" {
+        // Podman passes its own binary as the exit command; CRI-O does not.
+        let podman = argv.iter().any(|a| a.ends_with(b"/podman") || a == b"podman");
+        let runtime = if podman { Runtime::Podman } else { Runtime::Crio };
+        return Some(Container { runtime, id: id(arg(&[b"-c", b"--cid"])?)?, pod_uid: None });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "f31fb7b9b844b23cba450801d322d8329ff9d2799ea13ee693eec09e73ea8871";
+
+    fn argv(s: &str) -> Vec<Vec<u8>> {
+        s.split(' ').map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn docker_config() {
+        let json = format!(
+            r#"{{"ID":"{ID}","Name":"/web-1","Image":"sha256:0123","Config":{{"Image":"bb:test","Labels":{{"io.kubernetes.pod.name":"p","io.kubernetes.pod.namespace":"ns","x":"y"}}}},"State":{{"Running":true}}}}"#
+        );
+        let m = docker_meta(json.as_bytes()).unwrap();
+        assert_eq!(m.name.as_deref(), Some("web-1"));
+        assert_eq!(m.image.as_deref(), Some("bb:test"));
+        assert_eq!((m.pod_name(), m.pod_namespace()), (Some("p"), Some("ns")));
+        assert_eq!(m.labels.len(), 3);
+        let bare = docker_meta(br#"{"Name":"/x","Config":{"Image":"i","Labels":null}}"#).unwrap();
+        assert!(bare.labels.is_empty());
+        assert_eq!(docker_meta(b"{not json"), None);
+        assert_eq!(docker_meta(b"[]"), None);
+    }
+
+    #[test]
+    fn podman_containers_json() {
+        let json = format!(
+            r#"[{{"id":"{}","names":["other"],"metadata":"{{}}"}},
+                {{"id":"{ID}","names":["swtest-1"],"image":"abc","metadata":"{{\"image-name\":\"localhost/sockwatch-test:latest\",\"name\":\"swtest-1\"}}"}}]"#,
+            "0".repeat(64)
+        );
+        let m = podman_meta(json.as_bytes(), ID).unwrap();
+        assert_eq!(m.name.as_deref(), Some("swtest-1"));
+        assert_eq!(m.image.as_deref(), Some("localhost/sockwatch-test:latest"));
+        assert_eq!(podman_meta(json.as_bytes(), &"1".repeat(64)), None);
+        assert_eq!(podman_meta(b"garbage", ID), None);
+        let anns = oci_annotations(br#"{"ociVersion":"1.0","annotations":{"io.kubernetes.pod.name":"p"}}"#);
+        assert_eq!(anns.get("io.kubernetes.pod.name").map(String::as_str), Some("p"));
+        assert!(oci_annotations(b"{}").is_empty());
+    }
+
+    #[test]
+    fn monitors() {
+        let shim = argv(&format!("/usr/bin/containerd-shim-runc-v2 -namespace moby -id {ID} -address /run/docker/containerd/containerd.sock"));
+        assert_eq!(monitored_container(&shim), Some(Container { runtime: Runtime::Docker, id: ID.into(), pod_uid: None }));
+        let k8s = argv(&format!("/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id {ID} -address /run/containerd/containerd.sock"));
+        assert_eq!(monitored_container(&k8s), None, "a pod's shared shim names the sandbox");
+        let podman = argv(&format!(
+            "/usr/bin/conmon --api-version 1 -c {ID} -u {ID} -r /usr/bin/crun -b /x -n swtest-1 --exit-command /usr/bin/podman --exit-command-arg --root"
+        ));
+        assert_eq!(monitored_container(&podman).map(|c| c.runtime), Some(Runtime::Podman));
+        let crio = argv(&format!("/usr/bin/conmon -b /x -c {ID} -n k8s_x -r /usr/bin/runc --log-path /var/log/pods/x"));
+        assert_eq!(monitored_container(&crio).map(|c| c.runtime), Some(Runtime::Crio));
+        assert_eq!(monitored_container(&argv("/usr/bin/conmon -c short")), None);
+        let runc = argv(&format!("runc --root /var/run/docker/runtime-runc/moby --log x/moby/y/log.json --log-format json exec --process /tmp/runc-process1 --detach --pid-file x.pid {ID}"));
+        assert_eq!(monitored_container(&runc), Some(Container { runtime: Runtime::Docker, id: ID.into(), pod_uid: None }));
+        let prunc = argv(&format!("/usr/bin/runc --log-format=json --log /var/lib/containers/storage/overlay-containers/{ID}/userdata/e/oci-log exec --pid-file p --process q --detach {ID}"));
+        assert_eq!(monitored_container(&prunc).map(|c| c.runtime), Some(Runtime::Podman));
+        assert_eq!(monitored_container(&argv(&format!("runc run {ID}"))), None, "only exec says which container it joins");
+        assert_eq!(monitored_container(&argv(&format!("/bin/sh -c {ID}"))), None);
+        assert_eq!(monitored_container(&argv("/usr/bin/containerd-shim-runc-v2 -id")), None);
+        assert_eq!(monitored_container(&[]), None);
+    }
+}

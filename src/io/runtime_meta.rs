@@ -1,0 +1,135 @@
+//! Names, images and labels of containers, read from the runtimes' on-disk state
+//! (never from their API sockets, which are what sockwatch guards), and cached by
+//! container id. An entry is re-read when its file changes and dropped when the
+//! container is gone.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::core::cgroup::{Container, Runtime};
+use crate::core::runtime_state::{docker_meta, oci_annotations, podman_meta, Meta};
+
+const CAPACITY: usize = 1024;
+
+pub struct MetaCache {
+    docker_root: PathBuf,
+    storage_root: PathBuf,
+    /// id -> (what was read, the file it came from, its mtime then).
+    cache: HashMap<String, (Meta, PathBuf, Option<SystemTime>)>,
+}
+
+impl MetaCache {
+    /// `docker_root` is dockerd's data-root (/var/lib/docker); `storage_root` is
+    /// containers/storage's graph root (/var/lib/containers/storage), which Podman
+    /// and CRI-O share.
+    pub fn new(docker_root: PathBuf, storage_root: PathBuf) -> MetaCache {
+        MetaCache { docker_root, storage_root, cache: HashMap::new() }
+    }
+
+    pub fn lookup(&mut self, c: &Container) -> Option<Meta> {
+        if let Some((meta, path, mtime)) = self.cache.get(&c.id) {
+            match fs::metadata(path) {
+                Ok(m) if m.modified().ok() == *mtime => return Some(meta.clone()),
+                Ok(_) => {}
+                Err(_) => {
+                    self.cache.remove(&c.id);
+                    return None;
+                }
+            }
+        }
+        let (meta, path) = match c.runtime {
+            Runtime::Docker => self.docker(&c.id)?,
+            Runtime::Podman | Runtime::Crio => self.storage(&c.id)?,
+            _ => return None,
+        };
+        let mtime = fs::metadata(&path).and_then(|m| m.modified()).ok();
+        if self.cache.len() >= CAPACITY {
+            self.cache.retain(|_, (_, p, _)| p.exists());
+            if self.cache.len() >= CAPACITY {
+                self.cache.clear();
+            }
+        }
+        self.cache.insert(c.id.clone(), (meta.clone(), path, mtime));
+        Some(meta)
+    }
+
+    fn docker(&self, id: &str) -> Option<(Meta, PathBuf)> {
+        let path = self.docker_root.join("containers").join(id).join("config.v2.json");
+        let meta = docker_meta(&fs::read(&path).ok()?)?;
+        Some((meta, path))
+    }
+
+    /// containers/storage keeps one containers.json per storage driver
+    /// (`overlay-containers`, `vfs-containers`, ...): find the one that has `id`.
+    fn storage(&self, id: &str) -> Option<(Meta, PathBuf)> {
+        for entry in fs::read_dir(&self.storage_root).ok()?.flatten() {
+            let dir = entry.path();
+            if !dir.file_name().is_some_and(|n| n.to_string_lossy().ends_with("-containers")) {
+                continue;
+            }
+            let path = dir.join("containers.json");
+            let Some(mut meta) = fs::read(&path).ok().and_then(|j| podman_meta(&j, id)) else { continue };
+            meta.labels = labels(&dir.join(id).join("userdata/config.json"));
+            return Some((meta, path));
+        }
+        None
+    }
+}
+
+/// A container's labels from its OCI config's annotations (where CRI-O puts the
+/// pod's name and namespace), minus the runtimes' own bookkeeping. Podman keeps
+/// user labels in its database, not here.
+fn labels(config: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut anns = fs::read(config).map(|j| oci_annotations(&j)).unwrap_or_default();
+    anns.retain(|k, _| {
+        !(k.starts_with("io.podman.")
+            || k.starts_with("org.opencontainers.")
+            || k.starts_with("io.kubernetes.cri-o.")
+            || k == "io.container.manager")
+    });
+    anns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_caches_refreshes_and_drops() {
+        let root = std::env::temp_dir().join(format!("sockwatch-meta-{}", std::process::id()));
+        let id = "ab".repeat(32);
+        let dir = root.join("docker/containers").join(&id);
+        fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("config.v2.json");
+        fs::write(&cfg, r#"{"Name":"/one","Config":{"Image":"img:1"}}"#).unwrap();
+        let mut cache = MetaCache::new(root.join("docker"), root.join("storage"));
+        let c = Container { runtime: Runtime::Docker, id: id.clone(), pod_uid: None };
+        assert_eq!(cache.lookup(&c).unwrap().name.as_deref(), Some("one"));
+        // Renamed: the file changes, the cache follows.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&cfg, r#"{"Name":"/two","Config":{"Image":"img:1"}}"#).unwrap();
+        let f = fs::File::options().append(true).open(&cfg).unwrap();
+        f.set_modified(SystemTime::now() + std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(cache.lookup(&c).unwrap().name.as_deref(), Some("two"));
+        // Removed: dropped from the cache.
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(cache.lookup(&c), None);
+        assert!(cache.cache.is_empty());
+        // Podman's storage, any driver.
+        let pdir = root.join("storage/vfs-containers");
+        fs::create_dir_all(pdir.join(&id).join("userdata")).unwrap();
+        fs::write(
+            pdir.join("containers.json"),
+            format!(r#"[{{"id":"{id}","names":["p1"],"metadata":"{{\"image-name\":\"localhost/x:1\"}}"}}]"#),
+        )
+        .unwrap();
+        fs::write(pdir.join(&id).join("userdata/config.json"), r#"{"annotations":{"io.podman.annotations.x":"1","team":"a"}}"#).unwrap();
+        let p = Container { runtime: Runtime::Podman, id: id.clone(), pod_uid: None };
+        let m = cache.lookup(&p).unwrap();
+        assert_eq!((m.name.as_deref(), m.image.as_deref()), (Some("p1"), Some("localhost/x:1")));
+        assert_eq!(m.labels.keys().collect::<Vec<_>>(), ["team"]);
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
