@@ -14,16 +14,7 @@ const IMAGE: &str = "sockwatch-test:latest";
 const TOOLS: [&str; 6] = ["-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
 
 fn docker_ready() -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let ok = run("docker", &["image", "inspect", IMAGE]).status.success();
-    if !ok {
-        let why = "dockerd is not running or the sockwatch-test image is missing (run tests/env/setup-docker.sh)";
-        if ci {
-            panic!("docker end-to-end cannot run under CI=true: {why}");
-        }
-        skip("docker end-to-end", why);
-    }
-    ok
+    runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh")
 }
 
 /// `docker run -d` with the tools mounted; returns the full container id.
@@ -88,6 +79,9 @@ fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
     assert_eq!(fa["socket"]["path"], "/var/run/docker.sock");
     assert_eq!(fa["socket"]["watched"], "/run/docker.sock");
     assert_eq!(fa["process"]["exe"], "/usr/bin/docker");
+    assert_eq!(fa["container"]["image"], IMAGE);
+    assert_eq!(fa["container"]["labels"]["org.sockwatch.test"], "1");
+    assert!(fa["container"]["name"].as_str().is_some_and(|n| !n.is_empty() && !n.starts_with('/')), "{fa:#}");
     let fb = d.wait_finding("(b) socket mounted as /tmp/x.sock", Duration::from_secs(15), |f| f["container"]["id"] == b_id.as_str());
     assert_eq!(fb["socket"]["path"], "/tmp/x.sock");
     assert_eq!(fb["socket"]["inode"], fa["socket"]["inode"]);
@@ -118,4 +112,43 @@ fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
         lat.iter().cloned().fold(0.0, f64::max)
     );
     t.end();
+}
+
+#[test]
+fn docker_exec_of_a_client_that_exits_at_once_is_attributed() {
+    if !privileged("docker exec end-to-end") || !docker_ready() {
+        return;
+    }
+    let t = AuditTest::begin("docker-exec");
+    let dir = t.dir.clone();
+    let client = build_client(&dir);
+    let d = Daemon::start(&dir, &[]);
+    let name = format!("sw-exec-{:x}", rand64());
+    let vol = format!("{}:/client:ro", client.display());
+    let out = run(
+        "docker",
+        &["run", "-d", "--name", &name, "--network", "none", "-v", &vol, "-v", "/var/run/docker.sock:/var/run/docker.sock", IMAGE, "sleep", "60"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    const N: usize = 10;
+    for _ in 0..N {
+        assert!(run("docker", &["exec", &id, "/client", "/var/run/docker.sock"]).status.success());
+    }
+    d.wait_finding("all execs", Duration::from_secs(15), |_| d.findings().iter().filter(|f| f["container"]["id"] == id.as_str()).count() >= N);
+    let (st, log) = d.stop();
+    run("docker", &["rm", "-f", &id]);
+    assert!(st.success(), "{log}");
+    let mine: Vec<_> = d_findings(&dir).into_iter().filter(|f| f["process"]["comm"] == "client").collect();
+    assert_eq!(mine.len(), N, "one finding per exec: {mine:#?}");
+    for f in &mine {
+        assert_eq!(f["container"]["id"], id.as_str());
+        assert_eq!(f["container"]["name"], name.as_str());
+        assert_eq!(f["container"]["image"], IMAGE);
+    }
+    t.end();
+}
+
+fn d_findings(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("findings.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

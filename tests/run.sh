@@ -19,6 +19,7 @@ if [ "$(id -u)" -eq 0 ]; then
         apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
     tests/env/setup-docker.sh
+    tests/env/setup-podman.sh
 else
     echo "tests/run.sh: not root: no packages or dockerd set up; privileged tests will skip" >&2
 fi

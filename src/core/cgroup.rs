@@ -200,7 +200,7 @@ mod tests {
             (format!("0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{ID}.scope/container\n"), c(Podman, ID)),
             // Podman's conmon is the monitor, not the container.
             (format!("0::/machine.slice/libpod-conmon-{ID}.scope\n"), None),
-            (format!("0::/libpod_parent/conmon\n"), None),
+            ("0::/libpod_parent/conmon\n".into(), None),
             // containerd / Kubernetes, systemd driver: the pod uid comes with it.
             (format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{pod_sd}.slice/cri-containerd-{ID}.scope\n"), k(Containerd, ID)),
             (format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{pod_sd}.slice:cri-containerd:{ID}\n"), k(Containerd, ID)),

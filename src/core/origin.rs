@@ -274,11 +274,14 @@ mod tests {
         format!("/usr/bin/containerd-shim-runc-v2 -namespace moby -id {id} -address /run/x.sock")
     }
 
+    /// (row name, what /proc shows, forks seen, pid, record ppid, expected origin)
+    type Row = (&'static str, Fake, Vec<(u32, u32)>, Option<u32>, Option<u32>, Origin);
+
     #[test]
     fn table() {
         let in_ctr = format!("0::/docker/{ID}\n");
         #[rustfmt::skip]
-        let cases: Vec<(&str, Fake, Vec<(u32, u32)>, Option<u32>, Option<u32>, Origin)> = vec![
+        let cases: Vec<Row> = vec![
             ("alive in a container",
                 Fake::default().with(10, &in_ctr, "socat"), vec![], Some(10), Some(9), found(docker(ID), By::Pid)),
             ("alive on the host",

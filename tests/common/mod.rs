@@ -245,3 +245,25 @@ pub fn latency_ms(f: &serde_json::Value) -> f64 {
 pub fn run(cmd: &str, args: &[&str]) -> std::process::Output {
     Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
 }
+
+/// Builds tests/data/capture/client.c statically: a client that connects to the
+/// socket named in its argument and exits at once, runnable in any container.
+pub fn build_client(dir: &Path) -> PathBuf {
+    let out = dir.join("client");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture/client.c");
+    let cc = run("cc", &["-O1", "-static", "-o", out.to_str().unwrap(), src]);
+    assert!(cc.status.success(), "building the static client: {}", String::from_utf8_lossy(&cc.stderr));
+    out
+}
+
+/// Whether a container runtime's CLI and test image are there; under CI=true their
+/// absence fails the test, elsewhere it skips it with the reason.
+pub fn runtime_ready(cli: &str, image: &str, setup: &str) -> bool {
+    let ok = run("sh", &["-c", &format!("{cli} image inspect {image} >/dev/null 2>&1")]).status.success();
+    if !ok {
+        let why = format!("{cli} or the image {image} is missing (run {setup})");
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{cli} end-to-end cannot run under CI=true: {why}");
+        skip(&format!("{cli} end-to-end"), &why);
+    }
+    ok
+}
