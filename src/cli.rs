@@ -74,6 +74,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", default_value = "/var/lib/containers/storage")]
     pub storage_root: PathBuf,
 
+    /// containerd's state directory, whose task bundles name Kubernetes containers
+    /// and their pods.
+    #[arg(long, value_name = "DIR", default_value = "/run/containerd")]
+    pub containerd_state: PathBuf,
+
     /// Treat a process whose cgroup names no known runtime as a host process even
     /// when its mount and pid namespaces are not the host's. By default it is
     /// reported, as a container with runtime "unknown".

@@ -340,6 +340,14 @@ fn disguised_and_unrecognised_containers_are_still_reported() {
     // The client in the host's namespaces is host: no finding. (Before the next
     // connect, whose finding then proves this one was processed too.)
     assert!(run("socat", &["-u", "/dev/null", &format!("UNIX-CONNECT:{}", real.display())]).status.success());
+    // Nor is a host process that sits in a cgroup named like a Docker container's
+    // (anyone with a delegated cgroup can name one so) but in the host's mount
+    // namespace: no container frames itself that way.
+    let framed = Command::new("sh")
+        .args(["-c", &format!("echo $$ > {}/cgroup.procs && {}; sleep 0.3", c.cgroup.display(), connect_cmd(&real))])
+        .output()
+        .unwrap();
+    assert!(framed.status.success(), "{}", String::from_utf8_lossy(&framed.stderr));
 
     // A container of a runtime sockwatch does not know: own mount and pid
     // namespaces, in a cgroup that names no container.
@@ -355,7 +363,7 @@ fn disguised_and_unrecognised_containers_are_still_reported() {
     let (st, log) = d.stop();
     assert!(st.success());
     assert_eq!(d_findings(&dir).len(), 2, "{log}");
-    assert!(log.contains("host=1"), "{log}");
+    assert!(log.contains("host=2"), "{log}");
     drop(c);
     t.end();
 }

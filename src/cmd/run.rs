@@ -99,11 +99,12 @@ pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
         hostname,
         closed: Vec::new(),
         attributor: Attributor::new(LINEAGE, !args.no_namespace_fallback),
-        meta: MetaCache::new(args.docker_root.clone(), args.storage_root.clone()),
+        meta: MetaCache::new(args.docker_root.clone(), args.storage_root.clone(), args.containerd_state.clone()),
     };
     let _ = notify::notify("READY=1");
     info!("ready: {} rule(s) added by this run, outputs: {}", audit.added.len(), daemon.describe_outputs());
 
+    daemon.attributor.tracking = procevents.is_some();
     let result = daemon.run(intake, signals, procevents);
 
     let _ = notify::notify("STOPPING=1");
@@ -207,8 +208,12 @@ impl Daemon {
         }
         let mut events = Events::with_capacity(16);
         let mut backlog = false;
+        let mut proc_backlog = false;
         loop {
-            let timeout = if backlog {
+            if proc_backlog {
+                proc_backlog = self.read_proc_events(&mut procs);
+            }
+            let timeout = if backlog || proc_backlog {
                 Some(Duration::ZERO)
             } else {
                 self.assembler.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
@@ -223,11 +228,7 @@ impl Daemon {
             for ev in events.iter() {
                 match ev.token() {
                     AUDIT => audit_ready = true,
-                    PROC => {
-                        if let Some(p) = procs.as_mut() {
-                            self.read_proc_events(p)?;
-                        }
-                    }
+                    PROC => proc_backlog = self.read_proc_events(&mut procs),
                     SIGNAL => {
                         while let Some(sig) = ctx(signals.pending(), "reading signals")? {
                             match sig {
@@ -250,9 +251,7 @@ impl Daemon {
             if audit_ready {
                 // Forks that happened before the connects just queued must be known
                 // first: read the (cheap) process events, then the records.
-                if let Some(p) = procs.as_mut() {
-                    self.read_proc_events(p)?;
-                }
+                proc_backlog = self.read_proc_events(&mut procs);
                 backlog = self.drain(&mut intake, READ_BATCH)?;
             }
             self.assembler.expire(Instant::now(), &mut self.closed);
@@ -260,19 +259,36 @@ impl Daemon {
         }
     }
 
-    fn read_proc_events(&mut self, p: &mut ProcEvents) -> Result<(), Failure> {
-        while let Some(r) = ctx(p.read(), "reading process events")? {
-            match r {
-                ProcRead::Event(ev) => self.attributor.apply(ev),
-                ProcRead::Lost => {
+    /// Reads queued process events (at most a batch; returns whether more may be
+    /// waiting). A broken connector is closed, not fatal: attribution carries on
+    /// with /proc and the record's ppid alone.
+    fn read_proc_events(&mut self, procs: &mut Option<ProcEvents>) -> bool {
+        let Some(p) = procs.as_mut() else { return false };
+        for _ in 0..READ_BATCH {
+            match p.read() {
+                Ok(Some(ProcRead::Event(ev))) => self.attributor.apply(ev),
+                Ok(Some(ProcRead::Lost)) => {
+                    // Forks were missed: cached pids may have been reused since.
+                    self.attributor.reset();
                     self.stats.lost_proc_events += 1;
                     if self.stats.lost_proc_events.is_power_of_two() {
-                        warn!("process events lost (ENOBUFS, {} time(s)): short-lived clients may be unattributed", self.stats.lost_proc_events);
+                        warn!(
+                            "process events lost (ENOBUFS, {} time(s)); attribution caches cleared",
+                            self.stats.lost_proc_events
+                        );
                     }
+                }
+                Ok(None) => return false,
+                Err(e) => {
+                    error!("process events failed ({e}); continuing without them");
+                    *procs = None;
+                    self.attributor.reset();
+                    self.attributor.tracking = false;
+                    return false;
                 }
             }
         }
-        Ok(())
+        true
     }
 
     /// Reads up to `limit` datagrams; returns whether more may be waiting.
@@ -353,7 +369,8 @@ impl Daemon {
             Ok(h) => h,
             Err(skip) => return self.skip(c, skip),
         };
-        let mut origin = self.attributor.attribute(c.ids.pid, c.ids.ppid, &LiveProc);
+        let at = c.stamp.sec as f64 + f64::from(c.stamp.msec) / 1000.0;
+        let mut origin = self.attributor.attribute(c.ids.pid, c.ids.ppid, at, &LiveProc);
         match &mut origin {
             Origin::Container(a) => {
                 if a.by != By::Pid {

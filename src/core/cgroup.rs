@@ -62,11 +62,20 @@ pub fn container_of(text: &[u8]) -> Option<Container> {
 }
 
 pub fn container_in_path(path: &[u8]) -> Option<Container> {
+    // cgroup v2 marks a removed cgroup that still has a dying process.
+    let path = path.strip_suffix(b" (deleted)").unwrap_or(path);
     let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
-    let pod = comps.iter().find_map(|c| pod_uid(c));
     (0..comps.len()).find_map(|i| {
         let parent = i.checked_sub(1).map(|p| comps[p]);
-        component(comps[i], parent).map(|(runtime, id)| Container { runtime, id, pod_uid: pod.clone() })
+        let (runtime, id) = component(comps[i], parent)?;
+        // systemd-nspawn's supervisor runs in the machine's scope, outside it.
+        if runtime == Runtime::Nspawn && comps.get(i + 1) == Some(&&b"supervisor"[..]) {
+            return None;
+        }
+        // The pod is an ancestor of the container's cgroup; anything below the
+        // container's is the container's to name.
+        let pod_uid = comps[..=i].iter().find_map(|c| pod_uid(c));
+        Some(Container { runtime, id, pod_uid })
     })
 }
 
@@ -109,7 +118,12 @@ fn component(comp: &[u8], parent: Option<&[u8]>) -> Option<(Runtime, String)> {
     // systemd-nspawn: machine.slice/machine-<name>.scope, with systemd's \x2d escapes.
     if parent == Some(b"machine.slice") {
         if let Some(n) = scope.strip_prefix(b"machine-").filter(|_| comp.ends_with(b".scope")) {
-            return name(&unescape(n)).map(|n| (Runtime::Nspawn, n));
+            // libvirt's VMs live there too (machine-qemu\x2d1\x2dvm.scope).
+            let n = unescape(n);
+            if n.starts_with(b"qemu-") || n.starts_with(b"lxc-") {
+                return None;
+            }
+            return name(&n).map(|n| (Runtime::Nspawn, n));
         }
     }
     None
@@ -131,7 +145,8 @@ fn pod_uid(comp: &[u8]) -> Option<String> {
     ok.then_some(uid)
 }
 
-fn hex64(s: &[u8]) -> Option<String> {
+/// A full container id: 64 lowercase hex digits.
+pub fn hex64(s: &[u8]) -> Option<String> {
     if s.len() == 64 && s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         String::from_utf8(s.to_vec()).ok()
     } else {
@@ -226,6 +241,12 @@ mod tests {
             // systemd-nspawn, with systemd's escaping of '-'.
             ("0::/machine.slice/machine-build\\x2dbox.scope/payload\n".into(), c(Nspawn, "build-box")),
             ("1:name=systemd:/machine.slice/machine-deb.scope\n".into(), c(Nspawn, "deb")),
+            ("0::/machine.slice/machine-deb.scope/supervisor\n".into(), None),
+            ("0::/machine.slice/machine-qemu\\x2d1\\x2dvm.scope/libvirt/emulator\n".into(), None),
+            // A dying process in a removed cgroup (v2).
+            (format!("0::/docker/{ID} (deleted)\n"), c(Docker, ID)),
+            // A pod-like directory below the container is the container's own doing.
+            (format!("0::/docker/{ID}/pod{POD}/x\n"), c(Docker, ID)),
             // Host processes.
             ("0::/\n".into(), None),
             ("0::/init.scope\n".into(), None),

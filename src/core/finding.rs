@@ -187,7 +187,7 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
             let meta = a.meta.clone().unwrap_or_default();
             let label = |k: &str| meta.labels.get(k).cloned();
             let pod_uid = a.container.pod_uid.clone().or_else(|| label("io.kubernetes.pod.uid"));
-            let (pod_name, pod_ns) = (label("io.kubernetes.pod.name"), label("io.kubernetes.pod.namespace"));
+            let (pod_name, pod_ns) = (meta.pod_name().map(str::to_string), meta.pod_namespace().map(str::to_string));
             let pod = (pod_uid.is_some() || pod_name.is_some() || pod_ns.is_some())
                 .then_some(Pod { uid: pod_uid, name: pod_name, namespace: pod_ns });
             ContainerInfo {

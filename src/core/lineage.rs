@@ -106,12 +106,9 @@ impl Lineage {
         self.entries.get(&pid).map(|e| e.parent)
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     fn forget_one(&mut self) {

@@ -10,9 +10,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::cgroup::{container_of, Container};
+use super::cgroup::{container_of, Container, Runtime};
 use super::lineage::{Lineage, ProcEvent};
-use super::runtime_state::{monitored_container, Meta};
+use super::runtime_state::{exe_kind, monitored_container, ExeKind, Meta};
 
 /// Where the connecting process lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,8 @@ pub struct Attribution {
 pub enum By {
     /// The process's own cgroup.
     Pid,
-    /// sockwatch had already attributed this pid (or its parent at fork time).
+    /// sockwatch had attributed this pid before (or its parent, when it forked),
+    /// and /proc no longer shows it.
     Cache,
     /// The parent named in the audit record, the process itself having exited.
     Ppid,
@@ -75,6 +76,13 @@ pub trait ProcView {
     fn namespaces(&self, pid: u32) -> Option<Namespaces>;
     /// The host's namespaces (sockwatch's own).
     fn host_namespaces(&self) -> Option<Namespaces>;
+    /// When the process started, as Unix time, to tell a reused pid.
+    fn start_time(&self, pid: u32) -> Option<f64>;
+    /// The program the process runs, and whether the host vouches for it: a
+    /// root-owned binary in the host's system directories, run in the host's mount
+    /// namespace. argv[0] proves nothing (a container's process, or a user's
+    /// `exec -a`, can say anything).
+    fn exe(&self, pid: u32) -> Exe;
 }
 
 /// Ancestors climbed at most; a container's process tree is shallow.
@@ -84,12 +92,15 @@ const MAX_DEPTH: usize = 32;
 /// forks: a child starts in its parent's cgroup. Fed by the same process events as
 /// `Lineage`, bounded, oldest first out.
 pub struct Attributor {
-    pub lineage: Lineage,
+    lineage: Lineage,
     cache: HashMap<u32, Container>,
     order: VecDeque<u32>,
     capacity: usize,
     /// Report processes in foreign namespaces with an unknown cgroup (on by default).
     pub namespace_fallback: bool,
+    /// Whether process events are coming in. Without them nothing would ever clear
+    /// a cache entry whose pid is reused, so nothing is cached.
+    pub tracking: bool,
 }
 
 impl Attributor {
@@ -100,6 +111,7 @@ impl Attributor {
             order: VecDeque::new(),
             capacity: capacity.max(1),
             namespace_fallback,
+            tracking: true,
         }
     }
 
@@ -115,6 +127,9 @@ impl Attributor {
     }
 
     fn remember(&mut self, pid: u32, c: Container) {
+        if !self.tracking {
+            return;
+        }
         if self.cache.insert(pid, c).is_none() {
             self.order.push_back(pid);
             while self.cache.len() > self.capacity {
@@ -132,94 +147,137 @@ impl Attributor {
         }
     }
 
-    /// Decides where `pid` (with `ppid` from the audit record) lives.
-    pub fn attribute(&mut self, pid: Option<u32>, ppid: Option<u32>, view: &impl ProcView) -> Origin {
+    /// Forgets everything learnt from process events: after events were lost, a
+    /// pid's entry may describe a process that has since been replaced.
+    pub fn reset(&mut self) {
+        self.cache.clear();
+        self.order.clear();
+        self.lineage = Lineage::new(self.capacity);
+    }
+
+    /// Decides where `pid` (with `ppid` from the audit record) lived at `at`, the
+    /// event's Unix time. /proc is read first, always; the cache speaks only for
+    /// pids that can no longer be read.
+    pub fn attribute(&mut self, pid: Option<u32>, ppid: Option<u32>, at: f64, view: &impl ProcView) -> Origin {
         if let Some(pid) = pid {
-            if let Some(text) = view.cgroup(pid) {
-                if let Some(c) = container_of(&text) {
+            match self.read(pid, at, view) {
+                Seen::Container(c) => {
                     self.remember(pid, c.clone());
-                    return Origin::Container(Attribution { container: c, by: By::Pid, meta: None });
+                    return found(c, By::Pid);
                 }
-                // None: exiting as we looked; what its ancestors say is all there is.
-                if let Some(o) = self.by_namespaces(pid, view) {
-                    return o;
+                Seen::Host => return Origin::Host,
+                Seen::Unknown(ns) => return Origin::Unknown { namespaces: Some(ns) },
+                Seen::Unreadable => {
+                    if let Some(c) = self.cache.get(&pid) {
+                        return found(c.clone(), By::Cache);
+                    }
                 }
-            }
-            if let Some(c) = self.cache.get(&pid) {
-                return Origin::Container(Attribution { container: c.clone(), by: By::Cache, meta: None });
             }
         }
-        // The process is gone: climb, from the record's ppid (the parent at the time
-        // of the connect), then through the fork table.
+        // The process is gone (or exiting, or its pid reused): climb, from the
+        // record's ppid (the parent at the time of the connect), then through the
+        // fork table.
         let mut next = ppid.filter(|&p| p > 0).or_else(|| pid.and_then(|p| self.lineage.parent(p)));
         let mut by = By::Ppid;
         for _ in 0..MAX_DEPTH {
             let Some(a) = next else { break };
-            if let Some(c) = self.cache.get(&a) {
-                return Origin::Container(Attribution { container: c.clone(), by, meta: None });
-            }
-            if let Some(text) = view.cgroup(a) {
-                if let Some(c) = container_of(&text) {
+            match self.read(a, at, view) {
+                Seen::Container(c) => {
                     self.remember(a, c.clone());
-                    return Origin::Container(Attribution { container: c, by, meta: None });
+                    return found(c, by);
                 }
-                let argv = view.cmdline(a);
-                if let Some(c) = argv.as_deref().and_then(monitored_container) {
-                    return Origin::Container(Attribution { container: c, by: By::Monitor, meta: None });
-                }
-                if is_monitor(argv.as_deref()) {
-                    // A monitor whose command line does not say which container
-                    // (a Kubernetes pod's shared shim): a container's, unnamed.
-                    return Origin::Unknown { namespaces: None };
-                }
-                if !is_runtime_tool(argv.as_deref()) {
-                    // Not a runtime's: what holds for the parent held for the child
-                    // (it inherited cgroup and namespaces), unless the child entered
-                    // others, which can no longer be checked.
-                    if let Some(o) = self.by_namespaces(a, view) {
-                        return o;
+                Seen::Unknown(ns) => return Origin::Unknown { namespaces: Some(ns) },
+                Seen::Host => match view.exe(a) {
+                    Exe::Trusted(exe) if exe_kind(std::slice::from_ref(&exe)) != ExeKind::Other => {
+                        // A runtime's own process, installed on the host: its command
+                        // line can be believed, with argv[0] replaced by the program.
+                        let mut argv = view.cmdline(a).unwrap_or_default();
+                        match argv.first_mut() {
+                            Some(first) => *first = exe,
+                            None => argv.push(exe),
+                        }
+                        if let Some(c) = monitored_container(&argv) {
+                            return found(c, By::Monitor);
+                        }
+                        // A Kubernetes pod's shared shim does not say which container;
+                        // runc or crun between the monitor and the process: go up.
+                        if exe_kind(&argv) == ExeKind::Monitor {
+                            return Origin::Unknown { namespaces: None };
+                        }
+                    }
+                    // Exiting as we looked (runc exec, typically): go up.
+                    Exe::Unreadable => {}
+                    // A plain host process started it: what held for the parent held
+                    // for the child (cgroup and namespaces are inherited), unless the
+                    // child entered others, which can no longer be checked.
+                    Exe::Trusted(_) | Exe::Untrusted => return Origin::Host,
+                },
+                Seen::Unreadable => {
+                    if let Some(c) = self.cache.get(&a) {
+                        return found(c.clone(), By::Cache);
                     }
                 }
             }
-            // Gone, or the runtime's own short-lived tool (runc exec): go up.
             next = self.lineage.parent(a).filter(|&p| p > 0 && p != a);
             by = By::Ancestor;
         }
         Origin::Unknown { namespaces: None }
     }
 
-    /// For a process whose cgroup names no container: in a container all the same
-    /// when its mount and pid namespaces both differ from the host's. `None` when
-    /// its namespaces can no longer be read (an exiting process keeps its cgroup
-    /// file a little longer than its namespace links).
-    fn by_namespaces(&self, pid: u32, view: &impl ProcView) -> Option<Origin> {
-        if !self.namespace_fallback {
-            return Some(Origin::Host);
+    /// What /proc says of `pid` as it was at `at`.
+    fn read(&self, pid: u32, at: f64, view: &impl ProcView) -> Seen {
+        let Some(text) = view.cgroup(pid) else { return Seen::Unreadable };
+        // Started after the event: the pid was reused; the process we want is gone.
+        if view.start_time(pid).is_none_or(|t| t > at + START_SLACK) {
+            return Seen::Unreadable;
         }
-        let ns = view.namespaces(pid)?;
-        match view.host_namespaces() {
-            Some(host) if ns.mnt != host.mnt && ns.pid != host.pid => Some(Origin::Unknown { namespaces: Some(ns) }),
-            _ => Some(Origin::Host),
+        // An exiting process keeps its cgroup file a little longer than its
+        // namespace links; without them nothing below can be checked.
+        let Some(ns) = view.namespaces(pid) else { return Seen::Unreadable };
+        let host = view.host_namespaces();
+        let host_mnt = host.is_some_and(|h| h.mnt == ns.mnt);
+        let host_pid = host.is_some_and(|h| h.pid == ns.pid);
+        if let Some(c) = container_of(&text) {
+            // Every container runtime gives a container its own mount namespace (and
+            // LXC and nspawn their own pid namespace). A container-like cgroup on a
+            // process without them is a host process in a cgroup that anyone may
+            // name (a user's systemd scope, say), or a runtime's helper: not a
+            // container.
+            let by_name = matches!(c.runtime, Runtime::Lxc | Runtime::Nspawn);
+            if !(host_mnt || by_name && host_pid) {
+                return Seen::Container(c);
+            }
+            return Seen::Host;
         }
+        if self.namespace_fallback && !host_mnt && !host_pid {
+            return Seen::Unknown(ns);
+        }
+        Seen::Host
     }
 }
 
-fn base(argv: Option<&[Vec<u8>]>) -> &[u8] {
-    let Some(exe) = argv.and_then(|a| a.first()) else { return b"" };
-    exe.rsplit(|&b| b == b'/').next().unwrap_or(exe)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exe {
+    Trusted(Vec<u8>),
+    Untrusted,
+    /// No longer readable: the process is exiting.
+    Unreadable,
 }
 
-fn is_monitor(argv: Option<&[Vec<u8>]>) -> bool {
-    let b = base(argv);
-    b.starts_with(b"containerd-shim") || b == b"conmon"
+/// The clock granularity of a process's start time (clock ticks, 10 ms) and of the
+/// audit stamp (1 ms), with room for clock slew.
+const START_SLACK: f64 = 0.05;
+
+enum Seen {
+    Container(Container),
+    Host,
+    Unknown(Namespaces),
+    /// Gone, exiting, or its pid reused since the event.
+    Unreadable,
 }
 
-/// runc and crun run briefly on the host to start a process in a container; a
-/// process they started belongs to the container, so the walk climbs past them to
-/// the monitor that called them.
-fn is_runtime_tool(argv: Option<&[Vec<u8>]>) -> bool {
-    let b = base(argv);
-    matches!(b, b"runc" | b"crun") || b.starts_with(b"runc:[")
+fn found(container: Container, by: By) -> Origin {
+    Origin::Container(Attribution { container, by, meta: None })
 }
 
 #[cfg(test)]
@@ -231,34 +289,69 @@ mod tests {
     const OTHER: &str = "0000000000000000000000000000000000000000000000000000000000000001";
     const HOST_NS: Namespaces = Namespaces { mnt: 1, pid: 2 };
 
-    #[derive(Default)]
-    struct Fake {
-        procs: HashMap<u32, (String, String, Namespaces)>,
+    /// A process as the fake /proc shows it.
+    struct P {
+        cgroup: String,
+        cmdline: String,
+        ns: Option<Namespaces>,
+        started: f64,
+        trusted: bool,
     }
 
+    #[derive(Default)]
+    struct Fake {
+        procs: HashMap<u32, P>,
+    }
+
+    /// Events happen at t=1000; processes started at t=10 unless said otherwise.
+    const AT: f64 = 1000.0;
+
     impl Fake {
+        /// A process; in a container's namespaces when its cgroup names one, else
+        /// the host's. Host programs under /usr/bin count as installed binaries.
         fn with(mut self, pid: u32, cgroup: &str, cmdline: &str) -> Self {
-            self.procs.insert(pid, (cgroup.into(), cmdline.into(), HOST_NS));
+            let ns = if container_of(cgroup.as_bytes()).is_some() { Namespaces { mnt: 100 + u64::from(pid), pid: 200 } } else { HOST_NS };
+            let trusted = ns == HOST_NS && cmdline.starts_with("/usr/bin/");
+            self.procs.insert(pid, P { cgroup: cgroup.into(), cmdline: cmdline.into(), ns: Some(ns), started: 10.0, trusted });
             self
         }
-        fn ns(mut self, pid: u32, ns: Namespaces) -> Self {
-            self.procs.get_mut(&pid).unwrap().2 = ns;
+        fn ns(mut self, pid: u32, ns: Option<Namespaces>) -> Self {
+            self.procs.get_mut(&pid).unwrap().ns = ns;
+            self
+        }
+        fn started(mut self, pid: u32, t: f64) -> Self {
+            self.procs.get_mut(&pid).unwrap().started = t;
+            self
+        }
+        fn untrusted(mut self, pid: u32) -> Self {
+            self.procs.get_mut(&pid).unwrap().trusted = false;
             self
         }
     }
 
     impl ProcView for Fake {
         fn cgroup(&self, pid: u32) -> Option<Vec<u8>> {
-            self.procs.get(&pid).map(|p| p.0.as_bytes().to_vec())
+            self.procs.get(&pid).map(|p| p.cgroup.as_bytes().to_vec())
         }
         fn cmdline(&self, pid: u32) -> Option<Vec<Vec<u8>>> {
-            self.procs.get(&pid).map(|p| p.1.split(' ').map(|a| a.as_bytes().to_vec()).collect())
+            self.procs.get(&pid).map(|p| p.cmdline.split(' ').map(|a| a.as_bytes().to_vec()).collect())
         }
         fn namespaces(&self, pid: u32) -> Option<Namespaces> {
-            self.procs.get(&pid).map(|p| p.2).filter(|n| n.mnt != 0)
+            self.procs.get(&pid).and_then(|p| p.ns)
         }
         fn host_namespaces(&self) -> Option<Namespaces> {
             Some(HOST_NS)
+        }
+        fn start_time(&self, pid: u32) -> Option<f64> {
+            self.procs.get(&pid).map(|p| p.started)
+        }
+        fn exe(&self, pid: u32) -> Exe {
+            match self.procs.get(&pid) {
+                Some(p) if p.trusted => Exe::Trusted(p.cmdline.split(' ').next().unwrap_or("").as_bytes().to_vec()),
+                Some(p) if p.cmdline.is_empty() => Exe::Unreadable,
+                Some(_) => Exe::Untrusted,
+                None => Exe::Unreadable,
+            }
         }
     }
 
@@ -280,6 +373,8 @@ mod tests {
     #[test]
     fn table() {
         let in_ctr = format!("0::/docker/{ID}\n");
+        let foreign = Some(Namespaces { mnt: 7, pid: 8 });
+        let runc = format!("/usr/bin/runc --root /var/run/docker/runtime-runc/moby exec --detach {ID}");
         #[rustfmt::skip]
         let cases: Vec<Row> = vec![
             ("alive in a container",
@@ -287,31 +382,46 @@ mod tests {
             ("alive on the host",
                 Fake::default().with(10, "0::/user.slice\n", "socat"), vec![], Some(10), Some(9), Origin::Host),
             ("alive, unknown cgroup, foreign namespaces",
-                Fake::default().with(10, "0::/custom\n", "x").ns(10, Namespaces { mnt: 7, pid: 8 }), vec![], Some(10), None,
-                Origin::Unknown { namespaces: Some(Namespaces { mnt: 7, pid: 8 }) }),
+                Fake::default().with(10, "0::/custom\n", "x").ns(10, foreign), vec![], Some(10), None,
+                Origin::Unknown { namespaces: foreign }),
             ("alive, unknown cgroup, only its mount namespace differs (PrivateTmp)",
-                Fake::default().with(10, "0::/system.slice/x.service\n", "x").ns(10, Namespaces { mnt: 7, pid: 2 }), vec![], Some(10), None,
+                Fake::default().with(10, "0::/system.slice/x.service\n", "x").ns(10, Some(Namespaces { mnt: 7, pid: 2 })), vec![], Some(10), None,
                 Origin::Host),
+            ("a host process in a cgroup named like a container's (a user's own scope)",
+                Fake::default().with(10, &format!("0::/user.slice/user-1000.slice/user@1000.service/app.slice/docker-{ID}.scope\n"), "x").ns(10, Some(HOST_NS)),
+                vec![], Some(10), Some(9), Origin::Host),
+            ("exiting: cgroup still readable, namespaces not; the parent decides",
+                Fake::default().with(10, "0::/custom\n", "x").ns(10, None).with(9, "0::/custom\n", "sh").ns(9, foreign), vec![], Some(10), Some(9),
+                Origin::Unknown { namespaces: foreign }),
+            ("its pid reused after the event by a host process: the parent decides",
+                Fake::default().with(10, "0::/user.slice\n", "bash").started(10, AT + 1.0).with(9, &in_ctr, "sh"), vec![], Some(10), Some(9),
+                found(docker(ID), By::Ppid)),
             ("gone; the record's ppid is a shell in the container",
                 Fake::default().with(9, &in_ctr, "sh"), vec![], Some(10), Some(9), found(docker(ID), By::Ppid)),
             ("gone; the ppid is docker's shim (docker exec)",
                 Fake::default().with(9, "0::/system.slice/docker.service\n", &shim(ID)), vec![], Some(10), Some(9), found(docker(ID), By::Monitor)),
+            ("gone; the ppid claims to be a shim but is no host binary",
+                Fake::default().with(9, "0::/\n", &shim(ID)).untrusted(9), vec![], Some(10), Some(9), Origin::Host),
+            ("gone; the ppid claims to be a shim from foreign namespaces",
+                Fake::default().with(9, "0::/custom\n", &shim(ID)).ns(9, foreign).untrusted(9), vec![], Some(10), Some(9),
+                Origin::Unknown { namespaces: foreign }),
             ("gone; ppid (runc exec) gone too; the fork table leads to the shim",
                 Fake::default().with(5, "0::/\n", &shim(ID)), vec![(5, 9), (9, 10)], Some(10), Some(9), found(docker(ID), By::Monitor)),
-            ("gone; ppid is runc, still alive: climb past it to the shim",
-                Fake::default().with(5, "0::/\n", &shim(ID)).with(9, "0::/\n", "/usr/bin/runc exec --pid-file x"), vec![(5, 9)], Some(10), Some(9),
+            ("gone; ppid is runc exec, alive: its argument names the container",
+                Fake::default().with(9, "0::/\n", &runc), vec![(5, 9)], Some(10), Some(9), found(docker(ID), By::Monitor)),
+            ("gone; ppid is runc exiting (no exe, no argv): climb past it to the shim",
+                Fake::default().with(5, "0::/\n", &shim(ID)).with(9, "0::/\n", ""), vec![(5, 9)], Some(10), Some(9),
+                found(docker(ID), By::Monitor)),
+            ("gone; ppid is a runc that names nothing: climb past it to the shim",
+                Fake::default().with(5, "0::/\n", &shim(ID)).with(9, "0::/\n", "/usr/bin/runc init"), vec![(5, 9)], Some(10), Some(9),
                 found(docker(ID), By::Monitor)),
             ("gone; a grandparent shell in the container",
                 Fake::default().with(5, &in_ctr, "sh"), vec![(5, 9), (9, 10)], Some(10), Some(9), found(docker(ID), By::Ancestor)),
             ("gone; the ppid is a plain host process",
-                Fake::default().with(9, "0::/user.slice\n", "bash"), vec![], Some(10), Some(9), Origin::Host),
-            ("exiting: cgroup still readable, namespaces not; the parent decides",
-                Fake::default().with(10, "0::/custom\n", "x").ns(10, Namespaces { mnt: 0, pid: 0 })
-                    .with(9, "0::/custom\n", "sh").ns(9, Namespaces { mnt: 7, pid: 8 }), vec![], Some(10), Some(9),
-                Origin::Unknown { namespaces: Some(Namespaces { mnt: 7, pid: 8 }) }),
+                Fake::default().with(9, "0::/user.slice\n", "/usr/bin/bash"), vec![], Some(10), Some(9), Origin::Host),
             ("gone; the ppid is in foreign namespaces with an unknown cgroup",
-                Fake::default().with(9, "0::/custom\n", "sh").ns(9, Namespaces { mnt: 7, pid: 8 }), vec![], Some(10), Some(9),
-                Origin::Unknown { namespaces: Some(Namespaces { mnt: 7, pid: 8 }) }),
+                Fake::default().with(9, "0::/custom\n", "sh").ns(9, foreign), vec![], Some(10), Some(9),
+                Origin::Unknown { namespaces: foreign }),
             ("gone, and so is everything above",
                 Fake::default(), vec![(5, 9)], Some(10), Some(9), Origin::Unknown { namespaces: None }),
             ("gone; a k8s shim names the sandbox, not the container: unknown",
@@ -323,7 +433,7 @@ mod tests {
             for (p, c) in forks {
                 a.apply(ProcEvent::Fork { parent: p, child: c });
             }
-            assert_eq!(a.attribute(pid, ppid, &view), want, "{name}");
+            assert_eq!(a.attribute(pid, ppid, AT, &view), want, "{name}");
         }
     }
 
@@ -333,28 +443,50 @@ mod tests {
         let mut a = Attributor::new(1000, true);
         // Seen alive once: cached.
         let view = Fake::default().with(20, &in_ctr, "sh");
-        assert_eq!(a.attribute(Some(20), Some(1), &view), found(docker(ID), By::Pid));
+        assert_eq!(a.attribute(Some(20), Some(1), AT, &view), found(docker(ID), By::Pid));
         // It forks a client that connects and is gone, with the shell, at once.
         a.apply(ProcEvent::Fork { parent: 20, child: 21 });
         let empty = Fake::default();
-        assert_eq!(a.attribute(Some(21), Some(20), &empty), found(docker(ID), By::Cache));
-        assert_eq!(a.attribute(Some(22), Some(20), &empty), found(docker(ID), By::Ppid), "through the cached parent");
+        assert_eq!(a.attribute(Some(21), Some(20), AT, &empty), found(docker(ID), By::Cache));
+        assert_eq!(a.attribute(Some(22), Some(20), AT, &empty), found(docker(ID), By::Cache), "through the cached parent");
         // Pid 21 is reused by a host process: the old answer must not stick.
         a.apply(ProcEvent::Exit { pid: 21 });
         a.apply(ProcEvent::Fork { parent: 1, child: 21 });
         let host = Fake::default().with(21, "0::/user.slice\n", "bash");
-        assert_eq!(a.attribute(Some(21), Some(1), &host), Origin::Host);
-        assert_eq!(a.attribute(Some(21), Some(1), &empty), Origin::Unknown { namespaces: None });
-        // The shell's pid reused by another container's process: its own cgroup wins.
+        assert_eq!(a.attribute(Some(21), Some(1), AT, &host), Origin::Host);
+        assert_eq!(a.attribute(Some(21), Some(1), AT, &empty), Origin::Unknown { namespaces: None });
+        // The shell's pid now shows another container's process: /proc wins over
+        // the cache, for the pid and for an ancestor alike.
         let other = Fake::default().with(20, &format!("0::/docker/{OTHER}\n"), "x");
-        assert_eq!(a.attribute(Some(20), Some(1), &other), found(docker(OTHER), By::Pid));
+        assert_eq!(a.attribute(Some(20), Some(1), AT, &other), found(docker(OTHER), By::Pid));
+        let mut b = Attributor::new(1000, true);
+        b.attribute(Some(30), Some(1), AT, &Fake::default().with(30, &in_ctr, "sh"));
+        assert_eq!(
+            b.attribute(Some(31), Some(30), AT, &Fake::default().with(30, &format!("0::/docker/{OTHER}\n"), "sh")),
+            found(docker(OTHER), By::Ppid)
+        );
+    }
+
+    #[test]
+    fn without_process_events_nothing_is_cached_and_reset_forgets() {
+        let in_ctr = format!("0::/docker/{ID}\n");
+        let mut a = Attributor::new(1000, true);
+        a.tracking = false;
+        a.attribute(Some(20), Some(1), AT, &Fake::default().with(20, &in_ctr, "sh"));
+        assert_eq!(a.attribute(Some(20), Some(1), AT, &Fake::default()), Origin::Unknown { namespaces: None });
+        let mut b = Attributor::new(1000, true);
+        b.attribute(Some(20), Some(1), AT, &Fake::default().with(20, &in_ctr, "sh"));
+        b.apply(ProcEvent::Fork { parent: 5, child: 9 });
+        b.reset();
+        assert_eq!(b.attribute(Some(20), Some(1), AT, &Fake::default()), Origin::Unknown { namespaces: None });
+        assert_eq!(b.lineage.parent(9), None);
     }
 
     #[test]
     fn cache_is_bounded() {
         let mut a = Attributor::new(4, true);
         let view = Fake::default().with(1, &format!("0::/docker/{ID}\n"), "sh");
-        a.attribute(Some(1), None, &view);
+        a.attribute(Some(1), None, AT, &view);
         for child in 2..1000 {
             a.apply(ProcEvent::Fork { parent: 1, child });
         }
@@ -364,7 +496,7 @@ mod tests {
 
     #[test]
     fn namespace_fallback_can_be_turned_off() {
-        let view = Fake::default().with(10, "0::/custom\n", "x").ns(10, Namespaces { mnt: 7, pid: 8 });
-        assert_eq!(Attributor::new(10, false).attribute(Some(10), None, &view), Origin::Host);
+        let view = Fake::default().with(10, "0::/custom\n", "x").ns(10, Some(Namespaces { mnt: 7, pid: 8 }));
+        assert_eq!(Attributor::new(10, false).attribute(Some(10), None, AT, &view), Origin::Host);
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::cgroup::{Container, Runtime};
+use super::cgroup::{hex64, Container, Runtime};
 
 /// A container's description, as far as the runtime's state tells it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,52 +88,108 @@ struct OciConfig {
     annotations: BTreeMap<String, String>,
 }
 
-/// The annotations of an OCI runtime config (`userdata/config.json`), which is
-/// where Podman keeps a container's labels.
+/// The annotations of an OCI runtime config (containers/storage's
+/// `userdata/config.json`, containerd's bundle `config.json`).
 pub fn oci_annotations(config_json: &[u8]) -> BTreeMap<String, String> {
     serde_json::from_slice::<OciConfig>(config_json).map(|c| c.annotations).unwrap_or_default()
 }
 
+/// A container's description from the CRI annotations containerd writes into the
+/// bundle's OCI config (Kubernetes), or nerdctl's.
+pub fn containerd_meta(config_json: &[u8]) -> Option<Meta> {
+    let anns = oci_annotations(config_json);
+    let get = |k: &str| anns.get(k).cloned();
+    let mut labels = BTreeMap::new();
+    for (from, to) in [
+        ("io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"),
+        ("io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"),
+        ("io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"),
+    ] {
+        if let Some(v) = get(from) {
+            labels.insert(to.to_string(), v);
+        }
+    }
+    let meta = Meta {
+        name: get("io.kubernetes.cri.container-name").or_else(|| get("nerdctl/name")),
+        image: get("io.kubernetes.cri.image-name"),
+        labels,
+    };
+    (meta != Meta::default()).then_some(meta)
+}
+
+/// What kind of runtime process an argv's program is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExeKind {
+    /// containerd-shim*, conmon: stays beside a container for its lifetime.
+    Monitor,
+    /// runc, crun: runs briefly to create a container or start a process in one.
+    RuntimeTool,
+    Other,
+}
+
+pub fn exe_kind(argv: &[Vec<u8>]) -> ExeKind {
+    let base = exe_base(argv);
+    if base.starts_with(b"containerd-shim") || base == b"conmon" {
+        ExeKind::Monitor
+    } else if matches!(base, b"runc" | b"crun") || base.starts_with(b"runc:[") {
+        ExeKind::RuntimeTool
+    } else {
+        ExeKind::Other
+    }
+}
+
+fn exe_base(argv: &[Vec<u8>]) -> &[u8] {
+    let Some(exe) = argv.first() else { return b"" };
+    exe.rsplit(|&b| b == b'/').next().unwrap_or(exe)
+}
+
 /// The container a runtime monitor process looks after, from its argv: the
 /// containerd shim's `-id` (Docker runs one shim per container in namespace
-/// "moby"), conmon's `-c`/`--cid`, or the container id that ends `runc exec`. Kubernetes groups a pod's containers under
-/// one shim whose id is the pod sandbox's, so namespace k8s.io tells nothing.
+/// "moby"), conmon's `-c`/`--cid`, or the container id that ends `runc exec`.
+/// Kubernetes groups a pod's containers under one shim whose id is the pod
+/// sandbox's, so namespace k8s.io tells nothing. The caller must first make sure
+/// the process really is the host's runtime binary: any process can set its argv.
 pub fn monitored_container(argv: &[Vec<u8>]) -> Option<Container> {
-    let exe = argv.first()?;
-    let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
+    let base = exe_base(argv);
     let arg = |names: &[&[u8]]| {
         argv.windows(2).find(|w| names.contains(&w[0].as_slice())).and_then(|w| std::str::from_utf8(&w[1]).ok())
     };
-    let id = |s: &str| (s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then(|| s.to_string());
-    if base.starts_with(b"containerd-shim") {
-        let runtime = match arg(&[b"-namespace", b"--namespace"]) {
-            Some("moby") => Runtime::Docker,
-            Some("k8s.io") => return None,
-            _ => Runtime::Containerd,
-        };
-        return Some(Container { runtime, id: id(arg(&[b"-id", b"--id"])?)?, pod_uid: None });
+    let id = |s: &str| hex64(s.as_bytes());
+    let joined = || argv.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ");
+    let container = |runtime, id| Some(Container { runtime, id, pod_uid: None });
+    match exe_kind(argv) {
+        ExeKind::Monitor if base.starts_with(b"containerd-shim") => {
+            let runtime = match arg(&[b"-namespace", b"--namespace"]) {
+                Some("moby") => Runtime::Docker,
+                Some("k8s.io") => return None,
+                _ => Runtime::Containerd,
+            };
+            container(runtime, id(arg(&[b"-id", b"--id"])?)?)
+        }
+        ExeKind::Monitor => {
+            // Podman passes its own binary as the exit command; CRI-O does not.
+            let podman = argv.iter().any(|a| a.ends_with(b"/podman") || a == b"podman");
+            let runtime = if podman { Runtime::Podman } else { Runtime::Crio };
+            container(runtime, id(arg(&[b"-c", b"--cid"])?)?)
+        }
+        // `runc ... exec ... --detach <id>`: often the parent of a `docker exec` or
+        // `podman exec` process while it runs. Which runtime called it shows only in
+        // its state paths; when they say nothing, neither does this.
+        ExeKind::RuntimeTool if argv.iter().any(|a| a == b"exec") => {
+            let all = joined();
+            let runtime = if all.contains("/runtime-runc/moby") || all.contains("/moby/") {
+                Runtime::Docker
+            } else if all.contains("containers/storage") || all.contains("libpod") {
+                Runtime::Podman
+            } else if all.contains("/crio") {
+                Runtime::Crio
+            } else {
+                return None;
+            };
+            container(runtime, id(std::str::from_utf8(argv.last()?).ok()?)?)
+        }
+        _ => None,
     }
-    // `runc ... exec ... --detach <id>`: the runtime's own short-lived tool, which
-    // is often the parent of a `docker exec`/`podman exec` process when it runs.
-    if (base == b"runc" || base == b"crun") && argv.iter().any(|a| a == b"exec") {
-        let last = std::str::from_utf8(argv.last()?).ok()?;
-        let joined = argv.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ");
-        let runtime = if joined.contains("/moby") {
-            Runtime::Docker
-        } else if joined.contains("containers/storage") || joined.contains("libpod") {
-            Runtime::Podman
-        } else {
-            Runtime::Containerd
-        };
-        return Some(Container { runtime, id: id(last)?, pod_uid: None });
-    }
-    if base == b"conmon" {
-        // Podman passes its own binary as the exit command; CRI-O does not.
-        let podman = argv.iter().any(|a| a.ends_with(b"/podman") || a == b"podman");
-        let runtime = if podman { Runtime::Podman } else { Runtime::Crio };
-        return Some(Container { runtime, id: id(arg(&[b"-c", b"--cid"])?)?, pod_uid: None });
-    }
-    None
 }
 
 #[cfg(test)]
@@ -180,6 +236,18 @@ mod tests {
     }
 
     #[test]
+    fn containerd_bundle() {
+        let json = br#"{"ociVersion":"1.1.0","annotations":{"io.kubernetes.cri.container-type":"container",
+            "io.kubernetes.cri.container-name":"app","io.kubernetes.cri.image-name":"registry.k8s.io/app:1",
+            "io.kubernetes.cri.sandbox-name":"app-7d9f","io.kubernetes.cri.sandbox-namespace":"prod"}}"#;
+        let m = containerd_meta(json).unwrap();
+        assert_eq!((m.name.as_deref(), m.image.as_deref()), (Some("app"), Some("registry.k8s.io/app:1")));
+        assert_eq!((m.pod_name(), m.pod_namespace()), (Some("app-7d9f"), Some("prod")));
+        assert_eq!(containerd_meta(br#"{"annotations":{}}"#), None);
+        assert_eq!(containerd_meta(b"nope"), None);
+    }
+
+    #[test]
     fn monitors() {
         let shim = argv(&format!("/usr/bin/containerd-shim-runc-v2 -namespace moby -id {ID} -address /run/docker/containerd/containerd.sock"));
         assert_eq!(monitored_container(&shim), Some(Container { runtime: Runtime::Docker, id: ID.into(), pod_uid: None }));
@@ -197,6 +265,11 @@ mod tests {
         let prunc = argv(&format!("/usr/bin/runc --log-format=json --log /var/lib/containers/storage/overlay-containers/{ID}/userdata/e/oci-log exec --pid-file p --process q --detach {ID}"));
         assert_eq!(monitored_container(&prunc).map(|c| c.runtime), Some(Runtime::Podman));
         assert_eq!(monitored_container(&argv(&format!("runc run {ID}"))), None, "only exec says which container it joins");
+        assert_eq!(monitored_container(&argv(&format!("runc --root /x exec --detach {ID}"))), None, "no runtime named");
+        assert_eq!(exe_kind(&argv("/usr/bin/conmon -c x")), ExeKind::Monitor);
+        assert_eq!(exe_kind(&argv("/usr/sbin/runc exec")), ExeKind::RuntimeTool);
+        assert_eq!(exe_kind(&argv("/bin/sh")), ExeKind::Other);
+        assert_eq!(exe_kind(&[]), ExeKind::Other);
         assert_eq!(monitored_container(&argv(&format!("/bin/sh -c {ID}"))), None);
         assert_eq!(monitored_container(&argv("/usr/bin/containerd-shim-runc-v2 -id")), None);
         assert_eq!(monitored_container(&[]), None);

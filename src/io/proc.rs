@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
 use crate::core::detect::FileId;
-use crate::core::origin::{Namespaces, ProcView};
+use crate::core::origin::{Exe, Namespaces, ProcView};
 
 /// The live /proc, as the attribution walk sees it.
 pub struct LiveProc;
@@ -20,9 +20,7 @@ impl ProcView for LiveProc {
     }
 
     fn cmdline(&self, pid: u32) -> Option<Vec<Vec<u8>>> {
-        let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let trimmed = raw.strip_suffix(b"\0").unwrap_or(&raw);
-        Some(trimmed.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
+        read_argv(pid)
     }
 
     fn namespaces(&self, pid: u32) -> Option<Namespaces> {
@@ -34,6 +32,50 @@ impl ProcView for LiveProc {
     fn host_namespaces(&self) -> Option<Namespaces> {
         namespaces_of("self")
     }
+
+    fn start_time(&self, pid: u32) -> Option<f64> {
+        // Field 22 of stat, after the parenthesised comm (which may hold spaces and
+        // parentheses itself): clock ticks since boot, on CLOCK_BOOTTIME.
+        let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+        let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+        let ticks: u64 = std::str::from_utf8(after).ok()?.split_whitespace().nth(19)?.parse().ok()?;
+        let boot = clock(nix::time::ClockId::CLOCK_REALTIME)? - clock(nix::time::ClockId::CLOCK_BOOTTIME)?;
+        // USER_HZ is 100 on every Linux architecture's user ABI.
+        Some(boot + ticks as f64 / 100.0)
+    }
+
+    fn exe(&self, pid: u32) -> Exe {
+        use std::os::unix::ffi::OsStrExt;
+        let (Ok(meta), Ok(link)) = (fs::metadata(format!("/proc/{pid}/exe")), fs::read_link(format!("/proc/{pid}/exe"))) else {
+            return Exe::Unreadable;
+        };
+        let host_mnt = match (namespaces_of(&pid.to_string()), namespaces_of("self")) {
+            (Some(p), Some(h)) => p.mnt == h.mnt,
+            (None, _) => return Exe::Unreadable,
+            _ => false,
+        };
+        // A binary replaced by a package upgrade reads "... (deleted)".
+        let path = link.as_os_str().as_bytes();
+        let path = path.strip_suffix(b" (deleted)").unwrap_or(path);
+        const SYSTEM_DIRS: [&[u8]; 8] =
+            [b"/usr/bin/", b"/usr/sbin/", b"/usr/local/bin/", b"/usr/local/sbin/", b"/usr/libexec/", b"/usr/lib/", b"/bin/", b"/sbin/"];
+        if host_mnt && meta.uid() == 0 && SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
+            Exe::Trusted(path.to_vec())
+        } else {
+            Exe::Untrusted
+        }
+    }
+}
+
+fn clock(id: nix::time::ClockId) -> Option<f64> {
+    let t = nix::time::clock_gettime(id).ok()?;
+    Some(t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+}
+
+fn read_argv(pid: u32) -> Option<Vec<Vec<u8>>> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let trimmed = raw.strip_suffix(b"\0").unwrap_or(&raw);
+    Some(trimmed.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
 }
 
 fn namespaces_of(pid: &str) -> Option<Namespaces> {
@@ -66,13 +108,9 @@ pub fn full_cmdline(pid: Option<u32>, proctitle: Option<&[Vec<u8>]>) -> Option<V
     if joined_len < 128 {
         return None;
     }
-    let raw = fs::read(format!("/proc/{}/cmdline", pid?)).ok()?;
-    let trimmed = raw.strip_suffix(b"\0").unwrap_or(&raw);
-    let joined = title.join(&0u8);
-    if !trimmed.starts_with(&joined) || trimmed.len() <= joined.len() {
-        return None;
-    }
-    Some(trimmed.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
+    let argv = read_argv(pid?)?;
+    let (full, cut) = (argv.join(&0u8), title.join(&0u8));
+    (full.starts_with(&cut) && full.len() > cut.len()).then_some(argv)
 }
 
 /// Resolves an AF_UNIX path as the process would: from its cwd, with symlinks and
@@ -131,5 +169,11 @@ mod tests {
         // A pid above pid_max cannot exist.
         assert!(v.cgroup(u32::MAX).is_none() && v.namespaces(u32::MAX).is_none());
         assert!(!is_host_runtime_binary(Some(me)));
+        let started = v.start_time(me).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!(started <= now + 0.05 && started > now - 3600.0, "started {started}, now {now}");
+        // The test binary is not in a system directory.
+        assert_eq!(v.exe(me), Exe::Untrusted);
+        assert_eq!(v.exe(u32::MAX), Exe::Unreadable);
     }
 }

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use netlink_sys::{Socket, SocketAddr};
 use nix::errno::Errno;
-use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
+use nix::sys::socket::{recvfrom, setsockopt, sockopt, NetlinkAddr};
 
 use crate::core::lineage::{parse_proc_event, ProcEvent};
 
@@ -56,14 +56,24 @@ impl ProcEvents {
         Ok(ProcEvents { sock, buf: vec![0; 4096] })
     }
 
-    /// The next event, or `None` when nothing more is queued.
+    /// The next event, or `None` when nothing more is queued. Only messages from
+    /// the kernel (netlink port 0) on the proc connector's channel are read.
     pub fn read(&mut self) -> io::Result<Option<Read>> {
         loop {
-            match recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
-                Ok(n) => match self.buf.get(HEADERS..n).and_then(parse_proc_event) {
-                    Some(ev) => return Ok(Some(Read::Event(ev))),
-                    None => continue,
-                },
+            match recvfrom::<NetlinkAddr>(self.sock.as_raw_fd(), &mut self.buf) {
+                Ok((n, from)) => {
+                    let b = &self.buf[..n];
+                    let word = |o: usize| b.get(o..o + 4).map(|s| u32::from_ne_bytes(s.try_into().unwrap()));
+                    let from_kernel = from.is_some_and(|a| a.pid() == 0);
+                    let mtype = b.get(4..6).map(|s| u16::from_ne_bytes(s.try_into().unwrap()));
+                    if !from_kernel || mtype != Some(NLMSG_DONE) || word(16) != Some(CN_IDX_PROC) || word(20) != Some(CN_VAL_PROC) {
+                        continue;
+                    }
+                    match b.get(HEADERS..).and_then(parse_proc_event) {
+                        Some(ev) => return Ok(Some(Read::Event(ev))),
+                        None => continue,
+                    }
+                }
                 Err(Errno::EAGAIN) => return Ok(None),
                 Err(Errno::EINTR) => continue,
                 Err(Errno::ENOBUFS) => return Ok(Some(Read::Lost)),

@@ -9,70 +9,95 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::core::cgroup::{Container, Runtime};
-use crate::core::runtime_state::{docker_meta, oci_annotations, podman_meta, Meta};
+use crate::core::runtime_state::{containerd_meta, docker_meta, oci_annotations, podman_meta, Meta};
 
 const CAPACITY: usize = 1024;
 
 pub struct MetaCache {
     docker_root: PathBuf,
     storage_root: PathBuf,
-    /// id -> (what was read, the file it came from, its mtime then).
-    cache: HashMap<String, (Meta, PathBuf, Option<SystemTime>)>,
+    containerd_state: PathBuf,
+    cache: HashMap<String, Entry>,
+}
+
+struct Entry {
+    meta: Meta,
+    /// Exists exactly as long as the container does.
+    probe: PathBuf,
+    /// The file the description was read from, and its mtime then.
+    source: PathBuf,
+    mtime: Option<SystemTime>,
 }
 
 impl MetaCache {
     /// `docker_root` is dockerd's data-root (/var/lib/docker); `storage_root` is
     /// containers/storage's graph root (/var/lib/containers/storage), which Podman
-    /// and CRI-O share.
-    pub fn new(docker_root: PathBuf, storage_root: PathBuf) -> MetaCache {
-        MetaCache { docker_root, storage_root, cache: HashMap::new() }
+    /// and CRI-O share; `containerd_state` is containerd's state dir (/run/containerd).
+    pub fn new(docker_root: PathBuf, storage_root: PathBuf, containerd_state: PathBuf) -> MetaCache {
+        MetaCache { docker_root, storage_root, containerd_state, cache: HashMap::new() }
     }
 
     pub fn lookup(&mut self, c: &Container) -> Option<Meta> {
-        if let Some((meta, path, mtime)) = self.cache.get(&c.id) {
-            match fs::metadata(path) {
-                Ok(m) if m.modified().ok() == *mtime => return Some(meta.clone()),
-                Ok(_) => {}
-                Err(_) => {
-                    self.cache.remove(&c.id);
-                    return None;
-                }
+        if let Some(e) = self.cache.get(&c.id) {
+            let fresh = e.probe.exists() && fs::metadata(&e.source).and_then(|m| m.modified()).ok() == e.mtime;
+            if fresh {
+                return Some(e.meta.clone());
             }
+            // Gone, or changed: either way the old description no longer holds.
+            self.cache.remove(&c.id);
         }
-        let (meta, path) = match c.runtime {
+        let (meta, probe, source) = match c.runtime {
             Runtime::Docker => self.docker(&c.id)?,
             Runtime::Podman | Runtime::Crio => self.storage(&c.id)?,
-            _ => return None,
+            Runtime::Containerd | Runtime::Nerdctl => self.containerd(&c.id)?,
+            Runtime::Kubernetes => self.containerd(&c.id).or_else(|| self.storage(&c.id))?,
+            Runtime::Lxc | Runtime::Nspawn => return None,
         };
-        let mtime = fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let mtime = fs::metadata(&source).and_then(|m| m.modified()).ok();
         if self.cache.len() >= CAPACITY {
-            self.cache.retain(|_, (_, p, _)| p.exists());
+            self.cache.retain(|_, e| e.probe.exists());
             if self.cache.len() >= CAPACITY {
                 self.cache.clear();
             }
         }
-        self.cache.insert(c.id.clone(), (meta.clone(), path, mtime));
+        self.cache.insert(c.id.clone(), Entry { meta: meta.clone(), probe, source, mtime });
         Some(meta)
     }
 
-    fn docker(&self, id: &str) -> Option<(Meta, PathBuf)> {
+    fn docker(&self, id: &str) -> Option<(Meta, PathBuf, PathBuf)> {
         let path = self.docker_root.join("containers").join(id).join("config.v2.json");
         let meta = docker_meta(&fs::read(&path).ok()?)?;
-        Some((meta, path))
+        Some((meta, path.clone(), path))
+    }
+
+    /// containerd's task bundles, one directory per namespace (k8s.io, default, ...).
+    fn containerd(&self, id: &str) -> Option<(Meta, PathBuf, PathBuf)> {
+        let tasks = self.containerd_state.join("io.containerd.runtime.v2.task");
+        for ns in fs::read_dir(&tasks).ok()?.flatten() {
+            let bundle = ns.path().join(id);
+            let config = bundle.join("config.json");
+            if let Some(meta) = fs::read(&config).ok().and_then(|j| containerd_meta(&j)) {
+                return Some((meta, bundle, config));
+            }
+        }
+        None
     }
 
     /// containers/storage keeps one containers.json per storage driver
     /// (`overlay-containers`, `vfs-containers`, ...): find the one that has `id`.
-    fn storage(&self, id: &str) -> Option<(Meta, PathBuf)> {
+    fn storage(&self, id: &str) -> Option<(Meta, PathBuf, PathBuf)> {
         for entry in fs::read_dir(&self.storage_root).ok()?.flatten() {
             let dir = entry.path();
             if !dir.file_name().is_some_and(|n| n.to_string_lossy().ends_with("-containers")) {
                 continue;
             }
             let path = dir.join("containers.json");
+            if !dir.join(id).is_dir() {
+                continue;
+            }
             let Some(mut meta) = fs::read(&path).ok().and_then(|j| podman_meta(&j, id)) else { continue };
             meta.labels = labels(&dir.join(id).join("userdata/config.json"));
-            return Some((meta, path));
+            return Some((meta, dir.join(id), path));
         }
         None
     }
@@ -104,7 +129,7 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("config.v2.json");
         fs::write(&cfg, r#"{"Name":"/one","Config":{"Image":"img:1"}}"#).unwrap();
-        let mut cache = MetaCache::new(root.join("docker"), root.join("storage"));
+        let mut cache = MetaCache::new(root.join("docker"), root.join("storage"), root.join("containerd"));
         let c = Container { runtime: Runtime::Docker, id: id.clone(), pod_uid: None };
         assert_eq!(cache.lookup(&c).unwrap().name.as_deref(), Some("one"));
         // Renamed: the file changes, the cache follows.
@@ -130,6 +155,17 @@ mod tests {
         let m = cache.lookup(&p).unwrap();
         assert_eq!((m.name.as_deref(), m.image.as_deref()), (Some("p1"), Some("localhost/x:1")));
         assert_eq!(m.labels.keys().collect::<Vec<_>>(), ["team"]);
+        // The container goes (its directory), the shared containers.json stays.
+        fs::remove_dir_all(pdir.join(&id)).unwrap();
+        assert_eq!(cache.lookup(&p), None);
+        // containerd's bundles, for Kubernetes pods.
+        let kid = "cd".repeat(32);
+        let bundle = root.join("containerd/io.containerd.runtime.v2.task/k8s.io").join(&kid);
+        fs::create_dir_all(&bundle).unwrap();
+        fs::write(bundle.join("config.json"), r#"{"annotations":{"io.kubernetes.cri.container-name":"app","io.kubernetes.cri.sandbox-namespace":"prod"}}"#).unwrap();
+        let k = Container { runtime: Runtime::Kubernetes, id: kid, pod_uid: None };
+        let m = cache.lookup(&k).unwrap();
+        assert_eq!((m.name.as_deref(), m.pod_namespace()), (Some("app"), Some("prod")));
         fs::remove_dir_all(&root).unwrap();
     }
 }
