@@ -38,32 +38,12 @@ PACKAGES=(podman socat busybox-static)
 RUN_FLAGS=(--rm --network none
   -v /usr:/usr:ro -v /lib:/lib:ro -v /lib64:/lib64:ro)
 
-log() { echo "setup-podman: $*" >&2; }
-die() { echo "setup-podman: ERROR: $*" >&2; exit 1; }
-
-[ "$(id -u)" -eq 0 ] || die "must run as root"
-
-exec 9>"$LOCK_FILE"
-flock -w 600 9 || die "could not acquire $LOCK_FILE"
+TAG=setup-podman
+# shellcheck source=tests/env/common.sh
+. "$(dirname "$0")/common.sh"
 
 # --- 1. packages ------------------------------------------------------------
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
-    missing+=("$p")
-  fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  log "installing ${missing[*]}"
-  out=$(mktemp)
-  if ! { apt-get -o DPkg::Lock::Timeout=300 update -qq &&
-         apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
-    tail -n 30 "$out" >&2; rm -f "$out"; die "apt-get failed"
-  fi
-  rm -f "$out"
-else
-  log "packages present"
-fi
+ensure_packages "${PACKAGES[@]}"
 command -v conmon >/dev/null || die "conmon not found"
 command -v crun >/dev/null || command -v runc >/dev/null || die "neither crun nor runc found"
 
@@ -106,30 +86,7 @@ fi
 if podman image exists "$IMAGE"; then
   log "image $IMAGE present"
 else
-  log "building $IMAGE"
-  busybox=$(command -v busybox || true)
-  [ -n "$busybox" ] || die "busybox not found"
-  root=$(mktemp -d)
-  trap 'rm -rf "$root"' EXIT
-  mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,var/run}
-  chmod 1777 "$root/tmp"
-  cp "$(readlink -f "$busybox")" "$root/bin/busybox"
-  # symlinks for every applet (sh, sleep, cat, echo, ls, true, ...)
-  for a in $("$root/bin/busybox" --list) sh sleep cat echo ls true; do
-    [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
-  done
-  printf 'root:x:0:0:root:/:/bin/sh\n' >"$root/etc/passwd"
-  printf 'root:x:0:\n' >"$root/etc/group"
-  # /bin first so busybox applets win over host tools from the /usr bind mount.
-  if ! out=$(tar --numeric-owner --owner=0 --group=0 -C "$root" -cf - . |
-      podman import \
-        -c 'ENV PATH=/bin:/usr/bin:/usr/sbin:/usr/local/bin' \
-        -c 'CMD ["/bin/sh"]' \
-        -c 'LABEL org.sockwatch.test=1' \
-        - "$IMAGE" 2>&1); then
-    echo "$out" >&2; die "podman import failed"
-  fi
-  rm -rf "$root"; trap - EXIT
+  import_busybox_image podman "$IMAGE"
 fi
 
 # --- 4. verification ------------------------------------------------------------
