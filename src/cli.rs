@@ -24,9 +24,14 @@ pub const DEFAULT_SOCKET: &str = "/run/docker.sock";
         JSON finding per connect."
 )]
 pub struct Cli {
-    /// How much to log on stderr.
-    #[arg(long, value_enum, default_value = "info", global = true)]
-    pub log_level: Level,
+    /// How much to log on stderr [default: info].
+    #[arg(long, value_enum, global = true)]
+    pub log_level: Option<Level>,
+
+    /// The configuration file [default: /etc/sockwatch/sockwatch.toml, if it
+    /// exists]. Options given on the command line win over it.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -46,9 +51,9 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct SocketArgs {
-    /// A runtime socket to watch (repeatable). Symlinks are resolved; a socket that
-    /// does not exist yet is watched anyway.
-    #[arg(long = "socket", value_name = "PATH", default_values = [DEFAULT_SOCKET])]
+    /// A runtime socket to watch (repeatable) [default: /run/docker.sock]. Symlinks
+    /// are resolved; a socket that does not exist yet is watched anyway.
+    #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<PathBuf>,
 }
 
@@ -57,8 +62,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub sockets: SocketArgs,
 
-    /// Where findings go (repeatable): `stdout`, or `jsonl:PATH` to append JSON lines
-    /// to PATH (created with mode 0640). Default: stdout.
+    /// Where findings go (repeatable) [default: stdout]: `stdout`; `jsonl:PATH` to
+    /// append JSON lines to PATH (created with mode 0640); `journald` (the native
+    /// journal protocol); `syslog` (/dev/log) or `syslog:SOCKET`.
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<OutputSpec>,
 
@@ -66,24 +72,45 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_rules: bool,
 
-    /// dockerd's data-root, where container names, images and labels are read.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/docker")]
-    pub docker_root: PathBuf,
+    /// dockerd's data-root, where container names, images and labels are read
+    /// [default: /var/lib/docker].
+    #[arg(long, value_name = "DIR")]
+    pub docker_root: Option<PathBuf>,
 
-    /// containers/storage's root (Podman, CRI-O), for names and images.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/containers/storage")]
-    pub storage_root: PathBuf,
+    /// containers/storage's root (Podman, CRI-O), for names and images
+    /// [default: /var/lib/containers/storage].
+    #[arg(long, value_name = "DIR")]
+    pub storage_root: Option<PathBuf>,
 
     /// containerd's state directory, whose task bundles name Kubernetes containers
-    /// and their pods.
-    #[arg(long, value_name = "DIR", default_value = "/run/containerd")]
-    pub containerd_state: PathBuf,
+    /// and their pods [default: /run/containerd].
+    #[arg(long, value_name = "DIR")]
+    pub containerd_state: Option<PathBuf>,
 
     /// Treat a process whose cgroup names no known runtime as a host process even
     /// when its mount and pid namespaces are not the host's. By default it is
     /// reported, as a container with runtime "unknown".
     #[arg(long)]
     pub no_namespace_fallback: bool,
+
+    /// Fold findings with the same container, executable, socket and outcome
+    /// within this many seconds into the first and one summary with a count
+    /// [default: 10]. 0 turns folding off.
+    #[arg(long, value_name = "SECONDS")]
+    pub dedup_window: Option<f64>,
+
+    /// The syslog message format [default: rfc5424].
+    #[arg(long, value_name = "FORMAT", value_parser = ["rfc5424", "rfc3164"])]
+    pub syslog_format: Option<String>,
+
+    /// The syslog facility [default: authpriv].
+    #[arg(long, value_name = "NAME")]
+    pub syslog_facility: Option<String>,
+
+    /// When JSON lines files are synced to disk [default: batch]: `batch` once per
+    /// burst of findings, `line` after every line, `never` (the kernel decides).
+    #[arg(long, value_name = "POLICY", value_parser = ["batch", "line", "never"])]
+    pub jsonl_fsync: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,10 +9,19 @@ use sockwatch::io::log;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    log::set_level(cli.log_level);
+    // A configuration error stops every command: nothing falls back silently.
+    let cfg = match sockwatch::config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sockwatch: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let level = cli.log_level.or_else(|| cfg.log_level.as_deref().and_then(|l| <log::Level as clap::ValueEnum>::from_str(l, true).ok()));
+    log::set_level(level.unwrap_or(log::Level::Info));
     let result = match &cli.command {
-        Command::Run(args) => cmd::run::main(args),
-        Command::Rules(args) => cmd::rules::main(args),
+        Command::Run(args) => cmd::run::main(args, &cfg),
+        Command::Rules(args) => cmd::rules::main(args, &cfg),
     };
     match result {
         Ok(code) => code,

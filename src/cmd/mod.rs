@@ -3,7 +3,6 @@
 pub mod rules;
 pub mod run;
 
-use crate::cli::SocketArgs;
 use crate::io::sockets;
 
 /// A failure a user can act on: the message says what failed and, where it helps,
@@ -22,9 +21,9 @@ pub fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, Fa
 }
 
 /// The watched sockets' host paths, resolved and without duplicates.
-pub fn resolve_sockets(args: &SocketArgs) -> Result<Vec<String>, Failure> {
+pub fn resolve_sockets(paths: &[std::path::PathBuf]) -> Result<Vec<String>, Failure> {
     let mut out: Vec<String> = Vec::new();
-    for p in &args.sockets {
+    for p in paths {
         let r = ctx(sockets::resolve(p), &format!("socket {}", p.display()))?;
         if !out.contains(&r) {
             out.push(r);

@@ -14,8 +14,8 @@ use super::{ctx, resolve_sockets, Failure};
 
 pub const RULES_FILE: &str = "50-sockwatch.rules";
 
-pub fn main(args: &RulesArgs) -> Result<ExitCode, Failure> {
-    let rules = rule_set(&resolve_sockets(&args.sockets)?, abi::native());
+pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, Failure> {
+    let rules = rule_set(&resolve_sockets(&crate::config::sockets(&args.sockets.sockets, cfg))?, abi::native());
     match args.action {
         RulesAction::Print => {
             print!("{}", rules_file(&rules));

@@ -11,6 +11,10 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 
 use crate::cli::RunArgs;
+use crate::config::{Config, Settings};
+use crate::core::allow::{self, AllowRule};
+use crate::core::dedup::Dedup;
+use crate::core::finding::Finding;
 use crate::core::assemble::{Assembler, Close, Event};
 use crate::core::connect::{self, ConnectEvent, SockAddr};
 use crate::core::detect::{self, FileId, Skip, WatchedSocket};
@@ -22,7 +26,7 @@ use crate::core::stats::Stats;
 use crate::core::time;
 use crate::io::intake::{Intake, Read};
 use crate::io::netlink::Control;
-use crate::io::output::{OutputSpec, Outputs};
+use crate::io::output::Outputs;
 use crate::core::origin::{Attributor, By, Origin};
 use crate::io::proc::{self, LiveProc};
 use crate::io::procevents::{ProcEvents, Read as ProcRead};
@@ -50,10 +54,12 @@ const LINEAGE: usize = 65_536;
 /// run out (and SIGKILL would leave the rules behind).
 const SHUTDOWN_DRAIN: usize = 100_000;
 
-pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
-    let paths = resolve_sockets(&args.sockets)?;
-    let specs = if args.outputs.is_empty() { vec![OutputSpec::Stdout] } else { args.outputs.clone() };
-    let outputs = Outputs::open(&specs)?;
+pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
+    let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let settings = Settings::merge(args, cfg, hostname.clone())?;
+    let paths = resolve_sockets(&settings.sockets)?;
+    let specs = settings.outputs.clone();
+    let outputs = Outputs::open(&specs, &settings.output)?;
     let signals = ctx(
         Signals::open(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1]),
         "cannot set up signal handling",
@@ -73,7 +79,7 @@ pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
 
     let rules = rule_set(&paths, abi::native());
     let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false };
-    if !args.no_rules {
+    if !settings.no_rules {
         audit.added = install(&mut audit.ctl, &rules, st.enabled)?;
     }
     if st.enabled == 0 {
@@ -89,20 +95,27 @@ pub fn main(args: &RunArgs) -> Result<ExitCode, Failure> {
             w.id.map_or("absent for now".into(), |f| format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode))
         );
     }
-    let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let mut daemon = Daemon {
         watched,
         outputs,
-        specs,
         stats: Stats::default(),
         assembler: Assembler::new(EVENT_TIMEOUT, MAX_IN_FLIGHT),
         hostname,
         closed: Vec::new(),
-        attributor: Attributor::new(LINEAGE, !args.no_namespace_fallback),
-        meta: MetaCache::new(args.docker_root.clone(), args.storage_root.clone(), args.containerd_state.clone()),
+        attributor: Attributor::new(LINEAGE, settings.namespace_fallback),
+        meta: MetaCache::new(settings.docker_root.clone(), settings.storage_root.clone(), settings.containerd_state.clone()),
+        allow: settings.allow.clone(),
+        dedup: Dedup::new(settings.dedup_window),
+        emitted: Vec::new(),
     };
     let _ = notify::notify("READY=1");
-    info!("ready: {} rule(s) added by this run, outputs: {}", audit.added.len(), daemon.describe_outputs());
+    info!(
+        "ready: {} rule(s) added by this run, outputs: {}, de-duplication window {:?}, {} allow rule(s)",
+        audit.added.len(),
+        daemon.outputs.describe(),
+        settings.dedup_window,
+        settings.allow.len()
+    );
 
     daemon.attributor.tracking = procevents.is_some();
     let result = daemon.run(intake, signals, procevents);
@@ -177,27 +190,19 @@ fn cleanup(ctl: &mut Control, added: &[RuleSpec], enabled_by_us: bool) {
 struct Daemon {
     watched: Vec<WatchedSocket>,
     outputs: Outputs,
-    specs: Vec<OutputSpec>,
     stats: Stats,
     assembler: Assembler,
     hostname: String,
     closed: Vec<Event>,
     attributor: Attributor,
     meta: MetaCache,
+    allow: Vec<AllowRule>,
+    dedup: Dedup,
+    /// Findings on their way to the outputs, reused between turns.
+    emitted: Vec<Finding>,
 }
 
 impl Daemon {
-    fn describe_outputs(&self) -> String {
-        self.specs
-            .iter()
-            .map(|s| match s {
-                OutputSpec::Stdout => "stdout".to_string(),
-                OutputSpec::Jsonl(p) => format!("jsonl:{}", p.display()),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
     fn run(&mut self, mut intake: Intake, mut signals: Signals, mut procs: Option<ProcEvents>) -> Result<(), Failure> {
         let mut poll = ctx(Poll::new(), "cannot create the event loop")?;
         let reg = poll.registry();
@@ -216,7 +221,11 @@ impl Daemon {
             let timeout = if backlog || proc_backlog {
                 Some(Duration::ZERO)
             } else {
-                self.assembler.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
+                [self.assembler.next_deadline(), self.dedup.next_deadline(), self.outputs.next_retry()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|d| d.saturating_duration_since(Instant::now()))
             };
             if let Err(e) = poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
@@ -254,8 +263,13 @@ impl Daemon {
                 proc_backlog = self.read_proc_events(&mut procs);
                 backlog = self.drain(&mut intake, READ_BATCH)?;
             }
-            self.assembler.expire(Instant::now(), &mut self.closed);
+            let now = Instant::now();
+            self.assembler.expire(now, &mut self.closed);
             self.handle_closed();
+            self.dedup.expire(now, &mut self.emitted);
+            self.emit();
+            self.outputs.retry(now, false);
+            self.outputs.sync();
         }
     }
 
@@ -334,9 +348,30 @@ impl Daemon {
         Ok(true)
     }
 
+    /// Shutdown: every event still assembling, every summary still owed, every
+    /// finding still queued for a failing output gets its last chance.
     fn flush(&mut self) {
         self.assembler.flush(&mut self.closed);
         self.handle_closed();
+        self.dedup.flush(&mut self.emitted);
+        self.emit();
+        self.outputs.retry(Instant::now(), true);
+        self.outputs.sync();
+        let left = self.outputs.pending();
+        if left > 0 {
+            error!("{left} finding(s) could not be written to a failing output before exit");
+        }
+        self.stats.output_errors = self.outputs.counters.failed;
+        self.stats.output_dropped = self.outputs.counters.dropped + left as u64;
+    }
+
+    fn emit(&mut self) {
+        for f in std::mem::take(&mut self.emitted) {
+            self.stats.findings_emitted += 1;
+            self.outputs.emit(&f);
+        }
+        self.stats.output_errors = self.outputs.counters.failed;
+        self.stats.output_dropped = self.outputs.counters.dropped;
     }
 
     fn handle_closed(&mut self) {
@@ -398,7 +433,15 @@ impl Daemon {
             Extra { now: time::now_micros(), cmdline, hostname: &self.hostname },
         );
         self.stats.findings += 1;
-        self.stats.output_errors += self.outputs.emit(&f);
+        if allow::allowed(&self.allow, &f) {
+            self.stats.allowed += 1;
+            debug!("connect {}: allowed by the allowlist ({:?})", c.stamp, f.container.name);
+            return;
+        }
+        let mut out = std::mem::take(&mut self.emitted);
+        self.dedup.offer(f, Instant::now(), &mut out);
+        self.emitted = out;
+        self.emit();
     }
 
     /// A connect with no PATH record (the kernel did not resolve a name) is matched
@@ -428,12 +471,7 @@ impl Daemon {
     }
 
     fn reopen_outputs(&mut self) {
-        match Outputs::open(&self.specs) {
-            Ok(o) => {
-                self.outputs = o;
-                info!("SIGHUP: outputs reopened");
-            }
-            Err(e) => error!("SIGHUP: cannot reopen outputs, keeping the old ones: {e}"),
-        }
+        self.outputs.reopen();
+        info!("SIGHUP: outputs reopened");
     }
 }

@@ -17,7 +17,7 @@ use super::origin::Origin;
 use super::signature::{Signature, DOCKER_ABUSE};
 use super::time;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub time: String,
     pub signature: &'static Signature,
@@ -32,13 +32,13 @@ pub struct Finding {
     pub count: u64,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct Outcome {
     pub success: bool,
     pub errno: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Socket {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,7 +48,7 @@ pub struct Socket {
     pub inode: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Process {
     pub pid: Option<u32>,
     pub ppid: Option<u32>,
@@ -69,7 +69,7 @@ pub struct Process {
     pub cmdline_hex: Option<Vec<String>>,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ContainerInfo {
     pub id: Option<String>,
     pub runtime: String,
@@ -89,7 +89,7 @@ pub struct ContainerInfo {
     pub attributed_by: Option<&'static str>,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Pod {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
@@ -99,19 +99,19 @@ pub struct Pod {
     pub namespace: Option<String>,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NamespaceIds {
     pub mnt: u64,
     pub pid: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Audit {
     pub serial: u64,
     pub time: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub hostname: String,
 }
@@ -246,7 +246,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::cgroup::{Container, Runtime};
     use super::super::connect::{Ids, PathItem, Via};
     use super::super::origin::{Attribution, By, Namespaces};
@@ -270,6 +270,18 @@ mod tests {
             cwd: Some(b"/".to_vec()),
             proctitle: Some(vec![b"socat".to_vec(), b"-".to_vec(), b"UNIX-CONNECT:/tmp/x.sock".to_vec()]),
         }
+    }
+
+    /// A finding for tests elsewhere in the core.
+    pub fn sample() -> Finding {
+        let hit = Hit { watched: 0, file: FileId { major: 254, minor: 0, inode: 5 } };
+        connect_finding(
+            &event(),
+            &hit,
+            "/run/docker.sock",
+            &Origin::Unknown { namespaces: None },
+            Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: "h1" },
+        )
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! are passed in), so all of it is tested on recorded data.
 
 pub mod abi;
+pub mod allow;
 pub mod assemble;
 pub mod cgroup;
 pub mod connect;
+pub mod dedup;
 pub mod detect;
 pub mod finding;
 pub mod lineage;

@@ -13,6 +13,10 @@ pub struct Stats {
     pub events_evicted: u64,
     pub connects: u64,
     pub findings: u64,
+    /// Findings the allowlist matched: not emitted.
+    pub allowed: u64,
+    /// Findings written (first occurrences and de-duplication summaries).
+    pub findings_emitted: u64,
     pub skipped_not_watched: u64,
     pub skipped_not_unix: u64,
     pub skipped_host: u64,
@@ -22,6 +26,7 @@ pub struct Stats {
     pub lost_enobufs: u64,
     pub lost_proc_events: u64,
     pub output_errors: u64,
+    pub output_dropped: u64,
 }
 
 impl fmt::Display for Stats {
@@ -29,8 +34,8 @@ impl fmt::Display for Stats {
         write!(
             f,
             "records={} malformed={} unknown_types={} events={} timed_out={} evicted={} \
-             connects={} findings={} not_watched={} not_unix={} host={} runtime_setup={} \
-             proc_vanished={} unattributed={} lost_enobufs={} lost_proc_events={} output_errors={}",
+             connects={} findings={} allowed={} emitted={} not_watched={} not_unix={} host={} runtime_setup={} \
+             proc_vanished={} unattributed={} lost_enobufs={} lost_proc_events={} output_errors={} output_dropped={}",
             self.records,
             self.malformed_records,
             self.unknown_record_types,
@@ -39,6 +44,8 @@ impl fmt::Display for Stats {
             self.events_evicted,
             self.connects,
             self.findings,
+            self.allowed,
+            self.findings_emitted,
             self.skipped_not_watched,
             self.skipped_not_unix,
             self.skipped_host,
@@ -48,6 +55,7 @@ impl fmt::Display for Stats {
             self.lost_enobufs,
             self.lost_proc_events,
             self.output_errors,
+            self.output_dropped,
         )
     }
 }

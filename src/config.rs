@@ -1,0 +1,313 @@
+//! The configuration file (/etc/sockwatch/sockwatch.toml, or `--config PATH`):
+//! every `run` option, plus the allowlist. Parsing is strict: an unknown key, a
+//! wrong type or a bad value is an error naming the file, the line and the key,
+//! never a silent fallback. The command line wins over the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::core::allow::{AllowRule, Glob};
+use crate::io::output::OutputSpec;
+
+pub const DEFAULT_PATH: &str = "/etc/sockwatch/sockwatch.toml";
+
+/// The file as written. Every field is optional: absent means "the default".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    sockets: Option<Vec<Spanned<String>>>,
+    outputs: Option<Vec<Spanned<String>>>,
+    no_rules: Option<bool>,
+    docker_root: Option<PathBuf>,
+    storage_root: Option<PathBuf>,
+    containerd_state: Option<PathBuf>,
+    namespace_fallback: Option<bool>,
+    dedup_window: Option<Spanned<f64>>,
+    log_level: Option<Spanned<String>>,
+    syslog_format: Option<Spanned<String>>,
+    syslog_facility: Option<Spanned<String>>,
+    jsonl_fsync: Option<Spanned<String>>,
+    #[serde(default)]
+    allow: Vec<AllowEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowEntry {
+    image: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    label: Option<Spanned<String>>,
+    exe: Option<String>,
+    container_id: Option<Spanned<String>>,
+}
+
+/// The settings the file gave, validated.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Config {
+    pub sockets: Option<Vec<PathBuf>>,
+    pub outputs: Option<Vec<OutputSpec>>,
+    pub no_rules: Option<bool>,
+    pub docker_root: Option<PathBuf>,
+    pub storage_root: Option<PathBuf>,
+    pub containerd_state: Option<PathBuf>,
+    pub namespace_fallback: Option<bool>,
+    pub dedup_window: Option<f64>,
+    pub log_level: Option<String>,
+    pub syslog_format: Option<String>,
+    pub syslog_facility: Option<String>,
+    pub jsonl_fsync: Option<String>,
+    pub allow: Vec<AllowRule>,
+}
+
+/// A configuration error, located for the person who has to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: ", self.file.display(), self.line)?;
+        if let Some(k) = &self.key {
+            write!(f, "key `{k}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+pub const LOG_LEVELS: [&str; 4] = ["error", "warn", "info", "debug"];
+pub const SYSLOG_FORMATS: [&str; 2] = ["rfc5424", "rfc3164"];
+pub const FSYNC_POLICIES: [&str; 3] = ["batch", "line", "never"];
+
+/// Parses the text of the file at `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let err = |span: Option<std::ops::Range<usize>>, key: Option<&str>, message: String| ConfigError {
+        file: path.to_path_buf(),
+        line: span.map_or(1, |s| line_of(text, s.start)),
+        key: key.map(str::to_string),
+        message,
+    };
+    let f: File = toml::from_str(text).map_err(|e| {
+        let span = e.span();
+        let key = span.clone().and_then(|s| key_at(text, s.start));
+        err(span, key.as_deref(), e.message().trim().to_string())
+    })?;
+    let one_of = |v: &Option<Spanned<String>>, key: &str, allowed: &[&str]| -> Result<Option<String>, ConfigError> {
+        match v {
+            None => Ok(None),
+            Some(s) if allowed.contains(&s.get_ref().as_str()) => Ok(Some(s.get_ref().clone())),
+            Some(s) => Err(err(Some(s.span()), Some(key), format!("{:?} is not one of {}", s.get_ref(), allowed.join(", ")))),
+        }
+    };
+    let mut c = Config {
+        no_rules: f.no_rules,
+        docker_root: f.docker_root,
+        storage_root: f.storage_root,
+        containerd_state: f.containerd_state,
+        namespace_fallback: f.namespace_fallback,
+        log_level: one_of(&f.log_level, "log_level", &LOG_LEVELS)?,
+        syslog_format: one_of(&f.syslog_format, "syslog_format", &SYSLOG_FORMATS)?,
+        syslog_facility: one_of(&f.syslog_facility, "syslog_facility", &crate::io::output::syslog::FACILITY_NAMES)?,
+        jsonl_fsync: one_of(&f.jsonl_fsync, "jsonl_fsync", &FSYNC_POLICIES)?,
+        ..Config::default()
+    };
+    if let Some(socks) = f.sockets {
+        let mut out = Vec::new();
+        for s in socks {
+            if !s.get_ref().starts_with('/') {
+                return Err(err(Some(s.span()), Some("sockets"), format!("{:?} is not an absolute path", s.get_ref())));
+            }
+            out.push(PathBuf::from(s.into_inner()));
+        }
+        c.sockets = Some(out);
+    }
+    if let Some(outs) = f.outputs {
+        let mut specs = Vec::new();
+        for o in outs {
+            specs.push(o.get_ref().parse().map_err(|e: String| err(Some(o.span()), Some("outputs"), e))?);
+        }
+        c.outputs = Some(specs);
+    }
+    if let Some(w) = f.dedup_window {
+        let v = *w.get_ref();
+        if !(0.0..=86_400.0).contains(&v) {
+            return Err(err(Some(w.span()), Some("dedup_window"), format!("{v} is not a number of seconds from 0 to 86400")));
+        }
+        c.dedup_window = Some(v);
+    }
+    for (i, a) in f.allow.into_iter().enumerate() {
+        let key = |k: &str| format!("allow[{i}].{k}");
+        let glob = |v: Option<Spanned<String>>, k: &str| -> Result<Option<Glob>, ConfigError> {
+            v.map(|s| Glob::new(s.get_ref()).map_err(|e| err(Some(s.span()), Some(&key(k)), e))).transpose()
+        };
+        let label = match a.label {
+            None => None,
+            Some(s) => match s.get_ref().split_once('=') {
+                Some((k, v)) if !k.is_empty() => Some((k.to_string(), v.to_string())),
+                _ => return Err(err(Some(s.span()), Some(&key("label")), format!("{:?} is not key=value", s.get_ref()))),
+            },
+        };
+        let container_id = match a.container_id {
+            None => None,
+            Some(s) if s.get_ref().len() >= 12 && s.get_ref().bytes().all(|b| b.is_ascii_hexdigit()) => Some(s.into_inner().to_lowercase()),
+            Some(s) => {
+                return Err(err(Some(s.span()), Some(&key("container_id")), format!("{:?} is not a container id (12 to 64 hex digits)", s.get_ref())));
+            }
+        };
+        let rule = AllowRule { image: glob(a.image, "image")?, name: glob(a.name, "name")?, label, exe: a.exe, container_id };
+        if rule.is_empty() {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: nth_allow_line(text, i),
+                key: Some(format!("allow[{i}]")),
+                message: "an [[allow]] entry needs at least one of image, name, label, exe, container_id".into(),
+            });
+        }
+        c.allow.push(rule);
+    }
+    Ok(c)
+}
+
+/// Reads and parses `path`. A missing file is fine only when it is the default
+/// path and was not asked for by name.
+pub fn load(path: Option<&Path>) -> Result<Config, String> {
+    let (path, explicit) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_PATH), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&path, &text).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Config::default()),
+        Err(e) => Err(format!("{}: cannot read the configuration: {e}", path.display())),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The key written on the line that holds `offset` (`key = value`).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let key = line.split_once('=')?.0.trim();
+    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_string())
+}
+
+fn nth_allow_line(text: &str, n: usize) -> usize {
+    text.lines().enumerate().filter(|(_, l)| l.trim() == "[[allow]]").nth(n).map_or(1, |(i, _)| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Config, String> {
+        parse(Path::new("/etc/sockwatch/sockwatch.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn full_file() {
+        let c = p(r#"
+sockets = ["/run/docker.sock", "/run/containerd/containerd.sock"]
+outputs = ["journald", "jsonl:/var/log/sockwatch/findings.jsonl"]
+dedup_window = 2.5
+log_level = "debug"
+syslog_facility = "local3"
+namespace_fallback = false
+
+[[allow]]
+image = "portainer/portainer-ce:*"
+
+[[allow]]
+name = "traefik*"
+label = "com.example.role=proxy"
+"#)
+        .unwrap();
+        assert_eq!(c.sockets.unwrap().len(), 2);
+        assert_eq!(c.outputs.unwrap()[0], OutputSpec::Journald);
+        assert_eq!(c.dedup_window, Some(2.5));
+        assert_eq!(c.namespace_fallback, Some(false));
+        assert_eq!(c.allow.len(), 2);
+        assert_eq!(c.allow[1].label, Some(("com.example.role".into(), "proxy".into())));
+        assert_eq!(p("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases = [
+            ("sockets = [\"/run/docker.sock\"]\ndedup_windw = 3\n", "sockwatch.toml:2: key `dedup_windw`: unknown field"),
+            ("dedup_window = \"ten\"\n", "sockwatch.toml:1: key `dedup_window`: invalid type"),
+            ("\n\ndedup_window = -1\n", "sockwatch.toml:3: key `dedup_window`: -1 is not a number of seconds"),
+            ("log_level = \"loud\"\n", "sockwatch.toml:1: key `log_level`: \"loud\" is not one of"),
+            ("outputs = [\"stdout\", \"jsonl:relative\"]\n", "sockwatch.toml:1: key `outputs`: jsonl needs an absolute path"),
+            ("sockets = [\"docker.sock\"]\n", "sockwatch.toml:1: key `sockets`: \"docker.sock\" is not an absolute path"),
+            ("[[allow]]\nlabel = \"novalue\"\n", "sockwatch.toml:2: key `allow[0].label`: \"novalue\" is not key=value"),
+            ("[[allow]]\nimage = \"a[\"\n", "sockwatch.toml:2: key `allow[0].image`"),
+            ("[[allow]]\nname = \"x\"\n\n[[allow]]\n", "sockwatch.toml:4: key `allow[1]`: an [[allow]] entry needs"),
+            ("[[allow]]\ncolour = \"red\"\n", "sockwatch.toml:2: key `colour`: unknown field"),
+            ("[[allow]]\ncontainer_id = \"xyz\"\n", "sockwatch.toml:2: key `allow[0].container_id`"),
+            ("no_rules = yes\n", "sockwatch.toml:1:"),
+        ];
+        for (text, want) in cases {
+            let got = p(text).unwrap_err();
+            assert!(got.starts_with("/etc/sockwatch/") && got.contains(want), "{text:?}: {got}");
+        }
+    }
+}
+
+/// `run`'s settings: the command line, then the file, then the defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub sockets: Vec<PathBuf>,
+    pub outputs: Vec<OutputSpec>,
+    pub no_rules: bool,
+    pub docker_root: PathBuf,
+    pub storage_root: PathBuf,
+    pub containerd_state: PathBuf,
+    pub namespace_fallback: bool,
+    pub dedup_window: std::time::Duration,
+    pub output: crate::io::output::Options,
+    pub allow: Vec<AllowRule>,
+}
+
+pub fn sockets(cli: &[PathBuf], cfg: &Config) -> Vec<PathBuf> {
+    if !cli.is_empty() {
+        return cli.to_vec();
+    }
+    cfg.sockets.clone().unwrap_or_else(|| vec![PathBuf::from(crate::cli::DEFAULT_SOCKET)])
+}
+
+impl Settings {
+    pub fn merge(cli: &crate::cli::RunArgs, cfg: &Config, hostname: String) -> Result<Settings, String> {
+        use crate::io::output::{jsonl::Fsync, syslog};
+        let pick = |c: &Option<String>, f: &Option<String>, d: &str| c.clone().or_else(|| f.clone()).unwrap_or_else(|| d.to_string());
+        let window = cli.dedup_window.or(cfg.dedup_window).unwrap_or(10.0);
+        if !(0.0..=86_400.0).contains(&window) {
+            return Err(format!("--dedup-window {window}: not a number of seconds from 0 to 86400"));
+        }
+        let facility = pick(&cli.syslog_facility, &cfg.syslog_facility, "authpriv");
+        Ok(Settings {
+            sockets: sockets(&cli.sockets.sockets, cfg),
+            outputs: if cli.outputs.is_empty() { cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout]) } else { cli.outputs.clone() },
+            no_rules: cli.no_rules || cfg.no_rules.unwrap_or(false),
+            docker_root: cli.docker_root.clone().or_else(|| cfg.docker_root.clone()).unwrap_or_else(|| "/var/lib/docker".into()),
+            storage_root: cli.storage_root.clone().or_else(|| cfg.storage_root.clone()).unwrap_or_else(|| "/var/lib/containers/storage".into()),
+            containerd_state: cli.containerd_state.clone().or_else(|| cfg.containerd_state.clone()).unwrap_or_else(|| "/run/containerd".into()),
+            namespace_fallback: !cli.no_namespace_fallback && cfg.namespace_fallback.unwrap_or(true),
+            dedup_window: std::time::Duration::from_secs_f64(window),
+            output: crate::io::output::Options {
+                syslog_format: pick(&cli.syslog_format, &cfg.syslog_format, "rfc5424").parse::<syslog::Format>()?,
+                syslog_facility: syslog::facility(&facility).map_err(|e| format!("--syslog-facility: {e}"))?,
+                jsonl_fsync: pick(&cli.jsonl_fsync, &cfg.jsonl_fsync, "batch").parse::<Fsync>()?,
+                hostname,
+            },
+            allow: cfg.allow.clone(),
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! The allowlist: findings an operator has decided are legitimate (a Portainer or
+//! Traefik container that is meant to reach the socket). A rule matches when every
+//! field it gives matches; a finding is allowed when any rule matches. Allowed
+//! findings are counted, not emitted.
+
+use super::finding::Finding;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowRule {
+    pub image: Option<Glob>,
+    pub name: Option<Glob>,
+    /// `key=value`, exactly.
+    pub label: Option<(String, String)>,
+    /// The executable's full path, exactly.
+    pub exe: Option<String>,
+    /// A full id or a prefix of at least 12 hex digits, lower case.
+    pub container_id: Option<String>,
+}
+
+impl AllowRule {
+    pub fn is_empty(&self) -> bool {
+        self.image.is_none() && self.name.is_none() && self.label.is_none() && self.exe.is_none() && self.container_id.is_none()
+    }
+
+    pub fn matches(&self, f: &Finding) -> bool {
+        let c = &f.container;
+        let glob = |g: &Option<Glob>, v: &Option<String>| g.as_ref().is_none_or(|g| v.as_deref().is_some_and(|v| g.matches(v)));
+        glob(&self.image, &c.image)
+            && glob(&self.name, &c.name)
+            && self.label.as_ref().is_none_or(|(k, v)| c.labels.get(k) == Some(v))
+            // An exe that is not UTF-8 has a _hex sibling and never equals a config string.
+            && self.exe.as_ref().is_none_or(|e| f.process.exe_hex.is_none() && f.process.exe.as_ref() == Some(e))
+            && self.container_id.as_ref().is_none_or(|id| c.id.as_deref().is_some_and(|cid| cid.starts_with(id.as_str())))
+    }
+}
+
+pub fn allowed(rules: &[AllowRule], f: &Finding) -> bool {
+    rules.iter().any(|r| r.matches(f))
+}
+
+/// A shell-style pattern: `*` (any run), `?` (one character), `[abc]`, `[a-z]`,
+/// `[!x]`. The whole string must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    pattern: Vec<char>,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Result<Glob, String> {
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == '[' {
+                let close = chars[i + 1..].iter().skip(1).position(|&c| c == ']').map(|p| i + 2 + p);
+                match close {
+                    Some(c) => i = c,
+                    None => return Err(format!("unterminated [ in glob {pattern:?}")),
+                }
+            }
+            i += 1;
+        }
+        Ok(Glob { pattern: chars })
+    }
+
+    pub fn matches(&self, s: &str) -> bool {
+        let text: Vec<char> = s.chars().collect();
+        match_from(&self.pattern, &text)
+    }
+}
+
+fn match_from(p: &[char], t: &[char]) -> bool {
+    // Iterative with backtracking to the last '*': linear in practice, no recursion
+    // depth to exhaust on long names.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() {
+            match p[pi] {
+                '*' => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                    continue;
+                }
+                '?' => {
+                    pi += 1;
+                    ti += 1;
+                    continue;
+                }
+                '[' => {
+                    if let Some((ok, next)) = class(p, pi, t[ti]) {
+                        if ok {
+                            pi = next;
+                            ti += 1;
+                            continue;
+                        }
+                    }
+                }
+                c if c == t[ti] => {
+                    pi += 1;
+                    ti += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((sp, st)) => {
+                pi = sp + 1;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Whether `c` is in the class starting at `p[start]` ('['); returns the index
+/// after its ']'.
+fn class(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negate = p.get(i) == Some(&'!');
+    if negate {
+        i += 1;
+    }
+    let first = i;
+    let mut hit = false;
+    while i < p.len() && (p[i] != ']' || i == first) {
+        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&e| e != ']') {
+            hit |= p[i] <= c && c <= p[i + 2];
+            i += 3;
+        } else {
+            hit |= p[i] == c;
+            i += 1;
+        }
+    }
+    (i < p.len()).then_some((hit != negate, i + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::finding::{ContainerInfo, Finding};
+    use super::*;
+
+    #[test]
+    fn globs() {
+        let g = |p: &str, s: &str| Glob::new(p).unwrap().matches(s);
+        assert!(g("portainer/portainer-ce:*", "portainer/portainer-ce:2.19.4"));
+        assert!(!g("portainer/portainer-ce:*", "evil/portainer-ce:2"));
+        assert!(g("traefik*", "traefik"));
+        assert!(g("*", ""));
+        assert!(g("a?c", "abc") && !g("a?c", "ac"));
+        assert!(g("web-[0-9]", "web-7") && !g("web-[0-9]", "web-x"));
+        assert!(g("[!x]y", "ay") && !g("[!x]y", "xy"));
+        assert!(g("*a*b*c*", "xxaxxbxxcxx") && !g("*a*b*c*", "xxaxxcxxbxx"));
+        assert!(!g("abc", "abcd") && !g("abcd", "abc"));
+        assert!(g("[]]", "]"));
+        assert!(Glob::new("a[").is_err() && Glob::new("[!").is_err());
+        // Long inputs do not blow up.
+        assert!(!g(&"*a".repeat(50), &"a".repeat(40)));
+    }
+
+    fn finding(name: &str, image: &str, labels: &[(&str, &str)], exe: &str, id: &str) -> Finding {
+        let mut f = super::super::finding::tests::sample();
+        f.container = ContainerInfo {
+            id: Some(id.into()),
+            runtime: "docker".into(),
+            name: Some(name.into()),
+            image: Some(image.into()),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            pod: None,
+            namespaces: None,
+            attributed_by: Some("pid"),
+        };
+        f.process.exe = Some(exe.into());
+        f.process.exe_hex = None;
+        f
+    }
+
+    #[test]
+    fn all_given_fields_must_match() {
+        let id = "ab".repeat(32);
+        let f = finding("portainer", "portainer/portainer-ce:2.19", &[("role", "ui")], "/portainer", &id);
+        let rule = |image: Option<&str>, name: Option<&str>, label: Option<(&str, &str)>, exe: Option<&str>, cid: Option<&str>| AllowRule {
+            image: image.map(|p| Glob::new(p).unwrap()),
+            name: name.map(|p| Glob::new(p).unwrap()),
+            label: label.map(|(k, v)| (k.into(), v.into())),
+            exe: exe.map(Into::into),
+            container_id: cid.map(Into::into),
+        };
+        assert!(rule(Some("portainer/*"), None, None, None, None).matches(&f));
+        assert!(rule(Some("portainer/*"), Some("portainer"), Some(("role", "ui")), Some("/portainer"), Some(&id[..12])).matches(&f));
+        assert!(!rule(Some("portainer/*"), Some("other"), None, None, None).matches(&f), "name differs");
+        assert!(!rule(None, None, Some(("role", "admin")), None, None).matches(&f));
+        assert!(!rule(None, None, None, Some("/bin/sh"), None).matches(&f));
+        assert!(!rule(None, None, None, None, Some("cdcdcdcdcdcd")).matches(&f));
+        let mut unnamed = f;
+        unnamed.container.name = None;
+        assert!(!rule(None, Some("*"), None, None, None).matches(&unnamed), "a glob needs a value to match");
+        assert!(rule(None, None, None, None, None).is_empty());
+    }
+}

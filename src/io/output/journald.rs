@@ -1,0 +1,177 @@
+//! The systemd journal's native protocol: one datagram of fields to
+//! /run/systemd/journal/socket; an entry too big for a datagram goes in a sealed
+//! memfd passed with SCM_RIGHTS. A value holding a newline uses the protocol's
+//! binary form (name, newline, 64-bit little-endian length, bytes), so no byte in
+//! a container-controlled string can start a field of its own.
+
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+
+use super::text::{exact, priority, summary};
+use crate::core::finding::Finding;
+
+pub const SOCKET: &str = "/run/systemd/journal/socket";
+/// MESSAGE_ID of every TRC-1019 finding (see packaging/sockwatch.catalog).
+pub const MESSAGE_ID: &str = "33a7ba8e4bf9478b9a8a16e90c3ca0fa";
+
+pub struct Journald {
+    path: PathBuf,
+    sock: UnixDatagram,
+}
+
+impl Journald {
+    pub fn new(path: PathBuf) -> Journald {
+        // An unbound datagram socket, addressed per send: journald may restart.
+        let sock = UnixDatagram::unbound().expect("a unix datagram socket");
+        Journald { path, sock }
+    }
+
+    fn send_memfd(&self, payload: &[u8]) -> io::Result<()> {
+        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let fd = memfd_create(c"sockwatch-journal", MFdFlags::MFD_ALLOW_SEALING | MFdFlags::MFD_CLOEXEC)?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(payload)?;
+        let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SEAL;
+        fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
+        let addr = UnixAddr::new(&self.path)?;
+        let fds = [file.as_raw_fd()];
+        sendmsg(self.sock.as_raw_fd(), &[], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), Some(&addr))?;
+        Ok(())
+    }
+}
+
+impl super::Sink for Journald {
+    fn write(&mut self, f: &Finding, line: &[u8]) -> io::Result<()> {
+        let payload = entry(f, line);
+        match self.sock.send_to(&payload, &self.path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EMSGSIZE as i32) => self.send_memfd(&payload),
+            Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))),
+        }
+    }
+}
+
+/// The entry's fields, in the native protocol.
+pub fn entry(f: &Finding, line: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(1024 + line.len());
+    let p = &f.process;
+    let c = &f.container;
+    field(&mut b, "MESSAGE", summary(f).as_bytes());
+    field(&mut b, "MESSAGE_ID", MESSAGE_ID.as_bytes());
+    field(&mut b, "PRIORITY", priority(f.signature.severity).to_string().as_bytes());
+    field(&mut b, "SYSLOG_IDENTIFIER", b"sockwatch");
+    field(&mut b, "SIGNATURE_ID", f.signature.id.as_bytes());
+    opt(&mut b, "CONTAINER_ID", c.id.as_deref().map(str::as_bytes));
+    opt(&mut b, "CONTAINER_NAME", c.name.as_deref().map(str::as_bytes));
+    opt(&mut b, "CONTAINER_IMAGE", c.image.as_deref().map(str::as_bytes));
+    field(&mut b, "CONTAINER_RUNTIME", c.runtime.as_bytes());
+    opt(&mut b, "PROCESS_PID", p.pid.map(|v| v.to_string()).as_deref().map(str::as_bytes));
+    opt(&mut b, "PROCESS_EXE", exact(p.exe.as_deref(), p.exe_hex.as_deref()).as_deref());
+    opt(&mut b, "PROCESS_COMM", exact(p.comm.as_deref(), p.comm_hex.as_deref()).as_deref());
+    opt(&mut b, "SOCKET_PATH", exact(Some(&f.socket.path), f.socket.path_hex.as_deref()).as_deref());
+    field(&mut b, "SOCKET_WATCHED", f.socket.watched.as_bytes());
+    let outcome = f.outcome.errno.clone().unwrap_or_else(|| "success".into());
+    field(&mut b, "OUTCOME", outcome.as_bytes());
+    field(&mut b, "AUDIT_SERIAL", f.audit.serial.to_string().as_bytes());
+    field(&mut b, "COUNT", f.count.to_string().as_bytes());
+    field(&mut b, "SOCKWATCH_JSON", line.strip_suffix(b"\n").unwrap_or(line));
+    b
+}
+
+fn opt(b: &mut Vec<u8>, name: &str, value: Option<&[u8]>) {
+    if let Some(v) = value {
+        field(b, name, v);
+    }
+}
+
+fn field(b: &mut Vec<u8>, name: &str, value: &[u8]) {
+    b.extend_from_slice(name.as_bytes());
+    if value.contains(&b'\n') {
+        b.push(b'\n');
+        b.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    } else {
+        b.push(b'=');
+    }
+    b.extend_from_slice(value);
+    b.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Sink;
+    use super::*;
+
+    /// Decodes the native protocol as journald does.
+    fn decode(mut b: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let nl = b.iter().position(|&c| c == b'\n').unwrap();
+            let head = &b[..nl];
+            if let Some(eq) = head.iter().position(|&c| c == b'=') {
+                out.push((String::from_utf8(head[..eq].to_vec()).unwrap(), head[eq + 1..].to_vec()));
+                b = &b[nl + 1..];
+            } else {
+                let len = u64::from_le_bytes(b[nl + 1..nl + 9].try_into().unwrap()) as usize;
+                out.push((String::from_utf8(head.to_vec()).unwrap(), b[nl + 9..nl + 9 + len].to_vec()));
+                assert_eq!(b[nl + 9 + len], b'\n');
+                b = &b[nl + 10 + len..];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn injected_newlines_cannot_forge_fields() {
+        let mut f = crate::core::finding::tests::sample();
+        f.container.id = Some("a".repeat(64));
+        f.process.comm = Some("x\nCONTAINER_ID=forged".into());
+        f.process.exe = Some("/tmp/x\nCONTAINER_ID=forged".into());
+        f.process.exe_hex = None;
+        let line = serde_json::to_vec(&f).unwrap();
+        let fields = decode(&entry(&f, &line));
+        let all = |k: &str| fields.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        assert_eq!(all("CONTAINER_ID"), [b"a".repeat(64)]);
+        assert_eq!(all("PROCESS_EXE"), [b"/tmp/x\nCONTAINER_ID=forged".to_vec()]);
+        assert_eq!(all("PROCESS_COMM"), [b"x\nCONTAINER_ID=forged".to_vec()]);
+        assert_eq!(all("PRIORITY"), [b"4".to_vec()]);
+        assert_eq!(all("OUTCOME"), [b"ECONNREFUSED".to_vec()]);
+        assert!(!all("MESSAGE")[0].contains(&b'\n'));
+        assert_eq!(all("SOCKWATCH_JSON")[0], line);
+    }
+
+    #[test]
+    fn large_entries_go_in_a_sealed_memfd() {
+        let dir = std::env::temp_dir().join(format!("sockwatch-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("socket");
+        let rx = UnixDatagram::bind(&path).unwrap();
+        let mut j = Journald::new(path.clone());
+        let mut f = crate::core::finding::tests::sample();
+        f.process.cmdline = vec!["y".repeat(512 * 1024)];
+        let line = serde_json::to_vec(&f).unwrap();
+        j.write(&f, &line).unwrap();
+        // The datagram is empty and carries one fd: a sealed memfd with the entry.
+        let mut buf = [0u8; 16];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = nix::sys::socket::recvmsg::<()>(rx.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+        assert_eq!(msg.bytes, 0);
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .unwrap();
+        let content = std::fs::read(format!("/proc/self/fd/{fd}")).unwrap();
+        assert_eq!(content, entry(&f, &line));
+        nix::unistd::close(fd).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,137 @@
+//! JSON lines appended to a file.
+//!
+//! Each finding is one write(2) of one whole line on an O_APPEND file, so lines
+//! never interleave. If a write fails part-way (disk full), the file is cut back
+//! to where the line began, so no partial line is ever left; the finding is
+//! retried by the caller. fsync policy (`jsonl_fsync`): `batch` (default)
+//! fdatasyncs once per event-loop turn that wrote anything, so a burst costs one
+//! sync; `line` after every line; `never` leaves it to the kernel. SIGHUP reopens
+//! the path (after logrotate renamed the file), syncing the old file first.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use crate::core::finding::Finding;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    Batch,
+    Line,
+    Never,
+}
+
+impl std::str::FromStr for Fsync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Fsync, String> {
+        match s {
+            "batch" => Ok(Fsync::Batch),
+            "line" => Ok(Fsync::Line),
+            "never" => Ok(Fsync::Never),
+            _ => Err(format!("{s:?} is not one of batch, line, never")),
+        }
+    }
+}
+
+pub struct Jsonl {
+    path: PathBuf,
+    file: File,
+    fsync: Fsync,
+    dirty: bool,
+}
+
+impl Jsonl {
+    pub fn open(path: PathBuf, fsync: Fsync) -> io::Result<Jsonl> {
+        let file = open_append(&path)?;
+        Ok(Jsonl { path, file, fsync, dirty: false })
+    }
+}
+
+fn open_append(path: &PathBuf) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {} for appending: {e}", path.display())))
+}
+
+impl super::Sink for Jsonl {
+    fn write(&mut self, _: &Finding, line: &[u8]) -> io::Result<()> {
+        let start = self.file.metadata()?.len();
+        if let Err(e) = self.file.write_all(line) {
+            // Cut back whatever part of the line made it; a char device (/dev/full)
+            // has no length to cut, and nothing was kept there anyway.
+            if self.file.metadata().is_ok_and(|m| m.is_file() && m.len() > start) {
+                let _ = self.file.set_len(start);
+            }
+            return Err(e);
+        }
+        match self.fsync {
+            Fsync::Line => self.file.sync_data()?,
+            Fsync::Batch => self.dirty = true,
+            Fsync::Never => {}
+        }
+        Ok(())
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        if self.fsync != Fsync::Never {
+            let _ = self.file.sync_data();
+        }
+        self.file = open_append(&self.path)?;
+        Ok(())
+    }
+
+    fn sync(&mut self) {
+        if std::mem::take(&mut self.dirty) {
+            if let Err(e) = self.file.sync_data() {
+                crate::warn!("jsonl:{}: fdatasync failed: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+impl Drop for Jsonl {
+    fn drop(&mut self) {
+        if self.fsync != Fsync::Never {
+            let _ = self.file.sync_data();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Sink;
+    use super::*;
+
+    #[test]
+    fn created_0640_appends_and_reopens_after_rename() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("sockwatch-jsonl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.jsonl");
+        let f = crate::core::finding::tests::sample();
+        let mut s = Jsonl::open(path.clone(), Fsync::Batch).unwrap();
+        s.write(&f, b"{\"a\":1}\n").unwrap();
+        s.sync();
+        std::fs::rename(&path, dir.join("f.jsonl.1")).unwrap();
+        s.write(&f, b"{\"a\":2}\n").unwrap(); // still the renamed file, as logrotate expects
+        s.reopen().unwrap();
+        s.write(&f, b"{\"a\":3}\n").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("f.jsonl.1")).unwrap(), "{\"a\":1}\n{\"a\":2}\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":3}\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & !0o640, 0, "the umask may take bits away, never add them");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_not_a_crash() {
+        let f = crate::core::finding::tests::sample();
+        let mut s = Jsonl::open(PathBuf::from("/dev/full"), Fsync::Line).unwrap();
+        let e = s.write(&f, b"{\"a\":1}\n").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(nix::errno::Errno::ENOSPC as i32));
+    }
+}

@@ -1,0 +1,314 @@
+//! Where findings go. Each output is a `Sink`; a new kind of output is one more
+//! module here and one more arm in `OutputSpec`. A failing sink is counted and
+//! logged, never fatal, and never keeps the finding from the other sinks: what it
+//! could not take is queued (bounded) and retried on the next finding, on a timer
+//! while anything is queued, on SIGHUP and at exit.
+
+pub mod journald;
+pub mod jsonl;
+pub mod syslog;
+pub mod text;
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use crate::core::finding::Finding;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputSpec {
+    Stdout,
+    /// Append JSON lines to a file (created 0640).
+    Jsonl(PathBuf),
+    /// The systemd journal, native protocol.
+    Journald,
+    /// A syslog socket (/dev/log by default).
+    Syslog(Option<PathBuf>),
+}
+
+impl FromStr for OutputSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "stdout" => Ok(OutputSpec::Stdout),
+            None if s == "journald" => Ok(OutputSpec::Journald),
+            None if s == "syslog" => Ok(OutputSpec::Syslog(None)),
+            Some(("jsonl", path)) if path.starts_with('/') => Ok(OutputSpec::Jsonl(PathBuf::from(path))),
+            Some(("jsonl", path)) => Err(format!("jsonl needs an absolute path, got {path:?}")),
+            Some(("syslog", path)) if path.starts_with('/') => Ok(OutputSpec::Syslog(Some(PathBuf::from(path)))),
+            Some(("syslog", path)) => Err(format!("syslog needs an absolute socket path, got {path:?}")),
+            _ => Err(format!(
+                "unknown output {s:?}: expected stdout, jsonl:/path, journald, syslog or syslog:/socket"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for OutputSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutputSpec::Stdout => f.write_str("stdout"),
+            OutputSpec::Jsonl(p) => write!(f, "jsonl:{}", p.display()),
+            OutputSpec::Journald => f.write_str("journald"),
+            OutputSpec::Syslog(None) => f.write_str("syslog"),
+            OutputSpec::Syslog(Some(p)) => write!(f, "syslog:{}", p.display()),
+        }
+    }
+}
+
+/// How the outputs behave, from the command line and the config file.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub syslog_format: syslog::Format,
+    pub syslog_facility: u8,
+    pub jsonl_fsync: jsonl::Fsync,
+    pub hostname: String,
+}
+
+pub trait Sink {
+    /// Delivers one finding; `line` is its JSON, newline included.
+    fn write(&mut self, f: &Finding, line: &[u8]) -> io::Result<()>;
+    /// SIGHUP: reopen files (logrotate moved them away).
+    fn reopen(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Called once per event-loop turn in which findings were written.
+    fn sync(&mut self) {}
+}
+
+struct Stdout;
+
+impl Sink for Stdout {
+    fn write(&mut self, _: &Finding, line: &[u8]) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(line)?;
+        out.flush()
+    }
+}
+
+pub fn open(spec: &OutputSpec, opts: &Options) -> io::Result<Box<dyn Sink>> {
+    Ok(match spec {
+        OutputSpec::Stdout => Box::new(Stdout),
+        OutputSpec::Jsonl(path) => Box::new(jsonl::Jsonl::open(path.clone(), opts.jsonl_fsync)?),
+        OutputSpec::Journald => Box::new(journald::Journald::new(PathBuf::from(journald::SOCKET))),
+        OutputSpec::Syslog(path) => Box::new(syslog::Syslog::new(
+            path.clone().unwrap_or_else(|| PathBuf::from(syslog::DEV_LOG)),
+            opts.syslog_format,
+            opts.syslog_facility,
+            opts.hostname.clone(),
+        )),
+    })
+}
+
+/// Findings a sink could not take yet, at most this many each; beyond, the oldest
+/// is dropped (counted and logged).
+const PENDING_MAX: usize = 10_000;
+const RETRY_EVERY: Duration = Duration::from_secs(5);
+
+struct Output {
+    spec: OutputSpec,
+    sink: Box<dyn Sink>,
+    pending: VecDeque<Finding>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// Writes that failed (each is retried).
+    pub failed: u64,
+    /// Findings given up on because a sink's queue was full.
+    pub dropped: u64,
+}
+
+pub struct Outputs {
+    outputs: Vec<Output>,
+    line: Vec<u8>,
+    wrote: bool,
+    next_retry: Option<Instant>,
+    pub counters: Counters,
+}
+
+impl Outputs {
+    pub fn open(specs: &[OutputSpec], opts: &Options) -> io::Result<Outputs> {
+        let mut outputs = Vec::new();
+        for spec in specs {
+            let sink = open(spec, opts).map_err(|e| io::Error::new(e.kind(), format!("output {spec}: {e}")))?;
+            outputs.push(Output { spec: spec.clone(), sink, pending: VecDeque::new() });
+        }
+        Ok(Outputs { outputs, line: Vec::with_capacity(2048), wrote: false, next_retry: None, counters: Counters::default() })
+    }
+
+    pub fn describe(&self) -> String {
+        self.outputs.iter().map(|o| o.spec.to_string()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Writes the finding to every sink, after whatever each still owes.
+    pub fn emit(&mut self, f: &Finding) {
+        for i in 0..self.outputs.len() {
+            self.flush_pending(i);
+            if self.outputs[i].pending.is_empty() {
+                if let Err(e) = self.write_one(i, f) {
+                    self.failed(i, f.clone(), &e);
+                }
+            } else {
+                self.queue(i, f.clone());
+            }
+        }
+    }
+
+    /// Retries what is queued; `force` ignores the retry timer (SIGHUP, exit).
+    pub fn retry(&mut self, now: Instant, force: bool) {
+        if !force && self.next_retry.is_none_or(|t| now < t) {
+            return;
+        }
+        self.next_retry = None;
+        for i in 0..self.outputs.len() {
+            self.flush_pending(i);
+        }
+    }
+
+    /// When queued findings are next retried; `None` when nothing is queued.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.next_retry
+    }
+
+    pub fn pending(&self) -> usize {
+        self.outputs.iter().map(|o| o.pending.len()).sum()
+    }
+
+    /// SIGHUP.
+    pub fn reopen(&mut self) {
+        for o in &mut self.outputs {
+            if let Err(e) = o.sink.reopen() {
+                crate::error!("output {}: cannot reopen: {e}", o.spec);
+            }
+        }
+        self.retry(Instant::now(), true);
+    }
+
+    /// End of an event-loop turn: lets sinks batch their syncs.
+    pub fn sync(&mut self) {
+        if std::mem::take(&mut self.wrote) {
+            for o in &mut self.outputs {
+                o.sink.sync();
+            }
+        }
+    }
+
+    fn write_one(&mut self, i: usize, f: &Finding) -> io::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, f).map_err(io::Error::other)?;
+        self.line.push(b'\n');
+        self.outputs[i].sink.write(f, &self.line)?;
+        self.wrote = true;
+        Ok(())
+    }
+
+    fn flush_pending(&mut self, i: usize) {
+        while let Some(f) = self.outputs[i].pending.pop_front() {
+            if let Err(e) = self.write_one(i, &f) {
+                self.outputs[i].pending.push_front(f);
+                self.counters.failed += 1;
+                crate::debug!("output {}: retry failed: {e}", self.outputs[i].spec);
+                self.arm_retry();
+                return;
+            }
+        }
+    }
+
+    fn failed(&mut self, i: usize, f: Finding, e: &io::Error) {
+        self.counters.failed += 1;
+        crate::error!("output {} failed: {e}; will retry (audit serial {})", self.outputs[i].spec, f.audit.serial);
+        self.queue(i, f);
+    }
+
+    fn queue(&mut self, i: usize, f: Finding) {
+        let o = &mut self.outputs[i];
+        if o.pending.len() >= PENDING_MAX {
+            if let Some(lost) = o.pending.pop_front() {
+                self.counters.dropped += 1;
+                crate::error!(
+                    "output {}: {PENDING_MAX} findings queued; dropping the oldest: {}",
+                    o.spec,
+                    serde_json::to_string(&lost).unwrap_or_default()
+                );
+            }
+        }
+        o.pending.push_back(f);
+        self.arm_retry();
+    }
+
+    fn arm_retry(&mut self) {
+        if self.next_retry.is_none() {
+            self.next_retry = Some(Instant::now() + RETRY_EVERY);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        assert_eq!("stdout".parse(), Ok(OutputSpec::Stdout));
+        assert_eq!("journald".parse(), Ok(OutputSpec::Journald));
+        assert_eq!("syslog".parse(), Ok(OutputSpec::Syslog(None)));
+        assert_eq!("syslog:/run/x.sock".parse(), Ok(OutputSpec::Syslog(Some("/run/x.sock".into()))));
+        assert_eq!("jsonl:/var/log/x.jsonl".parse(), Ok(OutputSpec::Jsonl("/var/log/x.jsonl".into())));
+        for bad in ["jsonl:rel.jsonl", "syslog:rel", "file:/x", "", "journal"] {
+            assert!(bad.parse::<OutputSpec>().is_err(), "{bad}");
+        }
+        for s in ["stdout", "journald", "syslog", "syslog:/x", "jsonl:/y"] {
+            assert_eq!(s.parse::<OutputSpec>().unwrap().to_string(), s);
+        }
+    }
+
+    struct Flaky {
+        fail: std::rc::Rc<std::cell::Cell<bool>>,
+        got: std::rc::Rc<std::cell::RefCell<Vec<u64>>>,
+    }
+
+    impl Sink for Flaky {
+        fn write(&mut self, f: &Finding, _: &[u8]) -> io::Result<()> {
+            if self.fail.get() {
+                return Err(io::Error::other("disk full"));
+            }
+            self.got.borrow_mut().push(f.audit.serial);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_queues_in_order_and_catches_up() {
+        let fail = std::rc::Rc::new(std::cell::Cell::new(true));
+        let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut outs = Outputs {
+            outputs: vec![Output { spec: OutputSpec::Stdout, sink: Box::new(Flaky { fail: fail.clone(), got: got.clone() }), pending: VecDeque::new() }],
+            line: Vec::new(),
+            wrote: false,
+            next_retry: None,
+            counters: Counters::default(),
+        };
+        let mut f = crate::core::finding::tests::sample();
+        for serial in 1..=3 {
+            f.audit.serial = serial;
+            outs.emit(&f);
+        }
+        assert_eq!(outs.pending(), 3);
+        assert_eq!(outs.counters.failed, 3, "each emit retries the queue first, and counts its failure");
+        assert!(outs.next_retry().is_some());
+        // Not yet due: nothing happens.
+        outs.retry(Instant::now(), false);
+        assert!(got.borrow().is_empty());
+        fail.set(false);
+        outs.retry(Instant::now() + RETRY_EVERY, false);
+        f.audit.serial = 4;
+        outs.emit(&f);
+        assert_eq!(*got.borrow(), [1, 2, 3, 4]);
+        assert_eq!(outs.pending(), 0);
+        assert_eq!(outs.next_retry(), None);
+    }
+}
