@@ -36,7 +36,7 @@ trap cleanup EXIT
 (cd "$top" && cargo build --release -q)
 gcc -O2 -static -o "$work/client" "$top/tests/data/capture/client.c"
 
-"$top/target/release/sockwatch" run --output "jsonl:$work/findings.jsonl" 2>"$work/sockwatch.log" &
+"$top/target/release/sockwatch" --config /dev/null run --dedup-window 0 --output "jsonl:$work/findings.jsonl" 2>"$work/sockwatch.log" &
 sw=$!
 for _ in $(seq 100); do grep -q "ready:" "$work/sockwatch.log" && break; sleep 0.1; done
 

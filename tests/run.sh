@@ -20,6 +20,7 @@ if [ "$(id -u)" -eq 0 ]; then
     fi
     tests/env/setup-docker.sh
     tests/env/setup-podman.sh
+    tests/env/setup-journald.sh
 else
     echo "tests/run.sh: not root: no packages or dockerd set up; privileged tests will skip" >&2
 fi

@@ -48,6 +48,10 @@ const EVENT_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_IN_FLIGHT: usize = 4096;
 /// Datagrams read per wakeup before signals get a look in.
 const READ_BATCH: usize = 4096;
+/// The counters are logged this long after they first change since the last
+/// report (and on SIGUSR1 and at exit); an idle daemon logs nothing and wakes for
+/// nothing.
+const STATS_EVERY: Duration = Duration::from_secs(600);
 /// Processes remembered for attribution (parents of the dead, pid -> container).
 const LINEAGE: usize = 65_536;
 /// Datagrams still read after SIGTERM, at most: systemd's stop timeout must not
@@ -107,6 +111,8 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         allow: settings.allow.clone(),
         dedup: Dedup::new(settings.dedup_window),
         emitted: Vec::new(),
+        reported: Stats::default(),
+        stats_due: None,
     };
     let _ = notify::notify("READY=1");
     info!(
@@ -200,6 +206,9 @@ struct Daemon {
     dedup: Dedup,
     /// Findings on their way to the outputs, reused between turns.
     emitted: Vec<Finding>,
+    /// The counters as last logged, and when they are next due.
+    reported: Stats,
+    stats_due: Option<Instant>,
 }
 
 impl Daemon {
@@ -221,7 +230,7 @@ impl Daemon {
             let timeout = if backlog || proc_backlog {
                 Some(Duration::ZERO)
             } else {
-                [self.assembler.next_deadline(), self.dedup.next_deadline(), self.outputs.next_retry()]
+                [self.assembler.next_deadline(), self.dedup.next_deadline(), self.outputs.next_retry(), self.stats_due]
                     .into_iter()
                     .flatten()
                     .min()
@@ -270,6 +279,7 @@ impl Daemon {
             self.emit();
             self.outputs.retry(now, false);
             self.outputs.sync();
+            self.periodic_stats(now);
         }
     }
 
@@ -357,12 +367,21 @@ impl Daemon {
         self.emit();
         self.outputs.retry(Instant::now(), true);
         self.outputs.sync();
-        let left = self.outputs.pending();
-        if left > 0 {
-            error!("{left} finding(s) could not be written to a failing output before exit");
-        }
+        let left = self.outputs.give_up();
         self.stats.output_errors = self.outputs.counters.failed;
         self.stats.output_dropped = self.outputs.counters.dropped + left as u64;
+    }
+
+    fn periodic_stats(&mut self, now: Instant) {
+        match self.stats_due {
+            Some(due) if now >= due => {
+                info!("stats: {}", self.stats);
+                self.reported = self.stats.clone();
+                self.stats_due = None;
+            }
+            None if self.stats != self.reported => self.stats_due = Some(now + STATS_EVERY),
+            _ => {}
+        }
     }
 
     fn emit(&mut self) {

@@ -142,7 +142,17 @@ impl Daemon {
         let stderr = dir.join("sockwatch.stderr");
         let mut args = vec!["--log-level", "debug", "run"];
         let out = format!("jsonl:{}", findings.display());
-        args.extend_from_slice(&["--output", &out]);
+        if !extra.iter().any(|a| a.starts_with("--output")) {
+            args.extend_from_slice(&["--output", &out]);
+        }
+        // Tests count connects one by one; the ones about folding set their own.
+        if !extra.contains(&"--dedup-window") {
+            args.extend_from_slice(&["--dedup-window", "0"]);
+        }
+        // Never pick up the host's /etc/sockwatch/sockwatch.toml.
+        if !extra.contains(&"--config") {
+            args.extend_from_slice(&["--config", "/dev/null"]);
+        }
         args.extend_from_slice(extra);
         let child = Command::new(BIN)
             .args(&args)

@@ -178,6 +178,19 @@ impl Outputs {
         self.outputs.iter().map(|o| o.pending.len()).sum()
     }
 
+    /// At exit: what failing outputs still owe, logged in full so that it is not
+    /// lost without a trace. Returns how many.
+    pub fn give_up(&mut self) -> usize {
+        let mut n = 0;
+        for o in &mut self.outputs {
+            for f in o.pending.drain(..) {
+                n += 1;
+                crate::error!("output {}: not written before exit: {}", o.spec, serde_json::to_string(&f).unwrap_or_default());
+            }
+        }
+        n
+    }
+
     /// SIGHUP.
     pub fn reopen(&mut self) {
         for o in &mut self.outputs {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Starts systemd-journald by hand (there is no systemd as PID 1 on these
+# machines) so the journald output can be tested against the real thing, and
+# checks that journalctl reads what it stores. Idempotent. Note: journald turns
+# kernel auditing off when it starts; sockwatch turns it back on when it runs.
+set -euo pipefail
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}"
+TAG=setup-journald
+LOCK_FILE=/run/sockwatch-test-setup-journald.lock
+# shellcheck source=tests/env/common.sh
+. "$(dirname "$0")/common.sh"
+
+ensure_packages systemd
+journald=/lib/systemd/systemd-journald
+[ -x "$journald" ] || die "$journald not found"
+if pgrep -x systemd-journal >/dev/null && [ -S /run/systemd/journal/socket ]; then
+  log "journald already running"
+else
+  log "starting journald"
+  mkdir -p /run/systemd/journal
+  ( cd / && exec setsid nohup "$journald" </dev/null >/var/log/sockwatch-test-journald.log 2>&1 9>&- ) &
+  for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+  [ -S /run/systemd/journal/socket ] || die "journald did not create its socket"
+fi
+marker="sockwatch-setup-$$-$RANDOM"
+printf 'SYSLOG_IDENTIFIER=sockwatch-setup\nMESSAGE=%s\n' "$marker" | socat -u - UNIX-SENDTO:/run/systemd/journal/socket
+for _ in $(seq 50); do
+  journalctl -q -o cat SYSLOG_IDENTIFIER=sockwatch-setup 2>/dev/null | grep -qx "$marker" && { log "ok: journalctl reads what journald stores"; exit 0; }
+  sleep 0.1
+done
+die "journalctl does not show a test entry"
