@@ -371,3 +371,74 @@ fn disguised_and_unrecognised_containers_are_still_reported() {
 fn d_findings(dir: &Path) -> Vec<serde_json::Value> {
     fs::read_to_string(dir.join("findings.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
+
+#[test]
+fn a_full_disk_leaves_no_partial_line_and_the_finding_is_retried() {
+    if !privileged("jsonl on a full disk") {
+        return;
+    }
+    let t = AuditTest::begin("fulldisk");
+    let dir = t.dir.clone();
+    let small = dir.join("small");
+    fs::create_dir_all(&small).unwrap();
+    assert!(run("mount", &["-t", "tmpfs", "-o", "size=64k", "tmpfs", small.to_str().unwrap()]).status.success());
+    // Unmounted however the test ends.
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    let jsonl = small.join("findings.jsonl");
+    let real = dir.join("real.sock");
+    let _listener = UnixListener::bind(&real).unwrap();
+    let out = format!("--output=jsonl:{}", jsonl.display());
+    let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap(), &out]);
+    let c = FakeContainer::new();
+    let _ = c.sh(&connect_cmd(&real));
+    let t0 = std::time::Instant::now();
+    while fs::read(&jsonl).unwrap_or_default().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no first finding: {}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Fill the file system. The file's last page may still have room for a line
+    // or two; connect until a write fails.
+    let filler = small.join("filler");
+    let _ = run("dd", &["if=/dev/zero", &format!("of={}", filler.display()), "bs=1k", "count=64"]);
+    assert_eq!(nix::sys::statvfs::statvfs(&small).unwrap().blocks_available(), 0, "the tmpfs is full");
+    let lines = || fs::read_to_string(&jsonl).unwrap().lines().count();
+    let mut written = lines();
+    let mut size = fs::metadata(&jsonl).unwrap().len();
+    for _ in 0..10 {
+        let _ = c.sh(&connect_cmd(&real));
+        let t0 = std::time::Instant::now();
+        while lines() == written && !d.log().contains("will retry") {
+            assert!(t0.elapsed() < Duration::from_secs(5), "neither a line nor an error: {}", d.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if d.log().contains("will retry") {
+            break;
+        }
+        written = lines();
+        size = fs::metadata(&jsonl).unwrap().len();
+    }
+    assert!(d.log().contains("will retry"), "the disk never filled up");
+    assert_eq!(fs::metadata(&jsonl).unwrap().len(), size, "no partial line was left");
+    // Space again: the queued finding is written by the retry timer.
+    fs::remove_file(&filler).unwrap();
+    let t0 = std::time::Instant::now();
+    while lines() < written + 1 {
+        assert!(t0.elapsed() < Duration::from_secs(12), "the finding was not retried: {}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    let text = fs::read_to_string(&jsonl).unwrap();
+    assert_eq!(text.lines().count(), written + 1);
+    assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "whole lines only: {text}");
+    assert!(log.contains("output_errors=") && !log.contains("output_errors=0 "), "{log}");
+    drop(_unmount);
+    drop(c);
+    t.end();
+}
