@@ -69,8 +69,13 @@ pub struct RunArgs {
     pub outputs: Vec<OutputSpec>,
 
     /// Do not load audit rules; rely on rules loaded by someone else.
-    #[arg(long)]
+    #[arg(long, overrides_with = "rules")]
     pub no_rules: bool,
+
+    /// Load the audit rules (the default; overrides `no_rules = true` in the
+    /// configuration file).
+    #[arg(long, overrides_with = "no_rules")]
+    pub rules: bool,
 
     /// dockerd's data-root, where container names, images and labels are read
     /// [default: /var/lib/docker].
@@ -90,8 +95,13 @@ pub struct RunArgs {
     /// Treat a process whose cgroup names no known runtime as a host process even
     /// when its mount and pid namespaces are not the host's. By default it is
     /// reported, as a container with runtime "unknown".
-    #[arg(long)]
+    #[arg(long, overrides_with = "namespace_fallback")]
     pub no_namespace_fallback: bool,
+
+    /// Report such processes (the default; overrides `namespace_fallback = false`
+    /// in the configuration file).
+    #[arg(long, overrides_with = "no_namespace_fallback")]
+    pub namespace_fallback: bool,
 
     /// Fold findings with the same container, executable, socket and outcome
     /// within this many seconds into the first and one summary with a count
@@ -134,11 +144,17 @@ pub struct RulesArgs {
     #[command(flatten)]
     pub sockets: SocketArgs,
 
-    /// The directory for the persistent rules file 50-sockwatch.rules.
-    #[arg(long, value_name = "DIR", default_value = "/etc/audit/rules.d")]
-    pub rules_dir: PathBuf,
+    /// The directory for the persistent rules file 50-sockwatch.rules
+    /// [default: /etc/audit/rules.d].
+    #[arg(long, value_name = "DIR")]
+    pub rules_dir: Option<PathBuf>,
 
     /// Change only the loaded rules, not the rules file.
-    #[arg(long)]
+    #[arg(long, overrides_with = "persist")]
     pub no_persist: bool,
+
+    /// Change the rules file too (the default; overrides `no_persist = true` in the
+    /// configuration file).
+    #[arg(long, overrides_with = "no_persist")]
+    pub persist: bool,
 }

@@ -29,6 +29,8 @@ struct File {
     syslog_format: Option<Spanned<String>>,
     syslog_facility: Option<Spanned<String>>,
     jsonl_fsync: Option<Spanned<String>>,
+    rules_dir: Option<PathBuf>,
+    no_persist: Option<bool>,
     #[serde(default)]
     allow: Vec<AllowEntry>,
 }
@@ -39,7 +41,7 @@ struct AllowEntry {
     image: Option<Spanned<String>>,
     name: Option<Spanned<String>>,
     label: Option<Spanned<String>>,
-    exe: Option<String>,
+    exe: Option<Spanned<String>>,
     container_id: Option<Spanned<String>>,
 }
 
@@ -58,6 +60,8 @@ pub struct Config {
     pub syslog_format: Option<String>,
     pub syslog_facility: Option<String>,
     pub jsonl_fsync: Option<String>,
+    pub rules_dir: Option<PathBuf>,
+    pub no_persist: Option<bool>,
     pub allow: Vec<AllowRule>,
 }
 
@@ -114,6 +118,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         syslog_format: one_of(&f.syslog_format, "syslog_format", &SYSLOG_FORMATS)?,
         syslog_facility: one_of(&f.syslog_facility, "syslog_facility", &crate::io::output::syslog::FACILITY_NAMES)?,
         jsonl_fsync: one_of(&f.jsonl_fsync, "jsonl_fsync", &FSYNC_POLICIES)?,
+        rules_dir: f.rules_dir,
+        no_persist: f.no_persist,
         ..Config::default()
     };
     if let Some(socks) = f.sockets {
@@ -154,12 +160,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         };
         let container_id = match a.container_id {
             None => None,
-            Some(s) if s.get_ref().len() >= 12 && s.get_ref().bytes().all(|b| b.is_ascii_hexdigit()) => Some(s.into_inner().to_lowercase()),
+            Some(s) if (12..=64).contains(&s.get_ref().len()) && s.get_ref().bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(s.into_inner().to_lowercase())
+            }
             Some(s) => {
                 return Err(err(Some(s.span()), Some(&key("container_id")), format!("{:?} is not a container id (12 to 64 hex digits)", s.get_ref())));
             }
         };
-        let rule = AllowRule { image: glob(a.image, "image")?, name: glob(a.name, "name")?, label, exe: a.exe, container_id };
+        let exe = match a.exe {
+            None => None,
+            Some(s) if s.get_ref().starts_with('/') => Some(s.into_inner()),
+            Some(s) => return Err(err(Some(s.span()), Some(&key("exe")), format!("{:?} is not an absolute path", s.get_ref()))),
+        };
+        let rule = AllowRule { image: glob(a.image, "image")?, name: glob(a.name, "name")?, label, exe, container_id };
         if rule.is_empty() {
             return Err(ConfigError {
                 file: path.to_path_buf(),
@@ -200,7 +213,8 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 }
 
 fn nth_allow_line(text: &str, n: usize) -> usize {
-    text.lines().enumerate().filter(|(_, l)| l.trim() == "[[allow]]").nth(n).map_or(1, |(i, _)| i + 1)
+    let is_allow = |l: &str| l.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect::<String>() == "[[allow]]";
+    text.lines().enumerate().filter(|(_, l)| is_allow(l)).nth(n).map_or(1, |(i, _)| i + 1)
 }
 
 #[cfg(test)]
@@ -239,8 +253,41 @@ label = "com.example.role=proxy"
     }
 
     #[test]
+    fn the_command_line_wins_both_ways() {
+        use clap::Parser;
+        let cfg = p("no_rules = true\nnamespace_fallback = false\ndedup_window = 3\noutputs = [\"journald\"]\n").unwrap();
+        let settings = |argv: &[&str]| {
+            let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+            let crate::cli::Command::Run(args) = cli.command else { panic!() };
+            Settings::merge(&args, &cfg, "h".into()).unwrap()
+        };
+        let from_file = settings(&["sockwatch", "run"]);
+        assert!(from_file.no_rules && !from_file.namespace_fallback);
+        assert_eq!(from_file.dedup_window.as_secs(), 3);
+        assert_eq!(from_file.outputs, [OutputSpec::Journald]);
+        let cli = settings(&["sockwatch", "run", "--rules", "--namespace-fallback", "--dedup-window", "0", "--output", "stdout"]);
+        assert!(!cli.no_rules && cli.namespace_fallback);
+        assert!(cli.dedup_window.is_zero());
+        assert_eq!(cli.outputs, [OutputSpec::Stdout]);
+        // The last of a pair wins.
+        assert!(settings(&["sockwatch", "run", "--rules", "--no-rules"]).no_rules);
+        let defaults = Settings::merge(
+            &match crate::cli::Cli::try_parse_from(["sockwatch", "run"]).unwrap().command {
+                crate::cli::Command::Run(a) => a,
+                _ => panic!(),
+            },
+            &Config::default(),
+            "h".into(),
+        )
+        .unwrap();
+        assert!(!defaults.no_rules && defaults.namespace_fallback && defaults.dedup_window.as_secs() == 10);
+        assert_eq!(defaults.sockets, [PathBuf::from("/run/docker.sock")]);
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
-        let cases = [
+        let long_id = format!("[[allow]]\ncontainer_id = \"{}\"\n", "a".repeat(65));
+        let cases: Vec<(&str, &str)> = vec![
             ("sockets = [\"/run/docker.sock\"]\ndedup_windw = 3\n", "sockwatch.toml:2: key `dedup_windw`: unknown field"),
             ("dedup_window = \"ten\"\n", "sockwatch.toml:1: key `dedup_window`: invalid type"),
             ("\n\ndedup_window = -1\n", "sockwatch.toml:3: key `dedup_window`: -1 is not a number of seconds"),
@@ -252,6 +299,11 @@ label = "com.example.role=proxy"
             ("[[allow]]\nname = \"x\"\n\n[[allow]]\n", "sockwatch.toml:4: key `allow[1]`: an [[allow]] entry needs"),
             ("[[allow]]\ncolour = \"red\"\n", "sockwatch.toml:2: key `colour`: unknown field"),
             ("[[allow]]\ncontainer_id = \"xyz\"\n", "sockwatch.toml:2: key `allow[0].container_id`"),
+            (&long_id, "sockwatch.toml:2: key `allow[0].container_id`"),
+            ("[[allow]]\nexe = \"docker\"\n", "sockwatch.toml:2: key `allow[0].exe`: \"docker\" is not an absolute path"),
+            ("[[allow]]\nname = \"[!]\"\n", "sockwatch.toml:2: key `allow[0].name`"),
+            ("x = 1 # a comment\n[[ allow ]] # a comment\n", "sockwatch.toml:1: key `x`: unknown field"),
+            ("[[ allow ]]   # nothing in it\n", "sockwatch.toml:1: key `allow[0]`: an [[allow]] entry needs"),
             ("no_rules = yes\n", "sockwatch.toml:1:"),
         ];
         for (text, want) in cases {
@@ -276,6 +328,18 @@ pub struct Settings {
     pub allow: Vec<AllowRule>,
 }
 
+/// A `--x`/`--no-x` pair (clap keeps only the last one given): `Some` when the
+/// command line said either.
+pub fn flag(yes: bool, no: bool) -> Option<bool> {
+    if yes {
+        Some(true)
+    } else if no {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 pub fn sockets(cli: &[PathBuf], cfg: &Config) -> Vec<PathBuf> {
     if !cli.is_empty() {
         return cli.to_vec();
@@ -295,11 +359,11 @@ impl Settings {
         Ok(Settings {
             sockets: sockets(&cli.sockets.sockets, cfg),
             outputs: if cli.outputs.is_empty() { cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout]) } else { cli.outputs.clone() },
-            no_rules: cli.no_rules || cfg.no_rules.unwrap_or(false),
+            no_rules: flag(cli.no_rules, cli.rules).or(cfg.no_rules).unwrap_or(false),
             docker_root: cli.docker_root.clone().or_else(|| cfg.docker_root.clone()).unwrap_or_else(|| "/var/lib/docker".into()),
             storage_root: cli.storage_root.clone().or_else(|| cfg.storage_root.clone()).unwrap_or_else(|| "/var/lib/containers/storage".into()),
             containerd_state: cli.containerd_state.clone().or_else(|| cfg.containerd_state.clone()).unwrap_or_else(|| "/run/containerd".into()),
-            namespace_fallback: !cli.no_namespace_fallback && cfg.namespace_fallback.unwrap_or(true),
+            namespace_fallback: flag(cli.namespace_fallback, cli.no_namespace_fallback).or(cfg.namespace_fallback).unwrap_or(true),
             dedup_window: std::time::Duration::from_secs_f64(window),
             output: crate::io::output::Options {
                 syslog_format: pick(&cli.syslog_format, &cfg.syslog_format, "rfc5424").parse::<syslog::Format>()?,

@@ -14,15 +14,26 @@ use super::{ctx, resolve_sockets, Failure};
 
 pub const RULES_FILE: &str = "50-sockwatch.rules";
 
+/// Where the rules file goes, and whether it is written: the command line, then
+/// the configuration file, then the defaults.
+struct Persist {
+    dir: std::path::PathBuf,
+    enabled: bool,
+}
+
 pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, Failure> {
     let rules = rule_set(&resolve_sockets(&crate::config::sockets(&args.sockets.sockets, cfg))?, abi::native());
+    let persist = Persist {
+        dir: args.rules_dir.clone().or_else(|| cfg.rules_dir.clone()).unwrap_or_else(|| "/etc/audit/rules.d".into()),
+        enabled: !crate::config::flag(args.no_persist, args.persist).or(cfg.no_persist).unwrap_or(false),
+    };
     match args.action {
         RulesAction::Print => {
             print!("{}", rules_file(&rules));
             Ok(ExitCode::SUCCESS)
         }
-        RulesAction::Install => install(args, &rules),
-        RulesAction::Remove => remove(args, &rules),
+        RulesAction::Install => install(&persist, &rules),
+        RulesAction::Remove => remove(&persist, &rules),
         RulesAction::Status => status(&rules),
     }
 }
@@ -76,7 +87,7 @@ pub fn is_required(rule: &RuleSpec) -> bool {
     matches!(rule, RuleSpec::Connect { abi, socketcall: false, .. } if Some(abi) == abi::native().first())
 }
 
-fn install(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+fn install(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     ensure_unlocked(&st)?;
@@ -91,8 +102,8 @@ fn install(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
             }
         }
     }
-    if !args.no_persist {
-        write_rules_file(&args.rules_dir, rules)?;
+    if persist.enabled {
+        write_rules_file(&persist.dir, rules)?;
     }
     if st.enabled == 0 {
         println!("note: audit is off (enabled=0); the rules take effect once it is on (`sockwatch run` turns it on)");
@@ -118,7 +129,7 @@ fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn remove(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+fn remove(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     ensure_unlocked(&st)?;
@@ -133,8 +144,8 @@ fn remove(args: &RulesArgs, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
             }
         }
     }
-    if !args.no_persist {
-        let path = args.rules_dir.join(RULES_FILE);
+    if persist.enabled {
+        let path = persist.dir.join(RULES_FILE);
         match fs::remove_file(&path) {
             Ok(()) => println!("deleted {}", path.display()),
             Err(e) if e.kind() == ErrorKind::NotFound => {}

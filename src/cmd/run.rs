@@ -279,6 +279,8 @@ impl Daemon {
             self.emit();
             self.outputs.retry(now, false);
             self.outputs.sync();
+            self.stats.output_errors = self.outputs.counters.failed;
+            self.stats.output_dropped = self.outputs.counters.dropped;
             self.periodic_stats(now);
         }
     }

@@ -51,13 +51,14 @@ impl Glob {
         let mut i = 0;
         while i < chars.len() {
             if chars[i] == '[' {
-                let close = chars[i + 1..].iter().skip(1).position(|&c| c == ']').map(|p| i + 2 + p);
-                match close {
-                    Some(c) => i = c,
+                // The matcher's own parse decides; a class it cannot read is an error.
+                match class(&chars, i, 'a') {
+                    Some((_, next)) => i = next,
                     None => return Err(format!("unterminated [ in glob {pattern:?}")),
                 }
+            } else {
+                i += 1;
             }
-            i += 1;
         }
         Ok(Glob { pattern: chars })
     }
@@ -157,7 +158,8 @@ mod tests {
         assert!(g("*a*b*c*", "xxaxxbxxcxx") && !g("*a*b*c*", "xxaxxcxxbxx"));
         assert!(!g("abc", "abcd") && !g("abcd", "abc"));
         assert!(g("[]]", "]"));
-        assert!(Glob::new("a[").is_err() && Glob::new("[!").is_err());
+        assert!(Glob::new("a[").is_err() && Glob::new("[!").is_err() && Glob::new("[!]").is_err());
+        assert!(g("[!]]x", "ax") && !g("[!]]x", "]x"));
         // Long inputs do not blow up.
         assert!(!g(&"*a".repeat(50), &"a".repeat(40)));
     }

@@ -16,6 +16,9 @@ use super::finding::{Finding, Outcome};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     container: Option<String>,
+    /// For containers without an id (unknown runtime), their namespaces tell them
+    /// apart.
+    namespaces: Option<(u64, u64)>,
     exe: Option<String>,
     exe_hex: Option<String>,
     socket: String,
@@ -48,6 +51,7 @@ impl Dedup {
         }
         let key = Key {
             container: f.container.id.clone(),
+            namespaces: f.container.namespaces.as_ref().map(|n| (n.mnt, n.pid)),
             exe: f.process.exe.clone(),
             exe_hex: f.process.exe_hex.clone(),
             socket: f.socket.watched.clone(),
@@ -159,6 +163,21 @@ mod tests {
         // Offered after the window closed, before anyone expired it.
         d.offer(with("/x", None), t0 + Duration::from_secs(2), &mut out);
         assert_eq!(out.iter().map(|f| f.count).collect::<Vec<_>>(), [1, 2, 1]);
+    }
+
+    #[test]
+    fn unknown_containers_fold_only_with_themselves() {
+        use super::super::finding::NamespaceIds;
+        let t0 = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(10));
+        let mut out = Vec::new();
+        for mnt in [1, 2, 1] {
+            let mut f = with("/x", None);
+            f.container.id = None;
+            f.container.namespaces = Some(NamespaceIds { mnt, pid: 9 });
+            d.offer(f, t0, &mut out);
+        }
+        assert_eq!(out.len(), 2, "two unknown containers, each reported at once");
     }
 
     #[test]

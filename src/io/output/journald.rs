@@ -24,10 +24,13 @@ pub struct Journald {
 }
 
 impl Journald {
-    pub fn new(path: PathBuf) -> Journald {
+    pub fn new(path: PathBuf) -> io::Result<Journald> {
         // An unbound datagram socket, addressed per send: journald may restart.
-        let sock = UnixDatagram::unbound().expect("a unix datagram socket");
-        Journald { path, sock }
+        // Non-blocking: a stalled journald must not stall the event loop; a full
+        // queue is an error the caller retries.
+        let sock = UnixDatagram::unbound()?;
+        sock.set_nonblocking(true)?;
+        Ok(Journald { path, sock })
     }
 
     fn send_memfd(&self, payload: &[u8]) -> io::Result<()> {
@@ -50,7 +53,10 @@ impl super::Sink for Journald {
         let payload = entry(f, line);
         match self.sock.send_to(&payload, &self.path) {
             Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EMSGSIZE as i32) => self.send_memfd(&payload),
+            // Too big for a datagram (as systemd's own client does for both).
+            Err(e) if matches!(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)), nix::errno::Errno::EMSGSIZE | nix::errno::Errno::ENOBUFS) => {
+                self.send_memfd(&payload)
+            }
             Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))),
         }
     }
@@ -150,7 +156,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("socket");
         let rx = UnixDatagram::bind(&path).unwrap();
-        let mut j = Journald::new(path.clone());
+        let mut j = Journald::new(path.clone()).unwrap();
         let mut f = crate::core::finding::tests::sample();
         f.process.cmdline = vec!["y".repeat(512 * 1024)];
         let line = serde_json::to_vec(&f).unwrap();

@@ -39,12 +39,15 @@ pub struct Jsonl {
     file: File,
     fsync: Fsync,
     dirty: bool,
+    /// A failed write left a partial line that could not be cut back (an
+    /// append-only file): the next write starts with a newline to end it.
+    torn: bool,
 }
 
 impl Jsonl {
     pub fn open(path: PathBuf, fsync: Fsync) -> io::Result<Jsonl> {
         let file = open_append(&path)?;
-        Ok(Jsonl { path, file, fsync, dirty: false })
+        Ok(Jsonl { path, file, fsync, dirty: false, torn: false })
     }
 }
 
@@ -59,17 +62,28 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
 
 impl super::Sink for Jsonl {
     fn write(&mut self, _: &Finding, line: &[u8]) -> io::Result<()> {
+        if self.torn {
+            self.file.write_all(b"\n")?;
+            self.torn = false;
+        }
         let start = self.file.metadata()?.len();
         if let Err(e) = self.file.write_all(line) {
-            // Cut back whatever part of the line made it; a char device (/dev/full)
-            // has no length to cut, and nothing was kept there anyway.
-            if self.file.metadata().is_ok_and(|m| m.is_file() && m.len() > start) {
-                let _ = self.file.set_len(start);
+            // Cut back whatever part of the line made it. A char device (/dev/full)
+            // keeps nothing; an append-only file refuses the cut, and then the
+            // partial line is ended before the next one.
+            if self.file.metadata().is_ok_and(|m| m.is_file() && m.len() > start) && self.file.set_len(start).is_err() {
+                self.torn = true;
             }
             return Err(e);
         }
         match self.fsync {
-            Fsync::Line => self.file.sync_data()?,
+            // The line is written; a failed sync is reported, not retried (that
+            // would write the line twice).
+            Fsync::Line => {
+                if let Err(e) = self.file.sync_data() {
+                    crate::warn!("jsonl:{}: fdatasync failed: {e}", self.path.display());
+                }
+            }
             Fsync::Batch => self.dirty = true,
             Fsync::Never => {}
         }
@@ -81,6 +95,7 @@ impl super::Sink for Jsonl {
             let _ = self.file.sync_data();
         }
         self.file = open_append(&self.path)?;
+        self.torn = false;
         Ok(())
     }
 

@@ -93,13 +93,13 @@ pub fn open(spec: &OutputSpec, opts: &Options) -> io::Result<Box<dyn Sink>> {
     Ok(match spec {
         OutputSpec::Stdout => Box::new(Stdout),
         OutputSpec::Jsonl(path) => Box::new(jsonl::Jsonl::open(path.clone(), opts.jsonl_fsync)?),
-        OutputSpec::Journald => Box::new(journald::Journald::new(PathBuf::from(journald::SOCKET))),
+        OutputSpec::Journald => Box::new(journald::Journald::new(PathBuf::from(journald::SOCKET))?),
         OutputSpec::Syslog(path) => Box::new(syslog::Syslog::new(
             path.clone().unwrap_or_else(|| PathBuf::from(syslog::DEV_LOG)),
             opts.syslog_format,
             opts.syslog_facility,
             opts.hostname.clone(),
-        )),
+        )?),
     })
 }
 
@@ -222,6 +222,10 @@ impl Outputs {
     fn flush_pending(&mut self, i: usize) {
         while let Some(f) = self.outputs[i].pending.pop_front() {
             if let Err(e) = self.write_one(i, &f) {
+                if permanent(&e) {
+                    self.give_up_on(i, &f, &e);
+                    continue;
+                }
                 self.outputs[i].pending.push_front(f);
                 self.counters.failed += 1;
                 crate::debug!("output {}: retry failed: {e}", self.outputs[i].spec);
@@ -233,8 +237,18 @@ impl Outputs {
 
     fn failed(&mut self, i: usize, f: Finding, e: &io::Error) {
         self.counters.failed += 1;
+        if permanent(e) {
+            self.give_up_on(i, &f, e);
+            return;
+        }
         crate::error!("output {} failed: {e}; will retry (audit serial {})", self.outputs[i].spec, f.audit.serial);
         self.queue(i, f);
+    }
+
+    /// A finding this sink can never take (too big): logged in full, counted.
+    fn give_up_on(&mut self, i: usize, f: &Finding, e: &io::Error) {
+        self.counters.dropped += 1;
+        crate::error!("output {} cannot take this finding ({e}): {}", self.outputs[i].spec, serde_json::to_string(f).unwrap_or_default());
     }
 
     fn queue(&mut self, i: usize, f: Finding) {
@@ -258,6 +272,13 @@ impl Outputs {
             self.next_retry = Some(Instant::now() + RETRY_EVERY);
         }
     }
+}
+
+/// Errors a retry cannot cure: the message is too large for the socket, or the
+/// socket is of a kind that cannot take it.
+fn permanent(e: &io::Error) -> bool {
+    use nix::errno::Errno;
+    matches!(Errno::from_raw(e.raw_os_error().unwrap_or(0)), Errno::EMSGSIZE | Errno::EPROTOTYPE)
 }
 
 #[cfg(test)]

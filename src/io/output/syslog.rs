@@ -15,7 +15,7 @@ use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 
-use super::text::{escape_line, exact, priority, summary};
+use super::text::{escape_line, priority, summary};
 use crate::core::finding::Finding;
 
 pub const DEV_LOG: &str = "/dev/log";
@@ -60,11 +60,20 @@ pub struct Syslog {
 }
 
 impl Syslog {
-    pub fn new(path: PathBuf, format: Format, facility: u8, hostname: String) -> Syslog {
-        let sock = UnixDatagram::unbound().expect("a unix datagram socket");
-        Syslog { path, sock, format, facility, hostname }
+    pub fn new(path: PathBuf, format: Format, facility: u8, hostname: String) -> io::Result<Syslog> {
+        // Non-blocking: a stalled syslog daemon must not stall the event loop; a
+        // full queue is an error the caller retries.
+        let sock = UnixDatagram::unbound()?;
+        sock.set_nonblocking(true)?;
+        Ok(Syslog { path, sock, format, facility, hostname })
     }
 }
+
+/// The largest message sent (rsyslog's and syslog-ng's usual limit). Longer
+/// values are cut, and say so; the JSON of RFC 3164 loses the argv first.
+pub const MAX_MESSAGE: usize = 8192;
+/// The longest SD-PARAM value, before escaping.
+const MAX_PARAM: usize = 1024;
 
 impl super::Sink for Syslog {
     fn write(&mut self, f: &Finding, line: &[u8]) -> io::Result<()> {
@@ -80,11 +89,10 @@ pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
     let pri = u16::from(facility) * 8 + u16::from(priority(f.signature.severity));
     let p = &f.process;
     let c = &f.container;
-    let lossless = |text: Option<&str>, hex: Option<&str>| exact(text, hex).map(|b| String::from_utf8_lossy(&b).into_owned());
     let mut sd = String::from("[sockwatch@32473");
     let mut param = |k: &str, v: Option<String>| {
         if let Some(v) = v {
-            sd.push_str(&format!(" {k}=\"{}\"", sd_escape(&v)));
+            sd.push_str(&format!(" {k}=\"{}\"", sd_escape(&cut(&v, MAX_PARAM))));
         }
     };
     param("signature_id", Some(f.signature.id.into()));
@@ -93,23 +101,31 @@ pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
     param("container_image", c.image.clone());
     param("container_runtime", Some(c.runtime.clone()));
     param("process_pid", p.pid.map(|v| v.to_string()));
-    param("process_exe", lossless(p.exe.as_deref(), None));
+    // Text fields as UTF-8 (escaped); a value that is not UTF-8 also comes as the
+    // exact bytes in hex, as in the JSON.
+    param("process_exe", p.exe.clone());
     param("process_exe_hex", p.exe_hex.clone());
     param("process_comm", p.comm.clone());
+    param("process_comm_hex", p.comm_hex.clone());
+    param("process_cwd", p.cwd.clone());
+    param("process_cwd_hex", p.cwd_hex.clone());
+    param("process_cmdline", (!p.cmdline.is_empty()).then(|| serde_json::to_string(&p.cmdline).unwrap_or_default()));
     param("socket_path", Some(f.socket.path.clone()));
+    param("socket_path_hex", f.socket.path_hex.clone());
     param("socket_watched", Some(f.socket.watched.clone()));
     param("outcome", Some(f.outcome.errno.clone().unwrap_or_else(|| "success".into())));
     param("audit_serial", Some(f.audit.serial.to_string()));
     param("count", Some(f.count.to_string()));
     sd.push(']');
-    format!(
+    let msg = format!(
         "<{pri}>1 {} {} sockwatch {} {} {sd} {}",
         f.time,
         header_field(hostname),
         std::process::id(),
         f.signature.id,
         summary(f)
-    )
+    );
+    cut(&msg, MAX_MESSAGE)
 }
 
 pub fn rfc3164(f: &Finding, facility: u8, hostname: &str, line: &[u8]) -> String {
@@ -120,8 +136,32 @@ pub fn rfc3164(f: &Finding, facility: u8, hostname: &str, line: &[u8]) -> String
     let month = t.get(5..7).and_then(|m| m.parse::<usize>().ok()).and_then(|m| MONTHS.get(m.wrapping_sub(1))).unwrap_or(&"Jan");
     let day: u32 = t.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(1);
     let clock = t.get(11..19).unwrap_or("00:00:00");
-    let json = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
-    format!("<{pri}>{month} {day:>2} {clock} {} sockwatch[{}]: {} {json}", header_field(hostname), std::process::id(), summary(f))
+    let head = format!("<{pri}>{month} {day:>2} {clock} {} sockwatch[{}]: {}", header_field(hostname), std::process::id(), summary(f));
+    let mut json = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
+    if head.len() + 1 + json.len() > MAX_MESSAGE {
+        // The argv is what a container can make arbitrarily long: drop it first.
+        let mut shorter = f.clone();
+        shorter.process.cmdline = vec!["(cut: too long for syslog)".into()];
+        shorter.process.cmdline_hex = None;
+        json = serde_json::to_string(&shorter).unwrap_or_default();
+    }
+    if head.len() + 1 + json.len() > MAX_MESSAGE {
+        return cut(&head, MAX_MESSAGE);
+    }
+    format!("{head} {json}")
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mark = "…(cut)";
+    let mut end = max.saturating_sub(mark.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{mark}", &s[..end])
 }
 
 fn sd_escape(v: &str) -> String {
@@ -132,7 +172,7 @@ fn sd_escape(v: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if super::text::needs_escape(c) => out.push_str(&super::text::escape_char(c)),
             c => out.push(c),
         }
     }
@@ -177,5 +217,18 @@ mod tests {
         assert!(!old.contains('\n'));
         assert!(old.starts_with("<84>Nov 28 10:52:42 host sockwatch["), "{old}");
         assert!(old.ends_with(&String::from_utf8(line).unwrap()));
+    }
+
+    #[test]
+    fn messages_stay_within_the_limit_and_keep_exact_bytes() {
+        let mut f = crate::core::finding::tests::sample();
+        f.process.cmdline = vec!["z".repeat(300_000)];
+        let line = serde_json::to_vec(&f).unwrap();
+        let old = rfc3164(&f, 10, "h", &line);
+        assert!(old.len() <= MAX_MESSAGE && old.contains("(cut: too long for syslog)"), "{}", old.len());
+        let new = rfc5424(&f, 10, "h");
+        assert!(new.len() <= MAX_MESSAGE, "{}", new.len());
+        // The sample's exe is not UTF-8: its exact bytes come as hex.
+        assert!(new.contains(r#"process_exe_hex="2f746d702ffffe657865""#), "{new}");
     }
 }

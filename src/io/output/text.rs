@@ -25,17 +25,30 @@ pub fn exact(text: Option<&str>, hex: Option<&str>) -> Option<Vec<u8>> {
 }
 
 /// Makes container-controlled text safe for a one-line message: control
-/// characters and backslashes become `\xNN` / `\\`.
+/// characters, Unicode line and paragraph separators and the invisible format
+/// characters (bidi overrides, zero-width ones) become `\u{NNNN}`-style escapes
+/// (`\xNN` below U+0100), and backslashes `\\`.
 pub fn escape_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if needs_escape(c) => out.push_str(&escape_char(c)),
             c => out.push(c),
         }
     }
     out
+}
+
+/// Characters that can break a line or disguise text when displayed.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+pub fn escape_char(c: char) -> String {
+    let n = c as u32;
+    if n < 0x100 { format!("\\x{n:02x}") } else { format!("\\u{{{n:04x}}}") }
 }
 
 /// `Docker socket abuse detected: socat (pid 4242) in container web-1 (nginx:1.27)
@@ -72,6 +85,7 @@ mod tests {
         assert!(!s.contains('\n'));
         assert!(s.starts_with("Docker socket abuse detected: x\\x0aCONTAINER_ID=forged (pid 10) in container web-1 (nginx:1.27) tried to connect (ECONNREFUSED) to /run/docker.sock"), "{s}");
         assert_eq!(escape_line("a\\b\x7f"), "a\\\\b\\x7f");
+        assert_eq!(escape_line("ok\u{202e}txt.exe\u{2028}"), "ok\\u{202e}txt.exe\\u{2028}");
         assert_eq!(priority(2), 4);
         assert_eq!(exact(Some("\u{fffd}"), Some("ff")), Some(vec![0xff]));
         assert_eq!(exact(Some("abc"), None), Some(b"abc".to_vec()));
