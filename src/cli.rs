@@ -68,6 +68,16 @@ pub struct RunArgs {
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<OutputSpec>,
 
+    /// When something switches audit off, only report it (a health event) instead
+    /// of turning it back on.
+    #[arg(long, overrides_with = "restore_audit_state")]
+    pub keep_audit_state: bool,
+
+    /// Turn audit back on when something switches it off (the default; overrides
+    /// `keep_audit_state = true` in the configuration file).
+    #[arg(long, overrides_with = "keep_audit_state")]
+    pub restore_audit_state: bool,
+
     /// Do not load audit rules; rely on rules loaded by someone else.
     #[arg(long, overrides_with = "rules")]
     pub no_rules: bool,

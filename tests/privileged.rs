@@ -13,52 +13,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// A cgroup named like a Docker container's (cgroupfs driver), removed on drop.
-struct FakeContainer {
-    id: String,
-    cgroup: PathBuf,
-}
-
-impl FakeContainer {
-    fn new() -> FakeContainer {
-        let id = container_id();
-        let root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            "/sys/fs/cgroup"
-        } else if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
-            "/sys/fs/cgroup/unified"
-        } else {
-            "/sys/fs/cgroup/pids"
-        };
-        let cgroup = Path::new(root).join("docker").join(&id);
-        fs::create_dir_all(&cgroup).unwrap();
-        FakeContainer { id, cgroup }
-    }
-
-    /// Runs `script` with sh inside the container: its cgroup, a private mount
-    /// namespace. Returns the output; the script's own failures are the caller's.
-    /// Like a container's init, the shell outlives the commands it starts by a
-    /// moment, so a client that exits at once still has its parent in the container
-    /// (attributing clients whose whole process tree is gone is later work).
-    fn sh(&self, script: &str) -> std::process::Output {
-        let full = format!("echo $$ > {}/cgroup.procs && {{ {script}; }}; rc=$?; sleep 0.3; exit $rc", self.cgroup.display());
-        Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &full]).output().unwrap()
-    }
-}
-
-impl Drop for FakeContainer {
-    fn drop(&mut self) {
-        for _ in 0..50 {
-            if fs::remove_dir(&self.cgroup).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn connect_cmd(path: &Path) -> String {
-    format!("socat -u /dev/null UNIX-CONNECT:{}", path.display())
-}
 
 #[test]
 fn simulated_container_reaching_an_aliased_socket_is_reported() {

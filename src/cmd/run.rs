@@ -15,6 +15,7 @@ use crate::config::{Config, Settings};
 use crate::core::allow::{self, AllowRule};
 use crate::core::dedup::Dedup;
 use crate::core::finding::Finding;
+use crate::core::health::{Health, Level as HealthLevel};
 use crate::core::assemble::{Assembler, Close, Event};
 use crate::core::connect::{self, ConnectEvent, SockAddr};
 use crate::core::detect::{self, FileId, Skip, WatchedSocket};
@@ -26,7 +27,7 @@ use crate::core::stats::Stats;
 use crate::core::time;
 use crate::io::intake::{Intake, Read};
 use crate::io::netlink::Control;
-use crate::io::output::Outputs;
+use crate::io::output::{Outputs, Report};
 use crate::core::origin::{Attributor, By, Origin};
 use crate::io::proc::{self, LiveProc};
 use crate::io::procevents::{ProcEvents, Read as ProcRead};
@@ -52,6 +53,11 @@ const READ_BATCH: usize = 4096;
 /// report (and on SIGUSR1 and at exit); an idle daemon logs nothing and wakes for
 /// nothing.
 const STATS_EVERY: Duration = Duration::from_secs(600);
+/// The audit state is also checked this often when no CONFIG_CHANGE record asked
+/// for it: a backstop for a change whose record was lost.
+const AUDIT_POLL: Duration = Duration::from_secs(60);
+/// How often the audit state is checked while audit is off and left off.
+const BLIND_POLL: Duration = Duration::from_secs(1);
 /// Processes remembered for attribution (parents of the dead, pid -> container).
 const LINEAGE: usize = 65_536;
 /// Datagrams still read after SIGTERM, at most: systemd's stop timeout must not
@@ -113,11 +119,21 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         emitted: Vec::new(),
         reported: Stats::default(),
         stats_due: None,
+        keeper: Keeper {
+            audit,
+            rules: if settings.no_rules { Vec::new() } else { rules.clone() },
+            keep_audit_state: settings.keep_audit_state,
+            check: false,
+            next_poll: Instant::now() + AUDIT_POLL,
+            lost: st.lost,
+            enobufs_reported: 0,
+            blind: false,
+        },
     };
     let _ = notify::notify("READY=1");
     info!(
         "ready: {} rule(s) added by this run, outputs: {}, de-duplication window {:?}, {} allow rule(s)",
-        audit.added.len(),
+        daemon.keeper.audit.added.len(),
         daemon.outputs.describe(),
         settings.dedup_window,
         settings.allow.len()
@@ -128,8 +144,10 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
 
     let _ = notify::notify("STOPPING=1");
     daemon.flush();
-    drop(audit);
     info!("stopped: {}", daemon.stats);
+    // Dropping the daemon drops its AuditGuard: the rules it added go, audit is
+    // turned back off if it was off.
+    drop(daemon);
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -209,6 +227,26 @@ struct Daemon {
     /// The counters as last logged, and when they are next due.
     reported: Stats,
     stats_due: Option<Instant>,
+    keeper: Keeper,
+}
+
+/// Keeps audit working while the host changes it: CONFIG_CHANGE records (and a
+/// slow poll, as a backstop) trigger a check of the enabled flag, the rules and
+/// the lost counter; what it finds and does becomes a health event.
+struct Keeper {
+    audit: AuditGuard,
+    /// The rules this run needs loaded (none with --no-rules).
+    rules: Vec<RuleSpec>,
+    keep_audit_state: bool,
+    /// A CONFIG_CHANGE record asked for a check.
+    check: bool,
+    next_poll: Instant,
+    /// The kernel's lost counter at the last check.
+    lost: u32,
+    /// ENOBUFS losses already reported.
+    enobufs_reported: u64,
+    /// Audit is off and left off (--keep-audit-state): reported once.
+    blind: bool,
 }
 
 impl Daemon {
@@ -230,7 +268,7 @@ impl Daemon {
             let timeout = if backlog || proc_backlog {
                 Some(Duration::ZERO)
             } else {
-                [self.assembler.next_deadline(), self.dedup.next_deadline(), self.outputs.next_retry(), self.stats_due]
+                [self.assembler.next_deadline(), self.dedup.next_deadline(), self.outputs.next_retry(), self.stats_due, Some(self.keeper.next_poll)]
                     .into_iter()
                     .flatten()
                     .min()
@@ -275,6 +313,9 @@ impl Daemon {
             let now = Instant::now();
             self.assembler.expire(now, &mut self.closed);
             self.handle_closed();
+            if self.keeper.check || now >= self.keeper.next_poll || self.stats.lost_enobufs > self.keeper.enobufs_reported {
+                self.keep_audit(now);
+            }
             self.dedup.expire(now, &mut self.emitted);
             self.emit();
             self.outputs.retry(now, false);
@@ -374,6 +415,98 @@ impl Daemon {
         self.stats.output_dropped = self.outputs.counters.dropped + left as u64;
     }
 
+    /// Checks audit's state and puts right what the host changed under us.
+    fn keep_audit(&mut self, now: Instant) {
+        let k = &mut self.keeper;
+        k.check = false;
+        k.next_poll = now + AUDIT_POLL;
+        let mut health = Vec::new();
+        let host = self.hostname.clone();
+        let h = |event, level, msg: String| Health::new(time::now_micros(), event, level, msg, &host);
+        if self.stats.lost_enobufs > k.enobufs_reported {
+            let n = self.stats.lost_enobufs - k.enobufs_reported;
+            k.enobufs_reported = self.stats.lost_enobufs;
+            health.push(
+                h("records_lost", HealthLevel::Error, format!("{n} overflow(s) of sockwatch's audit socket (ENOBUFS): connects may have been missed"))
+                    .with("source", "enobufs")
+                    .with("overflows", n)
+                    .with("overflows_total", self.stats.lost_enobufs),
+            );
+        }
+        let st = match k.audit.ctl.status() {
+            Ok(st) => st,
+            Err(e) => {
+                health.push(h("audit_unreadable", HealthLevel::Error, format!("cannot read the audit status: {e}")));
+                return self.report(health);
+            }
+        };
+        if st.lost > k.lost {
+            health.push(
+                h("records_lost", HealthLevel::Error, format!("the kernel lost {} audit record(s): connects may have been missed", st.lost - k.lost))
+                    .with("source", "kernel")
+                    .with("lost", st.lost - k.lost)
+                    .with("lost_total", st.lost)
+                    .with("backlog", st.backlog)
+                    .with("backlog_limit", st.backlog_limit),
+            );
+        }
+        k.lost = st.lost;
+        let mut enabled = st.enabled;
+        if st.enabled == 0 && k.keep_audit_state {
+            if !k.blind {
+                k.blind = true;
+                health.push(h("audit_disabled", HealthLevel::Error, "audit was switched off; left off (--keep-audit-state): no connect can be seen until it is on again".into()).with("restored", false));
+            }
+        } else if st.enabled == 0 {
+            match k.audit.ctl.set_enabled(1) {
+                Ok(()) => {
+                    enabled = 1;
+                    health.push(h("audit_disabled", HealthLevel::Warning, "audit was switched off; turned it back on".into()).with("restored", true));
+                }
+                Err(e) => health.push(h("audit_disabled", HealthLevel::Error, format!("audit was switched off and cannot be turned on: {e}")).with("restored", false)),
+            }
+        } else if k.blind {
+            k.blind = false;
+            health.push(h("audit_enabled", HealthLevel::Info, "audit is on again".into()));
+        }
+        if k.blind {
+            // Turning audit on from off leaves no record to wake us: look often
+            // while blind.
+            k.next_poll = now + BLIND_POLL;
+        }
+        if !k.rules.is_empty() && enabled != 2 {
+            match load_missing(&mut k.audit.ctl, &k.rules) {
+                Ok(outcomes) => {
+                    let added = outcomes.iter().filter(|o| **o == Load::Added).count();
+                    let refused: Vec<String> = k.rules.iter().zip(&outcomes).filter_map(|(r, o)| match o {
+                        Load::Refused(why) if is_required(r) => Some(format!("{}: {why}", r.describe())),
+                        _ => None,
+                    }).collect();
+                    if added > 0 {
+                        health.push(h("rules_restored", HealthLevel::Warning, format!("{added} sockwatch audit rule(s) had been removed; loaded them again")).with("restored", added));
+                    }
+                    if !refused.is_empty() {
+                        health.push(h("rules_missing", HealthLevel::Error, format!("required rules cannot be loaded: {}", refused.join("; "))));
+                    }
+                }
+                Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
+            }
+        }
+        self.report(health);
+    }
+
+    fn report(&mut self, health: Vec<Health>) {
+        for ev in health {
+            match ev.level {
+                HealthLevel::Error => error!("health: {}", ev.message),
+                HealthLevel::Warning => warn!("health: {}", ev.message),
+                HealthLevel::Info => info!("health: {}", ev.message),
+            }
+            self.stats.health_events += 1;
+            self.outputs.emit(&Report::Health(ev));
+        }
+    }
+
     fn periodic_stats(&mut self, now: Instant) {
         match self.stats_due {
             Some(due) if now >= due => {
@@ -389,7 +522,7 @@ impl Daemon {
     fn emit(&mut self) {
         for f in std::mem::take(&mut self.emitted) {
             self.stats.findings_emitted += 1;
-            self.outputs.emit(&f);
+            self.outputs.emit(&Report::Finding(Box::new(f)));
         }
         self.stats.output_errors = self.outputs.counters.failed;
         self.stats.output_dropped = self.outputs.counters.dropped;
@@ -403,6 +536,9 @@ impl Daemon {
                 Close::Timeout => self.stats.events_timed_out += 1,
                 Close::Evicted => self.stats.events_evicted += 1,
                 _ => {}
+            }
+            if ev.records.iter().any(is_audit_change) {
+                self.keeper.check = true;
             }
             if let Some(c) = connect::extract(ev) {
                 self.stats.connects += 1;
@@ -494,5 +630,13 @@ impl Daemon {
     fn reopen_outputs(&mut self) {
         self.outputs.reopen();
         info!("SIGHUP: outputs reopened");
+    }
+}
+
+/// A CONFIG_CHANGE record about the enabled flag or the rules.
+fn is_audit_change(r: &Record) -> bool {
+    r.rtype == types::CONFIG_CHANGE && {
+        let op = r.raw("op").unwrap_or_default();
+        op == b"set" && r.raw("audit_enabled").is_some() || op == b"remove_rule" || op == b"\"remove_rule\""
     }
 }

@@ -10,6 +10,7 @@ pub mod connect;
 pub mod dedup;
 pub mod detect;
 pub mod finding;
+pub mod health;
 pub mod lineage;
 pub mod origin;
 pub mod record;

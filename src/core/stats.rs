@@ -27,6 +27,7 @@ pub struct Stats {
     pub lost_proc_events: u64,
     pub output_errors: u64,
     pub output_dropped: u64,
+    pub health_events: u64,
 }
 
 impl fmt::Display for Stats {
@@ -35,7 +36,7 @@ impl fmt::Display for Stats {
             f,
             "records={} malformed={} unknown_types={} events={} timed_out={} evicted={} \
              connects={} findings={} allowed={} emitted={} not_watched={} not_unix={} host={} runtime_setup={} \
-             proc_vanished={} unattributed={} lost_enobufs={} lost_proc_events={} output_errors={} output_dropped={}",
+             proc_vanished={} unattributed={} lost_enobufs={} lost_proc_events={} output_errors={} output_dropped={} health_events={}",
             self.records,
             self.malformed_records,
             self.unknown_record_types,
@@ -56,6 +57,7 @@ impl fmt::Display for Stats {
             self.lost_proc_events,
             self.output_errors,
             self.output_dropped,
+            self.health_events,
         )
     }
 }

@@ -17,15 +17,20 @@ if pgrep -x systemd-journal >/dev/null && [ -S /run/systemd/journal/socket ]; th
   log "journald already running"
 else
   log "starting journald"
+  # Sockets left by a journald that was killed would look ready but refuse.
   mkdir -p /run/systemd/journal
+  rm -f /run/systemd/journal/socket /run/systemd/journal/stdout /run/systemd/journal/dev-log
   ( cd / && exec setsid nohup "$journald" </dev/null >/var/log/sockwatch-test-journald.log 2>&1 9>&- ) &
-  for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
-  [ -S /run/systemd/journal/socket ] || die "journald did not create its socket"
 fi
 marker="sockwatch-setup-$$-$RANDOM"
-printf 'SYSLOG_IDENTIFIER=sockwatch-setup\nMESSAGE=%s\n' "$marker" | socat -u - UNIX-SENDTO:/run/systemd/journal/socket
-for _ in $(seq 50); do
-  journalctl -q -o cat SYSLOG_IDENTIFIER=sockwatch-setup 2>/dev/null | grep -qx "$marker" && { log "ok: journalctl reads what journald stores"; exit 0; }
+for _ in $(seq 100); do
+  printf 'SYSLOG_IDENTIFIER=sockwatch-setup\nMESSAGE=%s\n' "$marker" |
+    socat -u - UNIX-SENDTO:/run/systemd/journal/socket 2>/dev/null || true
+  if journalctl -q -o cat SYSLOG_IDENTIFIER=sockwatch-setup 2>/dev/null | grep -qx "$marker"; then
+    log "ok: journalctl reads what journald stores"
+    exit 0
+  fi
   sleep 0.1
 done
-die "journalctl does not show a test entry"
+tail -n 20 /var/log/sockwatch-test-journald.log >&2 || true
+die "journald does not answer, or journalctl does not show a test entry"

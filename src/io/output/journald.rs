@@ -17,6 +17,8 @@ use crate::core::finding::Finding;
 pub const SOCKET: &str = "/run/systemd/journal/socket";
 /// MESSAGE_ID of every TRC-1019 finding (see packaging/sockwatch.catalog).
 pub const MESSAGE_ID: &str = "33a7ba8e4bf9478b9a8a16e90c3ca0fa";
+/// MESSAGE_ID of sockwatch's health events.
+pub const HEALTH_MESSAGE_ID: &str = "c5f7e0a2b7f94c1c9a3d1e6b8f2d4a90";
 
 pub struct Journald {
     path: PathBuf,
@@ -49,8 +51,11 @@ impl Journald {
 }
 
 impl super::Sink for Journald {
-    fn write(&mut self, f: &Finding, line: &[u8]) -> io::Result<()> {
-        let payload = entry(f, line);
+    fn write(&mut self, r: &super::Report, line: &[u8]) -> io::Result<()> {
+        let payload = match r {
+            super::Report::Finding(f) => entry(f, line),
+            super::Report::Health(h) => health_entry(h, line),
+        };
         match self.sock.send_to(&payload, &self.path) {
             Ok(_) => Ok(()),
             // Too big for a datagram (as systemd's own client does for both).
@@ -85,6 +90,19 @@ pub fn entry(f: &Finding, line: &[u8]) -> Vec<u8> {
     field(&mut b, "OUTCOME", outcome.as_bytes());
     field(&mut b, "AUDIT_SERIAL", f.audit.serial.to_string().as_bytes());
     field(&mut b, "COUNT", f.count.to_string().as_bytes());
+    field(&mut b, "SOCKWATCH_JSON", line.strip_suffix(b"\n").unwrap_or(line));
+    b
+}
+
+/// A health event's fields: its own MESSAGE_ID, a priority from its level, and
+/// HEALTH_EVENT naming what happened.
+pub fn health_entry(h: &crate::core::health::Health, line: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(512 + line.len());
+    field(&mut b, "MESSAGE", super::text::escape_line(&h.message).as_bytes());
+    field(&mut b, "MESSAGE_ID", HEALTH_MESSAGE_ID.as_bytes());
+    field(&mut b, "PRIORITY", h.level.priority().to_string().as_bytes());
+    field(&mut b, "SYSLOG_IDENTIFIER", b"sockwatch");
+    field(&mut b, "HEALTH_EVENT", h.event.as_bytes());
     field(&mut b, "SOCKWATCH_JSON", line.strip_suffix(b"\n").unwrap_or(line));
     b
 }
@@ -160,7 +178,7 @@ mod tests {
         let mut f = crate::core::finding::tests::sample();
         f.process.cmdline = vec!["y".repeat(512 * 1024)];
         let line = serde_json::to_vec(&f).unwrap();
-        j.write(&f, &line).unwrap();
+        j.write(&super::super::Report::Finding(Box::new(f.clone())), &line).unwrap();
         // The datagram is empty and carries one fd: a sealed memfd with the entry.
         let mut buf = [0u8; 16];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);

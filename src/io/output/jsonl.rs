@@ -13,7 +13,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-use crate::core::finding::Finding;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
@@ -61,7 +60,7 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
 }
 
 impl super::Sink for Jsonl {
-    fn write(&mut self, _: &Finding, line: &[u8]) -> io::Result<()> {
+    fn write(&mut self, _: &super::Report, line: &[u8]) -> io::Result<()> {
         if self.torn {
             self.file.write_all(b"\n")?;
             self.torn = false;
@@ -127,7 +126,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sockwatch-jsonl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("f.jsonl");
-        let f = crate::core::finding::tests::sample();
+        let f = super::super::Report::Finding(Box::new(crate::core::finding::tests::sample()));
         let mut s = Jsonl::open(path.clone(), Fsync::Batch).unwrap();
         s.write(&f, b"{\"a\":1}\n").unwrap();
         s.sync();
@@ -144,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_full_disk_is_an_error_not_a_crash() {
-        let f = crate::core::finding::tests::sample();
+        let f = super::super::Report::Finding(Box::new(crate::core::finding::tests::sample()));
         let mut s = Jsonl::open(PathBuf::from("/dev/full"), Fsync::Line).unwrap();
         let e = s.write(&f, b"{\"a\":1}\n").unwrap_err();
         assert_eq!(e.raw_os_error(), Some(nix::errno::Errno::ENOSPC as i32));

@@ -16,6 +16,31 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use crate::core::finding::Finding;
+use crate::core::health::Health;
+
+/// What the outputs carry: findings, and sockwatch's own health events.
+#[derive(Debug, Clone)]
+pub enum Report {
+    Finding(Box<Finding>),
+    Health(Health),
+}
+
+impl Report {
+    fn to_json(&self) -> String {
+        match self {
+            Report::Finding(f) => serde_json::to_string(f),
+            Report::Health(h) => serde_json::to_string(h),
+        }
+        .unwrap_or_default()
+    }
+
+    fn serial(&self) -> String {
+        match self {
+            Report::Finding(f) => format!("audit serial {}", f.audit.serial),
+            Report::Health(h) => format!("health event {}", h.event),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputSpec {
@@ -69,8 +94,8 @@ pub struct Options {
 }
 
 pub trait Sink {
-    /// Delivers one finding; `line` is its JSON, newline included.
-    fn write(&mut self, f: &Finding, line: &[u8]) -> io::Result<()>;
+    /// Delivers one report; `line` is its JSON, newline included.
+    fn write(&mut self, r: &Report, line: &[u8]) -> io::Result<()>;
     /// SIGHUP: reopen files (logrotate moved them away).
     fn reopen(&mut self) -> io::Result<()> {
         Ok(())
@@ -82,7 +107,7 @@ pub trait Sink {
 struct Stdout;
 
 impl Sink for Stdout {
-    fn write(&mut self, _: &Finding, line: &[u8]) -> io::Result<()> {
+    fn write(&mut self, _: &Report, line: &[u8]) -> io::Result<()> {
         let mut out = io::stdout().lock();
         out.write_all(line)?;
         out.flush()
@@ -111,7 +136,7 @@ const RETRY_EVERY: Duration = Duration::from_secs(5);
 struct Output {
     spec: OutputSpec,
     sink: Box<dyn Sink>,
-    pending: VecDeque<Finding>,
+    pending: VecDeque<Report>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -144,16 +169,16 @@ impl Outputs {
         self.outputs.iter().map(|o| o.spec.to_string()).collect::<Vec<_>>().join(", ")
     }
 
-    /// Writes the finding to every sink, after whatever each still owes.
-    pub fn emit(&mut self, f: &Finding) {
+    /// Writes the report to every sink, after whatever each still owes.
+    pub fn emit(&mut self, r: &Report) {
         for i in 0..self.outputs.len() {
             self.flush_pending(i);
             if self.outputs[i].pending.is_empty() {
-                if let Err(e) = self.write_one(i, f) {
-                    self.failed(i, f.clone(), &e);
+                if let Err(e) = self.write_one(i, r) {
+                    self.failed(i, r.clone(), &e);
                 }
             } else {
-                self.queue(i, f.clone());
+                self.queue(i, r.clone());
             }
         }
     }
@@ -183,9 +208,9 @@ impl Outputs {
     pub fn give_up(&mut self) -> usize {
         let mut n = 0;
         for o in &mut self.outputs {
-            for f in o.pending.drain(..) {
+            for r in o.pending.drain(..) {
                 n += 1;
-                crate::error!("output {}: not written before exit: {}", o.spec, serde_json::to_string(&f).unwrap_or_default());
+                crate::error!("output {}: not written before exit: {}", o.spec, r.to_json());
             }
         }
         n
@@ -210,11 +235,15 @@ impl Outputs {
         }
     }
 
-    fn write_one(&mut self, i: usize, f: &Finding) -> io::Result<()> {
+    fn write_one(&mut self, i: usize, r: &Report) -> io::Result<()> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, f).map_err(io::Error::other)?;
+        match r {
+            Report::Finding(f) => serde_json::to_writer(&mut self.line, f),
+            Report::Health(h) => serde_json::to_writer(&mut self.line, h),
+        }
+        .map_err(io::Error::other)?;
         self.line.push(b'\n');
-        self.outputs[i].sink.write(f, &self.line)?;
+        self.outputs[i].sink.write(r, &self.line)?;
         self.wrote = true;
         Ok(())
     }
@@ -235,32 +264,28 @@ impl Outputs {
         }
     }
 
-    fn failed(&mut self, i: usize, f: Finding, e: &io::Error) {
+    fn failed(&mut self, i: usize, r: Report, e: &io::Error) {
         self.counters.failed += 1;
         if permanent(e) {
-            self.give_up_on(i, &f, e);
+            self.give_up_on(i, &r, e);
             return;
         }
-        crate::error!("output {} failed: {e}; will retry (audit serial {})", self.outputs[i].spec, f.audit.serial);
-        self.queue(i, f);
+        crate::error!("output {} failed: {e}; will retry ({})", self.outputs[i].spec, r.serial());
+        self.queue(i, r);
     }
 
-    /// A finding this sink can never take (too big): logged in full, counted.
-    fn give_up_on(&mut self, i: usize, f: &Finding, e: &io::Error) {
+    /// A report this sink can never take (too big): logged in full, counted.
+    fn give_up_on(&mut self, i: usize, r: &Report, e: &io::Error) {
         self.counters.dropped += 1;
-        crate::error!("output {} cannot take this finding ({e}): {}", self.outputs[i].spec, serde_json::to_string(f).unwrap_or_default());
+        crate::error!("output {} cannot take this ({e}): {}", self.outputs[i].spec, r.to_json());
     }
 
-    fn queue(&mut self, i: usize, f: Finding) {
+    fn queue(&mut self, i: usize, f: Report) {
         let o = &mut self.outputs[i];
         if o.pending.len() >= PENDING_MAX {
             if let Some(lost) = o.pending.pop_front() {
                 self.counters.dropped += 1;
-                crate::error!(
-                    "output {}: {PENDING_MAX} findings queued; dropping the oldest: {}",
-                    o.spec,
-                    serde_json::to_string(&lost).unwrap_or_default()
-                );
+                crate::error!("output {}: {PENDING_MAX} reports queued; dropping the oldest: {}", o.spec, lost.to_json());
             }
         }
         o.pending.push_back(f);
@@ -306,10 +331,11 @@ mod tests {
     }
 
     impl Sink for Flaky {
-        fn write(&mut self, f: &Finding, _: &[u8]) -> io::Result<()> {
+        fn write(&mut self, r: &Report, _: &[u8]) -> io::Result<()> {
             if self.fail.get() {
                 return Err(io::Error::other("disk full"));
             }
+            let Report::Finding(f) = r else { panic!() };
             self.got.borrow_mut().push(f.audit.serial);
             Ok(())
         }
@@ -329,7 +355,7 @@ mod tests {
         let mut f = crate::core::finding::tests::sample();
         for serial in 1..=3 {
             f.audit.serial = serial;
-            outs.emit(&f);
+            outs.emit(&Report::Finding(Box::new(f.clone())));
         }
         assert_eq!(outs.pending(), 3);
         assert_eq!(outs.counters.failed, 3, "each emit retries the queue first, and counts its failure");
@@ -340,7 +366,7 @@ mod tests {
         fail.set(false);
         outs.retry(Instant::now() + RETRY_EVERY, false);
         f.audit.serial = 4;
-        outs.emit(&f);
+        outs.emit(&Report::Finding(Box::new(f)));
         assert_eq!(*got.borrow(), [1, 2, 3, 4]);
         assert_eq!(outs.pending(), 0);
         assert_eq!(outs.next_retry(), None);

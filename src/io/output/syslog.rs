@@ -76,10 +76,11 @@ pub const MAX_MESSAGE: usize = 8192;
 const MAX_PARAM: usize = 1024;
 
 impl super::Sink for Syslog {
-    fn write(&mut self, f: &Finding, line: &[u8]) -> io::Result<()> {
-        let msg = match self.format {
-            Format::Rfc5424 => rfc5424(f, self.facility, &self.hostname),
-            Format::Rfc3164 => rfc3164(f, self.facility, &self.hostname, line),
+    fn write(&mut self, r: &super::Report, line: &[u8]) -> io::Result<()> {
+        let msg = match (r, self.format) {
+            (super::Report::Finding(f), Format::Rfc5424) => rfc5424(f, self.facility, &self.hostname),
+            (super::Report::Finding(f), Format::Rfc3164) => rfc3164(f, self.facility, &self.hostname, line),
+            (super::Report::Health(h), format) => health(h, format, self.facility, &self.hostname, line),
         };
         self.sock.send_to(msg.as_bytes(), &self.path).map(|_| ()).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
     }
@@ -128,15 +129,29 @@ pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
     cut(&msg, MAX_MESSAGE)
 }
 
+/// A health event: MSGID `health` and its own SD-ID in RFC 5424; the JSON after
+/// the message in RFC 3164.
+pub fn health(h: &crate::core::health::Health, format: Format, facility: u8, hostname: &str, line: &[u8]) -> String {
+    let pri = u16::from(facility) * 8 + u16::from(h.level.priority());
+    let msg = escape_line(&h.message);
+    let json = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
+    let out = match format {
+        Format::Rfc5424 => format!(
+            "<{pri}>1 {} {} sockwatch {} health [sockwatch-health@32473 event=\"{}\" level=\"{}\"] {msg}",
+            h.time,
+            header_field(hostname),
+            std::process::id(),
+            sd_escape(h.event),
+            sd_escape(&format!("{:?}", h.level).to_lowercase())
+        ),
+        Format::Rfc3164 => format!("<{pri}>{} {} sockwatch[{}]: {msg} {json}", bsd_time(&h.time), header_field(hostname), std::process::id()),
+    };
+    cut(&out, MAX_MESSAGE)
+}
+
 pub fn rfc3164(f: &Finding, facility: u8, hostname: &str, line: &[u8]) -> String {
     let pri = u16::from(facility) * 8 + u16::from(priority(f.signature.severity));
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    // f.time is RFC 3339 UTC: YYYY-MM-DDTHH:MM:SS...
-    let t = &f.time;
-    let month = t.get(5..7).and_then(|m| m.parse::<usize>().ok()).and_then(|m| MONTHS.get(m.wrapping_sub(1))).unwrap_or(&"Jan");
-    let day: u32 = t.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(1);
-    let clock = t.get(11..19).unwrap_or("00:00:00");
-    let head = format!("<{pri}>{month} {day:>2} {clock} {} sockwatch[{}]: {}", header_field(hostname), std::process::id(), summary(f));
+    let head = format!("<{pri}>{} {} sockwatch[{}]: {}", bsd_time(&f.time), header_field(hostname), std::process::id(), summary(f));
     let mut json = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
     if head.len() + 1 + json.len() > MAX_MESSAGE {
         // The argv is what a container can make arbitrarily long: drop it first.
@@ -149,6 +164,14 @@ pub fn rfc3164(f: &Finding, facility: u8, hostname: &str, line: &[u8]) -> String
         return cut(&head, MAX_MESSAGE);
     }
     format!("{head} {json}")
+}
+
+/// RFC 3164's `Mmm dd hh:mm:ss` from an RFC 3339 UTC time.
+fn bsd_time(t: &str) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = t.get(5..7).and_then(|m| m.parse::<usize>().ok()).and_then(|m| MONTHS.get(m.wrapping_sub(1))).unwrap_or(&"Jan");
+    let day: u32 = t.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(1);
+    format!("{month} {day:>2} {}", t.get(11..19).unwrap_or("00:00:00"))
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
@@ -217,6 +240,17 @@ mod tests {
         assert!(!old.contains('\n'));
         assert!(old.starts_with("<84>Nov 28 10:52:42 host sockwatch["), "{old}");
         assert!(old.ends_with(&String::from_utf8(line).unwrap()));
+    }
+
+    #[test]
+    fn health_events_have_their_own_msgid() {
+        let h = crate::core::health::Health::new("2026-11-28T10:52:42.100000Z".into(), "audit_disabled", crate::core::health::Level::Warning, "audit\nwas off".into(), "h");
+        let line = serde_json::to_vec(&h).unwrap();
+        let m = health(&h, Format::Rfc5424, 10, "h", &line);
+        assert!(m.starts_with("<84>1 2026-11-28T10:52:42.100000Z h sockwatch "), "{m}");
+        assert!(m.contains(" health [sockwatch-health@32473 event=\"audit_disabled\" level=\"warning\"] audit\\x0awas off"), "{m}");
+        let old = health(&h, Format::Rfc3164, 10, "h", &line);
+        assert!(old.starts_with("<84>Nov 28 10:52:42 h sockwatch["), "{old}");
     }
 
     #[test]

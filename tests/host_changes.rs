@@ -1,0 +1,148 @@
+//! The host changes audit under a running sockwatch; it must notice, recover on
+//! its own, say so in a health event, and keep detecting: a container connect
+//! right after the change is still reported within 2 s. Each test prints how long
+//! the recovery took.
+
+mod common;
+
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use sockwatch::io::netlink::Control;
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn wait_health(d: &Daemon, event: &str, timeout: Duration) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        if let Some(h) = records(&d.findings).into_iter().find(|r| r["kind"] == "health" && r["event"] == event) {
+            return h;
+        }
+        assert!(t0.elapsed() < timeout, "no {event} health event within {timeout:?}; log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A container connect made now is reported within 2 s.
+fn still_detects(d: &Daemon, c: &FakeContainer, sock: &Path) {
+    let before = records(&d.findings).iter().filter(|r| r.get("signature").is_some()).count();
+    let t0 = Instant::now();
+    let _ = c.sh(&connect_cmd(sock));
+    while records(&d.findings).iter().filter(|r| r.get("signature").is_some()).count() <= before {
+        assert!(t0.elapsed() < Duration::from_secs(2), "a container connect was not reported within 2 s; log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn setup(tag: &str, extra: &[&str]) -> (AuditTest, UnixListener, std::path::PathBuf, Daemon, FakeContainer) {
+    let t = AuditTest::begin(tag);
+    let sock = t.dir.join("real.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut args = vec!["--socket", sock.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let d = Daemon::start(&t.dir, &args);
+    (t, listener, sock, d, FakeContainer::new())
+}
+
+#[test]
+fn audit_switched_off_is_turned_back_on() {
+    if !privileged("audit switched off") {
+        return;
+    }
+    let (t, _l, sock, d, c) = setup("audit-off", &[]);
+    let t0 = Instant::now();
+    // What `auditctl -e 0` sends.
+    Control::open().unwrap().set_enabled(0).unwrap();
+    let h = wait_health(&d, "audit_disabled", Duration::from_secs(5));
+    let recovered = t0.elapsed();
+    assert_eq!(h["details"]["restored"], true);
+    assert_eq!(Control::open().unwrap().status().unwrap().enabled, 1);
+    still_detects(&d, &c, &sock);
+    eprintln!("recovery: audit switched off -> on again in {recovered:?}");
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    drop(c);
+    t.end();
+}
+
+#[test]
+fn keep_audit_state_only_reports() {
+    if !privileged("--keep-audit-state") {
+        return;
+    }
+    let (t, _l, sock, d, c) = setup("keep-state", &["--keep-audit-state"]);
+    Control::open().unwrap().set_enabled(0).unwrap();
+    let h = wait_health(&d, "audit_disabled", Duration::from_secs(5));
+    assert_eq!(h["details"]["restored"], false);
+    assert_eq!(h["level"], "error");
+    assert_eq!(Control::open().unwrap().status().unwrap().enabled, 0, "left off");
+    // Someone turns it on again: reported, and detection is back.
+    Control::open().unwrap().set_enabled(1).unwrap();
+    wait_health(&d, "audit_enabled", Duration::from_secs(5));
+    still_detects(&d, &c, &sock);
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    drop(c);
+    t.end();
+}
+
+#[test]
+fn journald_starting_switches_audit_off_and_it_comes_back() {
+    if !privileged("journald restart") {
+        return;
+    }
+    if !Path::new("/lib/systemd/systemd-journald").exists() {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "journald is needed under CI=true");
+        skip("journald restart", "systemd-journald is not installed");
+        return;
+    }
+    let (t, _l, sock, d, c) = setup("journald", &[]);
+    // Restart journald the way the test command started it; it turns audit off.
+    let _ = run("pkill", &["-x", "systemd-journal"]);
+    for _ in 0..50 {
+        if !run("pgrep", &["-x", "systemd-journal"]).status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t0 = Instant::now();
+    let setup = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/env/setup-journald.sh");
+    let out = run(setup, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let h = wait_health(&d, "audit_disabled", Duration::from_secs(10));
+    eprintln!("recovery: journald start switched audit off; back on {:?} after journald was started", t0.elapsed());
+    assert_eq!(h["details"]["restored"], true);
+    still_detects(&d, &c, &sock);
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    drop(c);
+    t.end();
+}
+
+#[test]
+fn wiped_rules_are_loaded_again_within_a_second() {
+    if !privileged("rules wiped") {
+        return;
+    }
+    let (t, _l, sock, d, c) = setup("wiped", &[]);
+    // What `auditctl -D` does: delete every rule.
+    let mut ctl = Control::open().unwrap();
+    let t0 = Instant::now();
+    for rule in ctl.list_rules().unwrap().into_iter().flatten() {
+        ctl.del_rule(&rule).unwrap();
+    }
+    let h = wait_health(&d, "rules_restored", Duration::from_secs(1));
+    let recovered = t0.elapsed();
+    assert!(h["details"]["restored"].as_u64().unwrap() >= 1);
+    assert!(sockwatch_rules_loaded() >= 1);
+    still_detects(&d, &c, &sock);
+    eprintln!("recovery: rules wiped -> loaded again in {recovered:?}");
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    drop(c);
+    t.end();
+}
