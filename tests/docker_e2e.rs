@@ -94,11 +94,7 @@ fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
     assert_eq!(sockwatch_rules_loaded(), rules_before, "no rule of this run is left loaded");
 
     // Exactly the containers of (a) and (b); nothing from (c) or (d).
-    let all: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("findings.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let all = findings_in(&dir.join("findings.jsonl"));
     assert!(!all.is_empty());
     for f in &all {
         let id = f["container"]["id"].as_str().unwrap_or_default();
@@ -150,5 +146,5 @@ fn docker_exec_of_a_client_that_exits_at_once_is_attributed() {
 }
 
 fn d_findings(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("findings.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    findings_in(&dir.join("findings.jsonl"))
 }

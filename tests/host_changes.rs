@@ -146,3 +146,47 @@ fn wiped_rules_are_loaded_again_within_a_second() {
     drop(c);
     t.end();
 }
+
+#[test]
+fn dockerd_restart_recreates_the_socket_and_matching_follows() {
+    if !privileged("dockerd restart") || !runtime_ready("docker", "sockwatch-test:latest", "tests/env/setup-docker.sh") {
+        return;
+    }
+    let t = AuditTest::begin("dockerd");
+    let client = build_client(&t.dir);
+    let d = Daemon::start(&t.dir, &[]);
+    let inode = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/run/docker.sock").unwrap());
+    let before = inode();
+    // Restart dockerd: stop it, and start it again as the test command does.
+    let _ = run("pkill", &["-x", "dockerd"]);
+    for _ in 0..200 {
+        if !run("pgrep", &["-x", "dockerd"]).status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let setup = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/env/setup-docker.sh");
+    let out = run(setup, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(inode(), before, "dockerd re-created its socket");
+    let vol = format!("{}:/client:ro", client.display());
+    let started = run(
+        "docker",
+        &["run", "-d", "--network", "none", "-v", &vol, "-v", "/var/run/docker.sock:/var/run/docker.sock", "sockwatch-test:latest", "sleep", "60"],
+    );
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let id = String::from_utf8(started.stdout).unwrap().trim().to_string();
+    let t0 = Instant::now();
+    assert!(run("docker", &["exec", &id, "/client", "/var/run/docker.sock"]).status.success());
+    let f = d.wait_finding("a connect to the new socket", Duration::from_secs(10), |f| f["container"]["id"] == id.as_str());
+    let took = t0.elapsed();
+    assert_eq!(f["socket"]["inode"], inode());
+    let h = wait_health(&d, "socket_changed", Duration::from_secs(1));
+    assert_eq!(h["details"]["new_inode"], inode());
+    eprintln!("recovery: dockerd restarted; the first connect to the new socket reported {took:?} after `docker exec` began");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let (st, log) = d.stop();
+    run("docker", &["rm", "-f", &id]);
+    assert!(st.success(), "{log}");
+    t.end();
+}

@@ -45,12 +45,7 @@ fn podman_containers_reaching_the_socket_are_attributed() {
     run("podman", &["rm", "-f", "-t", "0", &id]);
     assert!(st.success(), "{log}");
     assert_eq!(f["container"]["runtime"], "podman");
-    let all: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("findings.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|f: &serde_json::Value| f["process"]["comm"] == "client")
-        .collect();
+    let all: Vec<serde_json::Value> = findings_in(&dir.join("findings.jsonl")).into_iter().filter(|f| f["process"]["comm"] == "client").collect();
     assert_eq!(all.len(), N + 1, "{all:#?}");
     for f in &all {
         assert_eq!(f["container"]["id"], id.as_str());

@@ -91,6 +91,12 @@ fn install(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     ensure_unlocked(&st)?;
+    if st.backlog_limit < crate::core::rules::BACKLOG_LIMIT {
+        match ctl.set_backlog_limit(crate::core::rules::BACKLOG_LIMIT) {
+            Ok(()) => println!("raised the backlog limit from {} to {}", st.backlog_limit, crate::core::rules::BACKLOG_LIMIT),
+            Err(e) => eprintln!("sockwatch: warning: cannot raise the backlog limit: {e}"),
+        }
+    }
     let mut failed_required = false;
     for (r, outcome) in rules.iter().zip(load_missing(&mut ctl, rules)?) {
         match outcome {

@@ -22,7 +22,7 @@ use crate::core::detect::{self, FileId, Skip, WatchedSocket};
 use crate::core::finding::{self, Extra};
 use crate::core::record::{types, Record};
 use crate::core::abi;
-use crate::core::rules::{rule_set, RuleSpec};
+use crate::core::rules::{rule_set, RuleSpec, BACKLOG_LIMIT};
 use crate::core::stats::Stats;
 use crate::core::time;
 use crate::io::intake::{Intake, Read};
@@ -88,9 +88,18 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
 
     let rules = rule_set(&paths, abi::native());
-    let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false };
+    let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false, backlog_was: None };
     if !settings.no_rules {
         audit.added = install(&mut audit.ctl, &rules, st.enabled)?;
+    }
+    if st.backlog_limit < BACKLOG_LIMIT && st.enabled != 2 {
+        match audit.ctl.set_backlog_limit(BACKLOG_LIMIT) {
+            Ok(()) => {
+                audit.backlog_was = Some(st.backlog_limit);
+                info!("raised audit's backlog limit from {} to {BACKLOG_LIMIT} (restored on exit)", st.backlog_limit);
+            }
+            Err(e) => warn!("cannot raise audit's backlog limit from {} ({e}): bursts may lose records", st.backlog_limit),
+        }
     }
     if st.enabled == 0 {
         ctx(audit.ctl.set_enabled(1), "cannot turn audit on")?;
@@ -157,11 +166,21 @@ struct AuditGuard {
     ctl: Control,
     added: Vec<RuleSpec>,
     enabled_by_us: bool,
+    /// The backlog limit before this run raised it.
+    backlog_was: Option<u32>,
 }
 
 impl Drop for AuditGuard {
     fn drop(&mut self) {
         cleanup(&mut self.ctl, &self.added, self.enabled_by_us);
+        if let Some(was) = self.backlog_was {
+            // Only if nobody changed it since.
+            if self.ctl.status().is_ok_and(|s| s.backlog_limit == BACKLOG_LIMIT) {
+                if let Err(e) = self.ctl.set_backlog_limit(was) {
+                    error!("cannot restore audit's backlog limit to {was}: {e}");
+                }
+            }
+        }
     }
 }
 
@@ -495,6 +514,28 @@ impl Daemon {
         self.report(health);
     }
 
+    /// A watched socket was re-created (a runtime restart) or went away: matching
+    /// follows the new identity, and the change is a health event.
+    fn socket_changes(&mut self, changes: Vec<sockets::Change>) {
+        let health = changes
+            .into_iter()
+            .map(|(path, old, new)| {
+                let inode = |f: Option<FileId>| f.map_or(serde_json::Value::Null, |f| f.inode.into());
+                Health::new(
+                    time::now_micros(),
+                    "socket_changed",
+                    HealthLevel::Info,
+                    format!("watched socket {path} changed from {} to {}; now matching the new one", sockets::describe(old), sockets::describe(new)),
+                    &self.hostname,
+                )
+                .with("socket", path)
+                .with("old_inode", inode(old))
+                .with("new_inode", inode(new))
+            })
+            .collect();
+        self.report(health);
+    }
+
     fn report(&mut self, health: Vec<Health>) {
         for ev in health {
             match ev.level {
@@ -553,8 +594,12 @@ impl Daemon {
         let resolved = self.resolve_without_path(c);
         let mut target = detect::target(c, &self.watched, resolved);
         if let Err(skip) = target {
-            if detect::worth_refresh(c, skip) && sockets::refresh(&mut self.watched) {
-                target = detect::target(c, &self.watched, resolved);
+            if detect::worth_refresh(c, skip) {
+                let changed = sockets::refresh(&mut self.watched);
+                if !changed.is_empty() {
+                    self.socket_changes(changed);
+                    target = detect::target(c, &self.watched, resolved);
+                }
             }
         }
         let hit = match target {

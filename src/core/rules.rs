@@ -13,6 +13,15 @@ use super::abi::{Abi, URING_OP_CONNECT};
 
 pub const KEY: &str = "sockwatch";
 
+/// The kernel's queue of records not yet delivered. Its default, 64, overflows
+/// within a burst of container starts; a full queue loses records (counted in
+/// `lost`). 8192 records is about 1-2 MiB of kernel memory at worst.
+pub const BACKLOG_LIMIT: u32 = 8192;
+/// How long (ms) a process generating a record waits for room in a full queue
+/// before the record is lost: the kernel's default, written out so the rules file
+/// says what it relies on.
+pub const BACKLOG_WAIT_TIME_MS: u32 = 60_000;
+
 pub const AUDIT_FILTER_EXIT: u32 = 4;
 pub const AUDIT_FILTER_URING_EXIT: u32 = 7;
 pub const AUDIT_FILTER_PREPEND: u32 = 0x10;
@@ -113,6 +122,9 @@ pub fn rules_file(rules: &[RuleSpec]) -> String {
          ## Written by `sockwatch rules install`; `sockwatch rules print` shows the same.\n\
          ## -A puts each rule first on its list, so an earlier `never` rule cannot hide it.\n",
     );
+    out.push_str(&format!(
+        "## A queue deep enough for bursts; a full queue loses records.\n-b {BACKLOG_LIMIT}\n--backlog_wait_time {BACKLOG_WAIT_TIME_MS}\n"
+    ));
     for r in rules {
         match r.auditctl() {
             Some(line) => {
@@ -204,6 +216,7 @@ mod tests {
         let file = rules_file(&rules);
         assert!(file.contains("\n# -A always,io_uring -U connect -F key=sockwatch\n"));
         assert_eq!(file.lines().filter(|l| l.starts_with("-A")).count(), 3);
+        assert!(file.contains("\n-b 8192\n--backlog_wait_time 60000\n"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub const AUDIT_ADD_RULE: u16 = 1011;
 pub const AUDIT_DEL_RULE: u16 = 1012;
 pub const AUDIT_LIST_RULES: u16 = 1013;
 pub const AUDIT_STATUS_ENABLED: u32 = 0x0001;
+pub const AUDIT_STATUS_BACKLOG_LIMIT: u32 = 0x0010;
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -145,6 +146,13 @@ impl Control {
         let mut s = StatusMessage::new();
         s.mask = AUDIT_STATUS_ENABLED;
         s.enabled = enabled;
+        self.set(&s)
+    }
+
+    pub fn set_backlog_limit(&mut self, limit: u32) -> io::Result<()> {
+        let mut s = StatusMessage::new();
+        s.mask = AUDIT_STATUS_BACKLOG_LIMIT;
+        s.backlog_limit = limit;
         self.set(&s)
     }
 

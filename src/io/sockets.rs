@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::core::detect::WatchedSocket;
+use crate::core::detect::{FileId, WatchedSocket};
 
 use super::proc::file_id;
 
@@ -51,26 +51,28 @@ pub fn watch(paths: &[String]) -> Vec<WatchedSocket> {
     paths.iter().map(|p| WatchedSocket::new(p.clone(), identify(p))).collect()
 }
 
-fn identify(path: &str) -> Option<crate::core::detect::FileId> {
+fn identify(path: &str) -> Option<FileId> {
     fs::metadata(path).ok().map(|m| file_id(&m))
 }
 
-/// Re-reads every socket's identity; returns whether any changed.
-pub fn refresh(watched: &mut [WatchedSocket]) -> bool {
-    let mut changed = false;
+/// A watched socket whose identity changed: (path, old, new).
+pub type Change = (String, Option<FileId>, Option<FileId>);
+
+/// Re-reads every socket's identity; returns what changed.
+pub fn refresh(watched: &mut [WatchedSocket]) -> Vec<Change> {
+    let mut changed = Vec::new();
     for w in watched.iter_mut() {
         let now = identify(&w.path);
         if now != w.id {
-            crate::info!(
-                "watched socket {} is now {}",
-                w.path,
-                now.map_or("absent".to_string(), |f| format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode))
-            );
+            changed.push((w.path.clone(), w.id, now));
             w.update(now);
-            changed = true;
         }
     }
     changed
+}
+
+pub fn describe(f: Option<FileId>) -> String {
+    f.map_or("absent".to_string(), |f| format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode))
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ pub fn audit_lock() -> Flock<File> {
 pub struct AuditState {
     pub enabled: u32,
     pub pid: u32,
+    pub backlog_limit: u32,
     pub rules: Vec<Vec<u8>>,
 }
 
@@ -67,7 +68,7 @@ pub fn audit_state() -> AuditState {
         .map(|r| r.map(|m| sockwatch::io::netlink::emit_rule(&m)).unwrap_or_else(|raw| raw))
         .collect();
     rules.sort();
-    AuditState { enabled: st.enabled, pid: st.pid, rules }
+    AuditState { enabled: st.enabled, pid: st.pid, backlog_limit: st.backlog_limit, rules }
 }
 
 /// Number of loaded rules carrying sockwatch's key.
@@ -179,12 +180,9 @@ impl Daemon {
         }
     }
 
+    /// The findings written so far (health events left out).
     pub fn findings(&self) -> Vec<serde_json::Value> {
-        fs::read_to_string(&self.findings)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad finding line {l:?}: {e}")))
-            .collect()
+        findings_in(&self.findings)
     }
 
     /// Waits until some finding satisfies `pred`, and returns it.
@@ -324,4 +322,14 @@ impl Drop for FakeContainer {
 
 pub fn connect_cmd(path: &Path) -> String {
     format!("socat -u /dev/null UNIX-CONNECT:{}", path.display())
+}
+
+/// The findings in a JSON lines file, without the health events beside them.
+pub fn findings_in(path: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .filter(|r| r["kind"] != "health")
+        .collect()
 }
