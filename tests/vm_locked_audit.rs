@@ -31,4 +31,16 @@ fn locked_audit_is_reported_in_one_line_with_a_non_zero_exit() {
     assert!(lines.contains(&format!("run stderr: {msg}").as_str()), "{text}");
     assert!(lines.contains(&"status rc=1"), "{text}");
     eprintln!("VM console:\n{text}");
+
+    // Rules loaded before the lock: `run` starts with them and says what it
+    // cannot change.
+    let out = run(script, &[BIN, "preloaded"]);
+    let console = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = console.lines().filter_map(|l| l.split_once("SW: ").map(|(_, r)| r)).collect();
+    let text = lines.join("\n");
+    assert!(lines.last() == Some(&"done"), "the VM did not finish: {text}");
+    assert!(lines.contains(&"preload rc=0") && lines.contains(&"audit locked"), "{text}");
+    assert!(lines.contains(&"run rc=0"), "{text}");
+    assert!(text.contains("the audit configuration is locked (enabled=2) until reboot: using the rules already loaded; sockwatch cannot add, remove or restore rules"), "{text}");
+    assert!(text.contains("sockwatch: info: ready:"), "{text}");
 }

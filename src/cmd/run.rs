@@ -193,7 +193,10 @@ fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<Vec<Ru
         if rules.iter().zip(&have).any(|(r, h)| !h && is_required(r)) {
             ensure_unlocked(&ctl.status()?)?;
         }
-        warn!("the audit configuration is locked; using the rules already loaded");
+        warn!(
+            "the audit configuration is locked (enabled=2) until reboot: using the rules already loaded; \
+             sockwatch cannot add, remove or restore rules, change the backlog limit, or switch audit on or off"
+        );
         return Ok(Vec::new());
     }
     let outcomes = load_missing(ctl, rules)?;

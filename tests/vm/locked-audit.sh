@@ -3,11 +3,14 @@
 # there (enabled=2), and runs `sockwatch rules install` and `sockwatch run` in it.
 # The guest's console goes to stdout, with marker lines the test reads. The host's
 # audit state is never touched: locking is irreversible until reboot.
-# Usage: locked-audit.sh SOCKWATCH_BINARY
+# Usage: locked-audit.sh SOCKWATCH_BINARY [preloaded]
+# With `preloaded`, sockwatch's rules are loaded before the lock, and `run` must
+# start and work with them.
 # Needs: qemu-system-x86_64, busybox-static, gcc (static libc), and apt access to
 # Debian's kernel package the first time (cached in $SOCKWATCH_VM_CACHE).
 set -euo pipefail
 bin=$(readlink -f "$1")
+mode=${2:-plain}
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${SOCKWATCH_VM_CACHE:-/var/cache/sockwatch-tests}
 mkdir -p "$cache"
@@ -31,6 +34,7 @@ cp "$bin" "$root/sockwatch"
 for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
     cp --parents -L "$lib" "$root"
 done
+echo "$mode" > "$root/mode"
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -38,14 +42,28 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 echo "SW: kernel $(uname -r)"
+if [ "$(cat /mode)" = preloaded ]; then
+    /sockwatch --config /dev/null rules install --no-persist >/tmp/out 2>&1
+    echo "SW: preload rc=$?"
+    /audit-lock && echo "SW: audit locked"
+    /sockwatch --config /dev/null run --output stdout >/tmp/out 2>/tmp/err &
+    pid=$!
+    sleep 3
+    kill -TERM $pid
+    wait $pid
+    echo "SW: run rc=$?"
+    sed 's/^/SW: run stderr: /' /tmp/err
+    echo "SW: done"
+    poweroff -f
+fi
 /audit-lock && echo "SW: audit locked"
-/sockwatch rules install --no-persist >/tmp/out 2>/tmp/err
+/sockwatch --config /dev/null rules install --no-persist >/tmp/out 2>/tmp/err
 echo "SW: install rc=$? stderr-lines=$(wc -l </tmp/err)"
 sed 's/^/SW: install stderr: /' /tmp/err
-/sockwatch run --output stdout >/tmp/out 2>/tmp/err
+/sockwatch --config /dev/null run --output stdout >/tmp/out 2>/tmp/err
 echo "SW: run rc=$?"
 sed 's/^/SW: run stderr: /' /tmp/err
-/sockwatch rules status >/tmp/out 2>&1
+/sockwatch --config /dev/null rules status >/tmp/out 2>&1
 echo "SW: status rc=$?"
 sed 's/^/SW: status: /' /tmp/out
 echo "SW: done"
