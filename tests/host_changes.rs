@@ -190,3 +190,57 @@ fn dockerd_restart_recreates_the_socket_and_matching_follows() {
     assert!(st.success(), "{log}");
     t.end();
 }
+
+#[test]
+fn auditd_beside_sockwatch_both_see_the_events() {
+    if !privileged("auditd beside") {
+        return;
+    }
+    if !Path::new("/usr/sbin/auditd").exists() {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "auditd is needed under CI=true (tests/run.sh installs it)");
+        skip("auditd beside", "auditd is not installed");
+        return;
+    }
+    let (t, _l, sock, d, c) = setup("auditd", &[]);
+    let log = Path::new("/var/log/audit/audit.log");
+    let mut auditd = std::process::Command::new("/usr/sbin/auditd").args(["-n", "-s", "nochange"]).spawn().unwrap();
+    let mut ctl = Control::open().unwrap();
+    let t0 = Instant::now();
+    while ctl.status().unwrap().pid != auditd.id() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "auditd did not register");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // What auditd's service does next: load its rules, which begin with -D.
+    let t1 = Instant::now();
+    let out = run("auditctl", &["-R", "/etc/audit/audit.rules"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_health(&d, "rules_restored", Duration::from_secs(1));
+    let recovered = t1.elapsed();
+    still_detects(&d, &c, &sock);
+    let f = d.findings().into_iter().last().unwrap();
+    let serial = f["audit"]["serial"].as_u64().unwrap();
+    // auditd logged the same event, and still holds the audit pid: sockwatch
+    // stayed on the multicast group.
+    let t2 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.lines().any(|l| l.contains(&format!(":{serial})")) && l.contains("key=\"sockwatch\"")) {
+            break;
+        }
+        assert!(t2.elapsed() < Duration::from_secs(5), "auditd's log has no record of serial {serial}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ctl.status().unwrap().pid, auditd.id(), "sockwatch never takes the audit pid");
+    eprintln!("recovery: auditd loaded its rules (-D) -> sockwatch's rules back in {recovered:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(auditd.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    auditd.wait().unwrap();
+    while ctl.status().unwrap().pid != 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (st, out) = d.stop();
+    assert!(st.success(), "{out}");
+    // auditd's rules set the backlog limit; put it back as it was.
+    ctl.set_backlog_limit(t.before.backlog_limit).unwrap();
+    drop(c);
+    t.end();
+}

@@ -18,6 +18,13 @@ if [ "$(id -u)" -eq 0 ]; then
         apt-get -o DPkg::Lock::Timeout=300 update -qq
         apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
+    # auditd, to test living beside it; installed without starting it (the tests
+    # start and stop it themselves).
+    if [ "$(dpkg-query -W -f='${Status}' auditd 2>/dev/null || true)" != "install ok installed" ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends auditd >/dev/null || { rm -f /usr/sbin/policy-rc.d; exit 1; }
+        rm -f /usr/sbin/policy-rc.d
+    fi
     tests/env/setup-docker.sh
     tests/env/setup-podman.sh
     tests/env/setup-journald.sh
