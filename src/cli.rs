@@ -68,6 +68,15 @@ pub struct RunArgs {
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<OutputSpec>,
 
+    /// How records are read [default: multicast]. `multicast` reads a copy
+    /// beside any audit daemon (auditd). `unicast` registers sockwatch as the
+    /// audit daemon, for hosts without one: the kernel then stops printing every
+    /// record to its log and holds records when sockwatch is busy instead of
+    /// dropping them; refused when another daemon is registered, given back on
+    /// exit. A held registration would keep auditd from starting.
+    #[arg(long, value_name = "MODE", value_parser = ["multicast", "unicast"])]
+    pub audit_mode: Option<String>,
+
     /// When something switches audit off, only report it (a health event) instead
     /// of turning it back on.
     #[arg(long, overrides_with = "restore_audit_state")]

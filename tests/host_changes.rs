@@ -244,3 +244,27 @@ fn auditd_beside_sockwatch_both_see_the_events() {
     drop(c);
     t.end();
 }
+
+#[test]
+fn unicast_mode_takes_the_audit_pid_and_gives_it_back() {
+    if !privileged("--audit-mode unicast") {
+        return;
+    }
+    let (t, _l, sock, d, c) = setup("unicast", &["--audit-mode", "unicast"]);
+    let mut ctl = Control::open().unwrap();
+    assert_eq!(ctl.status().unwrap().pid, d.child.id(), "registered as the audit daemon");
+    still_detects(&d, &c, &sock);
+    let serial = d.findings().last().unwrap()["audit"]["serial"].as_u64().unwrap();
+    // The kernel no longer prints the records to its log.
+    let kmsg = String::from_utf8_lossy(&run("dmesg", &[]).stdout).into_owned();
+    assert!(!kmsg.contains(&format!(":{serial})")), "record {serial} was printed to the kernel log");
+    // A second one is refused while it holds the pid.
+    let refused = run(BIN, &["--config", "/dev/null", "run", "--no-rules", "--audit-mode", "unicast", "--socket", sock.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("another audit daemon is registered"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    assert_eq!(ctl.status().unwrap().pid, 0, "given back on exit");
+    drop(c);
+    t.end();
+}

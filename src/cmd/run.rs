@@ -74,8 +74,12 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         Signals::open(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1]),
         "cannot set up signal handling",
     )?;
-    // Join the multicast group before loading rules, so no event falls in between.
-    let intake = Intake::open()?;
+    // Open the intake before loading rules, so no event falls in between.
+    let intake = if settings.unicast {
+        ctx(Intake::open_unicast(), "--audit-mode unicast")?
+    } else {
+        Intake::open()?
+    };
     // Process events before any connect, so the fork table is warm.
     let procevents = match ProcEvents::open() {
         Ok(p) => Some(p),
@@ -88,7 +92,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
 
     let rules = rule_set(&paths, abi::native());
-    let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false, backlog_was: None };
+    let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false, backlog_was: None, registered: settings.unicast };
     if !settings.no_rules {
         audit.added = install(&mut audit.ctl, &rules, st.enabled)?;
     }
@@ -168,10 +172,17 @@ struct AuditGuard {
     enabled_by_us: bool,
     /// The backlog limit before this run raised it.
     backlog_was: Option<u32>,
+    /// Registered as the audit daemon (--audit-mode unicast).
+    registered: bool,
 }
 
 impl Drop for AuditGuard {
     fn drop(&mut self) {
+        if self.registered {
+            if let Err(e) = self.ctl.unregister() {
+                error!("cannot give back the audit daemon registration: {e}");
+            }
+        }
         cleanup(&mut self.ctl, &self.added, self.enabled_by_us);
         if let Some(was) = self.backlog_was {
             // Only if nobody changed it since.

@@ -31,6 +31,8 @@ pub enum Read<'a> {
 }
 
 impl Intake {
+    /// Multicast (the default): a read-only copy of every record, beside whatever
+    /// audit daemon there is.
     pub fn open() -> io::Result<Intake> {
         let mut sock = Socket::new(NETLINK_AUDIT)?;
         sock.bind_auto()?;
@@ -40,6 +42,55 @@ impl Intake {
                 format!("cannot join the audit multicast group: {e} (sockwatch needs root, or CAP_AUDIT_READ)"),
             )
         })?;
+        Intake::finish(sock)
+    }
+
+    /// Unicast (`--audit-mode unicast`): registers this process as the audit
+    /// daemon, so the kernel sends the records here (and stops printing them to
+    /// the kernel log), holding them when the socket is full instead of dropping
+    /// them. Refused when another daemon is registered. The registration is made
+    /// from this very socket: the kernel sends to the port that asked.
+    pub fn open_unicast() -> io::Result<Intake> {
+        use netlink_packet_audit::status::StatusMessage;
+        use netlink_packet_core::Emitable;
+        let mut sock = Socket::new(NETLINK_AUDIT)?;
+        sock.bind_auto()?;
+        sock.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+        setsockopt(&sock, sockopt::ReceiveTimeout, &nix::sys::time::TimeVal::new(5, 0)).map_err(io::Error::from)?;
+        let mut status = StatusMessage::new();
+        status.mask = super::netlink::AUDIT_STATUS_PID;
+        status.pid = std::process::id();
+        let mut payload = vec![0; status.buffer_len()];
+        status.emit(&mut payload);
+        let mut msg = Vec::with_capacity(HEADER_LEN + payload.len());
+        msg.extend_from_slice(&((HEADER_LEN + payload.len()) as u32).to_ne_bytes());
+        msg.extend_from_slice(&super::netlink::AUDIT_SET.to_ne_bytes());
+        msg.extend_from_slice(&(1u16 | 4u16).to_ne_bytes()); // NLM_F_REQUEST | NLM_F_ACK
+        msg.extend_from_slice(&1u32.to_ne_bytes());
+        msg.extend_from_slice(&0u32.to_ne_bytes());
+        msg.extend_from_slice(&payload);
+        sock.send(&msg, 0)?;
+        let mut buf = vec![0u8; 8192];
+        loop {
+            let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(io::Error::from)?;
+            if let Some(m) = super::netlink::messages(&buf[..n]).find(|m| m.mtype == 2 && m.seq == 1) {
+                let code = m.payload.get(0..4).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
+                if code == -(Errno::EEXIST as i32) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "another audit daemon is registered (auditd?): --audit-mode unicast needs the audit pid; use the default multicast mode beside it",
+                    ));
+                }
+                if code != 0 {
+                    return Err(io::Error::from_raw_os_error(-code));
+                }
+                break;
+            }
+        }
+        Intake::finish(sock)
+    }
+
+    fn finish(sock: Socket) -> io::Result<Intake> {
         sock.set_non_blocking(true)?;
         if setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).is_err() {
             let _ = setsockopt(&sock, sockopt::RcvBuf, &RCVBUF);
@@ -60,6 +111,10 @@ impl Intake {
             Ok(n) if n < HEADER_LEN => Ok(Some(Read::Record(0, &[]))),
             Ok(n) => {
                 let mtype = u16::from_ne_bytes([self.buf[4], self.buf[5]]);
+                // Netlink's own messages (an ack, say) are not records.
+                if mtype < 16 {
+                    return self.read();
+                }
                 // One record a datagram; nlmsg_len is not trusted (see netlink.rs).
                 Ok(Some(Read::Record(mtype, &self.buf[HEADER_LEN..n])))
             }

@@ -22,6 +22,7 @@ pub const AUDIT_DEL_RULE: u16 = 1012;
 pub const AUDIT_LIST_RULES: u16 = 1013;
 pub const AUDIT_STATUS_ENABLED: u32 = 0x0001;
 pub const AUDIT_STATUS_BACKLOG_LIMIT: u32 = 0x0010;
+pub const AUDIT_STATUS_PID: u32 = 0x0004;
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -146,6 +147,15 @@ impl Control {
         let mut s = StatusMessage::new();
         s.mask = AUDIT_STATUS_ENABLED;
         s.enabled = enabled;
+        self.set(&s)
+    }
+
+    /// Gives up the audit daemon registration (pid 0); only the registered
+    /// process may.
+    pub fn unregister(&mut self) -> io::Result<()> {
+        let mut s = StatusMessage::new();
+        s.mask = AUDIT_STATUS_PID;
+        s.pid = 0;
         self.set(&s)
     }
 
