@@ -1,6 +1,7 @@
 //! `sockwatch run`: the daemon. One thread, one mio `Poll`, a named token per
-//! source, and no timer unless an event is waiting for its EOE, so an idle
-//! sockwatch never wakes up.
+//! source. Timers are armed only while there is something to do (an event
+//! waiting for its EOE, a de-duplication window, a queued output, counters to
+//! log), except the slow audit-state backstop poll (once a minute).
 
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
@@ -58,6 +59,8 @@ const STATS_EVERY: Duration = Duration::from_secs(600);
 const AUDIT_POLL: Duration = Duration::from_secs(60);
 /// How often the audit state is checked while audit is off and left off.
 const BLIND_POLL: Duration = Duration::from_secs(1);
+/// ENOBUFS losses are reported at most this often.
+const ENOBUFS_EVERY: Duration = Duration::from_secs(10);
 /// Processes remembered for attribution (parents of the dead, pid -> container).
 const LINEAGE: usize = 65_536;
 /// Datagrams still read after SIGTERM, at most: systemd's stop timeout must not
@@ -92,7 +95,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
 
     let rules = rule_set(&paths, abi::native());
-    let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false, backlog_was: None, registered: settings.unicast };
+    let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false, backlog_was: None };
     if !settings.no_rules {
         audit.added = install(&mut audit.ctl, &rules, st.enabled)?;
     }
@@ -140,7 +143,11 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             next_poll: Instant::now() + AUDIT_POLL,
             lost: st.lost,
             enobufs_reported: 0,
+            enobufs_next: Instant::now(),
             blind: false,
+            unicast: settings.unicast,
+            lost_registration: false,
+            missing_reported: false,
         },
     };
     let _ = notify::notify("READY=1");
@@ -172,19 +179,15 @@ struct AuditGuard {
     enabled_by_us: bool,
     /// The backlog limit before this run raised it.
     backlog_was: Option<u32>,
-    /// Registered as the audit daemon (--audit-mode unicast).
-    registered: bool,
 }
 
 impl Drop for AuditGuard {
     fn drop(&mut self) {
-        if self.registered {
-            if let Err(e) = self.ctl.unregister() {
-                error!("cannot give back the audit daemon registration: {e}");
-            }
-        }
-        cleanup(&mut self.ctl, &self.added, self.enabled_by_us);
-        if let Some(was) = self.backlog_was {
+        // An audit daemon registered since (auditd started) owns the audit state
+        // now: leave its enabled flag and backlog limit alone.
+        let other_daemon = self.ctl.status().is_ok_and(|s| s.pid != 0 && s.pid != std::process::id());
+        cleanup(&mut self.ctl, &self.added, self.enabled_by_us && !other_daemon);
+        if let Some(was) = self.backlog_was.filter(|_| !other_daemon) {
             // Only if nobody changed it since.
             if self.ctl.status().is_ok_and(|s| s.backlog_limit == BACKLOG_LIMIT) {
                 if let Err(e) = self.ctl.set_backlog_limit(was) {
@@ -276,10 +279,16 @@ struct Keeper {
     next_poll: Instant,
     /// The kernel's lost counter at the last check.
     lost: u32,
-    /// ENOBUFS losses already reported.
+    /// ENOBUFS losses already reported, and when the next report may go.
     enobufs_reported: u64,
+    enobufs_next: Instant,
     /// Audit is off and left off (--keep-audit-state): reported once.
     blind: bool,
+    /// Registered as the audit daemon; and whether losing that was reported.
+    unicast: bool,
+    lost_registration: bool,
+    /// Required rules that cannot be loaded were reported (until they load).
+    missing_reported: bool,
 }
 
 impl Daemon {
@@ -301,7 +310,14 @@ impl Daemon {
             let timeout = if backlog || proc_backlog {
                 Some(Duration::ZERO)
             } else {
-                [self.assembler.next_deadline(), self.dedup.next_deadline(), self.outputs.next_retry(), self.stats_due, Some(self.keeper.next_poll)]
+                [
+                    self.assembler.next_deadline(),
+                    self.dedup.next_deadline(),
+                    self.outputs.next_retry(),
+                    self.stats_due,
+                    Some(self.keeper.next_poll),
+                    (self.stats.lost_enobufs > self.keeper.enobufs_reported).then_some(self.keeper.enobufs_next),
+                ]
                     .into_iter()
                     .flatten()
                     .min()
@@ -346,8 +362,11 @@ impl Daemon {
             let now = Instant::now();
             self.assembler.expire(now, &mut self.closed);
             self.handle_closed();
-            if self.keeper.check || now >= self.keeper.next_poll || self.stats.lost_enobufs > self.keeper.enobufs_reported {
+            if self.keeper.check || now >= self.keeper.next_poll {
                 self.keep_audit(now);
+            }
+            if self.stats.lost_enobufs > self.keeper.enobufs_reported && now >= self.keeper.enobufs_next {
+                self.report_enobufs(now);
             }
             self.dedup.expire(now, &mut self.emitted);
             self.emit();
@@ -456,16 +475,6 @@ impl Daemon {
         let mut health = Vec::new();
         let host = self.hostname.clone();
         let h = |event, level, msg: String| Health::new(time::now_micros(), event, level, msg, &host);
-        if self.stats.lost_enobufs > k.enobufs_reported {
-            let n = self.stats.lost_enobufs - k.enobufs_reported;
-            k.enobufs_reported = self.stats.lost_enobufs;
-            health.push(
-                h("records_lost", HealthLevel::Error, format!("{n} overflow(s) of sockwatch's audit socket (ENOBUFS): connects may have been missed"))
-                    .with("source", "enobufs")
-                    .with("overflows", n)
-                    .with("overflows_total", self.stats.lost_enobufs),
-            );
-        }
         let st = match k.audit.ctl.status() {
             Ok(st) => st,
             Err(e) => {
@@ -507,10 +516,32 @@ impl Daemon {
             // while blind.
             k.next_poll = now + BLIND_POLL;
         }
-        if !k.rules.is_empty() && enabled != 2 {
+        if k.unicast && st.pid != std::process::id() && !k.lost_registration {
+            k.lost_registration = true;
+            health.push(h("registration_lost", HealthLevel::Error, format!("no longer the registered audit daemon (the kernel now has pid {}): records no longer reach sockwatch", st.pid)));
+        }
+        if !k.rules.is_empty() && enabled == 2 {
+            // Locked: nothing can be loaded; say once if what we need is missing.
+            if let Ok((have, _)) = loaded(&mut k.audit.ctl, &k.rules) {
+                let missing = k.rules.iter().zip(&have).filter(|(r, h)| !**h && is_required(r)).count();
+                if missing > 0 && !k.missing_reported {
+                    k.missing_reported = true;
+                    health.push(h("rules_missing", HealthLevel::Error, format!("{missing} required rule(s) are not loaded and the audit configuration is locked until reboot: connects to those sockets are not seen")));
+                }
+            }
+        } else if !k.rules.is_empty() && !k.blind {
             match load_missing(&mut k.audit.ctl, &k.rules) {
                 Ok(outcomes) => {
-                    let added = outcomes.iter().filter(|o| **o == Load::Added).count();
+                    let mut added = 0;
+                    for (r, o) in k.rules.iter().zip(&outcomes) {
+                        if *o == Load::Added {
+                            added += 1;
+                            // Ours now, whatever it was at start: removed on exit.
+                            if !k.audit.added.contains(r) {
+                                k.audit.added.push(r.clone());
+                            }
+                        }
+                    }
                     let refused: Vec<String> = k.rules.iter().zip(&outcomes).filter_map(|(r, o)| match o {
                         Load::Refused(why) if is_required(r) => Some(format!("{}: {why}", r.describe())),
                         _ => None,
@@ -518,14 +549,37 @@ impl Daemon {
                     if added > 0 {
                         health.push(h("rules_restored", HealthLevel::Warning, format!("{added} sockwatch audit rule(s) had been removed; loaded them again")).with("restored", added));
                     }
-                    if !refused.is_empty() {
+                    if !refused.is_empty() && !k.missing_reported {
+                        k.missing_reported = true;
                         health.push(h("rules_missing", HealthLevel::Error, format!("required rules cannot be loaded: {}", refused.join("; "))));
+                    } else if refused.is_empty() {
+                        k.missing_reported = false;
                     }
                 }
                 Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
             }
         }
         self.report(health);
+    }
+
+    /// ENOBUFS on sockwatch's own socket, reported at most every 10 s: it happens
+    /// when sockwatch is already behind, so it must cost next to nothing.
+    fn report_enobufs(&mut self, now: Instant) {
+        let k = &mut self.keeper;
+        let n = self.stats.lost_enobufs - k.enobufs_reported;
+        k.enobufs_reported = self.stats.lost_enobufs;
+        k.enobufs_next = now + ENOBUFS_EVERY;
+        let ev = Health::new(
+            time::now_micros(),
+            "records_lost",
+            HealthLevel::Error,
+            format!("{n} overflow(s) of sockwatch's audit socket (ENOBUFS): connects may have been missed"),
+            &self.hostname,
+        )
+        .with("source", "enobufs")
+        .with("overflows", n)
+        .with("overflows_total", self.stats.lost_enobufs);
+        self.report(vec![ev]);
     }
 
     /// A watched socket was re-created (a runtime restart) or went away: matching
@@ -697,5 +751,28 @@ fn is_audit_change(r: &Record) -> bool {
     r.rtype == types::CONFIG_CHANGE && {
         let op = r.raw("op").unwrap_or_default();
         op == b"set" && r.raw("audit_enabled").is_some() || op == b"remove_rule" || op == b"\"remove_rule\""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_changes_that_call_for_a_check() {
+        let capture = include_bytes!("../../tests/data/records-6.18.txt");
+        let changes: Vec<String> = capture
+            .split(|&b| b == b'\n')
+            .filter_map(|l| Record::parse_line(l).ok())
+            .filter(is_audit_change)
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        // sockwatch's own exit in the capture: seven rules removed, audit switched off.
+        assert_eq!(changes.iter().filter(|c| c.starts_with("auid=") && c.contains("op=remove_rule")).count(), 7, "{changes:#?}");
+        assert_eq!(changes.iter().filter(|c| c.starts_with("op=set audit_enabled=0")).count(), 1, "{changes:#?}");
+        let other = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=1").unwrap();
+        assert!(!is_audit_change(&other), "adding rules is what sockwatch itself does");
+        let backlog = Record::parse_line(b"type=1305 audit(1.000:2): op=set audit_backlog_limit=8192 old=64 res=1").unwrap();
+        assert!(!is_audit_change(&backlog));
     }
 }

@@ -19,6 +19,8 @@ use super::time;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
+    /// Always "finding" (health events say "health").
+    pub kind: &'static str,
     pub time: String,
     pub signature: &'static Signature,
     pub source: &'static str,
@@ -137,6 +139,7 @@ pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin:
     let cmdline: Vec<String> = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
     let cmdline_hex = argv.iter().any(|a| std::str::from_utf8(a).is_err()).then(|| argv.iter().map(|a| hex(a)).collect());
     Finding {
+        kind: "finding",
         time: extra.now,
         signature: &DOCKER_ABUSE,
         source: "audit",
@@ -304,6 +307,7 @@ pub(crate) mod tests {
         let line = serde_json::to_string(&f).unwrap();
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["kind"], "finding");
         assert_eq!(v["signature"]["id"], "TRC-1019");
         assert_eq!(v["signature"]["mitre"]["technique_id"], "T1068");
         assert_eq!(v["signature"]["severity"], 2);

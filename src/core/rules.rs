@@ -15,12 +15,9 @@ pub const KEY: &str = "sockwatch";
 
 /// The kernel's queue of records not yet delivered. Its default, 64, overflows
 /// within a burst of container starts; a full queue loses records (counted in
-/// `lost`). 8192 records is about 1-2 MiB of kernel memory at worst.
+/// `lost`). A record takes 1-9 KiB, so a full queue of 8192 holds 8-70 MiB of
+/// kernel memory; it fills only while nothing reads it.
 pub const BACKLOG_LIMIT: u32 = 8192;
-/// How long (ms) a process generating a record waits for room in a full queue
-/// before the record is lost: the kernel's default, written out so the rules file
-/// says what it relies on.
-pub const BACKLOG_WAIT_TIME_MS: u32 = 60_000;
 
 pub const AUDIT_FILTER_EXIT: u32 = 4;
 pub const AUDIT_FILTER_URING_EXIT: u32 = 7;
@@ -123,7 +120,9 @@ pub fn rules_file(rules: &[RuleSpec]) -> String {
          ## -A puts each rule first on its list, so an earlier `never` rule cannot hide it.\n",
     );
     out.push_str(&format!(
-        "## A queue deep enough for bursts; a full queue loses records.\n-b {BACKLOG_LIMIT}\n--backlog_wait_time {BACKLOG_WAIT_TIME_MS}\n"
+        "## A queue deep enough for bursts matters (a full one loses records): `sockwatch run`\n\
+         ## raises the backlog limit to {BACKLOG_LIMIT} while it runs if it is lower. To keep it\n\
+         ## for auditd too, set `-b {BACKLOG_LIMIT}` (or more) in your own rules.\n"
     ));
     for r in rules {
         match r.auditctl() {
@@ -216,7 +215,7 @@ mod tests {
         let file = rules_file(&rules);
         assert!(file.contains("\n# -A always,io_uring -U connect -F key=sockwatch\n"));
         assert_eq!(file.lines().filter(|l| l.starts_with("-A")).count(), 3);
-        assert!(file.contains("\n-b 8192\n--backlog_wait_time 60000\n"));
+        assert!(!file.lines().any(|l| l.starts_with("-b") || l.starts_with("--backlog")), "no global settings in our file");
     }
 
     #[test]

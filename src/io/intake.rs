@@ -21,6 +21,9 @@ const DATAGRAM: usize = 16 << 10;
 pub struct Intake {
     sock: Socket,
     buf: Vec<u8>,
+    /// Registered as the audit daemon (unicast): given back when dropped, from
+    /// this socket, before it closes, whatever path led here.
+    registered: bool,
 }
 
 pub enum Read<'a> {
@@ -42,7 +45,7 @@ impl Intake {
                 format!("cannot join the audit multicast group: {e} (sockwatch needs root, or CAP_AUDIT_READ)"),
             )
         })?;
-        Intake::finish(sock)
+        Intake::finish(sock, false)
     }
 
     /// Unicast (`--audit-mode unicast`): registers this process as the audit
@@ -87,10 +90,10 @@ impl Intake {
                 break;
             }
         }
-        Intake::finish(sock)
+        Intake::finish(sock, true)
     }
 
-    fn finish(sock: Socket) -> io::Result<Intake> {
+    fn finish(sock: Socket, registered: bool) -> io::Result<Intake> {
         sock.set_non_blocking(true)?;
         if setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).is_err() {
             let _ = setsockopt(&sock, sockopt::RcvBuf, &RCVBUF);
@@ -102,7 +105,7 @@ impl Intake {
         } else {
             crate::debug!("audit receive buffer: {got} bytes");
         }
-        Ok(Intake { sock, buf: vec![0; DATAGRAM] })
+        Ok(Intake { sock, buf: vec![0; DATAGRAM], registered })
     }
 
     /// Reads one datagram. `Ok(None)` when there is nothing more to read now.
@@ -122,6 +125,17 @@ impl Intake {
             Err(Errno::EINTR) => self.read(),
             Err(Errno::ENOBUFS) => Ok(Some(Read::Lost)),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        if self.registered {
+            match super::netlink::Control::open().and_then(|mut c| c.unregister()) {
+                Ok(()) => crate::info!("gave back the audit daemon registration"),
+                Err(e) => crate::error!("cannot give back the audit daemon registration: {e}"),
+            }
         }
     }
 }
