@@ -264,6 +264,18 @@ pub fn build_client(dir: &Path) -> PathBuf {
     out
 }
 
+/// Whether `path` (a tool a test needs) exists; under CI=true its absence fails
+/// the test, elsewhere it skips it with the reason.
+pub fn have(path: &str, what: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    let why = format!("{path} is not installed (tests/run.sh installs it)");
+    assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{what} cannot run under CI=true: {why}");
+    skip(what, &why);
+    false
+}
+
 /// Whether a container runtime's CLI and test image are there; under CI=true their
 /// absence fails the test, elsewhere it skips it with the reason.
 pub fn runtime_ready(cli: &str, image: &str, setup: &str) -> bool {
