@@ -395,3 +395,48 @@ fn a_full_disk_leaves_no_partial_line_and_the_finding_is_retried() {
     drop(c);
     t.end();
 }
+
+#[test]
+fn permission_changes_and_replaced_sockets_are_findings() {
+    if !privileged("fanotify on the socket files") {
+        return;
+    }
+    let t = AuditTest::begin("fanotify");
+    let dir = t.dir.clone();
+    let real = dir.join("real.sock");
+    let listener = UnixListener::bind(&real).unwrap();
+    let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
+    let find = |sig: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        d.wait_finding(sig, Duration::from_secs(5), |f| f["signature"]["id"] == sig && pred(f))
+    };
+    // chmod to world-writable: SW-1001 at severity 3, with old and new mode and who.
+    assert!(run("chmod", &["0666", real.to_str().unwrap()]).status.success());
+    let f = find("SW-1001", &|f| f["operation"] == "chmod");
+    assert_eq!(f["signature"]["severity"], 3);
+    assert_eq!(f["details"]["new"]["mode"], "0666");
+    assert_eq!(f["source"], "fanotify");
+    assert_eq!(f["process"]["comm"], "chmod");
+    assert!(f["audit"].is_null());
+    // chown: SW-1001 at severity 2 (it was world-writable already).
+    assert!(run("chown", &["65534", real.to_str().unwrap()]).status.success());
+    let f = find("SW-1001", &|f| f["operation"] == "chown");
+    assert_eq!(f["signature"]["severity"], 2);
+    assert_eq!((f["details"]["old"]["uid"].as_u64(), f["details"]["new"]["uid"].as_u64()), (Some(0), Some(65534)));
+    // Replaced by a process that is not a runtime: SW-1002.
+    drop(listener);
+    let out = run("python3", &["-c", &format!("import os,socket; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?})", p = real.to_str().unwrap())]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = find("SW-1002", &|f| f["operation"] == "create");
+    assert_eq!(f["signature"]["severity"], 3);
+    assert!(f["process"]["comm"].as_str().unwrap().starts_with("python"));
+    find("SW-1002", &|f| f["operation"] == "delete");
+    // And matching follows the new socket at once.
+    let c = FakeContainer::new();
+    let _ = c.sh(&connect_cmd(&real));
+    let f = d.wait_finding("connect to the new socket", Duration::from_secs(5), |f| f["signature"]["id"] == "TRC-1019");
+    assert_eq!(f["socket"]["inode"], std::os::unix::fs::MetadataExt::ino(&fs::metadata(&real).unwrap()));
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    drop(c);
+    t.end();
+}

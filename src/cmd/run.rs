@@ -16,6 +16,8 @@ use crate::config::{Config, Settings};
 use crate::core::allow::{self, AllowRule};
 use crate::core::dedup::Dedup;
 use crate::core::finding::Finding;
+use crate::core::signature::{SOCKET_PERMISSIONS, SOCKET_REPLACED, SOCKET_WORLD_WRITABLE};
+use crate::io::fswatch::{self, FsWatch};
 use crate::core::health::{Health, Level as HealthLevel};
 use crate::core::assemble::{Assembler, Close, Event};
 use crate::core::connect::{self, ConnectEvent, SockAddr};
@@ -43,6 +45,7 @@ use super::{ctx, resolve_sockets, Failure};
 const AUDIT: Token = Token(0);
 const SIGNAL: Token = Token(1);
 const PROC: Token = Token(2);
+const FILES: Token = Token(3);
 
 /// Records of one event arrive within microseconds; an event without EOE after
 /// this long is closed as it is.
@@ -160,7 +163,14 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     );
 
     daemon.attributor.tracking = procevents.is_some();
-    let result = daemon.run(intake, signals, procevents);
+    let fswatch = match FsWatch::open(&paths) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!("no fanotify ({e}): permission changes and replaced sockets will not be seen");
+            None
+        }
+    };
+    let result = daemon.run(intake, signals, procevents, fswatch);
 
     let _ = notify::notify("STOPPING=1");
     daemon.flush();
@@ -292,13 +302,16 @@ struct Keeper {
 }
 
 impl Daemon {
-    fn run(&mut self, mut intake: Intake, mut signals: Signals, mut procs: Option<ProcEvents>) -> Result<(), Failure> {
+    fn run(&mut self, mut intake: Intake, mut signals: Signals, mut procs: Option<ProcEvents>, mut files: Option<FsWatch>) -> Result<(), Failure> {
         let mut poll = ctx(Poll::new(), "cannot create the event loop")?;
         let reg = poll.registry();
         ctx(reg.register(&mut SourceFd(&intake.as_raw_fd()), AUDIT, Interest::READABLE), "cannot poll the audit socket")?;
         ctx(reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE), "cannot poll signals")?;
         if let Some(p) = &procs {
             ctx(reg.register(&mut SourceFd(&p.as_raw_fd()), PROC, Interest::READABLE), "cannot poll process events")?;
+        }
+        if let Some(f) = &files {
+            ctx(reg.register(&mut SourceFd(&f.as_raw_fd()), FILES, Interest::READABLE), "cannot poll fanotify")?;
         }
         let mut events = Events::with_capacity(16);
         let mut backlog = false;
@@ -334,6 +347,17 @@ impl Daemon {
                 match ev.token() {
                     AUDIT => audit_ready = true,
                     PROC => proc_backlog = self.read_proc_events(&mut procs),
+                    FILES => {
+                        if let Some(f) = files.as_mut() {
+                            match f.read() {
+                                Ok(changes) => self.on_file_changes(changes),
+                                Err(e) => {
+                                    error!("fanotify failed ({e}); continuing without it");
+                                    files = None;
+                                }
+                            }
+                        }
+                    }
                     SIGNAL => {
                         while let Some(sig) = ctx(signals.pending(), "reading signals")? {
                             match sig {
@@ -560,6 +584,67 @@ impl Daemon {
             }
         }
         self.report(health);
+    }
+
+    /// What fanotify saw happen to the socket files.
+    fn on_file_changes(&mut self, changes: Vec<fswatch::Change>) {
+        for change in changes {
+            let now_time = time::now_micros();
+            match change {
+                fswatch::Change::Overflow => {
+                    let ev = Health::new(now_time, "fanotify_overflow", HealthLevel::Error, "fanotify's queue overflowed: socket changes may have been missed".into(), &self.hostname);
+                    self.report(vec![ev]);
+                }
+                fswatch::Change::Perms { path, old, new, pid } => {
+                    let path = path.to_string_lossy().into_owned();
+                    let world = new.mode & 0o002 != 0 && old.is_none_or(|o| o.mode & 0o002 == 0);
+                    let sig = if world { &SOCKET_WORLD_WRITABLE } else { &SOCKET_PERMISSIONS };
+                    let op = if old.is_some_and(|o| o.uid != new.uid || o.gid != new.gid) { "chown" } else { "chmod" };
+                    let details = serde_json::json!({
+                        "old": old.map(|o| serde_json::json!({"mode": format!("{:04o}", o.mode), "uid": o.uid, "gid": o.gid})),
+                        "new": {"mode": format!("{:04o}", new.mode), "uid": new.uid, "gid": new.gid},
+                        "world_writable": new.mode & 0o002 != 0,
+                    });
+                    self.file_finding(sig, op, &path, pid, details);
+                }
+                fswatch::Change::Removed { ref path, pid } | fswatch::Change::Appeared { ref path, pid } => {
+                    let (op, what) = match change {
+                        fswatch::Change::Removed { .. } => ("delete", "deleted or moved away"),
+                        _ => ("create", "created or moved into place"),
+                    };
+                    let path = path.to_string_lossy().into_owned();
+                    let changed = sockets::refresh(&mut self.watched);
+                    if !changed.is_empty() {
+                        self.socket_changes(changed);
+                    }
+                    // The runtime re-creating its own socket is a restart, not an attack.
+                    if !proc::is_socket_owner(pid) {
+                        let details = serde_json::json!({"change": what, "present_now": std::path::Path::new(&path).exists()});
+                        self.file_finding(&SOCKET_REPLACED, op, &path, pid, details);
+                    }
+                }
+            }
+        }
+    }
+
+    fn file_finding(&mut self, sig: &'static crate::core::signature::Signature, op: &'static str, path: &str, pid: i32, details: serde_json::Value) {
+        let actor = proc::actor(pid);
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let mut origin = self.attributor.attribute(actor.pid, actor.ppid, at, &LiveProc);
+        if let Origin::Container(a) = &mut origin {
+            a.meta = self.meta.lookup(&a.container);
+        }
+        let file = self.watched.iter().find(|w| w.path == path).and_then(|w| w.id.or(w.previous.last().copied()));
+        let f = finding::file_finding(sig, op, path, file, &actor, &origin, details, time::now_micros(), &self.hostname);
+        self.stats.findings += 1;
+        if allow::allowed(&self.allow, &f) {
+            self.stats.allowed += 1;
+            return;
+        }
+        let mut out = std::mem::take(&mut self.emitted);
+        self.dedup.offer(f, Instant::now(), &mut out);
+        self.emitted = out;
+        self.emit();
     }
 
     /// ENOBUFS on sockwatch's own socket, reported at most every 10 s: it happens

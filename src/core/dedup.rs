@@ -15,6 +15,7 @@ use super::finding::{Finding, Outcome};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
+    signature: &'static str,
     container: Option<String>,
     /// For containers without an id (unknown runtime), their namespaces tell them
     /// apart.
@@ -50,6 +51,7 @@ impl Dedup {
             return;
         }
         let key = Key {
+            signature: f.signature.id,
             container: f.container.id.clone(),
             namespaces: f.container.namespaces.as_ref().map(|n| (n.mnt, n.pid)),
             exe: f.process.exe.clone(),

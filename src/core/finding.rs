@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::connect::{ConnectEvent, SockAddr};
-use super::detect::Hit;
+use super::detect::{FileId, Hit};
 use super::origin::Origin;
 use super::signature::{Signature, DOCKER_ABUSE};
 use super::time;
@@ -29,9 +29,13 @@ pub struct Finding {
     pub socket: Socket,
     pub process: Process,
     pub container: ContainerInfo,
-    pub audit: Audit,
+    /// The audit event behind it; null for what fanotify saw.
+    pub audit: Option<Audit>,
     pub host: Host,
     pub count: u64,
+    /// What a fanotify finding changed (old and new mode and owner, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
@@ -168,9 +172,77 @@ pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin:
             cmdline_hex,
         },
         container: container_info(origin),
-        audit: Audit { serial: ev.stamp.serial, time: time::format_millis(ev.stamp.sec, ev.stamp.msec) },
+        audit: Some(Audit { serial: ev.stamp.serial, time: time::format_millis(ev.stamp.sec, ev.stamp.msec) }),
         host: Host { hostname: extra.hostname.to_string() },
         count: 1,
+        details: None,
+    }
+}
+
+/// The process behind a fanotify event, as /proc showed it.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub pid: Option<u32>,
+    pub ppid: Option<u32>,
+    pub uid: Option<u32>,
+    pub comm: Option<Vec<u8>>,
+    pub exe: Option<Vec<u8>>,
+    pub cwd: Option<Vec<u8>>,
+    pub cmdline: Vec<Vec<u8>>,
+}
+
+/// A finding about the socket file itself (fanotify): SW-1001 or SW-1002.
+#[allow(clippy::too_many_arguments)]
+pub fn file_finding(
+    signature: &'static Signature,
+    operation: &'static str,
+    watched: &str,
+    file: Option<FileId>,
+    actor: &Actor,
+    origin: &Origin,
+    details: serde_json::Value,
+    now: String,
+    hostname: &str,
+) -> Finding {
+    let (comm, comm_hex) = opt_text(actor.comm.as_deref());
+    let (exe, exe_hex) = opt_text(actor.exe.as_deref());
+    let (cwd, cwd_hex) = opt_text(actor.cwd.as_deref());
+    let cmdline = actor.cmdline.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let cmdline_hex = actor.cmdline.iter().any(|a| std::str::from_utf8(a).is_err()).then(|| actor.cmdline.iter().map(|a| hex(a)).collect());
+    Finding {
+        kind: "finding",
+        time: now,
+        signature,
+        source: "fanotify",
+        operation,
+        outcome: Outcome { success: true, errno: None },
+        socket: Socket {
+            path: watched.to_string(),
+            path_hex: None,
+            watched: watched.to_string(),
+            dev: file.map_or(String::new(), |f| format!("{:02x}:{:02x}", f.major, f.minor)),
+            inode: file.map_or(0, |f| f.inode),
+        },
+        process: Process {
+            pid: actor.pid,
+            ppid: actor.ppid,
+            uid: actor.uid,
+            euid: None,
+            auid: None,
+            comm,
+            comm_hex,
+            exe,
+            exe_hex,
+            cwd,
+            cwd_hex,
+            cmdline,
+            cmdline_hex,
+        },
+        container: container_info(origin),
+        audit: None,
+        host: Host { hostname: hostname.to_string() },
+        count: 1,
+        details: Some(details),
     }
 }
 
@@ -254,7 +326,6 @@ pub(crate) mod tests {
     use super::super::connect::{Ids, PathItem, Via};
     use super::super::origin::{Attribution, By, Namespaces};
     use super::super::runtime_state::Meta;
-    use super::super::detect::FileId;
     use super::super::record::Stamp;
     use super::*;
 
@@ -331,6 +402,7 @@ pub(crate) mod tests {
         assert_eq!(v["container"]["pod"], serde_json::json!({"name": "web"}));
         assert!(v["container"].get("namespaces").is_none());
         assert_eq!(v["audit"], serde_json::json!({"serial": 777, "time": "2026-11-28T10:52:42.042Z"}));
+        assert!(v.get("details").is_none());
         assert_eq!(v["host"]["hostname"], "h1");
         assert_eq!(v["count"], 1);
     }

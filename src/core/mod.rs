@@ -8,6 +8,7 @@ pub mod assemble;
 pub mod cgroup;
 pub mod connect;
 pub mod dedup;
+pub mod fanotify;
 pub mod detect;
 pub mod finding;
 pub mod health;

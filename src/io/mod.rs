@@ -7,6 +7,7 @@ pub mod netlink;
 pub mod notify;
 pub mod output;
 pub mod proc;
+pub mod fswatch;
 pub mod procevents;
 pub mod runtime_meta;
 pub mod signals;

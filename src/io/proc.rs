@@ -87,6 +87,44 @@ fn namespaces_of(pid: &str) -> Option<Namespaces> {
     Some(Namespaces { mnt: inode("mnt")?, pid: inode("pid")? })
 }
 
+/// What /proc says about the process behind a fanotify event (maybe nothing).
+pub fn actor(pid: i32) -> crate::core::finding::Actor {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(pid) = u32::try_from(pid) else { return Default::default() };
+    if pid == 0 {
+        return Default::default();
+    }
+    let link = |what: &str| fs::read_link(format!("/proc/{pid}/{what}")).ok().map(|p| p.as_os_str().as_bytes().to_vec());
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok());
+    crate::core::finding::Actor {
+        pid: Some(pid),
+        ppid: field("PPid:"),
+        uid: field("Uid:"),
+        comm: fs::read(format!("/proc/{pid}/comm")).ok().map(|c| c.strip_suffix(b"\n").unwrap_or(&c).to_vec()),
+        exe: link("exe"),
+        cwd: link("cwd"),
+        cmdline: read_argv(pid).unwrap_or_default(),
+    }
+}
+
+/// The runtimes that own their sockets: they may delete and re-create them.
+const SOCKET_OWNERS: [&[u8]; 5] = [b"dockerd", b"containerd", b"podman", b"crio", b"cri-o"];
+
+/// Whether `pid` is a container runtime, proven on the host side: a root-owned
+/// binary from the system directories, in the host's mount namespace, named like
+/// one. A process that is gone proves nothing.
+pub fn is_socket_owner(pid: i32) -> bool {
+    let Ok(pid) = u32::try_from(pid) else { return false };
+    match LiveProc.exe(pid) {
+        Exe::Trusted(path) => {
+            let base = path.rsplit(|&b| b == b'/').next().unwrap_or(&path);
+            SOCKET_OWNERS.contains(&base)
+        }
+        _ => false,
+    }
+}
+
 /// Where runc and crun are installed on hosts; a process named `runc:[...` counts as
 /// runtime set-up only when its executable is one of these very files.
 const RUNTIME_BINARIES: [&str; 6] =

@@ -88,7 +88,7 @@ pub fn entry(f: &Finding, line: &[u8]) -> Vec<u8> {
     field(&mut b, "SOCKET_WATCHED", f.socket.watched.as_bytes());
     let outcome = f.outcome.errno.clone().unwrap_or_else(|| "success".into());
     field(&mut b, "OUTCOME", outcome.as_bytes());
-    field(&mut b, "AUDIT_SERIAL", f.audit.serial.to_string().as_bytes());
+    opt(&mut b, "AUDIT_SERIAL", f.audit.as_ref().map(|a| a.serial.to_string()).as_deref().map(str::as_bytes));
     field(&mut b, "COUNT", f.count.to_string().as_bytes());
     field(&mut b, "SOCKWATCH_JSON", line.strip_suffix(b"\n").unwrap_or(line));
     b

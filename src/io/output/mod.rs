@@ -36,7 +36,7 @@ impl Report {
 
     fn serial(&self) -> String {
         match self {
-            Report::Finding(f) => format!("audit serial {}", f.audit.serial),
+            Report::Finding(f) => f.audit.as_ref().map_or(format!("{} finding", f.signature.id), |a| format!("audit serial {}", a.serial)),
             Report::Health(h) => format!("health event {}", h.event),
         }
     }
@@ -336,7 +336,7 @@ mod tests {
                 return Err(io::Error::other("disk full"));
             }
             let Report::Finding(f) = r else { panic!() };
-            self.got.borrow_mut().push(f.audit.serial);
+            self.got.borrow_mut().push(f.audit.as_ref().unwrap().serial);
             Ok(())
         }
     }
@@ -354,7 +354,7 @@ mod tests {
         };
         let mut f = crate::core::finding::tests::sample();
         for serial in 1..=3 {
-            f.audit.serial = serial;
+            f.audit.as_mut().unwrap().serial = serial;
             outs.emit(&Report::Finding(Box::new(f.clone())));
         }
         assert_eq!(outs.pending(), 3);
@@ -365,7 +365,7 @@ mod tests {
         assert!(got.borrow().is_empty());
         fail.set(false);
         outs.retry(Instant::now() + RETRY_EVERY, false);
-        f.audit.serial = 4;
+        f.audit.as_mut().unwrap().serial = 4;
         outs.emit(&Report::Finding(Box::new(f)));
         assert_eq!(*got.borrow(), [1, 2, 3, 4]);
         assert_eq!(outs.pending(), 0);

@@ -115,7 +115,7 @@ pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
     param("socket_path_hex", f.socket.path_hex.clone());
     param("socket_watched", Some(f.socket.watched.clone()));
     param("outcome", Some(f.outcome.errno.clone().unwrap_or_else(|| "success".into())));
-    param("audit_serial", Some(f.audit.serial.to_string()));
+    param("audit_serial", f.audit.as_ref().map(|a| a.serial.to_string()));
     param("count", Some(f.count.to_string()));
     sd.push(']');
     let msg = format!(
