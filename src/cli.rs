@@ -47,6 +47,20 @@ pub enum Command {
     Run(RunArgs),
     /// Install, remove, print or check sockwatch's audit rules.
     Rules(RulesArgs),
+    /// Show what works on this host (audit, fanotify, cgroups, sockets,
+    /// runtimes, outputs) without changing anything; exit 1 when detection
+    /// cannot work.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub sockets: SocketArgs,
+
+    /// An output to check (repeatable) [default: those of the configuration, or stdout].
+    #[arg(long = "output", value_name = "SPEC")]
+    pub outputs: Vec<OutputSpec>,
 }
 
 #[derive(Debug, clap::Args)]

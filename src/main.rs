@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => cmd::run::main(args, &cfg),
         Command::Rules(args) => cmd::rules::main(args, &cfg),
+        Command::Doctor(args) => cmd::doctor::main(args, &cfg),
     };
     match result {
         Ok(code) => code,

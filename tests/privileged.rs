@@ -448,3 +448,21 @@ fn permission_changes_and_replaced_sockets_are_findings() {
     drop(c);
     t.end();
 }
+
+#[test]
+fn doctor_says_what_works_and_fails_when_detection_cannot() {
+    if !privileged("doctor") {
+        return;
+    }
+    let out = run(BIN, &["--config", "/dev/null", "doctor", "--output", "stdout"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for line in ["audit      enabled=", "multicast (AUDIT_NLGRP_READLOG): readable", "fanotify   FID-mode group: ok", "open attempts on socket files: not reported", "cgroup     ", "socket     /run/docker.sock", "runtimes   ", "output     stdout: ok", "result     detection can work"] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    // Without the privileges audit needs, detection cannot work: exit 1, and why.
+    let out = run("setpriv", &["--reuid", "65534", "--regid", "65534", "--clear-groups", BIN, "--config", "/dev/null", "doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("DETECTION CANNOT WORK") && text.contains("audit"), "{text}");
+}

@@ -1,5 +1,6 @@
 //! The subcommands: each wires the pure core to the I/O it needs.
 
+pub mod doctor;
 pub mod rules;
 pub mod run;
 

@@ -168,3 +168,29 @@ fn handle(p: &Path) -> io::Result<Vec<u8>> {
     let bytes = u32::from_ne_bytes(buf[0..4].try_into().unwrap()) as usize;
     Ok(buf[4..8 + bytes.min(MAX_HANDLE)].to_vec())
 }
+
+/// Whether this kernel reports an attempt to open a socket file to fanotify:
+/// binds a socket in a scratch directory, marks it for FAN_OPEN, tries to open
+/// it (which fails with ENXIO), and looks for the event.
+pub fn probe_socket_open() -> io::Result<bool> {
+    let dir = std::env::temp_dir().join(format!("sockwatch-probe-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    let path = dir.join("probe.sock");
+    let _ = fs::remove_file(&path);
+    let result = (|| {
+        let _listener = std::os::unix::net::UnixListener::bind(&path)?;
+        let fan = Fanotify::init(InitFlags::FAN_CLASS_NOTIF | InitFlags::FAN_NONBLOCK | InitFlags::FAN_CLOEXEC, EventFFlags::O_RDONLY)?;
+        let cwd = std::fs::File::open(".")?;
+        fan.mark(MarkFlags::FAN_MARK_ADD, MaskFlags::FAN_OPEN, cwd.as_fd(), Some(&path))?;
+        let opened = fs::File::open(&path);
+        let events = match fan.read_events() {
+            Ok(evs) => evs,
+            Err(nix::errno::Errno::EAGAIN) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        drop(opened);
+        Ok(events.iter().any(|e| e.mask().contains(MaskFlags::FAN_OPEN)))
+    })();
+    let _ = fs::remove_dir_all(&dir);
+    result
+}
