@@ -82,6 +82,12 @@ pub struct RunArgs {
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<OutputSpec>,
 
+    /// A program that may delete and re-create the watched sockets, by executable
+    /// name (repeatable) [default: dockerd, containerd, podman, crio]. Anyone else
+    /// doing it is finding SW-1002.
+    #[arg(long = "socket-owner", value_name = "NAME")]
+    pub socket_owners: Vec<String>,
+
     /// How records are read [default: multicast]. `multicast` reads a copy
     /// beside any audit daemon (auditd). `unicast` registers sockwatch as the
     /// audit daemon, for hosts without one: the kernel then stops printing every

@@ -21,6 +21,7 @@ struct File {
     outputs: Option<Vec<Spanned<String>>>,
     no_rules: Option<bool>,
     keep_audit_state: Option<bool>,
+    socket_owners: Option<Vec<String>>,
     audit_mode: Option<Spanned<String>>,
     docker_root: Option<PathBuf>,
     storage_root: Option<PathBuf>,
@@ -54,6 +55,7 @@ pub struct Config {
     pub outputs: Option<Vec<OutputSpec>>,
     pub no_rules: Option<bool>,
     pub keep_audit_state: Option<bool>,
+    pub socket_owners: Option<Vec<String>>,
     pub audit_mode: Option<String>,
     pub docker_root: Option<PathBuf>,
     pub storage_root: Option<PathBuf>,
@@ -115,6 +117,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut c = Config {
         no_rules: f.no_rules,
         keep_audit_state: f.keep_audit_state,
+        socket_owners: f.socket_owners,
         audit_mode: one_of(&f.audit_mode, "audit_mode", &["multicast", "unicast"])?,
         docker_root: f.docker_root,
         storage_root: f.storage_root,
@@ -326,6 +329,7 @@ pub struct Settings {
     pub outputs: Vec<OutputSpec>,
     pub no_rules: bool,
     pub keep_audit_state: bool,
+    pub socket_owners: Vec<String>,
     pub unicast: bool,
     pub docker_root: PathBuf,
     pub storage_root: PathBuf,
@@ -370,6 +374,11 @@ impl Settings {
             no_rules: flag(cli.no_rules, cli.rules).or(cfg.no_rules).unwrap_or(false),
             keep_audit_state: flag(cli.keep_audit_state, cli.restore_audit_state).or(cfg.keep_audit_state).unwrap_or(false),
             unicast: pick(&cli.audit_mode, &cfg.audit_mode, "multicast") == "unicast",
+            socket_owners: if cli.socket_owners.is_empty() {
+                cfg.socket_owners.clone().unwrap_or_else(|| crate::io::proc::SOCKET_OWNERS.iter().map(|s| s.to_string()).collect())
+            } else {
+                cli.socket_owners.clone()
+            },
             docker_root: cli.docker_root.clone().or_else(|| cfg.docker_root.clone()).unwrap_or_else(|| "/var/lib/docker".into()),
             storage_root: cli.storage_root.clone().or_else(|| cfg.storage_root.clone()).unwrap_or_else(|| "/var/lib/containers/storage".into()),
             containerd_state: cli.containerd_state.clone().or_else(|| cfg.containerd_state.clone()).unwrap_or_else(|| "/run/containerd".into()),

@@ -466,3 +466,28 @@ fn doctor_says_what_works_and_fails_when_detection_cannot() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("DETECTION CANNOT WORK") && text.contains("audit"), "{text}");
 }
+
+#[test]
+fn a_declared_socket_owner_may_recreate_the_socket() {
+    if !privileged("--socket-owner") || !have("/usr/bin/python3.11", "--socket-owner") {
+        return;
+    }
+    let t = AuditTest::begin("owner");
+    let dir = t.dir.clone();
+    let real = dir.join("real.sock");
+    drop(UnixListener::bind(&real).unwrap());
+    let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap(), "--socket-owner", "python3.11"]);
+    // The declared owner (a root-owned system binary) re-creates the socket: no finding.
+    let out = run("/usr/bin/python3.11", &["-c", &format!("import os,socket; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?})", p = real.to_str().unwrap())]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The re-creation was seen (a health event), and is no finding.
+    let t0 = std::time::Instant::now();
+    while !records_in(&d.findings).iter().any(|r| r["event"] == "socket_changed") {
+        assert!(t0.elapsed() < Duration::from_secs(5), "{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    assert!(records_in(&dir.join("findings.jsonl")).iter().all(|r| r["signature"]["id"] != "SW-1002"), "{log}");
+    t.end();
+}

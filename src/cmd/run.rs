@@ -138,6 +138,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         emitted: Vec::new(),
         reported: Stats::default(),
         stats_due: None,
+        socket_owners: settings.socket_owners.clone(),
         keeper: Keeper {
             audit,
             rules: if settings.no_rules { Vec::new() } else { rules.clone() },
@@ -273,6 +274,8 @@ struct Daemon {
     /// The counters as last logged, and when they are next due.
     reported: Stats,
     stats_due: Option<Instant>,
+    /// Programs that may re-create the watched sockets.
+    socket_owners: Vec<String>,
     keeper: Keeper,
 }
 
@@ -618,7 +621,7 @@ impl Daemon {
                         self.socket_changes(changed);
                     }
                     // The runtime re-creating its own socket is a restart, not an attack.
-                    if !proc::is_socket_owner(pid) {
+                    if !proc::is_socket_owner(pid, &self.socket_owners) {
                         let details = serde_json::json!({"change": what, "present_now": std::path::Path::new(&path).exists()});
                         self.file_finding(&SOCKET_REPLACED, op, &path, pid, details);
                     }

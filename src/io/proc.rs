@@ -108,18 +108,19 @@ pub fn actor(pid: i32) -> crate::core::finding::Actor {
     }
 }
 
-/// The runtimes that own their sockets: they may delete and re-create them.
-const SOCKET_OWNERS: [&[u8]; 5] = [b"dockerd", b"containerd", b"podman", b"crio", b"cri-o"];
+/// The runtimes that own their sockets by default: they may delete and re-create
+/// them (`socket_owners` in the configuration, `--socket-owner`).
+pub const SOCKET_OWNERS: [&str; 4] = ["dockerd", "containerd", "podman", "crio"];
 
-/// Whether `pid` is a container runtime, proven on the host side: a root-owned
-/// binary from the system directories, in the host's mount namespace, named like
-/// one. A process that is gone proves nothing.
-pub fn is_socket_owner(pid: i32) -> bool {
+/// Whether `pid` is one of `owners`, proven on the host side: a root-owned binary
+/// from the system directories, in the host's mount namespace, with that name. A
+/// process that is gone proves nothing.
+pub fn is_socket_owner(pid: i32, owners: &[String]) -> bool {
     let Ok(pid) = u32::try_from(pid) else { return false };
     match LiveProc.exe(pid) {
         Exe::Trusted(path) => {
             let base = path.rsplit(|&b| b == b'/').next().unwrap_or(&path);
-            SOCKET_OWNERS.contains(&base)
+            owners.iter().any(|o| o.as_bytes() == base)
         }
         _ => false,
     }

@@ -169,6 +169,19 @@ mod tests {
     }
 
     #[test]
+    fn health_events_have_their_own_id_and_priority() {
+        let h = crate::core::health::Health::new("t".into(), "rules_restored", crate::core::health::Level::Warning, "rules\nback".into(), "h");
+        let line = serde_json::to_vec(&h).unwrap();
+        let fields = decode(&health_entry(&h, &line));
+        let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(get("MESSAGE_ID"), HEALTH_MESSAGE_ID.as_bytes());
+        assert_eq!(get("PRIORITY"), b"4");
+        assert_eq!(get("HEALTH_EVENT"), b"rules_restored");
+        assert_eq!(get("MESSAGE"), b"rules\\x0aback");
+        assert!(fields.iter().all(|(n, _)| n != "SIGNATURE_ID"), "never a finding");
+    }
+
+    #[test]
     fn large_entries_go_in_a_sealed_memfd() {
         let dir = std::env::temp_dir().join(format!("sockwatch-journal-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
