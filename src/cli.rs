@@ -44,7 +44,7 @@ pub enum Command {
     /// Loads the audit rules (unless --no-rules), turns audit on if it is off, and
     /// writes a finding for every connect from a container. On SIGTERM or SIGINT it
     /// removes the rules it added (never ones that were there before) and exits 0.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Install, remove, print or check sockwatch's audit rules.
     Rules(RulesArgs),
     /// Show what works on this host (audit, fanotify, cgroups, sockets,

@@ -282,7 +282,7 @@ label = "com.example.role=proxy"
         assert!(settings(&["sockwatch", "run", "--rules", "--no-rules"]).no_rules);
         let defaults = Settings::merge(
             &match crate::cli::Cli::try_parse_from(["sockwatch", "run"]).unwrap().command {
-                crate::cli::Command::Run(a) => a,
+                crate::cli::Command::Run(a) => *a,
                 _ => panic!(),
             },
             &Config::default(),
