@@ -616,10 +616,14 @@ impl Daemon {
                         _ => ("create", "created or moved into place"),
                     };
                     let path = path.to_string_lossy().into_owned();
-                    let changed = sockets::refresh(&mut self.watched);
-                    if !changed.is_empty() {
-                        self.socket_changes(changed);
+                    // Always a health event: a re-created socket can get the same
+                    // inode number back, so the identity alone may not change.
+                    let mut changed = sockets::refresh(&mut self.watched);
+                    if !changed.iter().any(|(p, _, _)| *p == path) {
+                        let now = self.watched.iter().find(|w| w.path == path).and_then(|w| w.id);
+                        changed.push((path.clone(), now, now));
                     }
+                    self.socket_changes(changed);
                     // The runtime re-creating its own socket is a restart, not an attack.
                     if !proc::is_socket_owner(pid, &self.socket_owners) {
                         let details = serde_json::json!({"change": what, "present_now": std::path::Path::new(&path).exists()});
@@ -681,7 +685,11 @@ impl Daemon {
                     time::now_micros(),
                     "socket_changed",
                     HealthLevel::Info,
-                    format!("watched socket {path} changed from {} to {}; now matching the new one", sockets::describe(old), sockets::describe(new)),
+                    if old == new {
+                        format!("watched socket {path} was deleted or re-created (now {})", sockets::describe(new))
+                    } else {
+                        format!("watched socket {path} changed from {} to {}; now matching the new one", sockets::describe(old), sockets::describe(new))
+                    },
                     &self.hostname,
                 )
                 .with("socket", path)
