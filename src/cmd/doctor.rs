@@ -38,7 +38,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                 format!("pid {} ({})", st.pid, comm.trim())
             };
             println!("           audit daemon: {holder}");
-            println!("           lost {}, backlog {}/{} (sockwatch run raises the limit to {BACKLOG_LIMIT})", st.lost, st.backlog, st.backlog_limit);
+            println!(
+                "           lost {}, backlog {}/{} (sockwatch run raises the limit to {BACKLOG_LIMIT}), backlog_wait_time {} jiffies",
+                st.lost, st.backlog, st.backlog_limit, st.backlog_wait_time
+            );
             match loaded(&mut ctl, &rules) {
                 Ok((have, _)) => {
                     let n = have.iter().filter(|h| **h).count();

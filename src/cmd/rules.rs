@@ -187,8 +187,8 @@ fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
         _ => "unknown",
     };
     println!(
-        "audit: enabled={} ({state}) pid={} lost={} backlog={}/{} failure={}",
-        st.enabled, st.pid, st.lost, st.backlog, st.backlog_limit, st.failure
+        "audit: enabled={} ({state}) pid={} lost={} backlog={}/{} backlog_wait_time={} failure={}",
+        st.enabled, st.pid, st.lost, st.backlog, st.backlog_limit, st.backlog_wait_time, st.failure
     );
     if undecodable > 0 {
         println!("note: {undecodable} loaded rule(s) of others could not be decoded and were not compared");

@@ -74,6 +74,8 @@ pub struct Status {
     pub lost: u32,
     pub backlog: u32,
     pub backlog_limit: u32,
+    /// In jiffies (the kernel's HZ), as the kernel keeps it.
+    pub backlog_wait_time: u32,
     pub failure: u32,
 }
 
@@ -225,6 +227,7 @@ fn parse_status(payload: &[u8]) -> io::Result<Status> {
         lost: s.lost,
         backlog: s.backlog,
         backlog_limit: s.backlog_limit,
+        backlog_wait_time: s.backlog_wait_time,
         failure: s.failure,
     })
 }
