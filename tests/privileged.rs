@@ -457,7 +457,7 @@ fn doctor_says_what_works_and_fails_when_detection_cannot() {
     let out = run(BIN, &["--config", "/dev/null", "doctor", "--output", "stdout"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for line in ["audit      enabled=", "multicast (AUDIT_NLGRP_READLOG): readable", "fanotify   FID-mode group: ok", "open attempts on socket files: not reported", "cgroup     ", "socket     /run/docker.sock", "runtimes   ", "output     stdout: ok", "result     detection can work"] {
+    for line in ["audit      enabled=", "multicast (AUDIT_NLGRP_READLOG): readable", "fanotify   FID-mode group: ok", "/run/docker.sock: directory events, permission changes", "open attempts on socket files: not reported", "cgroup     ", "socket     /run/docker.sock", "runtimes   ", "output     stdout: ok", "result     detection can work"] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     // Without the privileges audit needs, detection cannot work: exit 1, and why.
@@ -491,5 +491,43 @@ fn a_declared_socket_owner_may_recreate_the_socket() {
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
     assert!(records_in(&dir.join("findings.jsonl")).iter().all(|r| r["signature"]["id"] != "SW-1002"), "{log}");
+    t.end();
+}
+
+#[test]
+fn hard_links_and_a_recreated_directory_do_not_blind_the_file_watch() {
+    if !privileged("fanotify: hard links and directories") {
+        return;
+    }
+    let t = AuditTest::begin("fanodir");
+    let dir = t.dir.clone();
+    let sub = dir.join("sub");
+    fs::create_dir_all(&sub).unwrap();
+    let real = sub.join("real.sock");
+    let _l = UnixListener::bind(&real).unwrap();
+    let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
+    let wait = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        let t0 = std::time::Instant::now();
+        while !records_in(&d.findings).iter().any(pred) {
+            assert!(t0.elapsed() < Duration::from_secs(5), "no {what}; log:\n{}", d.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // A chmod through a hard link in another directory is the same socket.
+    let hl = dir.join("hl");
+    fs::hard_link(&real, &hl).unwrap();
+    assert!(run("chmod", &["0600", hl.to_str().unwrap()]).status.success());
+    wait("SW-1001 through a hard link", &|f| f["signature"]["id"] == "SW-1001" && f["details"]["new"]["mode"] == "0600");
+    // The directory is moved away and made anew, and a socket bound in it: seen.
+    fs::rename(&sub, dir.join("sub.old")).unwrap();
+    fs::create_dir(&sub).unwrap();
+    let out = run("python3", &["-c", &format!("import socket; socket.socket(socket.AF_UNIX).bind({:?})", real.to_str().unwrap())]);
+    assert!(out.status.success());
+    wait("SW-1002 in the new directory", &|f| f["signature"]["id"] == "SW-1002" && f["operation"] == "create");
+    // And a chmod on the new socket is seen too (the new inode was marked).
+    assert!(run("chmod", &["0666", real.to_str().unwrap()]).status.success());
+    wait("SW-1001 on the new socket", &|f| f["signature"]["id"] == "SW-1001" && f["details"]["new"]["mode"] == "0666");
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
     t.end();
 }

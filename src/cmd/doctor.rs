@@ -68,7 +68,13 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
 
     // fanotify.
     match crate::io::fswatch::FsWatch::open(&paths) {
-        Ok(_) => println!("fanotify   FID-mode group: ok; FAN_ATTRIB and directory events on the watched sockets"),
+        Ok(w) => {
+            println!("fanotify   FID-mode group: ok");
+            for (path, status) in w.status() {
+                let flag = if status.contains("NOT") { "PROBLEM: " } else { "" };
+                println!("           {}: {flag}{status}", path.display());
+            }
+        }
         Err(e) => println!("fanotify   unavailable ({e}): permission changes and replaced sockets will not be seen"),
     }
     match crate::io::fswatch::probe_socket_open() {

@@ -31,8 +31,17 @@ pub struct Perms {
 struct Watched {
     path: PathBuf,
     name: Vec<u8>,
+    dir: PathBuf,
     dir_handle: Option<Vec<u8>>,
+    /// The directory holding `dir`, watched so a re-created directory is re-armed.
+    grand_handle: Option<Vec<u8>>,
+    dir_name: Vec<u8>,
+    /// The socket file's own handle: a change made through a hard link names
+    /// another directory entry, but the same object.
+    sock_handle: Option<Vec<u8>>,
     perms: Option<Perms>,
+    /// What is being watched, for `doctor`.
+    status: String,
 }
 
 /// What happened to a watched socket.
@@ -63,29 +72,82 @@ impl FsWatch {
         for p in paths {
             let path = PathBuf::from(p);
             let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { continue };
-            let entry = MaskFlags::from_bits_retain(FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO);
-            if let Err(e) = w.fan.mark(MarkFlags::FAN_MARK_ADD, entry, std::fs::File::open(".")?.as_fd(), Some(dir)) {
-                crate::warn!("fanotify: cannot watch {}: {e}", dir.display());
-            }
-            let mut s = Watched { path: path.clone(), name: name.as_bytes().to_vec(), dir_handle: handle(dir).ok(), perms: None };
-            w.mark_socket(&mut s);
-            w.sockets.push(s);
+            let dir = dir.to_path_buf();
+            let dir_name = dir.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+            w.sockets.push(Watched {
+                path: path.clone(),
+                name: name.as_bytes().to_vec(),
+                dir,
+                dir_handle: None,
+                grand_handle: None,
+                dir_name,
+                sock_handle: None,
+                perms: None,
+                status: String::new(),
+            });
+        }
+        for i in 0..w.sockets.len() {
+            w.arm(i);
         }
         Ok(w)
     }
 
-    /// Marks the socket file itself for FAN_ATTRIB (again, after it was
-    /// re-created: a mark belongs to an inode) and remembers its permissions.
-    fn mark_socket(&self, s: &mut Watched) {
-        s.perms = perms(&s.path);
-        if s.perms.is_some() {
-            let attrib = MaskFlags::from_bits_retain(FAN_ATTRIB);
-            if let Ok(cwd) = std::fs::File::open(".") {
-                if let Err(e) = self.fan.mark(MarkFlags::FAN_MARK_ADD, attrib, cwd.as_fd(), Some(&s.path)) {
-                    crate::warn!("fanotify: cannot watch {}: {e}", s.path.display());
-                }
-            }
+    /// What each socket's watch covers: (path, description), for `doctor`.
+    pub fn status(&self) -> Vec<(PathBuf, String)> {
+        self.sockets.iter().map(|s| (s.path.clone(), s.status.clone())).collect()
+    }
+
+    /// (Re)arms everything for socket `i`: its directory's entry events, the
+    /// directory above (so a re-created directory is noticed), and FAN_ATTRIB on
+    /// the socket file. Marks belong to inodes, so this runs again whenever any
+    /// of them may have been replaced. Returns the permissions seen before.
+    fn arm(&mut self, i: usize) -> Option<Perms> {
+        let root = fs::File::open("/").ok();
+        let entry = MaskFlags::from_bits_retain(FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO);
+        let mut notes = Vec::new();
+        let s = &self.sockets[i];
+        let (dir, path) = (s.dir.clone(), s.path.clone());
+        let mark = |mask: MaskFlags, flags: MarkFlags, p: &Path| -> Result<(), String> {
+            let root = root.as_ref().ok_or("cannot open /")?;
+            self.fan.mark(flags, mask, root.as_fd(), Some(p)).map_err(|e| e.to_string())
+        };
+        let dir_ok = mark(entry, MarkFlags::FAN_MARK_ADD, &dir);
+        let dir_handle = handle(&dir).ok();
+        match (&dir_ok, &dir_handle) {
+            (Ok(()), Some(_)) => notes.push("directory events".to_string()),
+            (Err(e), _) => notes.push(format!("NOT its directory ({e})")),
+            (_, None) => notes.push("NOT its directory (no file handle)".to_string()),
         }
+        let grand = dir.parent().map(Path::to_path_buf);
+        let grand_handle = grand.as_ref().and_then(|g| {
+            mark(MaskFlags::from_bits_retain(entry.bits() | libc::FAN_ONDIR), MarkFlags::FAN_MARK_ADD, g).ok()?;
+            handle(g).ok()
+        });
+        if grand_handle.is_none() {
+            notes.push("NOT the directory above".to_string());
+        }
+        let old = self.sockets[i].perms;
+        let perms_now = perms(&path);
+        let mut sock_handle = None;
+        if perms_now.is_some() {
+            let attrib = MaskFlags::from_bits_retain(FAN_ATTRIB);
+            match mark(attrib, MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_DONT_FOLLOW, &path) {
+                Ok(()) => {
+                    sock_handle = handle(&path).ok();
+                    notes.push("permission changes".to_string());
+                }
+                Err(e) => notes.push(format!("NOT permission changes ({e})")),
+            }
+        } else {
+            notes.push("socket absent (watched for its creation)".to_string());
+        }
+        let s = &mut self.sockets[i];
+        s.dir_handle = dir_handle;
+        s.grand_handle = grand_handle;
+        s.sock_handle = sock_handle;
+        s.perms = perms_now;
+        s.status = notes.join(", ");
+        old
     }
 
     /// Reads what is queued; returns the changes to watched sockets.
@@ -112,31 +174,59 @@ impl FsWatch {
 
     fn apply(&mut self, ev: &FanEvent, changes: &mut Vec<Change>) {
         if ev.mask & FAN_Q_OVERFLOW != 0 {
+            // Events were lost: re-arm everything and compare what can be compared.
             changes.push(Change::Overflow);
+            for i in 0..self.sockets.len() {
+                let existed = self.sockets[i].perms.is_some();
+                let old = self.arm(i);
+                self.compare(i, old, existed, 0, changes);
+            }
             return;
         }
-        let Some(i) = self.sockets.iter().position(|s| s.dir_handle.is_some() && s.dir_handle == ev.dir && ev.name.as_deref() == Some(&s.name)) else {
-            return;
-        };
-        let path = self.sockets[i].path.clone();
-        if ev.mask & (FAN_DELETE | FAN_MOVED_FROM) != 0 {
-            self.sockets[i].perms = None;
-            changes.push(Change::Removed { path: path.clone(), pid: ev.pid });
-        }
-        if ev.mask & (FAN_CREATE | FAN_MOVED_TO) != 0 {
-            let mut s = std::mem::replace(&mut self.sockets[i], Watched { path: path.clone(), name: Vec::new(), dir_handle: None, perms: None });
-            self.mark_socket(&mut s);
-            self.sockets[i] = s;
-            changes.push(Change::Appeared { path: path.clone(), pid: ev.pid });
-        }
-        if ev.mask & FAN_ATTRIB != 0 {
-            if let Some(new) = perms(&path) {
-                let old = self.sockets[i].perms;
-                if old != Some(new) {
-                    self.sockets[i].perms = Some(new);
-                    changes.push(Change::Perms { path, old, new, pid: ev.pid });
+        for i in 0..self.sockets.len() {
+            let s = &self.sockets[i];
+            let named = s.dir_handle.is_some() && s.dir_handle == ev.dir && ev.name.as_deref() == Some(&s.name);
+            let same_object = s.sock_handle.is_some() && ev.object.is_some() && s.sock_handle == ev.object;
+            let its_dir = s.grand_handle.is_some() && s.grand_handle == ev.dir && ev.name.as_deref() == Some(&s.dir_name);
+            if its_dir {
+                // The socket's directory itself was created, removed or moved.
+                let existed = s.perms.is_some();
+                let old = self.arm(i);
+                self.compare(i, old, existed, ev.pid, changes);
+                continue;
+            }
+            if named && ev.mask & (FAN_DELETE | FAN_MOVED_FROM) != 0 {
+                let path = s.path.clone();
+                self.sockets[i].perms = None;
+                self.sockets[i].sock_handle = None;
+                changes.push(Change::Removed { path, pid: ev.pid });
+            }
+            if named && ev.mask & (FAN_CREATE | FAN_MOVED_TO) != 0 {
+                let path = self.sockets[i].path.clone();
+                self.arm(i);
+                changes.push(Change::Appeared { path, pid: ev.pid });
+            }
+            if (named || same_object) && ev.mask & FAN_ATTRIB != 0 {
+                let path = self.sockets[i].path.clone();
+                if let Some(new) = perms(&path) {
+                    let old = self.sockets[i].perms;
+                    if old != Some(new) {
+                        self.sockets[i].perms = Some(new);
+                        changes.push(Change::Perms { path, old, new, pid: ev.pid });
+                    }
                 }
             }
+        }
+    }
+
+    /// After a re-arm: what changed for socket `i` since it was last seen.
+    fn compare(&self, i: usize, old: Option<Perms>, existed: bool, pid: i32, changes: &mut Vec<Change>) {
+        let s = &self.sockets[i];
+        match (existed, s.perms) {
+            (true, None) => changes.push(Change::Removed { path: s.path.clone(), pid }),
+            (false, Some(_)) => changes.push(Change::Appeared { path: s.path.clone(), pid }),
+            (true, Some(new)) if old != Some(new) => changes.push(Change::Perms { path: s.path.clone(), old, new, pid }),
+            _ => {}
         }
     }
 }
