@@ -193,7 +193,11 @@ fn dockerd_restart_recreates_the_socket_and_matching_follows() {
     let changes: Vec<serde_json::Value> =
         records(&d.findings).into_iter().filter(|r| r["kind"] == "health" && r["event"] == "socket_changed").collect();
     assert!(changes.iter().any(|h| h["details"]["new_inode"] == inode()), "{changes:#?}");
-    assert!(d.findings().iter().all(|f| f["signature"]["id"] != "SW-1002"), "dockerd re-creating its own socket is no finding");
+    let all = records(&d.findings);
+    assert!(
+        all.iter().all(|f| f["signature"]["id"] != "SW-1002" && f["signature"]["id"] != "SW-1001"),
+        "dockerd re-creating and setting up its own socket is no finding: {all:#?}"
+    );
     eprintln!("recovery: dockerd restarted; the first connect to the new socket reported {took:?} after `docker exec` began");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let (st, log) = d.stop();

@@ -600,6 +600,12 @@ impl Daemon {
                 }
                 fswatch::Change::Perms { path, old, new, pid } => {
                     let path = path.to_string_lossy().into_owned();
+                    // The runtime setting up its own socket (dockerd binds it, then
+                    // sets its group and mode) is not a finding.
+                    if proc::is_socket_owner(pid, &self.socket_owners) {
+                        debug!("{path}: permissions set by its runtime (pid {pid})");
+                        continue;
+                    }
                     let world = new.mode & 0o002 != 0 && old.is_none_or(|o| o.mode & 0o002 == 0);
                     let sig = if world { &SOCKET_WORLD_WRITABLE } else { &SOCKET_PERMISSIONS };
                     let op = if old.is_some_and(|o| o.uid != new.uid || o.gid != new.gid) { "chown" } else { "chmod" };
