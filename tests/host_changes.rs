@@ -38,6 +38,14 @@ fn still_detects(d: &Daemon, c: &FakeContainer, sock: &Path) {
     }
 }
 
+/// SIGTERM: exit 0, and audit as the test found it.
+fn finish(t: AuditTest, d: Daemon, c: FakeContainer) {
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    drop(c);
+    t.end();
+}
+
 /// `auditctl -e 0`, or the same netlink message where auditctl is missing.
 fn audit_off() {
     if Path::new("/usr/sbin/auditctl").exists() {
@@ -71,10 +79,7 @@ fn audit_switched_off_is_turned_back_on() {
     assert_eq!(Control::open().unwrap().status().unwrap().enabled, 1);
     still_detects(&d, &c, &sock);
     eprintln!("recovery: audit switched off -> on again in {recovered:?}");
-    let (st, log) = d.stop();
-    assert!(st.success(), "{log}");
-    drop(c);
-    t.end();
+    finish(t, d, c);
 }
 
 #[test]
@@ -92,10 +97,7 @@ fn keep_audit_state_only_reports() {
     Control::open().unwrap().set_enabled(1).unwrap();
     wait_health(&d, "audit_enabled", Duration::from_secs(5));
     still_detects(&d, &c, &sock);
-    let (st, log) = d.stop();
-    assert!(st.success(), "{log}");
-    drop(c);
-    t.end();
+    finish(t, d, c);
 }
 
 #[test]
@@ -120,10 +122,7 @@ fn journald_starting_switches_audit_off_and_it_comes_back() {
     eprintln!("recovery: journald start switched audit off; back on {:?} after journald was started", t0.elapsed());
     assert_eq!(h["details"]["restored"], true);
     still_detects(&d, &c, &sock);
-    let (st, log) = d.stop();
-    assert!(st.success(), "{log}");
-    drop(c);
-    t.end();
+    finish(t, d, c);
 }
 
 #[test]
@@ -148,10 +147,7 @@ fn wiped_rules_are_loaded_again_within_a_second() {
     assert!(sockwatch_rules_loaded() >= 1);
     still_detects(&d, &c, &sock);
     eprintln!("recovery: rules wiped -> loaded again in {recovered:?}");
-    let (st, log) = d.stop();
-    assert!(st.success(), "{log}");
-    drop(c);
-    t.end();
+    finish(t, d, c);
 }
 
 #[test]

@@ -75,6 +75,32 @@ pub struct Process {
     pub cmdline_hex: Option<Vec<String>>,
 }
 
+impl Process {
+    /// From raw bytes: each string as UTF-8 text, with its exact bytes in a `_hex`
+    /// sibling when it is not UTF-8. `ids` are pid, ppid, uid, euid, auid.
+    fn new(ids: [Option<u32>; 5], comm: Option<&[u8]>, exe: Option<&[u8]>, cwd: Option<&[u8]>, argv: &[Vec<u8>]) -> Process {
+        let [pid, ppid, uid, euid, auid] = ids;
+        let (comm, comm_hex) = opt_text(comm);
+        let (exe, exe_hex) = opt_text(exe);
+        let (cwd, cwd_hex) = opt_text(cwd);
+        Process {
+            pid,
+            ppid,
+            uid,
+            euid,
+            auid,
+            comm,
+            comm_hex,
+            exe,
+            exe_hex,
+            cwd,
+            cwd_hex,
+            cmdline: argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect(),
+            cmdline_hex: argv.iter().any(|a| std::str::from_utf8(a).is_err()).then(|| argv.iter().map(|a| hex(a)).collect()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ContainerInfo {
     pub id: Option<String>,
@@ -136,12 +162,8 @@ pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin:
         _ => ev.paths.iter().find_map(|p| p.name.as_deref()),
     };
     let (path, path_hex) = text(named.unwrap_or_default());
-    let (comm, comm_hex) = opt_text(ev.comm.as_deref());
-    let (exe, exe_hex) = opt_text(ev.exe.as_deref());
-    let (cwd, cwd_hex) = opt_text(ev.cwd.as_deref());
     let argv = extra.cmdline.or_else(|| ev.proctitle.clone()).unwrap_or_default();
-    let cmdline: Vec<String> = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-    let cmdline_hex = argv.iter().any(|a| std::str::from_utf8(a).is_err()).then(|| argv.iter().map(|a| hex(a)).collect());
+    let ids = &ev.ids;
     Finding {
         kind: "finding",
         time: extra.now,
@@ -156,21 +178,13 @@ pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin:
             dev: format!("{:02x}:{:02x}", hit.file.major, hit.file.minor),
             inode: hit.file.inode,
         },
-        process: Process {
-            pid: ev.ids.pid,
-            ppid: ev.ids.ppid,
-            uid: ev.ids.uid,
-            euid: ev.ids.euid,
-            auid: ev.ids.auid,
-            comm,
-            comm_hex,
-            exe,
-            exe_hex,
-            cwd,
-            cwd_hex,
-            cmdline,
-            cmdline_hex,
-        },
+        process: Process::new(
+            [ids.pid, ids.ppid, ids.uid, ids.euid, ids.auid],
+            ev.comm.as_deref(),
+            ev.exe.as_deref(),
+            ev.cwd.as_deref(),
+            &argv,
+        ),
         container: container_info(origin),
         audit: Some(Audit { serial: ev.stamp.serial, time: time::format_millis(ev.stamp.sec, ev.stamp.msec) }),
         host: Host { hostname: extra.hostname.to_string() },
@@ -204,11 +218,6 @@ pub fn file_finding(
     now: String,
     hostname: &str,
 ) -> Finding {
-    let (comm, comm_hex) = opt_text(actor.comm.as_deref());
-    let (exe, exe_hex) = opt_text(actor.exe.as_deref());
-    let (cwd, cwd_hex) = opt_text(actor.cwd.as_deref());
-    let cmdline = actor.cmdline.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-    let cmdline_hex = actor.cmdline.iter().any(|a| std::str::from_utf8(a).is_err()).then(|| actor.cmdline.iter().map(|a| hex(a)).collect());
     Finding {
         kind: "finding",
         time: now,
@@ -223,21 +232,13 @@ pub fn file_finding(
             dev: file.map_or(String::new(), |f| format!("{:02x}:{:02x}", f.major, f.minor)),
             inode: file.map_or(0, |f| f.inode),
         },
-        process: Process {
-            pid: actor.pid,
-            ppid: actor.ppid,
-            uid: actor.uid,
-            euid: None,
-            auid: None,
-            comm,
-            comm_hex,
-            exe,
-            exe_hex,
-            cwd,
-            cwd_hex,
-            cmdline,
-            cmdline_hex,
-        },
+        process: Process::new(
+            [actor.pid, actor.ppid, actor.uid, None, None],
+            actor.comm.as_deref(),
+            actor.exe.as_deref(),
+            actor.cwd.as_deref(),
+            &actor.cmdline,
+        ),
         container: container_info(origin),
         audit: None,
         host: Host { hostname: hostname.to_string() },
