@@ -1,6 +1,6 @@
-//! The command line, defined once with clap. `--help` is generated from these
-//! definitions, and the man page is to be generated from them too, so the two
-//! cannot drift apart.
+//! The command line, defined once with clap. `--help`, the man pages and the
+//! shell completions are all generated from these definitions (`sockwatch
+//! generate`), so they cannot drift apart.
 
 use std::path::PathBuf;
 
@@ -51,6 +51,29 @@ pub enum Command {
     /// runtimes, outputs) without changing anything; exit 1 when detection
     /// cannot work.
     Doctor(DoctorArgs),
+    /// Write the man pages or a shell completion script (for packaging).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generated {
+    /// sockwatch.8 and sockwatch.toml.5 (needs --out-dir).
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    #[arg(value_enum)]
+    pub what: Generated,
+
+    /// Write into this directory, under the name the man or shell looks for,
+    /// instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -187,6 +210,12 @@ pub struct RulesArgs {
     /// [default: /etc/audit/rules.d].
     #[arg(long, value_name = "DIR")]
     pub rules_dir: Option<PathBuf>,
+
+    /// With `remove`: unload every loaded rule that carries sockwatch's key
+    /// (key=sockwatch), whatever socket it names, not only the rules for the
+    /// sockets configured now. The package's removal uses this.
+    #[arg(long)]
+    pub all: bool,
 
     /// Change only the loaded rules, not the rules file.
     #[arg(long, overrides_with = "persist")]

@@ -38,6 +38,39 @@ struct File {
     allow: Vec<AllowEntry>,
 }
 
+/// Every key of the file and the command-line option it mirrors, for
+/// sockwatch.toml(5): the key's text there is that option's help, so the two
+/// cannot drift. A unit test checks this table against the keys the parser takes.
+pub struct KeyDoc {
+    pub key: &'static str,
+    /// The TOML value, as the manual shows it.
+    pub value: &'static str,
+    /// The subcommand whose option this is (`None`: a global option).
+    pub command: Option<&'static str>,
+    /// The option's clap id.
+    pub option: &'static str,
+}
+
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc { key: "sockets", value: "[\"PATH\", ...]", command: Some("run"), option: "sockets" },
+    KeyDoc { key: "outputs", value: "[\"SPEC\", ...]", command: Some("run"), option: "outputs" },
+    KeyDoc { key: "socket_owners", value: "[\"NAME\", ...]", command: Some("run"), option: "socket_owners" },
+    KeyDoc { key: "audit_mode", value: "\"multicast\" | \"unicast\"", command: Some("run"), option: "audit_mode" },
+    KeyDoc { key: "keep_audit_state", value: "true | false", command: Some("run"), option: "keep_audit_state" },
+    KeyDoc { key: "no_rules", value: "true | false", command: Some("run"), option: "no_rules" },
+    KeyDoc { key: "docker_root", value: "\"DIR\"", command: Some("run"), option: "docker_root" },
+    KeyDoc { key: "storage_root", value: "\"DIR\"", command: Some("run"), option: "storage_root" },
+    KeyDoc { key: "containerd_state", value: "\"DIR\"", command: Some("run"), option: "containerd_state" },
+    KeyDoc { key: "namespace_fallback", value: "true | false", command: Some("run"), option: "no_namespace_fallback" },
+    KeyDoc { key: "dedup_window", value: "SECONDS", command: Some("run"), option: "dedup_window" },
+    KeyDoc { key: "syslog_format", value: "\"rfc5424\" | \"rfc3164\"", command: Some("run"), option: "syslog_format" },
+    KeyDoc { key: "syslog_facility", value: "\"NAME\"", command: Some("run"), option: "syslog_facility" },
+    KeyDoc { key: "jsonl_fsync", value: "\"batch\" | \"line\" | \"never\"", command: Some("run"), option: "jsonl_fsync" },
+    KeyDoc { key: "log_level", value: "\"error\" | \"warn\" | \"info\" | \"debug\"", command: None, option: "log_level" },
+    KeyDoc { key: "rules_dir", value: "\"DIR\"", command: Some("rules"), option: "rules_dir" },
+    KeyDoc { key: "no_persist", value: "true | false", command: Some("rules"), option: "no_persist" },
+];
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AllowEntry {
@@ -291,6 +324,19 @@ label = "com.example.role=proxy"
         .unwrap();
         assert!(!defaults.no_rules && defaults.namespace_fallback && defaults.dedup_window.as_secs() == 10);
         assert_eq!(defaults.sockets, [PathBuf::from("/run/docker.sock")]);
+    }
+
+    #[test]
+    fn the_key_table_lists_every_key_the_parser_takes() {
+        // serde names every key it would have taken when it meets one it does not know.
+        let e = p("no_such_key = 1\n").unwrap_err();
+        let expected = e.split("expected one of").nth(1).unwrap_or_else(|| panic!("{e}"));
+        let mut taken: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        taken.retain(|k| *k != "allow");
+        let mut documented: Vec<&str> = KEYS.iter().map(|k| k.key).collect();
+        taken.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(taken, documented);
     }
 
     #[test]

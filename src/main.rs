@@ -9,6 +9,10 @@ use sockwatch::io::log;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Packaging generates pages on build hosts; no host's configuration matters.
+    if let Command::Generate(args) = &cli.command {
+        return finish(cmd::generate::main(args));
+    }
     // A configuration error stops every command: nothing falls back silently.
     let cfg = match sockwatch::config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -23,7 +27,12 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::main(args, &cfg),
         Command::Rules(args) => cmd::rules::main(args, &cfg),
         Command::Doctor(args) => cmd::doctor::main(args, &cfg),
+        Command::Generate(_) => unreachable!("handled before the configuration is read"),
     };
+    finish(result)
+}
+
+fn finish(result: Result<ExitCode, cmd::Failure>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(cmd::Failure(msg)) => {

@@ -41,3 +41,17 @@ fn the_shipped_example_config_parses() {
     let out = run(BIN, &["--config", example, "rules", "print"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn the_packaged_rules_file_is_what_rules_print_writes() {
+    // The package installs packaging/50-sockwatch.rules beside the packaged
+    // configuration; `rules print` with that configuration must say the same.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = run(BIN, &["--config", &format!("{root}/packaging/sockwatch.toml"), "rules", "print"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shipped = std::fs::read_to_string(format!("{root}/packaging/50-sockwatch.rules")).unwrap();
+    assert!(
+        out.stdout == shipped.as_bytes(),
+        "packaging/50-sockwatch.rules differs from `sockwatch --config packaging/sockwatch.toml rules print`; regenerate it with that command"
+    );
+}

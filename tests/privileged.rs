@@ -217,6 +217,45 @@ fn rules_that_were_there_before_are_left_in_place() {
 }
 
 #[test]
+fn remove_all_unloads_every_rule_with_our_key_and_no_other() {
+    if !privileged("rules remove --all") {
+        return;
+    }
+    let t = AuditTest::begin("remove-all");
+    let a = t.dir.join("a.sock");
+    let b = t.dir.join("b.sock");
+    for s in [&a, &b] {
+        let out = run(BIN, &["--config", "/dev/null", "rules", "install", "--no-persist", "--socket", s.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ours = sockwatch_rules_loaded();
+    // A rule of someone else's, on the same syscall, with another key.
+    let mut other = sockwatch::core::rules::RuleSpec::Uring.message();
+    other.fields.retain(|(f, _)| !matches!(f, netlink_packet_audit::rules::RuleField::Filterkey(_)));
+    other.fields.push((netlink_packet_audit::rules::RuleField::Filterkey("someone-else".into()), netlink_packet_audit::rules::RuleFieldFlags::Equal));
+    let mut ctl = sockwatch::io::netlink::Control::open().unwrap();
+    ctl.add_rule(&other).unwrap();
+    // Configured now: only a third socket; --all still takes a's and b's rules.
+    let c = t.dir.join("c.sock");
+    let out = run(BIN, &["--config", "/dev/null", "rules", "remove", "--all", "--no-persist", "--socket", c.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said.lines().filter(|l| l.starts_with("removed: ")).count(), ours, "{said}");
+    assert!(said.contains(a.to_str().unwrap()) && said.contains(b.to_str().unwrap()), "{said}");
+    assert_eq!(sockwatch_rules_loaded(), 0);
+    let listed = ctl.list_rules().unwrap();
+    assert!(listed.iter().any(|r| r.as_ref().is_ok_and(|m| *m == other)), "someone else's rule stays");
+    ctl.del_rule(&other).unwrap();
+    // Nothing left to remove is not an error.
+    let again = run(BIN, &["--config", "/dev/null", "rules", "remove", "--all", "--no-persist"]);
+    assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("no rule with key=sockwatch"));
+    // --all belongs to remove only.
+    assert!(!run(BIN, &["--config", "/dev/null", "rules", "status", "--all"]).status.success());
+    ctl.set_backlog_limit(t.before.backlog_limit).unwrap();
+    t.end();
+}
+
+#[test]
 fn a_never_rule_loaded_earlier_does_not_hide_connects() {
     if !privileged("never rule shadowing") {
         return;

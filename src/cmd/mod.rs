@@ -1,6 +1,7 @@
 //! The subcommands: each wires the pure core to the I/O it needs.
 
 pub mod doctor;
+pub mod generate;
 pub mod rules;
 pub mod run;
 

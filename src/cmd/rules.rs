@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use crate::cli::{RulesAction, RulesArgs};
 use crate::core::abi;
-use crate::core::rules::{rule_set, rules_file, RuleSpec};
+use crate::core::rules::{carries_our_key, describe_listed, rule_set, rules_file, RuleSpec};
 use crate::io::netlink::{Control, Status};
 
 use super::{ctx, resolve_sockets, Failure};
@@ -27,12 +27,16 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, F
         dir: args.rules_dir.clone().or_else(|| cfg.rules_dir.clone()).unwrap_or_else(|| "/etc/audit/rules.d".into()),
         enabled: !crate::config::flag(args.no_persist, args.persist).or(cfg.no_persist).unwrap_or(false),
     };
+    if args.all && args.action != RulesAction::Remove {
+        return Err(Failure("--all goes only with `rules remove`".into()));
+    }
     match args.action {
         RulesAction::Print => {
             print!("{}", rules_file(&rules));
             Ok(ExitCode::SUCCESS)
         }
         RulesAction::Install => install(&persist, &rules),
+        RulesAction::Remove if args.all => remove_all(&persist),
         RulesAction::Remove => remove(&persist, &rules),
         RulesAction::Status => status(&rules),
     }
@@ -150,6 +154,38 @@ fn remove(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
             }
         }
     }
+    delete_rules_file(persist)?;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Unloads every loaded rule with sockwatch's key.
+fn remove_all(persist: &Persist) -> Result<ExitCode, Failure> {
+    let mut ctl = open_control()?;
+    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
+    ensure_unlocked(&st)?;
+    let listed = ctx(ctl.list_rules(), "cannot list the audit rules")?;
+    let mut ok = true;
+    let mut removed = 0;
+    for m in listed.iter().filter_map(|r| r.as_ref().ok()).filter(|m| carries_our_key(m)) {
+        match ctl.del_rule(m) {
+            Ok(()) => {
+                removed += 1;
+                println!("removed: {}", describe_listed(m));
+            }
+            Err(e) => {
+                ok = false;
+                eprintln!("sockwatch: error: cannot remove {}: {e}", describe_listed(m));
+            }
+        }
+    }
+    if removed == 0 && ok {
+        println!("no rule with key={} is loaded", crate::core::rules::KEY);
+    }
+    delete_rules_file(persist)?;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn delete_rules_file(persist: &Persist) -> Result<(), Failure> {
     if persist.enabled {
         let path = persist.dir.join(RULES_FILE);
         match fs::remove_file(&path) {
@@ -158,7 +194,7 @@ fn remove(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
             Err(e) => return Err(Failure(format!("cannot delete {}: {e}", path.display()))),
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(())
 }
 
 /// Which of `rules` the kernel has loaded, and how many loaded rules could not be

@@ -96,6 +96,25 @@ impl RuleSpec {
     }
 }
 
+/// Whether a listed rule carries sockwatch's key, whatever else it says: what
+/// `rules remove --all` unloads, so that rules for sockets no longer configured
+/// go too.
+pub fn carries_our_key(listed: &RuleMessage) -> bool {
+    listed.fields.iter().any(|(f, _)| matches!(f, RuleField::Filterkey(k) if k == KEY))
+}
+
+/// A listed rule of ours, in words: its path, or that it is the io_uring rule.
+pub fn describe_listed(listed: &RuleMessage) -> String {
+    let path = listed.fields.iter().find_map(|(f, _)| match f {
+        RuleField::Watch(p) => Some(p.as_str()),
+        _ => None,
+    });
+    match path {
+        Some(p) => format!("a rule with key={KEY} for {p}"),
+        None => format!("a rule with key={KEY} and no path (io_uring)"),
+    }
+}
+
 /// The rule set for these sockets (host paths, symlinks resolved), in load order.
 pub fn rule_set(sockets: &[String], abis: &[Abi]) -> Vec<RuleSpec> {
     let mut rules = Vec::new();
@@ -162,6 +181,19 @@ mod tests {
         let flags = u32::from_ne_bytes(buf[0..4].try_into().unwrap()) & !AUDIT_FILTER_PREPEND;
         buf[0..4].copy_from_slice(&flags.to_ne_bytes());
         RuleMessage::parse(&RuleBuffer::new_checked(&buf[..]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn our_key_is_recognised_on_any_rule_of_ours_and_no_other() {
+        for r in rule_set(&["/run/docker.sock".into(), "/elsewhere.sock".into()], super::super::abi::native()) {
+            assert!(carries_our_key(&r.message()), "{}", r.describe());
+        }
+        assert!(carries_our_key(&RuleSpec::Uring.message()));
+        let mut other = RuleSpec::Uring.message();
+        other.fields.retain(|(f, _)| !matches!(f, RuleField::Filterkey(_)));
+        other.fields.push((RuleField::Filterkey("sockwatch2".into()), RuleFieldFlags::Equal));
+        assert!(!carries_our_key(&other));
+        assert_eq!(describe_listed(&RuleSpec::Uring.message()), "a rule with key=sockwatch and no path (io_uring)");
     }
 
     #[test]

@@ -139,6 +139,12 @@ impl Daemon {
     }
 
     pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_wrapped(dir, &[], extra, env)
+    }
+
+    /// Starts sockwatch under `wrapper` (a command that execs what follows it,
+    /// such as setpriv or strace), or directly when `wrapper` is empty.
+    pub fn start_wrapped(dir: &Path, wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let findings = dir.join("findings.jsonl");
         let stderr = dir.join("sockwatch.stderr");
         let mut args = vec!["--log-level", "debug", "run"];
@@ -155,7 +161,15 @@ impl Daemon {
             args.extend_from_slice(&["--config", "/dev/null"]);
         }
         args.extend_from_slice(extra);
-        let child = Command::new(BIN)
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = cmd
             .args(&args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
