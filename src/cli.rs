@@ -51,9 +51,38 @@ pub enum Command {
     /// runtimes, outputs) without changing anything; exit 1 when detection
     /// cannot work.
     Doctor(DoctorArgs),
+    /// Detect offline, over audit logs already written.
+    ///
+    /// Reads auditd's log (with or without node=, RAW or ENRICHED) or raw netlink
+    /// text (type=1300 audit(...): ...) from the files given, in order, or from
+    /// standard input, and writes the JSON finding `run` would have written for
+    /// every connect to a watched socket, matched by (dev, inode). A past event has
+    /// no live /proc, so the container is unknown (the finding says so) and host
+    /// processes are reported too. Malformed lines are counted and named on
+    /// stderr; they never stop the scan.
+    Scan(ScanArgs),
     /// Write the man pages or a shell completion script (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// Audit logs to read, in order (`-` is standard input) [default: standard input].
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// A socket on this host (repeatable) [default: the configured sockets, or
+    /// /run/docker.sock]: connects are matched by its (dev, inode) now, and by its
+    /// name where a PATH record has no inode.
+    #[arg(long = "socket", value_name = "PATH")]
+    pub sockets: Vec<PathBuf>,
+
+    /// A socket by its identity, for logs from another host (repeatable):
+    /// MAJ:MIN:INODE with dev as the PATH record writes it, for example
+    /// fe:00:9805826; add =PATH to match by name where a PATH record has no inode.
+    #[arg(long = "socket-inode", value_name = "MAJ:MIN:INODE[=PATH]")]
+    pub socket_inodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

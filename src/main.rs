@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::main(args, &cfg),
         Command::Rules(args) => cmd::rules::main(args, &cfg),
         Command::Doctor(args) => cmd::doctor::main(args, &cfg),
+        Command::Scan(args) => cmd::scan::main(args, &cfg),
         Command::Generate(_) => unreachable!("handled before the configuration is read"),
     };
     finish(result)

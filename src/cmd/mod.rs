@@ -4,6 +4,7 @@ pub mod doctor;
 pub mod generate;
 pub mod rules;
 pub mod run;
+pub mod scan;
 
 use crate::io::sockets;
 

@@ -802,7 +802,7 @@ impl Daemon {
             &hit,
             &self.watched[hit.watched].path,
             &origin,
-            Extra { now: time::now_micros(), cmdline, hostname: &self.hostname },
+            Extra { now: time::now_micros(), cmdline, hostname: Some(&self.hostname) },
         );
         self.stats.findings += 1;
         if allow::allowed(&self.allow, &f) {

@@ -175,6 +175,7 @@ mod tests {
             pod: None,
             namespaces: None,
             attributed_by: Some("pid"),
+            note: None,
         };
         f.process.exe = Some(exe.into());
         f.process.exe_hex = None;

@@ -119,6 +119,10 @@ pub struct ContainerInfo {
     /// How the container was found: "pid", "cache", "ppid", "ancestor", "monitor";
     /// null when it was not.
     pub attributed_by: Option<&'static str>,
+    /// Why the container is unknown, when that is known in advance (`scan`: past
+    /// events have no live /proc to read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -145,7 +149,8 @@ pub struct Audit {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
-    pub hostname: String,
+    /// This host's name; for `scan`, the log's `node=`, or null when it has none.
+    pub hostname: Option<String>,
 }
 
 /// What the I/O side adds to an event: the emission time, a fuller argv than the
@@ -153,7 +158,7 @@ pub struct Host {
 pub struct Extra<'a> {
     pub now: String,
     pub cmdline: Option<Vec<Vec<u8>>>,
-    pub hostname: &'a str,
+    pub hostname: Option<&'a str>,
 }
 
 pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin: &Origin, extra: Extra<'_>) -> Finding {
@@ -187,7 +192,7 @@ pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin:
         ),
         container: container_info(origin),
         audit: Some(Audit { serial: ev.stamp.serial, time: time::format_millis(ev.stamp.sec, ev.stamp.msec) }),
-        host: Host { hostname: extra.hostname.to_string() },
+        host: Host { hostname: extra.hostname.map(str::to_string) },
         count: 1,
         details: None,
     }
@@ -241,7 +246,7 @@ pub fn file_finding(
         ),
         container: container_info(origin),
         audit: None,
-        host: Host { hostname: hostname.to_string() },
+        host: Host { hostname: Some(hostname.to_string()) },
         count: 1,
         details: Some(details),
     }
@@ -257,6 +262,7 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
         pod: None,
         namespaces,
         attributed_by: None,
+        note: None,
     };
     match origin {
         Origin::Container(a) => {
@@ -275,6 +281,7 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
                 pod,
                 namespaces: None,
                 attributed_by: Some(a.by.as_str()),
+                note: None,
             }
         }
         Origin::Unknown { namespaces } => unknown(namespaces.map(|n| NamespaceIds { mnt: n.mnt, pid: n.pid })),
@@ -355,7 +362,7 @@ pub(crate) mod tests {
             &hit,
             "/run/docker.sock",
             &Origin::Unknown { namespaces: None },
-            Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: "h1" },
+            Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: Some("h1") },
         )
     }
 
@@ -374,7 +381,7 @@ pub(crate) mod tests {
             &hit,
             "/run/docker.sock",
             &origin,
-            Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: "h1" },
+            Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: Some("h1") },
         );
         let line = serde_json::to_string(&f).unwrap();
         assert!(!line.contains('\n'));

@@ -43,7 +43,7 @@ pub struct Health {
 
 impl Health {
     pub fn new(time: String, event: &'static str, level: Level, message: String, hostname: &str) -> Health {
-        Health { kind: "health", time, event, level, message, details: BTreeMap::new(), host: Host { hostname: hostname.to_string() } }
+        Health { kind: "health", time, event, level, message, details: BTreeMap::new(), host: Host { hostname: Some(hostname.to_string()) } }
     }
 
     pub fn with(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Health {

@@ -1,0 +1,195 @@
+//! One line of an audit log, as files and pipes carry them, parsed in place.
+//!
+//! Four forms reach `sockwatch scan`:
+//! - auditd's log: `type=SYSCALL msg=audit(1732790000.123:4567): arch=...`, with an
+//!   optional `node=NAME ` in front (auditd's `name_format`);
+//! - auditd's ENRICHED format: the same, then `\x1d` and auditd's interpretations
+//!   (`AUID="root" ...`), which are dropped: the raw fields before them are what
+//!   the kernel wrote;
+//! - raw netlink text, as the kernel log and sockwatch's captures write it:
+//!   `type=1300 audit(1732790000.123:4567): arch=...`;
+//! - any of these behind a prefix (syslog's, or `audit: ` from the kernel log):
+//!   the record starts at the first ` type=`.
+//!
+//! Nothing is copied: the parts borrow the line. A record type auditd names but
+//! detection has no use for is `OTHER`; `UNKNOWN[1336]` (a type auditd does not
+//! know) gives its number.
+
+use memchr::{memchr, memmem};
+
+use super::record::{types, Stamp};
+
+/// A named record type that detection does not look at.
+pub const OTHER: u16 = 0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRecord<'a> {
+    pub node: Option<&'a [u8]>,
+    pub rtype: u16,
+    pub stamp: Stamp,
+    /// Everything after `audit(...): `, without auditd's interpretations.
+    pub body: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineError {
+    /// No `type=` anywhere.
+    NoType,
+    /// A `type=` whose value is empty or not a number or a name.
+    BadType,
+    /// No `audit(` after the type.
+    NoStamp,
+    /// `audit(` not followed by `SEC.MSEC:SERIAL)`.
+    BadStamp,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LineError::NoType => "no type= field",
+            LineError::BadType => "a type= that is neither a number nor a name",
+            LineError::NoStamp => "no audit(...) stamp after the type",
+            LineError::BadStamp => "malformed audit(SEC.MSEC:SERIAL) stamp",
+        })
+    }
+}
+
+/// Parses one line (without its newline). `Ok(None)` for a blank line.
+pub fn parse(line: &[u8]) -> Result<Option<LogRecord<'_>>, LineError> {
+    let mut line = line;
+    while let [rest @ .., b'\r' | b' ' | b'\0'] = line {
+        line = rest;
+    }
+    if line.is_empty() {
+        return Ok(None);
+    }
+    // ENRICHED: the kernel's fields end where auditd's interpretations begin.
+    if let Some(gs) = memchr(0x1d, line) {
+        line = &line[..gs];
+    }
+    let (node, rest) = if let Some(r) = line.strip_prefix(b"node=") {
+        let sp = memchr(b' ', r).ok_or(LineError::NoType)?;
+        (Some(&r[..sp]), &r[sp + 1..])
+    } else {
+        (None, line)
+    };
+    let rest = match rest.strip_prefix(b"type=") {
+        Some(r) => r,
+        None => {
+            let at = memmem::find(rest, b" type=").ok_or(LineError::NoType)?;
+            &rest[at + 6..]
+        }
+    };
+    let sp = memchr(b' ', rest).ok_or(LineError::NoStamp)?;
+    let rtype = type_number(&rest[..sp]).ok_or(LineError::BadType)?;
+    let mut rest = &rest[sp + 1..];
+    rest = rest.strip_prefix(b"msg=").unwrap_or(rest);
+    let rest = rest.strip_prefix(b"audit(").ok_or(LineError::NoStamp)?;
+    let close = memchr(b')', rest).ok_or(LineError::BadStamp)?;
+    let stamp = parse_stamp(&rest[..close]).ok_or(LineError::BadStamp)?;
+    let mut body = &rest[close + 1..];
+    body = body.strip_prefix(b":").unwrap_or(body);
+    body = body.strip_prefix(b" ").unwrap_or(body);
+    Ok(Some(LogRecord { node, rtype, stamp, body }))
+}
+
+/// `1300`, `SYSCALL` or `UNKNOWN[1336]` to a type number; other names are `OTHER`.
+fn type_number(t: &[u8]) -> Option<u16> {
+    if t.is_empty() {
+        return None;
+    }
+    if t[0].is_ascii_digit() {
+        return std::str::from_utf8(t).ok()?.parse().ok();
+    }
+    if let Some(n) = t.strip_prefix(b"UNKNOWN[").and_then(|r| r.strip_suffix(b"]")) {
+        return std::str::from_utf8(n).ok()?.parse().ok();
+    }
+    if !t.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_') {
+        return None;
+    }
+    Some(match t {
+        b"SYSCALL" => types::SYSCALL,
+        b"PATH" => types::PATH,
+        b"SOCKADDR" => types::SOCKADDR,
+        b"CWD" => types::CWD,
+        b"EOE" => types::EOE,
+        b"PROCTITLE" => types::PROCTITLE,
+        b"URINGOP" | b"URING_OP" => types::URINGOP,
+        _ => OTHER,
+    })
+}
+
+/// `SEC.MSEC:SERIAL`, digits only.
+fn parse_stamp(s: &[u8]) -> Option<Stamp> {
+    let dot = memchr(b'.', s)?;
+    let colon = dot + 1 + memchr(b':', &s[dot + 1..])?;
+    let msec = dec(&s[dot + 1..colon])?;
+    if msec > 999 || colon - dot - 1 != 3 {
+        return None;
+    }
+    Some(Stamp { sec: dec(&s[..dot])?, msec: msec as u32, serial: dec(&s[colon + 1..])? })
+}
+
+fn dec(d: &[u8]) -> Option<u64> {
+    if d.is_empty() || d.len() > 19 {
+        return None;
+    }
+    d.iter().try_fold(0u64, |n, &b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAMP: Stamp = Stamp { sec: 1732790000, msec: 123, serial: 4567 };
+
+    #[test]
+    fn every_form_gives_the_same_record() {
+        let body: &[u8] = b"arch=c000003e syscall=42 success=yes exit=0";
+        for line in [
+            &b"type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0"[..],
+            b"type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0\x1dARCH=x86_64 SYSCALL=connect",
+            b"type=1300 audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
+            b"Nov 28 10:00:00 host kernel: audit: type=1300 audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
+            b"type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0\r",
+        ] {
+            let r = parse(line).unwrap().unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
+            assert_eq!((r.node, r.rtype, r.stamp, r.body), (None, types::SYSCALL, STAMP, body), "{}", String::from_utf8_lossy(line));
+        }
+        let r = parse(b"node=web-1 type=PATH msg=audit(1732790000.123:4567): item=0 name=\"/run/docker.sock\"").unwrap().unwrap();
+        assert_eq!((r.node, r.rtype), (Some(&b"web-1"[..]), types::PATH));
+    }
+
+    #[test]
+    fn types_by_name_number_and_unknown() {
+        let t = |s: &str| parse(format!("type={s} msg=audit(1.000:1): x=1").as_bytes()).map(|r| r.unwrap().rtype);
+        assert_eq!(t("SOCKADDR"), Ok(types::SOCKADDR));
+        assert_eq!(t("UNKNOWN[1336]"), Ok(1336));
+        assert_eq!(t("USER_LOGIN"), Ok(OTHER));
+        assert_eq!(t("1336"), Ok(1336));
+        assert_eq!(t("sys call"), Err(LineError::BadType));
+        assert_eq!(t("Syscall"), Err(LineError::BadType));
+        assert_eq!(t("99999"), Err(LineError::BadType));
+    }
+
+    #[test]
+    fn damage_is_an_error_never_a_panic() {
+        for (line, want) in [
+            (&b"hello world"[..], LineError::NoType),
+            (b"type=SYSCALL", LineError::NoStamp),
+            (b"type=SYSCALL msg=audit(1732790000.123:4567", LineError::BadStamp),
+            (b"type=SYSCALL msg=audit(17327.90000:12): x", LineError::BadStamp),
+            (b"type=SYSCALL msg=audit(1732790000.12:1): x", LineError::BadStamp),
+            (b"type=SYSCALL msg=audit(a.123:1): x", LineError::BadStamp),
+            (b"type=SYSCALL msg=nope", LineError::NoStamp),
+            (b"node=x", LineError::NoType),
+            (b"type= msg=audit(1.000:1): x", LineError::BadType),
+            (b"type=SYSCALL msg=audit(99999999999999999999.000:1): x", LineError::BadStamp),
+        ] {
+            assert_eq!(parse(line), Err(want), "{}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(parse(b"  \r"), Ok(None));
+        // Non-UTF-8 bytes in the body are the body's business.
+        assert!(parse(b"type=PATH msg=audit(1.000:1): name=\xff\xfe").unwrap().is_some());
+    }
+}
