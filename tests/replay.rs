@@ -106,7 +106,7 @@ fn findings_from_captured_records_carry_exact_bytes() {
         &hit,
         "/run/docker.sock",
         &container(),
-        Extra { now: "2026-01-01T00:00:00.000000Z".into(), cmdline: None, hostname: "h" },
+        Extra { now: "2026-01-01T00:00:00.000000Z".into(), cmdline: None, hostname: Some("h") },
     );
     let v: serde_json::Value = serde_json::to_value(&f).unwrap();
     let hex = v["socket"]["path_hex"].as_str().unwrap();
