@@ -6,7 +6,7 @@
 
 use super::abi::{self, SOCKETCALL_CONNECT, URING_OP_CONNECT};
 use super::assemble::Event;
-use super::record::{decode_hex, types, Record, Stamp};
+use super::record::{decode_hex, decode_untrusted, parse_dec, parse_hex_u64, types, Fields, Record, Stamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -62,33 +62,29 @@ pub struct ConnectEvent {
 
 /// Returns the connect attempt in `ev`, or `None` when the event is something else.
 pub fn extract(ev: &Event) -> Option<ConnectEvent> {
-    let syscall = ev.first(types::SYSCALL);
+    let syscall = ev.first(types::SYSCALL).map(MainFields::of);
     let uring = ev
         .all(types::URINGOP)
-        .find(|r| r.num("uring_op") == Some(u64::from(URING_OP_CONNECT)));
-    let (via, main) = match (uring, syscall) {
-        (Some(u), _) => (Via::IoUring, u),
-        (None, Some(s)) => (syscall_kind(s)?, s),
+        .map(MainFields::of)
+        .find(|f| f.uring_op == Some(u64::from(URING_OP_CONNECT)));
+    let via = match (&uring, &syscall) {
+        (Some(_), _) => Via::IoUring,
+        (None, Some(s)) => s.kind()?,
         (None, None) => return None,
     };
+    let main = uring.as_ref().or(syscall.as_ref())?;
     // URINGOP carries no comm/exe/auid; the io_uring_enter SYSCALL record does.
-    let proc_rec = syscall.unwrap_or(main);
-    let ids = Ids {
-        pid: num32(main, "pid"),
-        ppid: num32(main, "ppid"),
-        uid: num32(main, "uid"),
-        euid: num32(main, "euid"),
-        auid: num32(proc_rec, "auid"),
-    };
+    let proc_rec = syscall.as_ref().unwrap_or(main);
+    let ids = Ids { pid: main.pid, ppid: main.ppid, uid: main.uid, euid: main.euid, auid: proc_rec.auid };
     Some(ConnectEvent {
         stamp: ev.stamp,
         via,
-        success: main.raw("success").map(|v| v == b"yes"),
-        exit: main.int("exit"),
+        success: main.success,
+        exit: main.exit,
         ids,
-        comm: proc_rec.text("comm"),
-        exe: proc_rec.text("exe"),
-        key: main.text("key").or_else(|| proc_rec.text("key")),
+        comm: proc_rec.comm.and_then(decode_untrusted),
+        exe: proc_rec.exe.and_then(decode_untrusted),
+        key: main.key.and_then(decode_untrusted).or_else(|| proc_rec.key.and_then(decode_untrusted)),
         addr: ev.first(types::SOCKADDR).and_then(|r| r.raw("saddr")).and_then(parse_saddr),
         paths: ev.all(types::PATH).map(path_item).collect(),
         cwd: ev.first(types::CWD).and_then(|r| r.text("cwd")),
@@ -96,20 +92,72 @@ pub fn extract(ev: &Event) -> Option<ConnectEvent> {
     })
 }
 
-fn syscall_kind(r: &Record) -> Option<Via> {
-    let abi = abi::by_arch(u32::try_from(r.hexnum("arch")?).ok()?)?;
-    let nr = r.num("syscall")?;
-    if nr == u64::from(abi.connect) {
-        Some(Via::Syscall)
-    } else if abi.socketcall.map(u64::from) == Some(nr) && r.hexnum("a0") == Some(SOCKETCALL_CONNECT) {
-        Some(Via::Socketcall)
-    } else {
-        None
+/// The fields of a SYSCALL or URINGOP record that `extract` needs, gathered in
+/// one pass over the record (looking each up by name would walk it a dozen
+/// times, and this runs for every connect in a scanned log).
+#[derive(Default)]
+struct MainFields<'a> {
+    arch: Option<u64>,
+    syscall: Option<u64>,
+    a0: Option<u64>,
+    uring_op: Option<u64>,
+    success: Option<bool>,
+    exit: Option<i64>,
+    pid: Option<u32>,
+    ppid: Option<u32>,
+    uid: Option<u32>,
+    euid: Option<u32>,
+    auid: Option<u32>,
+    comm: Option<&'a [u8]>,
+    exe: Option<&'a [u8]>,
+    key: Option<&'a [u8]>,
+}
+
+impl<'a> MainFields<'a> {
+    fn of(r: &'a Record) -> MainFields<'a> {
+        let mut f = MainFields::default();
+        let n32 = |v: &[u8]| parse_dec(v).and_then(|n| u32::try_from(n).ok());
+        // The first of each name counts, as `Record::raw` would have it.
+        for (k, v) in Fields::new(&r.body) {
+            match k {
+                b"arch" if f.arch.is_none() => f.arch = parse_hex_u64(v),
+                b"syscall" if f.syscall.is_none() => f.syscall = parse_dec(v),
+                b"a0" if f.a0.is_none() => f.a0 = parse_hex_u64(v),
+                b"uring_op" if f.uring_op.is_none() => f.uring_op = parse_dec(v),
+                b"success" if f.success.is_none() => f.success = Some(v == b"yes"),
+                b"exit" if f.exit.is_none() => f.exit = parse_signed(v),
+                b"pid" if f.pid.is_none() => f.pid = n32(v),
+                b"ppid" if f.ppid.is_none() => f.ppid = n32(v),
+                b"uid" if f.uid.is_none() => f.uid = n32(v),
+                b"euid" if f.euid.is_none() => f.euid = n32(v),
+                b"auid" if f.auid.is_none() => f.auid = n32(v),
+                b"comm" if f.comm.is_none() => f.comm = Some(v),
+                b"exe" if f.exe.is_none() => f.exe = Some(v),
+                b"key" if f.key.is_none() => f.key = Some(v),
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn kind(&self) -> Option<Via> {
+        let abi = abi::by_arch(u32::try_from(self.arch?).ok()?)?;
+        let nr = self.syscall?;
+        if nr == u64::from(abi.connect) {
+            Some(Via::Syscall)
+        } else if abi.socketcall.map(u64::from) == Some(nr) && self.a0 == Some(SOCKETCALL_CONNECT) {
+            Some(Via::Socketcall)
+        } else {
+            None
+        }
     }
 }
 
-fn num32(r: &Record, key: &str) -> Option<u32> {
-    r.num(key).and_then(|n| u32::try_from(n).ok())
+fn parse_signed(v: &[u8]) -> Option<i64> {
+    match v.strip_prefix(b"-") {
+        Some(digits) => i64::try_from(parse_dec(digits)?).ok()?.checked_neg(),
+        None => i64::try_from(parse_dec(v)?).ok(),
+    }
 }
 
 fn path_item(r: &Record) -> PathItem {

@@ -27,8 +27,20 @@ pub struct LogRecord<'a> {
     pub node: Option<&'a [u8]>,
     pub rtype: u16,
     pub stamp: Stamp,
-    /// Everything after `audit(...): `, without auditd's interpretations.
+    /// Everything after `audit(...): `, with auditd's interpretations if the
+    /// log is ENRICHED: `kernel_body` cuts them off. Most records are never
+    /// looked at past their stamp, so the cut is made only when asked for.
     pub body: &'a [u8],
+}
+
+impl<'a> LogRecord<'a> {
+    /// The body as the kernel wrote it: up to auditd's `\x1d` separator.
+    pub fn kernel_body(&self) -> &'a [u8] {
+        match memchr(0x1d, self.body) {
+            Some(gs) => &self.body[..gs],
+            None => self.body,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +74,6 @@ pub fn parse(line: &[u8]) -> Result<Option<LogRecord<'_>>, LineError> {
     }
     if line.is_empty() {
         return Ok(None);
-    }
-    // ENRICHED: the kernel's fields end where auditd's interpretations begin.
-    if let Some(gs) = memchr(0x1d, line) {
-        line = &line[..gs];
     }
     let (node, rest) = if let Some(r) = line.strip_prefix(b"node=") {
         let sp = memchr(b' ', r).ok_or(LineError::NoType)?;
@@ -119,22 +127,38 @@ fn type_number(t: &[u8]) -> Option<u16> {
     })
 }
 
-/// `SEC.MSEC:SERIAL`, digits only.
+/// `SEC.MSEC:SERIAL`, digits only, MSEC exactly three digits. One pass: this
+/// runs for every line of a scanned log.
 fn parse_stamp(s: &[u8]) -> Option<Stamp> {
-    let dot = memchr(b'.', s)?;
-    let colon = dot + 1 + memchr(b':', &s[dot + 1..])?;
-    let msec = dec(&s[dot + 1..colon])?;
-    if msec > 999 || colon - dot - 1 != 3 {
+    let mut i = 0;
+    let number = |i: &mut usize, max_len: usize| -> Option<u64> {
+        let start = *i;
+        let mut n: u64 = 0;
+        while let Some(&b) = s.get(*i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            *i += 1;
+            if *i - start > max_len {
+                return None;
+            }
+        }
+        (*i > start).then_some(n)
+    };
+    let sec = number(&mut i, 19)?;
+    if s.get(i) != Some(&b'.') {
         return None;
     }
-    Some(Stamp { sec: dec(&s[..dot])?, msec: msec as u32, serial: dec(&s[colon + 1..])? })
-}
-
-fn dec(d: &[u8]) -> Option<u64> {
-    if d.is_empty() || d.len() > 19 {
+    i += 1;
+    let start = i;
+    let msec = number(&mut i, 3)?;
+    if i - start != 3 || s.get(i) != Some(&b':') {
         return None;
     }
-    d.iter().try_fold(0u64, |n, &b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
+    i += 1;
+    let serial = number(&mut i, 19)?;
+    (i == s.len()).then_some(Stamp { sec, msec: msec as u32, serial })
 }
 
 #[cfg(test)]
@@ -154,7 +178,7 @@ mod tests {
             b"type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0\r",
         ] {
             let r = parse(line).unwrap().unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
-            assert_eq!((r.node, r.rtype, r.stamp, r.body), (None, types::SYSCALL, STAMP, body), "{}", String::from_utf8_lossy(line));
+            assert_eq!((r.node, r.rtype, r.stamp, r.kernel_body()), (None, types::SYSCALL, STAMP, body), "{}", String::from_utf8_lossy(line));
         }
         let r = parse(b"node=web-1 type=PATH msg=audit(1732790000.123:4567): item=0 name=\"/run/docker.sock\"").unwrap().unwrap();
         assert_eq!((r.node, r.rtype), (Some(&b"web-1"[..]), types::PATH));

@@ -55,8 +55,32 @@ pub struct ScanStats {
     pub undecided: u64,
 }
 
+/// Keys are (node hash, stamp): a multiply-and-rotate hash is plenty, and
+/// SipHash cost a tenth of the scan.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+}
+
+type KeyMap<V> = HashMap<Key, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
 pub struct Scanner {
-    slots: HashMap<Key, Slot>,
+    slots: KeyMap<Slot>,
     /// Keys in order of their first record. May hold keys that already closed on
     /// EOE; those are skipped when met.
     order: VecDeque<Key>,
@@ -69,7 +93,7 @@ pub struct Scanner {
 
 impl Scanner {
     pub fn new(capacity: usize) -> Scanner {
-        Scanner { slots: HashMap::new(), order: VecDeque::new(), capacity: capacity.max(1), last_ignored: None, stats: ScanStats::default() }
+        Scanner { slots: KeyMap::default(), order: VecDeque::new(), capacity: capacity.max(1), last_ignored: None, stats: ScanStats::default() }
     }
 
     /// Takes one record; pushes onto `out` the candidate events this closes.
@@ -102,7 +126,7 @@ impl Scanner {
                 if records.is_empty() {
                     *node = r.node.map(<[u8]>::to_vec);
                 }
-                records.push(Record { rtype: r.rtype, stamp: r.stamp, body: r.body.to_vec() });
+                records.push(Record { rtype: r.rtype, stamp: r.stamp, body: r.kernel_body().to_vec() });
             }
         }
         self.last_ignored = matches!(slot, Slot::Ignored).then_some(key);
@@ -158,22 +182,25 @@ impl Scanner {
 fn verdict(r: &LogRecord<'_>) -> Option<bool> {
     match r.rtype {
         types::SYSCALL => {
-            let (mut arch, mut nr, mut a0) = (None, None, None);
-            for (k, v) in Fields::new(r.body) {
+            // The kernel writes `arch=` and `syscall=` first: read just those, and
+            // `a0` only for socketcall.
+            let mut fields = Fields::new(r.body);
+            let (mut arch, mut nr) = (None, None);
+            for (k, v) in fields.by_ref() {
                 match k {
                     b"arch" => arch = parse_hex_u64(v),
                     b"syscall" => nr = parse_dec(v),
-                    b"a0" => {
-                        a0 = parse_hex_u64(v);
-                        break;
-                    }
                     _ => {}
+                }
+                if arch.is_some() && nr.is_some() {
+                    break;
                 }
             }
             let abi = arch.and_then(|a| u32::try_from(a).ok()).and_then(abi::by_arch);
             Some(match (abi, nr) {
-                (Some(abi), Some(nr)) => {
-                    nr == u64::from(abi.connect) || (abi.socketcall.map(u64::from) == Some(nr) && a0 == Some(SOCKETCALL_CONNECT))
+                (Some(abi), Some(nr)) if nr == u64::from(abi.connect) => true,
+                (Some(abi), Some(nr)) if abi.socketcall.map(u64::from) == Some(nr) => {
+                    fields.find(|(k, _)| *k == b"a0").and_then(|(_, v)| parse_hex_u64(v)) == Some(SOCKETCALL_CONNECT)
                 }
                 _ => false,
             })
