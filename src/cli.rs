@@ -208,8 +208,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub syslog_facility: Option<String>,
 
-    /// When JSON lines files are synced to disk [default: batch]: `batch` once per
-    /// burst of findings, `line` after every line, `never` (the kernel decides).
+    /// When JSON lines files are synced to disk [default: batch]: `batch` at most
+    /// once a second while findings are written, `line` after every line, `never`
+    /// (the kernel decides).
     #[arg(long, value_name = "POLICY", value_parser = ["batch", "line", "never"])]
     pub jsonl_fsync: Option<String>,
 }

@@ -330,6 +330,7 @@ impl Daemon {
                     self.assembler.next_deadline(),
                     self.dedup.next_deadline(),
                     self.outputs.next_retry(),
+                    self.outputs.next_sync(),
                     self.stats_due,
                     Some(self.keeper.next_poll),
                     (self.stats.lost_enobufs > self.keeper.enobufs_reported).then_some(self.keeper.enobufs_next),
@@ -398,7 +399,7 @@ impl Daemon {
             self.dedup.expire(now, &mut self.emitted);
             self.emit();
             self.outputs.retry(now, false);
-            self.outputs.sync();
+            self.outputs.sync_when_due(now);
             self.stats.output_errors = self.outputs.counters.failed;
             self.stats.output_dropped = self.outputs.counters.dropped;
             self.periodic_stats(now);

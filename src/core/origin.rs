@@ -88,6 +88,14 @@ pub trait ProcView {
 /// Ancestors climbed at most; a container's process tree is shallow.
 const MAX_DEPTH: usize = 32;
 
+/// How long, in seconds of event time, what /proc said of a pid is reused for its
+/// next connects. A client in a loop would otherwise cost four /proc reads per
+/// connect, which at 45k connects/s is most of sockwatch's time (bench/live.sh).
+/// Reuse needs process events (a fork or exit of the pid drops the entry) and the
+/// same parent as before, so a reused pid is read afresh; a process that moves to
+/// another cgroup or namespace without exec is seen at most this late.
+pub const REUSE_SECS: f64 = 1.0;
+
 /// Remembers, for recent pids, the container they were found in, and follows
 /// forks: a child starts in its parent's cgroup. Fed by the same process events as
 /// `Lineage`, bounded, oldest first out.
@@ -101,6 +109,8 @@ pub struct Attributor {
     /// Whether process events are coming in. Without them nothing would ever clear
     /// a cache entry whose pid is reused, so nothing is cached.
     pub tracking: bool,
+    /// pid -> (what reading it decided, the event time, the ppid then).
+    recent: HashMap<u32, (Origin, f64, Option<u32>)>,
 }
 
 impl Attributor {
@@ -112,10 +122,17 @@ impl Attributor {
             capacity: capacity.max(1),
             namespace_fallback,
             tracking: true,
+            recent: HashMap::new(),
         }
     }
 
     pub fn apply(&mut self, ev: ProcEvent) {
+        match ev {
+            ProcEvent::Fork { child: pid, .. } | ProcEvent::Exit { pid } => {
+                self.recent.remove(&pid);
+            }
+            ProcEvent::Other => {}
+        }
         if let ProcEvent::Fork { parent, child } = ev {
             // A reused pid must not inherit what was known of the old process.
             self.cache.remove(&child);
@@ -150,6 +167,7 @@ impl Attributor {
     /// Forgets everything learnt from process events: after events were lost, a
     /// pid's entry may describe a process that has since been replaced.
     pub fn reset(&mut self) {
+        self.recent.clear();
         self.cache.clear();
         self.order.clear();
         self.lineage = Lineage::new(self.capacity);
@@ -160,18 +178,33 @@ impl Attributor {
     /// pids that can no longer be read.
     pub fn attribute(&mut self, pid: Option<u32>, ppid: Option<u32>, at: f64, view: &impl ProcView) -> Origin {
         if let Some(pid) = pid {
-            match self.read(pid, at, view) {
-                Seen::Container(c) => {
-                    self.remember(pid, c.clone());
-                    return found(c, By::Pid);
-                }
-                Seen::Host => return Origin::Host,
-                Seen::Unknown(ns) => return Origin::Unknown { namespaces: Some(ns) },
-                Seen::Unreadable => {
-                    if let Some(c) = self.cache.get(&pid) {
-                        return found(c.clone(), By::Cache);
+            if self.tracking {
+                if let Some((origin, t, p)) = self.recent.get(&pid) {
+                    if *p == ppid && at >= *t && at - *t < REUSE_SECS {
+                        return origin.clone();
                     }
                 }
+            }
+            let direct = match self.read(pid, at, view) {
+                Seen::Container(c) => {
+                    self.remember(pid, c.clone());
+                    Some(found(c, By::Pid))
+                }
+                Seen::Host => Some(Origin::Host),
+                Seen::Unknown(ns) => Some(Origin::Unknown { namespaces: Some(ns) }),
+                Seen::Unreadable => None,
+            };
+            if let Some(origin) = direct {
+                if self.tracking {
+                    if self.recent.len() >= self.capacity {
+                        self.recent.clear();
+                    }
+                    self.recent.insert(pid, (origin.clone(), at, ppid));
+                }
+                return origin;
+            }
+            if let Some(c) = self.cache.get(&pid) {
+                return found(c.clone(), By::Cache);
             }
         }
         // The process is gone (or exiting, or its pid reused): climb, from the
@@ -454,17 +487,46 @@ mod tests {
         a.apply(ProcEvent::Fork { parent: 1, child: 21 });
         let host = Fake::default().with(21, "0::/user.slice\n", "bash");
         assert_eq!(a.attribute(Some(21), Some(1), AT, &host), Origin::Host);
-        assert_eq!(a.attribute(Some(21), Some(1), AT, &empty), Origin::Unknown { namespaces: None });
+        let later = AT + REUSE_SECS;
+        assert_eq!(a.attribute(Some(21), Some(1), later, &empty), Origin::Unknown { namespaces: None });
         // The shell's pid now shows another container's process: /proc wins over
         // the cache, for the pid and for an ancestor alike.
         let other = Fake::default().with(20, &format!("0::/docker/{OTHER}\n"), "x");
-        assert_eq!(a.attribute(Some(20), Some(1), AT, &other), found(docker(OTHER), By::Pid));
+        assert_eq!(a.attribute(Some(20), Some(1), later, &other), found(docker(OTHER), By::Pid));
         let mut b = Attributor::new(1000, true);
         b.attribute(Some(30), Some(1), AT, &Fake::default().with(30, &in_ctr, "sh"));
         assert_eq!(
             b.attribute(Some(31), Some(30), AT, &Fake::default().with(30, &format!("0::/docker/{OTHER}\n"), "sh")),
             found(docker(OTHER), By::Ppid)
         );
+    }
+
+    #[test]
+    fn a_pid_read_recently_is_not_read_again_until_something_says_it_changed() {
+        let in_ctr = format!("0::/docker/{ID}\n");
+        let view = Fake::default().with(20, &in_ctr, "client");
+        let gone = Fake::default();
+        let mut a = Attributor::new(1000, true);
+        assert_eq!(a.attribute(Some(20), Some(5), AT, &view), found(docker(ID), By::Pid));
+        // Connects in a loop: the first read stands, /proc is not asked again.
+        assert_eq!(a.attribute(Some(20), Some(5), AT + 0.5, &gone), found(docker(ID), By::Pid));
+        // Not once the window has passed, nor for another parent (a reused pid),
+        // nor after the pid's exit or a fork that reuses it.
+        assert_eq!(a.attribute(Some(20), Some(5), AT + REUSE_SECS, &gone), found(docker(ID), By::Cache));
+        let mut b = Attributor::new(1000, true);
+        b.attribute(Some(20), Some(5), AT, &view);
+        assert_eq!(b.attribute(Some(20), Some(6), AT, &Fake::default().with(20, "0::/user.slice\n", "bash")), Origin::Host);
+        for ev in [ProcEvent::Exit { pid: 20 }, ProcEvent::Fork { parent: 1, child: 20 }] {
+            let mut c = Attributor::new(1000, true);
+            c.attribute(Some(20), Some(5), AT, &view);
+            c.apply(ev);
+            assert_eq!(c.attribute(Some(20), Some(5), AT, &Fake::default().with(20, "0::/user.slice\n", "bash")), Origin::Host, "{ev:?}");
+        }
+        // Without process events nothing would say the pid changed: no reuse.
+        let mut d = Attributor::new(1000, true);
+        d.tracking = false;
+        d.attribute(Some(20), Some(5), AT, &view);
+        assert_eq!(d.attribute(Some(20), Some(5), AT, &Fake::default().with(20, "0::/user.slice\n", "bash")), Origin::Host);
     }
 
     #[test]

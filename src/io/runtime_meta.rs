@@ -6,21 +6,29 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::core::cgroup::{Container, Runtime};
 use crate::core::runtime_state::{containerd_meta, docker_meta, oci_annotations, podman_meta, Meta};
 
 const CAPACITY: usize = 1024;
+/// How long an answer stands before the files are looked at again. Without it a
+/// client connecting in a loop costs two stats per connect (a found container)
+/// or a failed read of every runtime's state (a container no runtime describes);
+/// a rename shows up at most this late.
+const RECHECK: Duration = Duration::from_secs(1);
 
 pub struct MetaCache {
     docker_root: PathBuf,
     storage_root: PathBuf,
     containerd_state: PathBuf,
     cache: HashMap<String, Entry>,
+    /// Containers no runtime's state described, and when that was found.
+    misses: HashMap<String, Instant>,
 }
 
 struct Entry {
+    checked: Instant,
     meta: Meta,
     /// Exists exactly as long as the container does.
     probe: PathBuf,
@@ -34,25 +42,35 @@ impl MetaCache {
     /// containers/storage's graph root (/var/lib/containers/storage), which Podman
     /// and CRI-O share; `containerd_state` is containerd's state dir (/run/containerd).
     pub fn new(docker_root: PathBuf, storage_root: PathBuf, containerd_state: PathBuf) -> MetaCache {
-        MetaCache { docker_root, storage_root, containerd_state, cache: HashMap::new() }
+        MetaCache { docker_root, storage_root, containerd_state, cache: HashMap::new(), misses: HashMap::new() }
     }
 
     pub fn lookup(&mut self, c: &Container) -> Option<Meta> {
-        if let Some(e) = self.cache.get(&c.id) {
+        let now = Instant::now();
+        if let Some(e) = self.cache.get_mut(&c.id) {
+            if now.duration_since(e.checked) < RECHECK {
+                return Some(e.meta.clone());
+            }
             let fresh = e.probe.exists() && fs::metadata(&e.source).and_then(|m| m.modified()).ok() == e.mtime;
             if fresh {
+                e.checked = now;
                 return Some(e.meta.clone());
             }
             // Gone, or changed: either way the old description no longer holds.
             self.cache.remove(&c.id);
         }
-        let (meta, probe, source) = match c.runtime {
-            Runtime::Docker => self.docker(&c.id)?,
-            Runtime::Podman | Runtime::Crio => self.storage(&c.id)?,
-            Runtime::Containerd | Runtime::Nerdctl => self.containerd(&c.id)?,
-            Runtime::Kubernetes => self.containerd(&c.id).or_else(|| self.storage(&c.id))?,
-            Runtime::Lxc | Runtime::Nspawn => return None,
+        if self.misses.get(&c.id).is_some_and(|t| now.duration_since(*t) < RECHECK) {
+            return None;
+        }
+        let Some(found) = self.read(c) else {
+            if self.misses.len() >= CAPACITY {
+                self.misses.clear();
+            }
+            self.misses.insert(c.id.clone(), now);
+            return None;
         };
+        self.misses.remove(&c.id);
+        let (meta, probe, source) = found;
         let mtime = fs::metadata(&source).and_then(|m| m.modified()).ok();
         if self.cache.len() >= CAPACITY {
             self.cache.retain(|_, e| e.probe.exists());
@@ -60,8 +78,18 @@ impl MetaCache {
                 self.cache.clear();
             }
         }
-        self.cache.insert(c.id.clone(), Entry { meta: meta.clone(), probe, source, mtime });
+        self.cache.insert(c.id.clone(), Entry { checked: now, meta: meta.clone(), probe, source, mtime });
         Some(meta)
+    }
+
+    fn read(&self, c: &Container) -> Option<(Meta, PathBuf, PathBuf)> {
+        match c.runtime {
+            Runtime::Docker => self.docker(&c.id),
+            Runtime::Podman | Runtime::Crio => self.storage(&c.id),
+            Runtime::Containerd | Runtime::Nerdctl => self.containerd(&c.id),
+            Runtime::Kubernetes => self.containerd(&c.id).or_else(|| self.storage(&c.id)),
+            Runtime::Lxc | Runtime::Nspawn => None,
+        }
     }
 
     fn docker(&self, id: &str) -> Option<(Meta, PathBuf, PathBuf)> {

@@ -65,13 +65,27 @@ impl super::Sink for Jsonl {
             self.file.write_all(b"\n")?;
             self.torn = false;
         }
-        let start = self.file.metadata()?.len();
-        if let Err(e) = self.file.write_all(line) {
+        // Counting what was written, rather than asking the file's length before
+        // each line, keeps the common case at one write(2) and no fstat(2).
+        let mut done = 0;
+        while done < line.len() {
+            let e = match self.file.write(&line[done..]) {
+                Ok(0) => io::Error::from(io::ErrorKind::WriteZero),
+                Ok(n) => {
+                    done += n;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
             // Cut back whatever part of the line made it. A char device (/dev/full)
             // keeps nothing; an append-only file refuses the cut, and then the
             // partial line is ended before the next one.
-            if self.file.metadata().is_ok_and(|m| m.is_file() && m.len() > start) && self.file.set_len(start).is_err() {
-                self.torn = true;
+            if done > 0 {
+                let cut = self.file.metadata().ok().filter(|m| m.is_file() && m.len() >= done as u64).map(|m| m.len() - done as u64);
+                if cut.is_none_or(|len| self.file.set_len(len).is_err()) {
+                    self.torn = true;
+                }
             }
             return Err(e);
         }

@@ -147,10 +147,17 @@ pub struct Counters {
     pub dropped: u64,
 }
 
+/// How long written findings may wait for their sync (`--jsonl-fsync batch`).
+/// A sync per event-loop turn stalled the loop for up to 300 ms at a time on a
+/// VM's disk under load (bench/live.sh), which is what findings then waited.
+pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+
 pub struct Outputs {
     outputs: Vec<Output>,
     line: Vec<u8>,
     wrote: bool,
+    /// When the lines written since the last sync are to be synced.
+    sync_due: Option<Instant>,
     next_retry: Option<Instant>,
     pub counters: Counters,
 }
@@ -162,7 +169,7 @@ impl Outputs {
             let sink = open(spec, opts).map_err(|e| io::Error::new(e.kind(), format!("output {spec}: {e}")))?;
             outputs.push(Output { spec: spec.clone(), sink, pending: VecDeque::new() });
         }
-        Ok(Outputs { outputs, line: Vec::with_capacity(2048), wrote: false, next_retry: None, counters: Counters::default() })
+        Ok(Outputs { outputs, line: Vec::with_capacity(2048), wrote: false, sync_due: None, next_retry: None, counters: Counters::default() })
     }
 
     pub fn describe(&self) -> String {
@@ -226,13 +233,31 @@ impl Outputs {
         self.retry(Instant::now(), true);
     }
 
-    /// End of an event-loop turn: lets sinks batch their syncs.
+    /// Syncs now what was written (SIGHUP, exit).
     pub fn sync(&mut self) {
+        self.sync_due = None;
         if std::mem::take(&mut self.wrote) {
             for o in &mut self.outputs {
                 o.sink.sync();
             }
         }
+    }
+
+    /// End of an event-loop turn: syncs once SYNC_EVERY has passed since the
+    /// first line written after the last sync, so a burst costs one sync a second.
+    pub fn sync_when_due(&mut self, now: Instant) {
+        if self.wrote && self.sync_due.is_none() {
+            self.sync_due = Some(now + SYNC_EVERY);
+        }
+        if self.sync_due.is_some_and(|due| now >= due) {
+            self.sync();
+        }
+    }
+
+    /// When `sync_when_due` next has work: only while lines wait for a sync, so
+    /// an idle daemon has no timer.
+    pub fn next_sync(&self) -> Option<Instant> {
+        self.sync_due
     }
 
     fn write_one(&mut self, i: usize, r: &Report) -> io::Result<()> {

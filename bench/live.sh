@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Live load: a process in a (simulated) container connects to a watched socket
+# as fast as it can for SECS seconds (default 30), with de-duplication off, while
+# `sockwatch run` (release build) writes a JSON line per connect.
+#
+# Reports connects made against findings written, records lost (the kernel's
+# lost counter and sockwatch's ENOBUFS count), sockwatch's CPU time per 1000
+# events and its peak RSS, and the latency from connect() returning (the
+# client's CLOCK_REALTIME) to the finding (its `time`, taken just before the
+# line is written). The container is a cgroup named like Docker's plus a private
+# mount namespace, as in the privileged tests; the client is bench/src/loadgen.c.
+#
+# Usage: sudo bench/live.sh [SECS [RATE]]   Needs: root, gcc, auditd's auditctl.
+# With RATE the client paces itself to RATE connects/s (latency when sockwatch
+# is not saturated). Writes bench/results/live.md (live-RATE.md with a rate).
+# Audit state is put back as it was.
+set -euo pipefail
+secs=${1:-30}
+rate=${2:-0}
+result=$([ "$rate" = 0 ] && echo live.md || echo "live-$rate.md")
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+work=$(mktemp -d /tmp/sockwatch-live.XXXXXX)
+chmod 755 "$work"
+id=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+cgroot=/sys/fs/cgroup/unified; [ -d $cgroot ] || cgroot=/sys/fs/cgroup
+cg=$cgroot/docker/$id
+server="" sw=""
+cleanup() {
+    [ -n "$sw" ] && kill -TERM "$sw" 2>/dev/null && wait "$sw" 2>/dev/null || true
+    [ -n "$server" ] && kill "$server" 2>/dev/null || true
+    rmdir "$cg" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+(cd "$top" && cargo build --release --locked -q)
+gcc -O2 -o "$work/loadgen" "$here/src/loadgen.c"
+sock=$work/docker.sock
+"$work/loadgen" serve "$sock" & server=$!
+sleep 0.3
+lost0=$(auditctl -s | awk '/^lost/{print $2}')
+"$top/target/release/sockwatch" --config /dev/null run --socket "$sock" --output "jsonl:$work/findings.jsonl" \
+    --dedup-window 0 ${SOCKWATCH_ARGS:-} 2> "$work/sockwatch.log" & sw=$!
+for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
+cpu() { awk '{print $14 + $15}' "/proc/$sw/stat"; }
+cpu0=$(cpu)
+mkdir -p "$cg"
+made=$(unshare -m --propagation private sh -c "echo \$\$ > $cg/cgroup.procs; exec $work/loadgen connect $sock $secs $work/connects $rate")
+# Let sockwatch drain what is queued.
+prev=-1
+while :; do
+    n=$(wc -l < "$work/findings.jsonl" 2>/dev/null || echo 0)
+    [ "$n" = "$prev" ] && break
+    prev=$n; sleep 1
+done
+cpu1=$(cpu)
+hwm=$(awk '/^VmHWM/{print $2}' "/proc/$sw/status")
+kill -TERM "$sw"; wait "$sw" || true; sw=""
+lost1=$(auditctl -s | awk '/^lost/{print $2}')
+enobufs=$(grep -o 'lost_enobufs=[0-9]*' "$work/sockwatch.log" | tail -1 | cut -d= -f2)
+clk=$(getconf CLK_TCK)
+python3 - "$work" "$made" "$secs" "$((lost1 - lost0))" "${enobufs:-?}" "$((cpu1 - cpu0))" "$clk" "$hwm" "$rate" > "$here/results/$result" <<'PY'
+import datetime, json, sys
+work, made, secs, lost, enobufs, ticks, clk, hwm, rate = sys.argv[1:]
+made, secs, ticks, clk, hwm = int(made), float(secs), int(ticks), int(clk), int(hwm)
+conn = [tuple(map(int, l.split())) for l in open(f"{work}/connects")]
+fs = [json.loads(l) for l in open(f"{work}/findings.jsonl")]
+fs = [f for f in fs if f.get("kind") == "finding" and f["process"]["comm"] == "loadgen"]
+def ns(t):
+    d = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
+lat = sorted((ns(f["time"]) - c[0]) / 1e6 for c, f in zip(conn, fs))
+pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] if lat else float("nan")
+ok = sum(1 for c in conn if c[1] == 0)
+same_order = all(f["outcome"]["success"] == (c[1] == 0) for c, f in zip(conn, fs))
+cpu_s = ticks / clk
+pace = "as fast as it can" if rate == "0" else f"paced to {rate} connects/s"
+print(f"# Live load ({datetime.date.today()}, {secs:.0f} s, {pace})\n")
+print(f"One process in a simulated Docker container connects to the watched socket in a loop, {pace}; dedup off.\n")
+print("| measure | value |\n|---|---|")
+print(f"| connects made | {made} ({made / secs:.0f}/s; {made - ok} failed) |")
+print(f"| findings written | {len(fs)} ({100 * len(fs) / made:.2f}% of connects) |")
+print(f"| records lost: kernel lost counter | {lost} |")
+print(f"| records lost: ENOBUFS on sockwatch's socket | {enobufs} |")
+print(f"| sockwatch CPU | {cpu_s:.2f} s, {1000 * cpu_s / max(len(fs), 1) * 1000:.1f} ms per 1k events |")
+print(f"| sockwatch peak RSS (VmHWM) | {hwm / 1024:.1f} MiB |")
+print(f"| latency p50 / p99 / max | {pct(50):.3f} / {pct(99):.3f} / {lat[-1] if lat else float('nan'):.3f} ms |")
+print(f"| findings in connect order (outcomes line up) | {same_order} |")
+PY
+cat "$here/results/$result"
