@@ -374,6 +374,7 @@ mod tests {
             outputs: vec![Output { spec: OutputSpec::Stdout, sink: Box::new(Flaky { fail: fail.clone(), got: got.clone() }), pending: VecDeque::new() }],
             line: Vec::new(),
             wrote: false,
+            sync_due: None,
             next_retry: None,
             counters: Counters::default(),
         };
@@ -395,5 +396,26 @@ mod tests {
         assert_eq!(*got.borrow(), [1, 2, 3, 4]);
         assert_eq!(outs.pending(), 0);
         assert_eq!(outs.next_retry(), None);
+    }
+
+    #[test]
+    fn syncs_wait_for_their_second_and_idle_has_no_timer() {
+        let dir = std::env::temp_dir().join(format!("sockwatch-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec: OutputSpec = format!("jsonl:{}", dir.join("f.jsonl").display()).parse().unwrap();
+        let opts = Options { syslog_format: syslog::Format::Rfc5424, syslog_facility: 10, jsonl_fsync: jsonl::Fsync::Batch, hostname: "h".into() };
+        let mut outs = Outputs::open(&[spec], &opts).unwrap();
+        let t0 = Instant::now();
+        outs.sync_when_due(t0);
+        assert_eq!(outs.next_sync(), None, "nothing written: no timer");
+        outs.emit(&Report::Finding(Box::new(crate::core::finding::tests::sample())));
+        outs.sync_when_due(t0);
+        assert_eq!(outs.next_sync(), Some(t0 + SYNC_EVERY), "the first line starts the second");
+        outs.emit(&Report::Finding(Box::new(crate::core::finding::tests::sample())));
+        outs.sync_when_due(t0 + SYNC_EVERY / 2);
+        assert_eq!(outs.next_sync(), Some(t0 + SYNC_EVERY), "later lines wait with it");
+        outs.sync_when_due(t0 + SYNC_EVERY);
+        assert_eq!(outs.next_sync(), None, "synced, and no timer until the next line");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
