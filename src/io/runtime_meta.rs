@@ -25,6 +25,7 @@ pub struct MetaCache {
     cache: HashMap<String, Entry>,
     /// Containers no runtime's state described, and when that was found.
     misses: HashMap<String, Instant>,
+    recheck: Duration,
 }
 
 struct Entry {
@@ -42,13 +43,13 @@ impl MetaCache {
     /// containers/storage's graph root (/var/lib/containers/storage), which Podman
     /// and CRI-O share; `containerd_state` is containerd's state dir (/run/containerd).
     pub fn new(docker_root: PathBuf, storage_root: PathBuf, containerd_state: PathBuf) -> MetaCache {
-        MetaCache { docker_root, storage_root, containerd_state, cache: HashMap::new(), misses: HashMap::new() }
+        MetaCache { docker_root, storage_root, containerd_state, cache: HashMap::new(), misses: HashMap::new(), recheck: RECHECK }
     }
 
     pub fn lookup(&mut self, c: &Container) -> Option<Meta> {
         let now = Instant::now();
         if let Some(e) = self.cache.get_mut(&c.id) {
-            if now.duration_since(e.checked) < RECHECK {
+            if now.duration_since(e.checked) < self.recheck {
                 return Some(e.meta.clone());
             }
             let fresh = e.probe.exists() && fs::metadata(&e.source).and_then(|m| m.modified()).ok() == e.mtime;
@@ -59,7 +60,8 @@ impl MetaCache {
             // Gone, or changed: either way the old description no longer holds.
             self.cache.remove(&c.id);
         }
-        if self.misses.get(&c.id).is_some_and(|t| now.duration_since(*t) < RECHECK) {
+        let recheck = self.recheck;
+        if self.misses.get(&c.id).is_some_and(|t| now.duration_since(*t) < recheck) {
             return None;
         }
         let Some(found) = self.read(c) else {
@@ -160,6 +162,19 @@ mod tests {
         let mut cache = MetaCache::new(root.join("docker"), root.join("storage"), root.join("containerd"));
         let c = Container { runtime: Runtime::Docker, id: id.clone(), pod_uid: None };
         assert_eq!(cache.lookup(&c).unwrap().name.as_deref(), Some("one"));
+        // Within the recheck interval the answer stands without a look at the
+        // files, found or not.
+        fs::write(&cfg, r#"{"Name":"/later","Config":{"Image":"img:1"}}"#).unwrap();
+        assert_eq!(cache.lookup(&c).unwrap().name.as_deref(), Some("one"));
+        let absent = Container { runtime: Runtime::Docker, id: "ef".repeat(32), pod_uid: None };
+        assert_eq!(cache.lookup(&absent), None);
+        let adir = root.join("docker/containers").join(&absent.id);
+        fs::create_dir_all(&adir).unwrap();
+        fs::write(adir.join("config.v2.json"), r#"{"Name":"/new","Config":{"Image":"img:1"}}"#).unwrap();
+        assert_eq!(cache.lookup(&absent), None, "the miss is remembered for a second");
+        // From here on every lookup looks.
+        cache.recheck = Duration::ZERO;
+        assert_eq!(cache.lookup(&absent).unwrap().name.as_deref(), Some("new"));
         // Renamed: the file changes, the cache follows.
         std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(&cfg, r#"{"Name":"/two","Config":{"Image":"img:1"}}"#).unwrap();
@@ -169,7 +184,7 @@ mod tests {
         // Removed: dropped from the cache.
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(cache.lookup(&c), None);
-        assert!(cache.cache.is_empty());
+        assert!(!cache.cache.contains_key(&id));
         // Podman's storage, any driver.
         let pdir = root.join("storage/vfs-containers");
         fs::create_dir_all(pdir.join(&id).join("userdata")).unwrap();
