@@ -11,6 +11,9 @@
 # mount namespace, as in the privileged tests; the client is bench/src/loadgen.c.
 #
 # Usage: sudo bench/live.sh [SECS [RATE]]   Needs: root, gcc, auditd's auditctl.
+# For experiments: SOCKWATCH_ARGS adds options to `sockwatch run` (such as
+# `--jsonl-fsync never`), SOCKWATCH_PREFIX runs it under a command (`nice -n -5`),
+# BENCH_TMP puts the socket and findings elsewhere than /tmp.
 # With RATE the client paces itself to RATE connects/s (latency when sockwatch
 # is not saturated). Writes bench/results/live.md (live-RATE.md with a rate).
 # Audit state is put back as it was.
@@ -20,7 +23,7 @@ rate=${2:-0}
 result=$([ "$rate" = 0 ] && echo live.md || echo "live-$rate.md")
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
-work=$(mktemp -d /tmp/sockwatch-live.XXXXXX)
+work=$(mktemp -d "${BENCH_TMP:-/tmp}/sockwatch-live.XXXXXX")
 chmod 755 "$work"
 id=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cgroot=/sys/fs/cgroup/unified; [ -d $cgroot ] || cgroot=/sys/fs/cgroup
@@ -39,7 +42,7 @@ sock=$work/docker.sock
 "$work/loadgen" serve "$sock" & server=$!
 sleep 0.3
 lost0=$(auditctl -s | awk '/^lost/{print $2}')
-"$top/target/release/sockwatch" --config /dev/null run --socket "$sock" --output "jsonl:$work/findings.jsonl" \
+${SOCKWATCH_PREFIX:-} "$top/target/release/sockwatch" --config /dev/null run --socket "$sock" --output "jsonl:$work/findings.jsonl" \
     --dedup-window 0 ${SOCKWATCH_ARGS:-} 2> "$work/sockwatch.log" & sw=$!
 for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
 cpu() { awk '{print $14 + $15}' "/proc/$sw/stat"; }
