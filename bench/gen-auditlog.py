@@ -7,7 +7,9 @@ default) of about SIZE bytes, with a realistic mix, for bench/scan.sh:
   records (USER_ACCT, CRED_ACQ, USER_START);
 - about 1% are connects to the watched socket (key "sockwatch"): by its name, by
   /var/run/docker.sock, under alias names (bind mounts inside containers), some
-  failing (EACCES, ECONNREFUSED), some through io_uring (URINGOP + io_uring_enter);
+  failing (EACCES, half of those denied by AppArmor with an AVC record before the
+  SYSCALL; ECONNREFUSED), some through io_uring (URINGOP + io_uring_enter, half of
+  them in a batch whose first op is not the connect);
 - decoys: connects to other files named *docker.sock (other inodes), logged by a
   naive `-S connect` rule (key "connect-all");
 - events interleave: now and then the records of two events alternate.
@@ -119,12 +121,21 @@ def watched_event(stamp, pid):
     name = rng.choice(ALIASES)
     r = rng.random()
     success, exit_ = ("yes", 0)
+    lsm = []
     if r < 0.1:
         success, exit_ = "no", -13
+        # Half the denials by an LSM, whose record comes before the SYSCALL.
+        if rng.random() < 0.5:
+            lsm = [
+                f'type=AVC msg=audit({stamp}): apparmor="DENIED" operation="connect" class="file" profile="docker-default" '
+                f'name="{name}" pid={pid} comm="docker" requested_mask="wr" denied_mask="wr" fsuid=0 ouid=0'
+            ]
     elif r < 0.2:
         success, exit_ = "no", -111
     if rng.random() < 0.1:
-        return [
+        # An io_uring batch: another op first, then the connect.
+        other_op = [f"type=URINGOP msg=audit({stamp}): uring_op=22 success=yes exit=0 items=0 ppid={pid - 1} pid={pid} uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 key=\"sockwatch\""] if rng.random() < 0.5 else []
+        return other_op + [
             f"type=URINGOP msg=audit({stamp}): uring_op=16 success=yes exit=0 items=1 ppid={pid - 1} pid={pid} uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 key=\"sockwatch\"",
             syscall(stamp, 426, "yes", 1, "4", 1, pid, "client_uring", "/usr/local/bin/client_uring", '"sockwatch"'),
             sockaddr_unix(stamp, name),
@@ -132,7 +143,7 @@ def watched_event(stamp, pid):
             path(stamp, 0, name, inode, "0140660"),
             proctitle(stamp, ["client_uring", name]),
         ]
-    return [
+    return lsm + [
         syscall(stamp, 42, success, exit_, "3", 1, pid, "docker", "/usr/bin/docker", '"sockwatch"'),
         sockaddr_unix(stamp, name),
         cwd(stamp, "/"),

@@ -16,7 +16,8 @@ work=/var/tmp/sockwatch-bench-scan
 mkdir -p "$work"
 log=$work/audit-$size.log
 inode=9805826
-[ -s "$log.expected" ] || python3 "$here/gen-auditlog.py" "$log" "$size" "$inode" >/dev/null
+# Regenerated when the generator changed since.
+[ "$log.expected" -nt "$here/gen-auditlog.py" ] || python3 "$here/gen-auditlog.py" "$log" "$size" "$inode" >/dev/null
 expected=$(cat "$log.expected")
 (cd "$top" && cargo build --release --locked -q)
 bin=$top/target/release/sockwatch

@@ -56,7 +56,8 @@ pub enum Command {
     /// Reads auditd's log (with or without node=, RAW or ENRICHED) or raw netlink
     /// text (type=1300 audit(...): ...) from the files given, in order, or from
     /// standard input, and writes the JSON finding `run` would have written for
-    /// every connect to a watched socket, matched by (dev, inode). A past event has
+    /// every connect to a watched socket, matched by (dev, inode), one per connect,
+    /// after the configuration's allowlist. A past event has
     /// no live /proc, so the container is unknown (the finding says so) and host
     /// processes are reported too. Malformed lines are counted and named on
     /// stderr; they never stop the scan.

@@ -55,3 +55,13 @@ fn the_packaged_rules_file_is_what_rules_print_writes() {
         "packaging/50-sockwatch.rules differs from `sockwatch --config packaging/sockwatch.toml rules print`; regenerate it with that command"
     );
 }
+
+#[test]
+fn the_packaged_config_shows_every_key() {
+    // sockwatch.toml(5) says the packaged file shows every key with its default.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/sockwatch.toml")).unwrap();
+    for k in sockwatch::config::KEYS {
+        let shown = text.lines().any(|l| l.trim_start_matches("# ").starts_with(&format!("{} = ", k.key)));
+        assert!(shown, "packaging/sockwatch.toml shows {}", k.key);
+    }
+}

@@ -31,7 +31,7 @@ fn the_checked_in_pages_are_what_the_generator_makes() {
 fn the_pages_document_every_subcommand_option_and_config_key() {
     let page = std::fs::read_to_string(Path::new(MAN_DIR).join("sockwatch.8")).unwrap();
     let help = String::from_utf8(run(BIN, &["--help"]).stdout).unwrap();
-    for sub in ["run", "rules", "doctor"] {
+    for sub in ["run", "rules", "doctor", "scan"] {
         assert!(help.contains(&format!("  {sub} ")), "--help lists {sub}");
         assert!(page.contains(&format!(".SS \"sockwatch {sub}")) || page.contains(&format!(".SS sockwatch {sub}")), "sockwatch.8 has a section for {sub}");
         let sub_help = String::from_utf8(run(BIN, &[sub, "--help"]).stdout).unwrap();

@@ -17,8 +17,12 @@ fn socket() -> String {
 
 /// Runs scan; returns the findings, stderr and whether it exited 0.
 fn scan(args: &[&str], stdin: Option<&[u8]>) -> (Vec<serde_json::Value>, String, bool) {
+    scan_with("/dev/null", args, stdin)
+}
+
+fn scan_with(config: &str, args: &[&str], stdin: Option<&[u8]>) -> (Vec<serde_json::Value>, String, bool) {
     let mut child = Command::new(BIN)
-        .args(["--config", "/dev/null", "scan"])
+        .args(["--config", config, "scan"])
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
@@ -125,4 +129,22 @@ fn matching_is_by_inode_and_by_name_only_without_one() {
     // A bad identity is a usage error that says what is expected.
     let (_, err, ok) = scan(&["--socket-inode", "docker.sock"], Some(b""));
     assert!(!ok && err.contains("MAJ:MIN:INODE"), "{err}");
+}
+
+#[test]
+fn the_allowlist_applies_where_it_can_offline() {
+    let raw = format!("{DATA}/auditd-raw-6.18.log");
+    let text = std::fs::read_to_string(&raw).unwrap();
+    let exe = text.split("exe=\"").filter_map(|s| s.split('"').next()).find(|e| e.ends_with("/client_uring")).unwrap().to_string();
+    let dir = tempdir("scan-allow");
+    let cfg = dir.join("sockwatch.toml");
+    std::fs::write(&cfg, format!("[[allow]]\nexe = \"{exe}\"\n\n[[allow]]\nimage = \"*\"\n")).unwrap();
+    let (f, err, ok) = scan_with(cfg.to_str().unwrap(), &["--socket-inode", &socket(), &raw], None);
+    assert!(ok, "{err}");
+    // The io_uring client is allowed by its exe; an image glob matches nothing
+    // offline (the container is unknown), so the other two stay.
+    assert_eq!(f.len(), 2, "{err}");
+    assert!(f.iter().all(|f| f["process"]["comm"] != "client_uring"));
+    assert!(err.contains("1 connect(s) allowed"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

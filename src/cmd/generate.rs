@@ -166,11 +166,18 @@ pub fn man8() -> String {
     )
 }
 
-/// `rules ACTION`: the subcommand's name and its positional arguments.
+/// `rules ACTION`, `scan [FILE]...`: the subcommand's name and its positional
+/// arguments, optional ones in brackets, repeatable ones with dots.
 fn usage_tail(sub: &clap::Command) -> String {
     let mut s = sub.get_name().to_string();
     for a in sub.get_positionals() {
-        let name = a.get_value_names().and_then(|v| v.first()).map(|v| v.to_string()).unwrap_or_else(|| a.get_id().to_string().to_uppercase());
+        let mut name = a.get_value_names().and_then(|v| v.first()).map(|v| v.to_string()).unwrap_or_else(|| a.get_id().to_string().to_uppercase());
+        if !a.is_required_set() {
+            name = format!("[{name}]");
+        }
+        if a.get_num_args().is_some_and(|n| n.max_values() > 1) || matches!(a.get_action(), clap::ArgAction::Append) {
+            name.push_str("...");
+        }
         s.push(' ');
         s.push_str(&name);
     }

@@ -18,6 +18,7 @@ use memchr::memchr_iter;
 
 use crate::cli::ScanArgs;
 use crate::config::Config;
+use crate::core::allow::{allowed, AllowRule};
 use crate::core::connect;
 use crate::core::detect::{self, Skip, WatchedSocket};
 use crate::core::finding::{connect_finding, Extra};
@@ -49,6 +50,7 @@ struct Summary {
     examples: Vec<String>,
     connects: u64,
     findings: u64,
+    allowed: u64,
     not_watched: u64,
     not_unix: u64,
     unreadable: Vec<String>,
@@ -90,7 +92,7 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                 Line::TooLong => sum.malformed(&name, line_no, &format!("longer than {MAX_LINE} bytes")),
             }
             if !closed.is_empty() && write_err.is_none() {
-                if let Err(e) = report(&mut closed, &watched, &targets, &mut sum, &mut out) {
+                if let Err(e) = report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out) {
                     write_err = Some(e);
                 }
             }
@@ -106,7 +108,7 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         }
     }
     scanner.finish(&mut closed);
-    ctx(report(&mut closed, &watched, &targets, &mut sum, &mut out), "cannot write findings to stdout")?;
+    ctx(report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out), "cannot write findings to stdout")?;
     ctx(out.flush(), "cannot write findings to stdout")?;
     drop(out);
     summarize(&sum, &scanner, started.elapsed().as_secs_f64());
@@ -170,7 +172,14 @@ fn aliases(path: &str) -> Vec<Vec<u8>> {
 
 /// Judges the closed candidate events and writes a finding for each connect to a
 /// watched socket.
-fn report(closed: &mut Vec<Candidate>, watched: &[WatchedSocket], targets: &[Target], sum: &mut Summary, out: &mut impl Write) -> io::Result<()> {
+fn report(
+    closed: &mut Vec<Candidate>,
+    watched: &[WatchedSocket],
+    targets: &[Target],
+    allow: &[AllowRule],
+    sum: &mut Summary,
+    out: &mut impl Write,
+) -> io::Result<()> {
     for Candidate { node, event } in closed.drain(..) {
         let Some(ev) = connect::extract(&event) else { continue };
         sum.connects += 1;
@@ -181,6 +190,12 @@ fn report(closed: &mut Vec<Candidate>, watched: &[WatchedSocket], targets: &[Tar
                 let extra = Extra { now: time::format_millis(ev.stamp.sec, ev.stamp.msec), cmdline: None, hostname: host.as_deref() };
                 let mut f = connect_finding(&ev, &hit, &watched[hit.watched].path, &Origin::Unknown { namespaces: None }, extra);
                 f.container.note = Some(NOTE);
+                // The configuration's allowlist applies as in `run`; offline only
+                // entries on `exe` alone can match, the container being unknown.
+                if allowed(allow, &f) {
+                    sum.allowed += 1;
+                    continue;
+                }
                 serde_json::to_writer(&mut *out, &f)?;
                 out.write_all(b"\n")?;
                 sum.findings += 1;
@@ -210,6 +225,9 @@ fn summarize(sum: &Summary, scanner: &Scanner, secs: f64) {
         "sockwatch scan: connects not to a watched socket: {} (another file), {} (not a filesystem AF_UNIX address)",
         sum.not_watched, sum.not_unix
     );
+    if sum.allowed > 0 {
+        eprintln!("sockwatch scan: {} connect(s) allowed by the configuration's allowlist, not reported", sum.allowed);
+    }
     if sum.malformed > 0 {
         eprintln!("sockwatch scan: {} malformed line(s) skipped:", sum.malformed);
         for e in &sum.examples {
@@ -256,6 +274,8 @@ fn for_each_line(mut r: impl Read, mut f: impl FnMut(Line<'_>) -> bool) -> io::R
             let keep_going = if skipping {
                 skipping = false;
                 true
+            } else if nl - start > MAX_LINE {
+                f(Line::TooLong)
             } else {
                 f(Line::Text(&buf[start..nl]))
             };
@@ -325,6 +345,8 @@ mod tests {
         let mut input = vec![b'x'; MAX_LINE * 2 + 10];
         input.extend_from_slice(b"\nnext\n");
         assert_eq!(lines(&input, 1 << 16), ["<too long>", "next"]);
+        // However it arrives: in one read too.
+        assert_eq!(lines(&input, 8 << 20), ["<too long>", "next"]);
     }
 
     #[test]

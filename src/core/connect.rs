@@ -117,23 +117,30 @@ impl<'a> MainFields<'a> {
     fn of(r: &'a Record) -> MainFields<'a> {
         let mut f = MainFields::default();
         let n32 = |v: &[u8]| parse_dec(v).and_then(|n| u32::try_from(n).ok());
-        // The first of each name counts, as `Record::raw` would have it.
+        // The first of each name counts, as `Record::raw` would have it, even when
+        // its value does not parse.
+        let mut seen = 0u16;
+        let mut first = |bit: u16| {
+            let new = seen & bit == 0;
+            seen |= bit;
+            new
+        };
         for (k, v) in Fields::new(&r.body) {
             match k {
-                b"arch" if f.arch.is_none() => f.arch = parse_hex_u64(v),
-                b"syscall" if f.syscall.is_none() => f.syscall = parse_dec(v),
-                b"a0" if f.a0.is_none() => f.a0 = parse_hex_u64(v),
-                b"uring_op" if f.uring_op.is_none() => f.uring_op = parse_dec(v),
-                b"success" if f.success.is_none() => f.success = Some(v == b"yes"),
-                b"exit" if f.exit.is_none() => f.exit = parse_signed(v),
-                b"pid" if f.pid.is_none() => f.pid = n32(v),
-                b"ppid" if f.ppid.is_none() => f.ppid = n32(v),
-                b"uid" if f.uid.is_none() => f.uid = n32(v),
-                b"euid" if f.euid.is_none() => f.euid = n32(v),
-                b"auid" if f.auid.is_none() => f.auid = n32(v),
-                b"comm" if f.comm.is_none() => f.comm = Some(v),
-                b"exe" if f.exe.is_none() => f.exe = Some(v),
-                b"key" if f.key.is_none() => f.key = Some(v),
+                b"arch" if first(1) => f.arch = parse_hex_u64(v),
+                b"syscall" if first(1 << 1) => f.syscall = parse_dec(v),
+                b"a0" if first(1 << 2) => f.a0 = parse_hex_u64(v),
+                b"uring_op" if first(1 << 3) => f.uring_op = parse_dec(v),
+                b"success" if first(1 << 4) => f.success = Some(v == b"yes"),
+                b"exit" if first(1 << 5) => f.exit = parse_signed(v),
+                b"pid" if first(1 << 6) => f.pid = n32(v),
+                b"ppid" if first(1 << 7) => f.ppid = n32(v),
+                b"uid" if first(1 << 8) => f.uid = n32(v),
+                b"euid" if first(1 << 9) => f.euid = n32(v),
+                b"auid" if first(1 << 10) => f.auid = n32(v),
+                b"comm" if first(1 << 11) => f.comm = Some(v),
+                b"exe" if first(1 << 12) => f.exe = Some(v),
+                b"key" if first(1 << 13) => f.key = Some(v),
                 _ => {}
             }
         }

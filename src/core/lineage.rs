@@ -14,11 +14,15 @@ use std::collections::{HashMap, VecDeque};
 pub enum ProcEvent {
     Fork { parent: u32, child: u32 },
     Exit { pid: u32 },
-    /// Anything else (exec, uid changes, threads); ignored.
+    /// A new program: what was read of the process before may no longer hold
+    /// (runc init joins a container's namespaces, then execs the workload).
+    Exec { pid: u32 },
+    /// Anything else (uid changes, threads); ignored.
     Other,
 }
 
 const PROC_EVENT_FORK: u32 = 0x0000_0001;
+const PROC_EVENT_EXEC: u32 = 0x0000_0002;
 const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 
 /// Parses one `struct proc_event` (after the netlink and connector headers). Only
@@ -36,6 +40,7 @@ pub fn parse_proc_event(b: &[u8]) -> Option<ProcEvent> {
                 ProcEvent::Fork { parent: parent_tgid, child: child_tgid }
             }
         }
+        PROC_EVENT_EXEC => ProcEvent::Exec { pid: u32_at(20)? },
         PROC_EVENT_EXIT => {
             let (pid, tgid) = (u32_at(16)?, u32_at(20)?);
             if pid != tgid { ProcEvent::Other } else { ProcEvent::Exit { pid } }
@@ -77,7 +82,7 @@ impl Lineage {
         match ev {
             ProcEvent::Fork { parent, child } => self.fork(parent, child),
             ProcEvent::Exit { pid } => self.exit(pid),
-            ProcEvent::Other => {}
+            ProcEvent::Exec { .. } | ProcEvent::Other => {}
         }
     }
 
@@ -157,7 +162,7 @@ mod tests {
         assert_eq!(parse_proc_event(&event(1, &[10, 10, 11, 11])), Some(ProcEvent::Fork { parent: 10, child: 11 }));
         assert_eq!(parse_proc_event(&event(1, &[10, 10, 12, 11])), Some(ProcEvent::Other), "a new thread");
         assert_eq!(parse_proc_event(&event(0x8000_0000, &[11, 11, 0, 0, 10, 10])), Some(ProcEvent::Exit { pid: 11 }));
-        assert_eq!(parse_proc_event(&event(2, &[11, 11])), Some(ProcEvent::Other), "exec");
+        assert_eq!(parse_proc_event(&event(2, &[11, 11])), Some(ProcEvent::Exec { pid: 11 }), "exec");
         assert_eq!(parse_proc_event(&event(1, &[10, 10])), None, "truncated");
         assert_eq!(parse_proc_event(&[1, 0]), None);
     }

@@ -91,9 +91,12 @@ const MAX_DEPTH: usize = 32;
 /// How long, in seconds of event time, what /proc said of a pid is reused for its
 /// next connects. A client in a loop would otherwise cost four /proc reads per
 /// connect, which at 45k connects/s is most of sockwatch's time (bench/live.sh).
-/// Reuse needs process events (a fork or exit of the pid drops the entry) and the
-/// same parent as before, so a reused pid is read afresh; a process that moves to
-/// another cgroup or namespace without exec is seen at most this late.
+/// Reuse needs process events (a fork, exec or exit of the pid drops the entry)
+/// and the same parent as before, so a reused pid is read afresh. Only a
+/// container's answer is reused, never "host": a host process that enters a
+/// container's namespaces is read again at its next connect, while a container
+/// process that moves without exec is seen at most this late, and is reported
+/// either way.
 pub const REUSE_SECS: f64 = 1.0;
 
 /// Remembers, for recent pids, the container they were found in, and follows
@@ -128,7 +131,7 @@ impl Attributor {
 
     pub fn apply(&mut self, ev: ProcEvent) {
         match ev {
-            ProcEvent::Fork { child: pid, .. } | ProcEvent::Exit { pid } => {
+            ProcEvent::Fork { child: pid, .. } | ProcEvent::Exit { pid } | ProcEvent::Exec { pid } => {
                 self.recent.remove(&pid);
             }
             ProcEvent::Other => {}
@@ -195,7 +198,7 @@ impl Attributor {
                 Seen::Unreadable => None,
             };
             if let Some(origin) = direct {
-                if self.tracking {
+                if self.tracking && origin != Origin::Host {
                     if self.recent.len() >= self.capacity {
                         self.recent.clear();
                     }
@@ -516,7 +519,14 @@ mod tests {
         let mut b = Attributor::new(1000, true);
         b.attribute(Some(20), Some(5), AT, &view);
         assert_eq!(b.attribute(Some(20), Some(6), AT, &Fake::default().with(20, "0::/user.slice\n", "bash")), Origin::Host);
-        for ev in [ProcEvent::Exit { pid: 20 }, ProcEvent::Fork { parent: 1, child: 20 }] {
+        // "Host" is never reused: a host process that enters a container's
+        // namespaces is seen doing so at its next connect.
+        let foreign = Some(Namespaces { mnt: 7, pid: 8 });
+        assert_eq!(
+            b.attribute(Some(20), Some(6), AT, &Fake::default().with(20, "0::/user.slice\n", "bash").ns(20, foreign)),
+            Origin::Unknown { namespaces: foreign }
+        );
+        for ev in [ProcEvent::Exit { pid: 20 }, ProcEvent::Fork { parent: 1, child: 20 }, ProcEvent::Exec { pid: 20 }] {
             let mut c = Attributor::new(1000, true);
             c.attribute(Some(20), Some(5), AT, &view);
             c.apply(ev);

@@ -100,13 +100,16 @@ impl Scanner {
     pub fn push(&mut self, r: &LogRecord<'_>, out: &mut Vec<Candidate>) {
         self.stats.records += 1;
         let key = Key { node: r.node.map_or(0, node_hash), stamp: r.stamp };
-        if self.last_ignored == Some(key) {
-            return;
-        }
         if r.rtype == types::EOE {
+            if self.last_ignored == Some(key) {
+                self.last_ignored = None;
+            }
             if let Some(slot) = self.slots.remove(&key) {
                 self.close(key.stamp, slot, Close::Eoe, out);
             }
+            return;
+        }
+        if self.last_ignored == Some(key) {
             return;
         }
         let slot = match self.slots.entry(key) {
@@ -123,10 +126,14 @@ impl Scanner {
                 *slot = Slot::Ignored;
             } else {
                 *decided = verdict.is_some();
-                if records.is_empty() {
-                    *node = r.node.map(<[u8]>::to_vec);
+                // Only what `connect::extract` reads is kept: an AVC before the
+                // SYSCALL, say, waits with the event but is not copied.
+                if is_kept(r.rtype) {
+                    if records.is_empty() {
+                        *node = r.node.map(<[u8]>::to_vec);
+                    }
+                    records.push(Record { rtype: r.rtype, stamp: r.stamp, body: r.kernel_body().to_vec() });
                 }
-                records.push(Record { rtype: r.rtype, stamp: r.stamp, body: r.kernel_body().to_vec() });
             }
         }
         self.last_ignored = matches!(slot, Slot::Ignored).then_some(key);
@@ -168,8 +175,10 @@ impl Scanner {
                 self.stats.candidates += 1;
                 out.push(Candidate { node, event: Event { stamp, records, closed_by } });
             }
+            // A SYSCALL that left it undecided was io_uring_enter without a
+            // connect among its ops: judged, not a connect.
             Slot::Keep { decided: false, records, .. } => {
-                if !records.is_empty() {
+                if !records.is_empty() && !records.iter().any(|r| r.rtype == types::SYSCALL) {
                     self.stats.undecided += 1;
                 }
             }
@@ -178,7 +187,10 @@ impl Scanner {
 }
 
 /// Whether this record says its event is a connect (`Some(true)`), is not
-/// (`Some(false)`), or does not say (`None`: PATH, CWD and the like).
+/// (`Some(false)`), or does not say (`None`). Only a SYSCALL record says no:
+/// PATH and the like come with every kind of event, an LSM's record (AVC,
+/// AppArmor, Landlock) comes before the SYSCALL of the call it denied, and one
+/// io_uring_enter may carry several URINGOP records, the connect not first.
 fn verdict(r: &LogRecord<'_>) -> Option<bool> {
     match r.rtype {
         types::SYSCALL => {
@@ -197,21 +209,31 @@ fn verdict(r: &LogRecord<'_>) -> Option<bool> {
                 }
             }
             let abi = arch.and_then(|a| u32::try_from(a).ok()).and_then(abi::by_arch);
-            Some(match (abi, nr) {
-                (Some(abi), Some(nr)) if nr == u64::from(abi.connect) => true,
+            match (abi, nr) {
+                (Some(abi), Some(nr)) if nr == u64::from(abi.connect) => Some(true),
                 (Some(abi), Some(nr)) if abi.socketcall.map(u64::from) == Some(nr) => {
-                    fields.find(|(k, _)| *k == b"a0").and_then(|(_, v)| parse_hex_u64(v)) == Some(SOCKETCALL_CONNECT)
+                    Some(fields.find(|(k, _)| *k == b"a0").and_then(|(_, v)| parse_hex_u64(v)) == Some(SOCKETCALL_CONNECT))
                 }
-                _ => false,
-            })
+                // Its URINGOP records decide, whichever order they come in.
+                (_, Some(IO_URING_ENTER)) => None,
+                _ => Some(false),
+            }
         }
         types::URINGOP => {
-            Some(Fields::new(r.body).find(|(k, _)| *k == b"uring_op").and_then(|(_, v)| parse_dec(v)) == Some(u64::from(URING_OP_CONNECT)))
+            let connect = Fields::new(r.body).find(|(k, _)| *k == b"uring_op").and_then(|(_, v)| parse_dec(v)) == Some(u64::from(URING_OP_CONNECT));
+            connect.then_some(true)
         }
-        types::SOCKADDR | types::PATH | types::CWD | types::PROCTITLE => None,
-        // Records of other types open events that are not syscalls at all.
-        _ => Some(false),
+        _ => None,
     }
+}
+
+/// io_uring_enter's number, the same in every ABI sockwatch knows (the generic
+/// syscall table, which x86 follows for new calls).
+const IO_URING_ENTER: u64 = 426;
+
+/// The record types `connect::extract` reads.
+fn is_kept(t: u16) -> bool {
+    matches!(t, types::SYSCALL | types::URINGOP | types::SOCKADDR | types::PATH | types::CWD | types::PROCTITLE)
 }
 
 /// FNV-1a: node names are short, and only equality within one scan matters.
@@ -351,6 +373,29 @@ type=SYSCALL msg=audit(1.000:6): arch=40000003 syscall=362 success=yes exit=0 a0
         let serials: Vec<u64> = events.iter().map(|e| e.stamp.serial).collect();
         // 5 is syscall 362 on x86_64: not connect there; 6 is i386's connect.
         assert_eq!(serials, [1, 3, 6]);
+    }
+
+    #[test]
+    fn an_lsm_record_first_or_a_connect_op_second_still_counts() {
+        let avc = "type=AVC msg=audit(1.000:10): apparmor=\"DENIED\" operation=\"connect\" profile=\"docker-default\" name=\"/run/docker.sock\"";
+        let (events, stats) = scan(&format!("{avc}\n{CONNECT}"), 16);
+        assert_eq!(events.len(), 1, "an AVC before the SYSCALL does not hide the connect");
+        assert_eq!(events[0].records.len(), 5, "and is not kept");
+        assert_eq!(stats.undecided, 0);
+        let batch = "type=URINGOP msg=audit(1.000:3): uring_op=22 success=yes exit=0 items=0 pid=9
+type=URINGOP msg=audit(1.000:3): uring_op=16 success=yes exit=0 items=1 pid=9
+type=SYSCALL msg=audit(1.000:3): arch=c000003e syscall=426 success=yes exit=2 a0=4
+type=PATH msg=audit(1.000:3): item=0 name=\"/run/docker.sock\" inode=77 dev=fe:00";
+        let (events, _) = scan(batch, 16);
+        assert_eq!(events.len(), 1, "the connect op decides, not the first op");
+        assert_eq!(extract(&events[0]).unwrap().via, crate::core::connect::Via::IoUring);
+        // io_uring_enter without a connect op: judged, not counted as undecided.
+        let (events, stats) = scan("type=URINGOP msg=audit(1.000:4): uring_op=22 success=yes\ntype=SYSCALL msg=audit(1.000:4): arch=c000003e syscall=426 success=yes exit=1", 16);
+        assert!(events.is_empty());
+        assert_eq!(stats.undecided, 0);
+        // A user-space record alone is no event worth a word either.
+        let (events, stats) = scan("type=USER_ACCT msg=audit(1.000:5): pid=1 uid=0 msg='op=PAM:accounting'", 16);
+        assert!(events.is_empty() && stats.undecided == 0);
     }
 
     #[test]

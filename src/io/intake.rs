@@ -105,7 +105,8 @@ impl Intake {
 
     fn finish(sock: Socket, registered: bool) -> io::Result<Intake> {
         sock.set_non_blocking(true)?;
-        if setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).is_err() {
+        if let Err(e) = setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF) {
+            crate::debug!("SO_RCVBUFFORCE refused ({e}; it needs CAP_NET_ADMIN): the buffer is capped by net.core.rmem_max");
             let _ = setsockopt(&sock, sockopt::RcvBuf, &RCVBUF);
         }
         // The kernel reports twice what it grants (it counts its bookkeeping).

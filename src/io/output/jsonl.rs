@@ -4,8 +4,8 @@
 //! never interleave. If a write fails part-way (disk full), the file is cut back
 //! to where the line began, so no partial line is ever left; the finding is
 //! retried by the caller. fsync policy (`jsonl_fsync`): `batch` (default)
-//! fdatasyncs once per event-loop turn that wrote anything, so a burst costs one
-//! sync; `line` after every line; `never` leaves it to the kernel. SIGHUP reopens
+//! fdatasyncs at most once a second while lines are written (`Outputs` decides
+//! when); `line` after every line; `never` leaves it to the kernel. SIGHUP reopens
 //! the path (after logrotate renamed the file), syncing the old file first.
 
 use std::fs::{File, OpenOptions};
