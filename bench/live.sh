@@ -7,8 +7,11 @@
 # lost counter and sockwatch's ENOBUFS count), sockwatch's CPU time per 1000
 # events and its peak RSS, and the latency from connect() returning (the
 # client's CLOCK_REALTIME) to the finding (its `time`, taken just before the
-# line is written). The container is a cgroup named like Docker's plus a private
-# mount namespace, as in the privileged tests; the client is bench/src/loadgen.c.
+# line is written). The container is a real Docker container (tests/env/
+# setup-docker.sh starts dockerd and builds the image), the client
+# bench/src/loadgen.c, built static and run with `docker exec`. With
+# LIVE_CONTAINER=simulated it is a cgroup named like Docker's plus a private
+# mount namespace instead, as in the privileged tests.
 #
 # Usage: sudo bench/live.sh [SECS [RATE]]   Needs: root, gcc, auditd's auditctl.
 # For experiments: SOCKWATCH_ARGS adds options to `sockwatch run` (such as
@@ -29,7 +32,9 @@ id=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cgroot=/sys/fs/cgroup/unified; [ -d $cgroot ] || cgroot=/sys/fs/cgroup
 cg=$cgroot/docker/$id
 server="" sw=""
+mode=${LIVE_CONTAINER:-docker}
 cleanup() {
+    [ "$mode" = docker ] && docker rm -f sw-live >/dev/null 2>&1 || true
     [ -n "$sw" ] && kill -TERM "$sw" 2>/dev/null && wait "$sw" 2>/dev/null || true
     [ -n "$server" ] && kill "$server" 2>/dev/null || true
     rmdir "$cg" 2>/dev/null || true
@@ -37,7 +42,11 @@ cleanup() {
 }
 trap cleanup EXIT
 (cd "$top" && cargo build --release --locked -q)
-gcc -O2 -o "$work/loadgen" "$here/src/loadgen.c"
+gcc -O2 -static -o "$work/loadgen" "$here/src/loadgen.c"
+if [ "$mode" = docker ]; then
+    "$top/tests/env/setup-docker.sh" >&2
+    docker run -d --name sw-live --network none -v "$work:$work" sockwatch-test:latest sleep 3600 >/dev/null
+fi
 sock=$work/docker.sock
 "$work/loadgen" serve "$sock" & server=$!
 sleep 0.3
@@ -47,8 +56,12 @@ ${SOCKWATCH_PREFIX:-} "$top/target/release/sockwatch" --config /dev/null run --s
 for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
 cpu() { awk '{print $14 + $15}' "/proc/$sw/stat"; }
 cpu0=$(cpu)
-mkdir -p "$cg"
-made=$(unshare -m --propagation private sh -c "echo \$\$ > $cg/cgroup.procs; exec $work/loadgen connect $sock $secs $work/connects $rate")
+if [ "$mode" = docker ]; then
+    made=$(docker exec sw-live "$work/loadgen" connect "$sock" "$secs" "$work/connects" "$rate")
+else
+    mkdir -p "$cg"
+    made=$(unshare -m --propagation private sh -c "echo \$\$ > $cg/cgroup.procs; exec $work/loadgen connect $sock $secs $work/connects $rate")
+fi
 # Let sockwatch drain what is queued.
 prev=-1
 while :; do
@@ -62,9 +75,9 @@ kill -TERM "$sw"; wait "$sw" || true; sw=""
 lost1=$(auditctl -s | awk '/^lost/{print $2}')
 enobufs=$(grep -o 'lost_enobufs=[0-9]*' "$work/sockwatch.log" | tail -1 | cut -d= -f2)
 clk=$(getconf CLK_TCK)
-python3 - "$work" "$made" "$secs" "$((lost1 - lost0))" "${enobufs:-?}" "$((cpu1 - cpu0))" "$clk" "$hwm" "$rate" > "$here/results/$result" <<'PY'
+python3 - "$work" "$made" "$secs" "$((lost1 - lost0))" "${enobufs:-?}" "$((cpu1 - cpu0))" "$clk" "$hwm" "$rate" "$mode" > "$here/results/$result" <<'PY'
 import datetime, json, sys
-work, made, secs, lost, enobufs, ticks, clk, hwm, rate = sys.argv[1:]
+work, made, secs, lost, enobufs, ticks, clk, hwm, rate, mode = sys.argv[1:]
 made, secs, ticks, clk, hwm = int(made), float(secs), int(ticks), int(clk), int(hwm)
 conn = [tuple(map(int, l.split())) for l in open(f"{work}/connects")]
 fs = [json.loads(l) for l in open(f"{work}/findings.jsonl")]
@@ -79,10 +92,13 @@ same_order = all(f["outcome"]["success"] == (c[1] == 0) for c, f in zip(conn, fs
 cpu_s = ticks / clk
 pace = "as fast as it can" if rate == "0" else f"paced to {rate} connects/s"
 print(f"# Live load ({datetime.date.today()}, {secs:.0f} s, {pace})\n")
-print(f"One process in a simulated Docker container connects to the watched socket in a loop, {pace}; dedup off.\n")
+where = "a Docker container (docker exec)" if mode == "docker" else "a simulated Docker container"
+print(f"One process in {where} connects to the watched socket in a loop, {pace}; dedup off.\n")
 print("| measure | value |\n|---|---|")
 print(f"| connects made | {made} ({made / secs:.0f}/s; {made - ok} failed) |")
 print(f"| findings written | {len(fs)} ({100 * len(fs) / made:.2f}% of connects) |")
+ids = {f["container"]["id"] for f in fs}
+print(f"| containers named in them | {len(ids)} ({', '.join(sorted((i or 'null')[:12] for i in ids))}) |")
 print(f"| records lost: kernel lost counter | {lost} |")
 print(f"| records lost: ENOBUFS on sockwatch's socket | {enobufs} |")
 print(f"| sockwatch CPU | {cpu_s:.2f} s, {1000 * cpu_s / max(len(fs), 1) * 1000:.1f} ms per 1k events |")
