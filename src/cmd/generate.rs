@@ -87,16 +87,12 @@ fn render(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     String::from_utf8(out).expect("clap_mangen writes UTF-8")
 }
 
-fn man_for(cmd: clap::Command) -> Man {
-    Man::new(cmd)
-}
-
 /// The page's preamble: clap_mangen's string definitions (its option text uses
 /// them) and a `.TH` line. clap_mangen's own `.TH` drops an empty date argument,
 /// which shifts the source and manual into the wrong places, so it is written
 /// here. The date is left empty so that a build is reproducible.
 fn title(cmd: &clap::Command, name: &str, section: &str, manual: &str) -> String {
-    let preamble = render(|w| man_for(cmd.clone()).render_title(w));
+    let preamble = render(|w| Man::new(cmd.clone()).render_title(w));
     let mut out: String = preamble.lines().filter(|l| !l.starts_with(".TH")).map(|l| format!("{l}\n")).collect();
     out.push_str(&format!(".TH {name} {section} \"\" \"sockwatch {}\" \"{manual}\"\n", env!("CARGO_PKG_VERSION")));
     out
@@ -117,7 +113,7 @@ fn options(cmd: &clap::Command, is_sub: bool) -> String {
     } else {
         cmd.clone()
     };
-    let text = render(|w| man_for(shown).render_options_section(w));
+    let text = render(|w| Man::new(shown).render_options_section(w));
     text.lines().filter(|l| !l.starts_with(".SH")).map(|l| format!("{l}\n")).collect()
 }
 

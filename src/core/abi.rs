@@ -32,6 +32,27 @@ pub fn by_arch(arch: u32) -> Option<Abi> {
     ALL.iter().copied().find(|a| a.arch == arch)
 }
 
+/// What a SYSCALL record's `arch=` and `syscall=` mean for detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Connect,
+    /// socketcall(2): a connect when its `a0` is SOCKETCALL_CONNECT.
+    Socketcall,
+    Other,
+}
+
+/// The one place a syscall number is read as connect, for `run` and `scan` alike.
+pub fn call(arch: u64, nr: u64) -> Call {
+    let Some(abi) = u32::try_from(arch).ok().and_then(by_arch) else { return Call::Other };
+    if nr == u64::from(abi.connect) {
+        Call::Connect
+    } else if abi.socketcall.map(u64::from) == Some(nr) {
+        Call::Socketcall
+    } else {
+        Call::Other
+    }
+}
+
 /// The ABIs of the machine sockwatch is built for, native first.
 pub fn native() -> &'static [Abi] {
     if cfg!(target_arch = "x86_64") {

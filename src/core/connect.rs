@@ -4,9 +4,9 @@
 //! 32-bit socketcall multiplexer with call 3, and io_uring's IORING_OP_CONNECT
 //! (a URINGOP record).
 
-use super::abi::{self, SOCKETCALL_CONNECT, URING_OP_CONNECT};
+use super::abi::{self, Call, SOCKETCALL_CONNECT, URING_OP_CONNECT};
 use super::assemble::Event;
-use super::record::{decode_hex, decode_untrusted, parse_dec, parse_hex_u64, types, Fields, Record, Stamp};
+use super::record::{decode_hex, decode_untrusted, parse_dec, parse_hex_u64, parse_signed, types, Fields, Record, Stamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -148,22 +148,11 @@ impl<'a> MainFields<'a> {
     }
 
     fn kind(&self) -> Option<Via> {
-        let abi = abi::by_arch(u32::try_from(self.arch?).ok()?)?;
-        let nr = self.syscall?;
-        if nr == u64::from(abi.connect) {
-            Some(Via::Syscall)
-        } else if abi.socketcall.map(u64::from) == Some(nr) && self.a0 == Some(SOCKETCALL_CONNECT) {
-            Some(Via::Socketcall)
-        } else {
-            None
+        match abi::call(self.arch?, self.syscall?) {
+            Call::Connect => Some(Via::Syscall),
+            Call::Socketcall if self.a0 == Some(SOCKETCALL_CONNECT) => Some(Via::Socketcall),
+            _ => None,
         }
-    }
-}
-
-fn parse_signed(v: &[u8]) -> Option<i64> {
-    match v.strip_prefix(b"-") {
-        Some(digits) => i64::try_from(parse_dec(digits)?).ok()?.checked_neg(),
-        None => i64::try_from(parse_dec(v)?).ok(),
     }
 }
 

@@ -17,7 +17,7 @@
 
 use memchr::{memchr, memmem};
 
-use super::record::{types, Stamp};
+use super::record::{split_stamp, types, ParseError, Stamp};
 
 /// A named record type that detection does not look at.
 pub const OTHER: u16 = 0;
@@ -92,12 +92,10 @@ pub fn parse(line: &[u8]) -> Result<Option<LogRecord<'_>>, LineError> {
     let rtype = type_number(&rest[..sp]).ok_or(LineError::BadType)?;
     let mut rest = &rest[sp + 1..];
     rest = rest.strip_prefix(b"msg=").unwrap_or(rest);
-    let rest = rest.strip_prefix(b"audit(").ok_or(LineError::NoStamp)?;
-    let close = memchr(b')', rest).ok_or(LineError::BadStamp)?;
-    let stamp = parse_stamp(&rest[..close]).ok_or(LineError::BadStamp)?;
-    let mut body = &rest[close + 1..];
-    body = body.strip_prefix(b":").unwrap_or(body);
-    body = body.strip_prefix(b" ").unwrap_or(body);
+    let (stamp, body) = split_stamp(rest).map_err(|e| match e {
+        ParseError::NoStamp => LineError::NoStamp,
+        _ => LineError::BadStamp,
+    })?;
     Ok(Some(LogRecord { node, rtype, stamp, body }))
 }
 
@@ -125,40 +123,6 @@ fn type_number(t: &[u8]) -> Option<u16> {
         b"URINGOP" | b"URING_OP" => types::URINGOP,
         _ => OTHER,
     })
-}
-
-/// `SEC.MSEC:SERIAL`, digits only, MSEC exactly three digits. One pass: this
-/// runs for every line of a scanned log.
-fn parse_stamp(s: &[u8]) -> Option<Stamp> {
-    let mut i = 0;
-    let number = |i: &mut usize, max_len: usize| -> Option<u64> {
-        let start = *i;
-        let mut n: u64 = 0;
-        while let Some(&b) = s.get(*i) {
-            if !b.is_ascii_digit() {
-                break;
-            }
-            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-            *i += 1;
-            if *i - start > max_len {
-                return None;
-            }
-        }
-        (*i > start).then_some(n)
-    };
-    let sec = number(&mut i, 19)?;
-    if s.get(i) != Some(&b'.') {
-        return None;
-    }
-    i += 1;
-    let start = i;
-    let msec = number(&mut i, 3)?;
-    if i - start != 3 || s.get(i) != Some(&b':') {
-        return None;
-    }
-    i += 1;
-    let serial = number(&mut i, 19)?;
-    (i == s.len()).then_some(Stamp { sec, msec: msec as u32, serial })
 }
 
 #[cfg(test)]

@@ -79,13 +79,7 @@ impl Record {
     /// Parses a netlink payload: the type comes from the netlink header, the text is
     /// `audit(SEC.MSEC:SERIAL): body`.
     pub fn parse(rtype: u16, payload: &[u8]) -> Result<Record, ParseError> {
-        let payload = trim_end(payload);
-        let rest = payload.strip_prefix(b"audit(").ok_or(ParseError::NoStamp)?;
-        let close = memchr(b')', rest).ok_or(ParseError::BadStamp)?;
-        let stamp = parse_stamp(&rest[..close]).ok_or(ParseError::BadStamp)?;
-        let mut body = &rest[close + 1..];
-        body = body.strip_prefix(b":").unwrap_or(body);
-        body = body.strip_prefix(b" ").unwrap_or(body);
+        let (stamp, body) = split_stamp(trim_end(payload))?;
         Ok(Record { rtype, stamp, body: body.to_vec() })
     }
 
@@ -116,11 +110,7 @@ impl Record {
 
     /// A signed decimal field such as `exit=-13`.
     pub fn int(&self, key: &str) -> Option<i64> {
-        let v = self.raw(key)?;
-        match v.strip_prefix(b"-") {
-            Some(digits) => i64::try_from(parse_dec(digits)?).ok()?.checked_neg(),
-            None => i64::try_from(parse_dec(v)?).ok(),
-        }
+        parse_signed(self.raw(key)?)
     }
 
     /// A string the kernel logged as untrusted: `"quoted"`, HEX, or `(null)`/`?`.
@@ -231,6 +221,14 @@ pub fn parse_dec(v: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// A signed decimal such as `-13`.
+pub fn parse_signed(v: &[u8]) -> Option<i64> {
+    match v.strip_prefix(b"-") {
+        Some(digits) => i64::try_from(parse_dec(digits)?).ok()?.checked_neg(),
+        None => i64::try_from(parse_dec(v)?).ok(),
+    }
+}
+
 pub fn parse_hex_u64(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 16 {
         return None;
@@ -238,19 +236,44 @@ pub fn parse_hex_u64(v: &[u8]) -> Option<u64> {
     v.iter().try_fold(0u64, |n, &b| Some((n << 4) | u64::from(hexval(b)?)))
 }
 
+/// `audit(SEC.MSEC:SERIAL): body` to the stamp and the body: the shape of every
+/// record, from netlink and from log files (`logline`) alike.
+pub(crate) fn split_stamp(s: &[u8]) -> Result<(Stamp, &[u8]), ParseError> {
+    let rest = s.strip_prefix(b"audit(").ok_or(ParseError::NoStamp)?;
+    let close = memchr(b')', rest).ok_or(ParseError::BadStamp)?;
+    let stamp = parse_stamp(&rest[..close]).ok_or(ParseError::BadStamp)?;
+    let mut body = &rest[close + 1..];
+    body = body.strip_prefix(b":").unwrap_or(body);
+    body = body.strip_prefix(b" ").unwrap_or(body);
+    Ok((stamp, body))
+}
+
+/// `SEC.MSEC:SERIAL`, digits only, MSEC exactly three digits. One pass: this
+/// runs for every line of a scanned log.
 fn parse_stamp(s: &[u8]) -> Option<Stamp> {
-    let colon = memchr(b':', s)?;
-    let (time, serial) = (&s[..colon], &s[colon + 1..]);
-    let dot = memchr(b'.', time)?;
-    let msec = &time[dot + 1..];
-    if msec.len() != 3 {
+    let mut i = 0;
+    let number = |i: &mut usize| -> Option<u64> {
+        let start = *i;
+        let mut n: u64 = 0;
+        while let Some(&b) = s.get(*i).filter(|b| b.is_ascii_digit()) {
+            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            *i += 1;
+        }
+        (*i > start).then_some(n)
+    };
+    let sec = number(&mut i)?;
+    if s.get(i) != Some(&b'.') {
         return None;
     }
-    Some(Stamp {
-        sec: parse_dec(&time[..dot])?,
-        msec: parse_dec(msec)? as u32,
-        serial: parse_dec(serial)?,
-    })
+    i += 1;
+    let start = i;
+    let msec = number(&mut i)?;
+    if i - start != 3 || s.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    let serial = number(&mut i)?;
+    (i == s.len()).then_some(Stamp { sec, msec: msec as u32, serial })
 }
 
 fn trim_end(mut s: &[u8]) -> &[u8] {

@@ -15,7 +15,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
-use super::abi::{self, SOCKETCALL_CONNECT, URING_OP_CONNECT};
+use super::abi::{self, Call, SOCKETCALL_CONNECT, URING_OP_CONNECT};
 use super::assemble::{Close, Event};
 use super::connect::{ConnectEvent, SockAddr};
 use super::detect::FileId;
@@ -208,15 +208,13 @@ fn verdict(r: &LogRecord<'_>) -> Option<bool> {
                     break;
                 }
             }
-            let abi = arch.and_then(|a| u32::try_from(a).ok()).and_then(abi::by_arch);
-            match (abi, nr) {
-                (Some(abi), Some(nr)) if nr == u64::from(abi.connect) => Some(true),
-                (Some(abi), Some(nr)) if abi.socketcall.map(u64::from) == Some(nr) => {
-                    Some(fields.find(|(k, _)| *k == b"a0").and_then(|(_, v)| parse_hex_u64(v)) == Some(SOCKETCALL_CONNECT))
-                }
+            let Some(nr) = nr else { return Some(false) };
+            match arch.map_or(Call::Other, |a| abi::call(a, nr)) {
+                Call::Connect => Some(true),
+                Call::Socketcall => Some(fields.find(|(k, _)| *k == b"a0").and_then(|(_, v)| parse_hex_u64(v)) == Some(SOCKETCALL_CONNECT)),
                 // Its URINGOP records decide, whichever order they come in.
-                (_, Some(IO_URING_ENTER)) => None,
-                _ => Some(false),
+                Call::Other if nr == IO_URING_ENTER => None,
+                Call::Other => Some(false),
             }
         }
         types::URINGOP => {

@@ -149,11 +149,11 @@ impl Intake {
 
     /// Takes up to BATCH datagrams that are waiting, without blocking.
     fn fill(&mut self) -> Result<usize, Errno> {
-        let mut iovs: Vec<libc::iovec> = self
-            .buf
-            .chunks_mut(DATAGRAM)
-            .map(|c| libc::iovec { iov_base: c.as_mut_ptr().cast(), iov_len: c.len() })
-            .collect();
+        let base = self.buf.as_mut_ptr();
+        // SAFETY: slot i starts i * DATAGRAM bytes into `self.buf`, which holds
+        // BATCH slots.
+        let mut iovs: [libc::iovec; BATCH] =
+            std::array::from_fn(|i| libc::iovec { iov_base: unsafe { base.add(i * DATAGRAM) }.cast(), iov_len: DATAGRAM });
         // SAFETY: all-zero is a valid mmsghdr (null pointers, zero lengths).
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
