@@ -148,3 +148,106 @@ fn docker_exec_of_a_client_that_exits_at_once_is_attributed() {
 fn d_findings(dir: &std::path::Path) -> Vec<serde_json::Value> {
     findings_in(&dir.join("findings.jsonl"))
 }
+
+/// The packaged unit gives sockwatch a private mount namespace (ProtectSystem=,
+/// PrivateTmp=, PrivateMounts=) with /usr read-only. There, comparing a process's
+/// namespaces with sockwatch's own makes every runtime monitor look foreign, and
+/// clients that are gone before /proc is read fell through to "host". Run it the
+/// same way here: short-lived `docker exec` clients and one-shot containers must
+/// all be reported, host clients must not, and the socket-owner check must still
+/// tell a runtime from anyone else.
+#[test]
+fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
+    if !privileged("private mount namespace end-to-end") || !docker_ready() || !have("/usr/bin/python3.11", "private mount namespace end-to-end") {
+        return;
+    }
+    let t = AuditTest::begin("privns");
+    let dir = t.dir.clone();
+    let client = build_client(&dir);
+    let other = dir.join("other.sock");
+    drop(UnixListener::bind(&other).unwrap());
+    let wrapper = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "slave",
+        "sh",
+        "-c",
+        "mount --bind /usr /usr && mount -o remount,bind,ro /usr && exec \"$0\" \"$@\"",
+    ];
+    let extra = ["--socket", "/run/docker.sock", "--socket", other.to_str().unwrap(), "--socket-owner", "dockerd", "--socket-owner", "python3.11"];
+    let d = Daemon::start_wrapped(&dir, &wrapper, &extra, &[]);
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    assert_ne!(ns(&d.child.id().to_string()), ns("self"), "sockwatch runs in a mount namespace of its own");
+    assert!(
+        run("sh", &["-c", &format!("grep -q ' /usr .* ro,' /proc/{}/mountinfo", d.child.id())]).status.success(),
+        "/usr is read-only for sockwatch"
+    );
+
+    let vol = format!("{}:/client:ro", client.display());
+    let sock = "/var/run/docker.sock:/var/run/docker.sock";
+    let out = run("docker", &["run", "-d", "--network", "none", "-v", &vol, "-v", sock, IMAGE, "sleep", "120"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let long = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    const EXECS: usize = 20;
+    for _ in 0..EXECS {
+        assert!(run("docker", &["exec", &long, "/client", "/var/run/docker.sock"]).status.success());
+    }
+    // One-shot containers whose PID 1 connects and exits: nothing of them is left.
+    const ONE_SHOT: usize = 5;
+    let mut one_shot = Vec::new();
+    for i in 0..ONE_SHOT {
+        let cid = dir.join(format!("cid{i}"));
+        let cidfile = cid.to_str().unwrap();
+        let out = run("docker", &["run", "--rm", "--cidfile", cidfile, "--network", "none", "-v", &vol, "-v", sock, IMAGE, "/client", "/var/run/docker.sock"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        one_shot.push(std::fs::read_to_string(&cid).unwrap().trim().to_string());
+    }
+    // A host client: no finding.
+    assert!(run("docker", &["version"]).status.success());
+
+    let execs = |all: &[serde_json::Value]| all.iter().filter(|f| f["container"]["id"] == long.as_str() && f["process"]["comm"] == "client").count();
+    d.wait_finding("every short-lived client", Duration::from_secs(20), |_| {
+        let all = d.findings();
+        execs(&all) >= EXECS && one_shot.iter().all(|id| all.iter().any(|f| f["container"]["id"] == id.as_str()))
+    });
+
+    // The socket-owner check: a declared owner (a root-owned system binary)
+    // re-creating a watched socket is no finding; the same interpreter copied
+    // elsewhere is no owner.
+    let recreate = |python: &str| {
+        let code = format!("import os,socket,time; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?}); time.sleep(0.5)", p = other.to_str().unwrap());
+        let out = run(python, &["-c", &code]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    recreate("/usr/bin/python3.11");
+    let impostor = dir.join("python3.11");
+    std::fs::copy("/usr/bin/python3.11", &impostor).unwrap();
+    recreate(impostor.to_str().unwrap());
+    let t0 = std::time::Instant::now();
+    let file = d.findings.clone();
+    let replaced = || records_in(&file).into_iter().filter(|r| r["signature"]["id"] == "SW-1002").collect::<Vec<_>>();
+    while replaced().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no SW-1002 for the impostor; log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (st, log) = d.stop();
+    run("docker", &["rm", "-f", &long]);
+    assert!(st.success(), "{log}");
+
+    let all = findings_in(&dir.join("findings.jsonl"));
+    let reported_execs = execs(&all);
+    let reported_one_shot = one_shot.iter().filter(|id| all.iter().any(|f| f["container"]["id"] == id.as_str())).count();
+    eprintln!("private mount namespace: {reported_execs}/{EXECS} docker exec clients and {reported_one_shot}/{ONE_SHOT} one-shot containers reported");
+    assert_eq!(reported_execs, EXECS, "{all:#?}");
+    for f in &all {
+        let id = f["container"]["id"].as_str().unwrap_or_default();
+        assert!(id == long || one_shot.iter().any(|o| o == id), "a finding for no container of this test (the host's docker version?): {f:#}");
+    }
+    // The impostor's delete and create, each a finding; none for the owner.
+    let sw1002 = replaced();
+    let ops: Vec<&str> = sw1002.iter().filter_map(|f| f["operation"].as_str()).collect();
+    assert_eq!(ops, ["delete", "create"], "the owner's re-creation is no finding, the impostor's is: {sw1002:#?}");
+    assert!(sw1002.iter().all(|f| f["process"]["exe"] == impostor.to_str().unwrap()), "{sw1002:#?}");
+    t.end();
+}

@@ -209,7 +209,8 @@ fn auditd_beside_sockwatch_both_see_the_events() {
     }
     let (t, _l, sock, d, c) = setup("auditd", &[]);
     let log = Path::new("/var/log/audit/audit.log");
-    let mut auditd = std::process::Command::new("/usr/sbin/auditd").args(["-n", "-s", "nochange"]).spawn().unwrap();
+    let mut auditd = Reaped(std::process::Command::new("/usr/sbin/auditd").args(["-n", "-s", "nochange"]).spawn().unwrap());
+    let auditd = &mut auditd.0;
     let mut ctl = Control::open().unwrap();
     let t0 = Instant::now();
     while ctl.status().unwrap().pid != auditd.id() {
@@ -238,6 +239,30 @@ fn auditd_beside_sockwatch_both_see_the_events() {
     }
     assert_eq!(ctl.status().unwrap().pid, auditd.id(), "sockwatch never takes the audit pid");
     eprintln!("recovery: auditd loaded its rules (-D) -> sockwatch's rules back in {recovered:?}");
+
+    // augenrules loads the packaged rules file too: the same rules, each added
+    // first on its list (-A), which the kernel does not refuse as duplicates of
+    // the ones sockwatch loaded. One copy of each must be left, and it is the
+    // file's: it stays when sockwatch exits.
+    let ours_before = copies_of_ours();
+    assert!(ours_before.iter().all(|&n| n == 1), "{ours_before:?}");
+    let file = t.dir.join("50-sockwatch.rules");
+    let printed = run(BIN, &["--config", "/dev/null", "rules", "print", "--socket", sock.to_str().unwrap()]);
+    std::fs::write(&file, printed.stdout).unwrap();
+    // A failed assertion below must not leave the file's copies loaded.
+    let _unload = OnDrop(|| {
+        run(BIN, &["--config", "/dev/null", "rules", "remove", "--no-persist", "--socket", sock.to_str().unwrap()]);
+    });
+    let out = run("auditctl", &["-R", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t3 = Instant::now();
+    while copies_of_ours() != ours_before {
+        assert!(t3.elapsed() < Duration::from_secs(2), "rules loaded twice: {:?}; log:\n{}", copies_of_ours(), d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("duplicates: the rules file loaded beside sockwatch's rules -> one copy each again in {:?}", t3.elapsed());
+    assert!(d.log().contains("removed the extra copies"), "{}", d.log());
+    still_detects(&d, &c, &sock);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(auditd.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     auditd.wait().unwrap();
     while ctl.status().unwrap().pid != 0 {
@@ -245,10 +270,45 @@ fn auditd_beside_sockwatch_both_see_the_events() {
     }
     let (st, out) = d.stop();
     assert!(st.success(), "{out}");
+    // The file's copies stay loaded: the connect rules (the io_uring rule is not
+    // in the file, and was sockwatch's alone).
+    let file_rules = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).lines().filter(|l| l.starts_with("-A")).count();
+    assert_eq!(copies_of_ours(), vec![1; file_rules], "{out}");
+    let removed = run(BIN, &["--config", "/dev/null", "rules", "remove", "--no-persist", "--socket", sock.to_str().unwrap()]);
+    assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
     // auditd's rules set the backlog limit; put it back as it was.
     ctl.set_backlog_limit(t.before.backlog_limit).unwrap();
     drop(c);
     t.end();
+}
+
+/// A child that is killed when the test ends, passed or failed.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// How many copies of each distinct rule with sockwatch's key are loaded.
+fn copies_of_ours() -> Vec<usize> {
+    let mut copies = std::collections::BTreeMap::<Vec<u8>, usize>::new();
+    for rule in Control::open().unwrap().list_rules().unwrap().into_iter().flatten() {
+        if sockwatch::core::rules::carries_our_key(&rule) {
+            *copies.entry(sockwatch::io::netlink::emit_rule(&rule)).or_default() += 1;
+        }
+    }
+    copies.into_values().collect()
 }
 
 #[test]

@@ -92,6 +92,14 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         "v1"
     };
     println!("cgroup     {cgroup}");
+    let (host, reference) = crate::io::proc::host_reference();
+    let show = |n: Option<u64>| n.map_or("UNKNOWN".to_string(), |n| n.to_string());
+    let from = match reference {
+        crate::io::proc::Reference::Pid1 => "PID 1",
+        crate::io::proc::Reference::Kthreadd => "kthreadd (PID 2; PID 1's are unreadable)",
+        crate::io::proc::Reference::None => "nothing readable (needs CAP_SYS_PTRACE): runtime monitors cannot be verified",
+    };
+    println!("host ns    mnt {} pid {}, from {from}", show(host.mnt), show(host.pid));
 
     // Sockets.
     for p in &paths {

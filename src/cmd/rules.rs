@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use crate::cli::{RulesAction, RulesArgs};
 use crate::core::abi;
-use crate::core::rules::{carries_our_key, describe_listed, rule_set, rules_file, RuleSpec};
+use crate::core::rules::{carries_our_key, copies, describe_listed, rule_set, rules_file, RuleSpec};
 use crate::io::netlink::{Control, Status};
 
 use super::{ctx, resolve_sockets, Failure};
@@ -200,22 +200,50 @@ fn delete_rules_file(persist: &Persist) -> Result<(), Failure> {
 /// Which of `rules` the kernel has loaded, and how many loaded rules could not be
 /// decoded at all.
 pub fn loaded(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<bool>, usize), Failure> {
+    let (counts, undecodable) = loaded_copies(ctl, rules)?;
+    Ok((counts.iter().map(|&n| n > 0).collect(), undecodable))
+}
+
+/// How many times each of `rules` is loaded, and how many loaded rules could not
+/// be decoded at all.
+pub fn loaded_copies(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<usize>, usize), Failure> {
     let listed = ctx(ctl.list_rules(), "cannot list the audit rules")?;
     let undecodable = listed.iter().filter(|r| r.is_err()).count();
-    let have = rules
-        .iter()
-        .map(|r| listed.iter().any(|l| l.as_ref().is_ok_and(|m| r.is(m))))
-        .collect();
-    Ok((have, undecodable))
+    let decoded: Vec<_> = listed.into_iter().filter_map(Result::ok).collect();
+    Ok((copies(rules, &decoded), undecodable))
+}
+
+/// Unloads every copy but one of each of `rules` that is loaded more than once
+/// (the copies are identical, so which one goes does not matter). Returns the
+/// rules that had copies, with how many were removed.
+pub fn remove_duplicates(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<(RuleSpec, usize)>, Failure> {
+    let (counts, _) = loaded_copies(ctl, rules)?;
+    let mut removed = Vec::new();
+    for (r, n) in rules.iter().zip(counts).filter(|(_, n)| *n > 1) {
+        let mut gone = 0;
+        for _ in 1..n {
+            match ctl.del_rule(&r.message()) {
+                Ok(()) => gone += 1,
+                Err(e) => {
+                    crate::warn!("cannot remove a second copy of {}: {e}", r.describe());
+                    break;
+                }
+            }
+        }
+        removed.push((r.clone(), gone));
+    }
+    Ok(removed)
 }
 
 fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
-    let (have, undecodable) = loaded(&mut ctl, rules)?;
-    for (r, h) in rules.iter().zip(&have) {
-        println!("{} {}", if *h { "loaded: " } else { "MISSING:" }, r.describe());
+    let (counts, undecodable) = loaded_copies(&mut ctl, rules)?;
+    for (r, n) in rules.iter().zip(&counts) {
+        let twice = if *n > 1 { format!(" ({n} copies)") } else { String::new() };
+        println!("{} {}{twice}", if *n > 0 { "loaded: " } else { "MISSING:" }, r.describe());
     }
+    let have: Vec<bool> = counts.iter().map(|&n| n > 0).collect();
     let state = match st.enabled {
         0 => "off",
         1 => "on",

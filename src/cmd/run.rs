@@ -39,7 +39,7 @@ use crate::io::signals::Signals;
 use crate::io::{notify, sockets};
 use crate::{debug, error, info, warn};
 
-use super::rules::{ensure_unlocked, is_required, load_missing, loaded, open_control, Load};
+use super::rules::{ensure_unlocked, is_required, load_missing, loaded, open_control, remove_duplicates, Load};
 use super::{ctx, resolve_sockets, Failure};
 
 const AUDIT: Token = Token(0);
@@ -116,6 +116,21 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         audit.enabled_by_us = true;
         info!("audit was off; turned it on (it is turned off again on exit)");
     }
+    let (host_ns, reference) = proc::host_reference();
+    let host_ns_health = match reference {
+        proc::Reference::Pid1 => None,
+        proc::Reference::Kthreadd => {
+            info!("host namespaces taken from kthreadd (PID 2): PID 1's are unreadable");
+            None
+        }
+        proc::Reference::None => Some(Health::new(
+            time::now_micros(),
+            "host_namespaces_unknown",
+            HealthLevel::Warning,
+            "neither PID 1's nor kthreadd's namespaces can be read (needs CAP_SYS_PTRACE): no process counts as being in the host's mount namespace, so runtime monitors cannot be verified and clients that exit at once may be reported with an unknown container".into(),
+            &hostname,
+        )),
+    };
     let watched = sockets::watch(&paths);
     for w in &watched {
         info!(
@@ -153,6 +168,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             lost_registration: false,
             missing_reported: false,
         },
+        proc: LiveProc::new(host_ns),
     };
     let _ = notify::notify("READY=1");
     info!(
@@ -163,6 +179,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         settings.allow.len()
     );
 
+    daemon.report(host_ns_health.into_iter().collect());
     daemon.attributor.tracking = procevents.is_some();
     let fswatch = match FsWatch::open(&paths) {
         Ok(w) => Some(w),
@@ -277,6 +294,8 @@ struct Daemon {
     /// Programs that may re-create the watched sockets.
     socket_owners: Vec<String>,
     keeper: Keeper,
+    /// /proc, with the host's namespaces as read at start.
+    proc: LiveProc,
 }
 
 /// Keeps audit working while the host changes it: CONFIG_CHANGE records (and a
@@ -586,6 +605,18 @@ impl Daemon {
                 }
                 Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
             }
+            // Another loader (augenrules, `auditctl -R`) loaded the same rules
+            // while ours were in place: one copy is enough, and it is theirs now,
+            // so it stays when sockwatch exits.
+            match remove_duplicates(&mut k.audit.ctl, &k.rules) {
+                Ok(dups) => {
+                    for (r, n) in dups {
+                        k.audit.added.retain(|a| *a != r);
+                        info!("{} was loaded {} time(s) more by another loader: removed the extra copies; it stays loaded when sockwatch exits", r.describe(), n);
+                    }
+                }
+                Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
+            }
         }
         self.report(health);
     }
@@ -603,7 +634,7 @@ impl Daemon {
                     let path = path.to_string_lossy().into_owned();
                     // The runtime setting up its own socket (dockerd binds it, then
                     // sets its group and mode) is not a finding.
-                    if proc::is_socket_owner(pid, &self.socket_owners) {
+                    if proc::is_socket_owner(&self.proc, pid, &self.socket_owners) {
                         debug!("{path}: permissions set by its runtime (pid {pid})");
                         continue;
                     }
@@ -632,7 +663,7 @@ impl Daemon {
                     }
                     self.socket_changes(changed);
                     // The runtime re-creating its own socket is a restart, not an attack.
-                    if !proc::is_socket_owner(pid, &self.socket_owners) {
+                    if !proc::is_socket_owner(&self.proc, pid, &self.socket_owners) {
                         let details = serde_json::json!({"change": what, "present_now": std::path::Path::new(&path).exists()});
                         self.file_finding(&SOCKET_REPLACED, op, &path, pid, details);
                     }
@@ -644,7 +675,7 @@ impl Daemon {
     fn file_finding(&mut self, sig: &'static crate::core::signature::Signature, op: &'static str, path: &str, pid: i32, details: serde_json::Value) {
         let actor = proc::actor(pid);
         let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        let mut origin = self.attributor.attribute(actor.pid, actor.ppid, at, &LiveProc);
+        let mut origin = self.attributor.attribute(actor.pid, actor.ppid, at, &self.proc);
         if let Origin::Container(a) = &mut origin {
             a.meta = self.meta.lookup(&a.container);
         }
@@ -778,7 +809,7 @@ impl Daemon {
             Err(skip) => return self.skip(c, skip),
         };
         let at = c.stamp.sec as f64 + f64::from(c.stamp.msec) / 1000.0;
-        let mut origin = self.attributor.attribute(c.ids.pid, c.ids.ppid, at, &LiveProc);
+        let mut origin = self.attributor.attribute(c.ids.pid, c.ids.ppid, at, &self.proc);
         match &mut origin {
             Origin::Container(a) => {
                 if a.by != By::Pid {
@@ -786,7 +817,7 @@ impl Daemon {
                 }
                 a.meta = self.meta.lookup(&a.container);
             }
-            Origin::Unknown { namespaces: None } => {
+            Origin::Unknown { namespaces: None, .. } => {
                 self.stats.proc_vanished += 1;
                 self.stats.unattributed += 1;
                 debug!("connect {}: pid {:?} gone and no ancestor tells its container", c.stamp, c.ids.pid);
@@ -849,11 +880,17 @@ impl Daemon {
     }
 }
 
-/// A CONFIG_CHANGE record about the enabled flag or the rules.
+/// A CONFIG_CHANGE record about the enabled flag or the rules: any removal, and
+/// an addition of a rule with sockwatch's key (another loader's copy of one of
+/// ours makes a duplicate, see `core::rules::copies`).
 fn is_audit_change(r: &Record) -> bool {
     r.rtype == types::CONFIG_CHANGE && {
         let op = r.raw("op").unwrap_or_default();
-        op == b"set" && r.raw("audit_enabled").is_some() || op == b"remove_rule" || op == b"\"remove_rule\""
+        let ours = || r.raw("key").is_some_and(|k| k == b"\"sockwatch\"");
+        op == b"set" && r.raw("audit_enabled").is_some()
+            || op == b"remove_rule"
+            || op == b"\"remove_rule\""
+            || (op == b"add_rule" || op == b"\"add_rule\"") && ours()
     }
 }
 
@@ -873,8 +910,10 @@ mod tests {
         // sockwatch's own exit in the capture: seven rules removed, audit switched off.
         assert_eq!(changes.iter().filter(|c| c.starts_with("auid=") && c.contains("op=remove_rule")).count(), 7, "{changes:#?}");
         assert_eq!(changes.iter().filter(|c| c.starts_with("op=set audit_enabled=0")).count(), 1, "{changes:#?}");
-        let other = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=1").unwrap();
-        assert!(!is_audit_change(&other), "adding rules is what sockwatch itself does");
+        let ours = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=1").unwrap();
+        assert!(is_audit_change(&ours), "someone may have loaded a second copy of one of our rules");
+        let other = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"www\" list=4 res=1").unwrap();
+        assert!(!is_audit_change(&other), "others' rules are theirs");
         let backlog = Record::parse_line(b"type=1305 audit(1.000:2): op=set audit_backlog_limit=8192 old=64 res=1").unwrap();
         assert!(!is_audit_change(&backlog));
     }

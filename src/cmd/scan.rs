@@ -23,7 +23,7 @@ use crate::core::connect;
 use crate::core::detect::{self, Skip, WatchedSocket};
 use crate::core::finding::{connect_finding, Extra};
 use crate::core::logline;
-use crate::core::origin::Origin;
+use crate::core::origin::{Origin, Unproven};
 use crate::core::scan::{by_name, parse_socket_inode, Candidate, Scanner, Target};
 use crate::core::time;
 use crate::io::proc::file_id;
@@ -39,7 +39,6 @@ const MAX_LINE: usize = 1 << 20;
 /// Malformed lines named one by one in the summary; the rest are counted.
 const NAMED_ERRORS: usize = 10;
 
-const NOTE: &str = "offline scan: audit records do not say which container a process was in";
 
 #[derive(Default)]
 struct Summary {
@@ -188,8 +187,7 @@ fn report(
             Ok(hit) => {
                 let host = node.as_deref().map(String::from_utf8_lossy);
                 let extra = Extra { now: time::format_millis(ev.stamp.sec, ev.stamp.msec), cmdline: None, hostname: host.as_deref() };
-                let mut f = connect_finding(&ev, &hit, &watched[hit.watched].path, &Origin::Unknown { namespaces: None }, extra);
-                f.container.note = Some(NOTE);
+                let f = connect_finding(&ev, &hit, &watched[hit.watched].path, &Origin::Unknown { namespaces: None, why: Unproven::Offline }, extra);
                 // The configuration's allowlist applies as in `run`; offline only
                 // entries on `exe` alone can match, the container being unknown.
                 if allowed(allow, &f) {
@@ -244,7 +242,7 @@ fn summarize(sum: &Summary, scanner: &Scanner, secs: f64) {
         eprintln!("sockwatch scan: error: {u}");
     }
     if sum.findings > 0 {
-        eprintln!("sockwatch scan: container: unknown in every finding ({NOTE})");
+        eprintln!("sockwatch scan: container: unknown in every finding ({})", Unproven::Offline.note());
     }
 }
 

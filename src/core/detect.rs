@@ -232,7 +232,7 @@ mod tests {
             ("host process",
                 connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK))), None, Origin::Host, Err(Skip::HostProcess)),
             ("process gone, origin unknown: still reported",
-                connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK))), None, Origin::Unknown { namespaces: None }, hit.clone()),
+                connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK))), None, Origin::Unknown { namespaces: None, why: super::super::origin::Unproven::Gone }, hit.clone()),
             ("no PATH record, sun_path resolved to the socket",
                 connect(unix("/run/docker.sock"), None), Some(SOCK), container(), hit.clone()),
             ("no PATH record, sun_path resolved elsewhere",

@@ -253,7 +253,7 @@ pub fn file_finding(
 }
 
 pub fn container_info(origin: &Origin) -> ContainerInfo {
-    let unknown = |namespaces: Option<NamespaceIds>| ContainerInfo {
+    let unknown = |namespaces: Option<NamespaceIds>, note: Option<&'static str>| ContainerInfo {
         id: None,
         runtime: "unknown".into(),
         name: None,
@@ -262,7 +262,7 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
         pod: None,
         namespaces,
         attributed_by: None,
-        note: None,
+        note,
     };
     match origin {
         Origin::Container(a) => {
@@ -284,8 +284,8 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
                 note: None,
             }
         }
-        Origin::Unknown { namespaces } => unknown(namespaces.map(|n| NamespaceIds { mnt: n.mnt, pid: n.pid })),
-        Origin::Host => unknown(None),
+        Origin::Unknown { namespaces, why } => unknown(namespaces.map(|n| NamespaceIds { mnt: n.mnt, pid: n.pid }), Some(why.note())),
+        Origin::Host => unknown(None, None),
     }
 }
 
@@ -361,7 +361,7 @@ pub(crate) mod tests {
             &event(),
             &hit,
             "/run/docker.sock",
-            &Origin::Unknown { namespaces: None },
+            &Origin::Unknown { namespaces: None, why: crate::core::origin::Unproven::Gone },
             Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: Some("h1") },
         )
     }
@@ -417,9 +417,13 @@ pub(crate) mod tests {
 
     #[test]
     fn unknown_containers_carry_their_namespaces() {
-        let info = container_info(&Origin::Unknown { namespaces: Some(Namespaces { mnt: 4026532000, pid: 4026532001 }) });
+        let why = crate::core::origin::Unproven::ForeignNamespaces;
+        let info = container_info(&Origin::Unknown { namespaces: Some(Namespaces { mnt: 4026532000, pid: 4026532001 }), why });
         let v = serde_json::to_value(&info).unwrap();
-        assert_eq!(v, serde_json::json!({"id": null, "runtime": "unknown", "namespaces": {"mnt": 4026532000u64, "pid": 4026532001u64}, "attributed_by": null}));
+        assert_eq!(
+            v,
+            serde_json::json!({"id": null, "runtime": "unknown", "namespaces": {"mnt": 4026532000u64, "pid": 4026532001u64}, "attributed_by": null, "note": why.note()})
+        );
     }
 
     #[test]

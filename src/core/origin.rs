@@ -19,10 +19,46 @@ use super::runtime_state::{exe_kind, monitored_container, ExeKind, Meta};
 pub enum Origin {
     Container(Attribution),
     Host,
-    /// In a container that cannot be named: its cgroup names no known runtime but
-    /// its namespaces are not the host's (`namespaces` says which), or the process
-    /// and every ancestor worth reading were gone.
-    Unknown { namespaces: Option<Namespaces> },
+    /// Not proven to be a host process, and no container can be named: reported
+    /// all the same. `namespaces` are the process's own when they could be read;
+    /// `why` says what could not be proven.
+    Unknown { namespaces: Option<Namespaces>, why: Unproven },
+}
+
+/// Why a connect's origin is `Unknown`: what sockwatch could not prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unproven {
+    /// Its cgroup names no container runtime, and its namespaces are not the host's.
+    ForeignNamespaces,
+    /// The process was gone, and so was every ancestor that could have told.
+    Gone,
+    /// Started by a monitor that looks after several containers (a Kubernetes
+    /// pod's shim names the sandbox, not the container).
+    SharedMonitor,
+    /// Started by a process that calls itself a container runtime, but whose
+    /// program is not a root-owned binary installed on the host.
+    UnverifiedMonitor,
+    /// `sockwatch scan`: audit records alone never say.
+    Offline,
+}
+
+impl Unproven {
+    /// The finding's `container.note`.
+    pub fn note(self) -> &'static str {
+        match self {
+            Unproven::ForeignNamespaces => {
+                "its cgroup names no known container runtime and its namespaces are not the host's"
+            }
+            Unproven::Gone => "the process had exited and no ancestor that could still be read showed where it ran",
+            Unproven::SharedMonitor => {
+                "started by a runtime monitor shared by several containers (a pod's shim), which does not say which one"
+            }
+            Unproven::UnverifiedMonitor => {
+                "started by a process that calls itself a container runtime but is not a root-owned program installed on the host"
+            }
+            Unproven::Offline => "offline scan: audit records do not say which container a process was in",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,14 +104,24 @@ pub struct Namespaces {
     pub pid: u64,
 }
 
+/// The host's namespaces, as far as a reference process showed them (see
+/// `io::proc::host_reference`). sockwatch's own are no reference: the packaged
+/// unit gives it a private mount namespace. A namespace that could not be read is
+/// `None`, and then nothing counts as being in it: fail closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostNamespaces {
+    pub mnt: Option<u64>,
+    pub pid: Option<u64>,
+}
+
 /// What the walk needs to know about live processes. `None` means gone (or
 /// unreadable, which is treated the same).
 pub trait ProcView {
     fn cgroup(&self, pid: u32) -> Option<Vec<u8>>;
     fn cmdline(&self, pid: u32) -> Option<Vec<Vec<u8>>>;
     fn namespaces(&self, pid: u32) -> Option<Namespaces>;
-    /// The host's namespaces (sockwatch's own).
-    fn host_namespaces(&self) -> Option<Namespaces>;
+    /// The host's namespaces, from a reference process, never sockwatch's own.
+    fn host_namespaces(&self) -> HostNamespaces;
     /// When the process started, as Unix time, to tell a reused pid.
     fn start_time(&self, pid: u32) -> Option<f64>;
     /// The program the process runs, and whether the host vouches for it: a
@@ -194,7 +240,7 @@ impl Attributor {
                     Some(found(c, By::Pid))
                 }
                 Seen::Host => Some(Origin::Host),
-                Seen::Unknown(ns) => Some(Origin::Unknown { namespaces: Some(ns) }),
+                Seen::Unknown(ns) => Some(Origin::Unknown { namespaces: Some(ns), why: Unproven::ForeignNamespaces }),
                 Seen::Unreadable => None,
             };
             if let Some(origin) = direct {
@@ -222,7 +268,7 @@ impl Attributor {
                     self.remember(a, c.clone());
                     return found(c, by);
                 }
-                Seen::Unknown(ns) => return Origin::Unknown { namespaces: Some(ns) },
+                Seen::Unknown(ns) => return Origin::Unknown { namespaces: Some(ns), why: Unproven::ForeignNamespaces },
                 Seen::Host => match view.exe(a) {
                     Exe::Trusted(exe) if exe_kind(std::slice::from_ref(&exe)) != ExeKind::Other => {
                         // A runtime's own process, installed on the host: its command
@@ -238,15 +284,24 @@ impl Attributor {
                         // A Kubernetes pod's shared shim does not say which container;
                         // runc or crun between the monitor and the process: go up.
                         if exe_kind(&argv) == ExeKind::Monitor {
-                            return Origin::Unknown { namespaces: None };
+                            return Origin::Unknown { namespaces: None, why: Unproven::SharedMonitor };
                         }
                     }
                     // Exiting as we looked (runc exec, typically): go up.
                     Exe::Unreadable => {}
+                    // It claims to be a runtime (by its program's name or its argv)
+                    // but the host does not vouch for the program: neither its word
+                    // about the container nor "host" can be believed.
+                    Exe::Untrusted(exe)
+                        if exe_kind(std::slice::from_ref(&exe)) != ExeKind::Other
+                            || view.cmdline(a).is_some_and(|argv| exe_kind(&argv) != ExeKind::Other) =>
+                    {
+                        return Origin::Unknown { namespaces: None, why: Unproven::UnverifiedMonitor };
+                    }
                     // A plain host process started it: what held for the parent held
                     // for the child (cgroup and namespaces are inherited), unless the
                     // child entered others, which can no longer be checked.
-                    Exe::Trusted(_) | Exe::Untrusted => return Origin::Host,
+                    Exe::Trusted(_) | Exe::Untrusted(_) => return Origin::Host,
                 },
                 Seen::Unreadable => {
                     if let Some(c) = self.cache.get(&a) {
@@ -257,7 +312,7 @@ impl Attributor {
             next = self.lineage.parent(a).filter(|&p| p > 0 && p != a);
             by = By::Ancestor;
         }
-        Origin::Unknown { namespaces: None }
+        Origin::Unknown { namespaces: None, why: Unproven::Gone }
     }
 
     /// What /proc says of `pid` as it was at `at`.
@@ -270,9 +325,10 @@ impl Attributor {
         // An exiting process keeps its cgroup file a little longer than its
         // namespace links; without them nothing below can be checked.
         let Some(ns) = view.namespaces(pid) else { return Seen::Unreadable };
+        // Only a namespace proven to be the host's counts as the host's.
         let host = view.host_namespaces();
-        let host_mnt = host.is_some_and(|h| h.mnt == ns.mnt);
-        let host_pid = host.is_some_and(|h| h.pid == ns.pid);
+        let host_mnt = host.mnt == Some(ns.mnt);
+        let host_pid = host.pid == Some(ns.pid);
         if let Some(c) = container_of(&text) {
             // Every container runtime gives a container its own mount namespace (and
             // LXC and nspawn their own pid namespace). A container-like cgroup on a
@@ -295,7 +351,8 @@ impl Attributor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exe {
     Trusted(Vec<u8>),
-    Untrusted,
+    /// Any other program, with its path as the process's mount namespace shows it.
+    Untrusted(Vec<u8>),
     /// No longer readable: the process is exiting.
     Unreadable,
 }
@@ -332,11 +389,19 @@ mod tests {
         ns: Option<Namespaces>,
         started: f64,
         trusted: bool,
+        /// The program, when it is not argv[0].
+        exe: Option<String>,
     }
 
-    #[derive(Default)]
     struct Fake {
         procs: HashMap<u32, P>,
+        host: HostNamespaces,
+    }
+
+    impl Default for Fake {
+        fn default() -> Fake {
+            Fake { procs: HashMap::new(), host: HostNamespaces { mnt: Some(HOST_NS.mnt), pid: Some(HOST_NS.pid) } }
+        }
     }
 
     /// Events happen at t=1000; processes started at t=10 unless said otherwise.
@@ -348,7 +413,7 @@ mod tests {
         fn with(mut self, pid: u32, cgroup: &str, cmdline: &str) -> Self {
             let ns = if container_of(cgroup.as_bytes()).is_some() { Namespaces { mnt: 100 + u64::from(pid), pid: 200 } } else { HOST_NS };
             let trusted = ns == HOST_NS && cmdline.starts_with("/usr/bin/");
-            self.procs.insert(pid, P { cgroup: cgroup.into(), cmdline: cmdline.into(), ns: Some(ns), started: 10.0, trusted });
+            self.procs.insert(pid, P { cgroup: cgroup.into(), cmdline: cmdline.into(), ns: Some(ns), started: 10.0, trusted, exe: None });
             self
         }
         fn ns(mut self, pid: u32, ns: Option<Namespaces>) -> Self {
@@ -363,6 +428,17 @@ mod tests {
             self.procs.get_mut(&pid).unwrap().trusted = false;
             self
         }
+        /// argv differs from the program (the fake's exe is argv[0] otherwise).
+        fn argv(mut self, pid: u32, argv: &str) -> Self {
+            let p = self.procs.get_mut(&pid).unwrap();
+            p.exe = Some(std::mem::replace(&mut p.cmdline, argv.into()));
+            self
+        }
+        /// No reference showed the host's mount namespace.
+        fn no_host_mnt(mut self) -> Self {
+            self.host.mnt = None;
+            self
+        }
     }
 
     impl ProcView for Fake {
@@ -375,18 +451,19 @@ mod tests {
         fn namespaces(&self, pid: u32) -> Option<Namespaces> {
             self.procs.get(&pid).and_then(|p| p.ns)
         }
-        fn host_namespaces(&self) -> Option<Namespaces> {
-            Some(HOST_NS)
+        fn host_namespaces(&self) -> HostNamespaces {
+            self.host
         }
         fn start_time(&self, pid: u32) -> Option<f64> {
             self.procs.get(&pid).map(|p| p.started)
         }
         fn exe(&self, pid: u32) -> Exe {
-            match self.procs.get(&pid) {
-                Some(p) if p.trusted => Exe::Trusted(p.cmdline.split(' ').next().unwrap_or("").as_bytes().to_vec()),
-                Some(p) if p.cmdline.is_empty() => Exe::Unreadable,
-                Some(_) => Exe::Untrusted,
-                None => Exe::Unreadable,
+            let Some(p) = self.procs.get(&pid) else { return Exe::Unreadable };
+            let path = p.exe.clone().unwrap_or_else(|| p.cmdline.split(' ').next().unwrap_or("").into()).into_bytes();
+            match p {
+                p if p.cmdline.is_empty() && p.exe.is_none() => Exe::Unreadable,
+                p if p.trusted => Exe::Trusted(path),
+                _ => Exe::Untrusted(path),
             }
         }
     }
@@ -419,7 +496,7 @@ mod tests {
                 Fake::default().with(10, "0::/user.slice\n", "socat"), vec![], Some(10), Some(9), Origin::Host),
             ("alive, unknown cgroup, foreign namespaces",
                 Fake::default().with(10, "0::/custom\n", "x").ns(10, foreign), vec![], Some(10), None,
-                Origin::Unknown { namespaces: foreign }),
+                Origin::Unknown { namespaces: foreign, why: Unproven::ForeignNamespaces }),
             ("alive, unknown cgroup, only its mount namespace differs (PrivateTmp)",
                 Fake::default().with(10, "0::/system.slice/x.service\n", "x").ns(10, Some(Namespaces { mnt: 7, pid: 2 })), vec![], Some(10), None,
                 Origin::Host),
@@ -428,7 +505,7 @@ mod tests {
                 vec![], Some(10), Some(9), Origin::Host),
             ("exiting: cgroup still readable, namespaces not; the parent decides",
                 Fake::default().with(10, "0::/custom\n", "x").ns(10, None).with(9, "0::/custom\n", "sh").ns(9, foreign), vec![], Some(10), Some(9),
-                Origin::Unknown { namespaces: foreign }),
+                Origin::Unknown { namespaces: foreign, why: Unproven::ForeignNamespaces }),
             ("its pid reused after the event by a host process: the parent decides",
                 Fake::default().with(10, "0::/user.slice\n", "bash").started(10, AT + 1.0).with(9, &in_ctr, "sh"), vec![], Some(10), Some(9),
                 found(docker(ID), By::Ppid)),
@@ -436,11 +513,23 @@ mod tests {
                 Fake::default().with(9, &in_ctr, "sh"), vec![], Some(10), Some(9), found(docker(ID), By::Ppid)),
             ("gone; the ppid is docker's shim (docker exec)",
                 Fake::default().with(9, "0::/system.slice/docker.service\n", &shim(ID)), vec![], Some(10), Some(9), found(docker(ID), By::Monitor)),
-            ("gone; the ppid claims to be a shim but is no host binary",
-                Fake::default().with(9, "0::/\n", &shim(ID)).untrusted(9), vec![], Some(10), Some(9), Origin::Host),
+            ("gone; the ppid claims to be a shim but is no host binary: neither its word nor 'host' holds",
+                Fake::default().with(9, "0::/\n", &shim(ID)).untrusted(9), vec![], Some(10), Some(9),
+                Origin::Unknown { namespaces: None, why: Unproven::UnverifiedMonitor }),
+            ("gone; the ppid runs a shim from outside the system directories (its argv says otherwise)",
+                Fake::default().with(9, "0::/\n", "/opt/k3s/bin/containerd-shim-runc-v2").untrusted(9).argv(9, "shim"), vec![], Some(10), Some(9),
+                Origin::Unknown { namespaces: None, why: Unproven::UnverifiedMonitor }),
+            ("gone; the ppid is a host program outside the system directories that claims nothing",
+                Fake::default().with(9, "0::/user.slice\n", "/home/u/bin/tool").untrusted(9), vec![], Some(10), Some(9), Origin::Host),
+            ("the host's mount namespace could not be read: a container-like cgroup in the host's pid namespace is a container",
+                Fake::default().with(10, &format!("0::/user.slice/docker-{ID}.scope\n"), "x").ns(10, Some(HOST_NS)).no_host_mnt(),
+                vec![], Some(10), Some(9), found(docker(ID), By::Pid)),
+            ("the host's mount namespace could not be read: an unknown cgroup in foreign namespaces is unknown",
+                Fake::default().with(10, "0::/custom\n", "x").ns(10, Some(Namespaces { mnt: 1, pid: 8 })).no_host_mnt(), vec![], Some(10), None,
+                Origin::Unknown { namespaces: Some(Namespaces { mnt: 1, pid: 8 }), why: Unproven::ForeignNamespaces }),
             ("gone; the ppid claims to be a shim from foreign namespaces",
                 Fake::default().with(9, "0::/custom\n", &shim(ID)).ns(9, foreign).untrusted(9), vec![], Some(10), Some(9),
-                Origin::Unknown { namespaces: foreign }),
+                Origin::Unknown { namespaces: foreign, why: Unproven::ForeignNamespaces }),
             ("gone; ppid (runc exec) gone too; the fork table leads to the shim",
                 Fake::default().with(5, "0::/\n", &shim(ID)), vec![(5, 9), (9, 10)], Some(10), Some(9), found(docker(ID), By::Monitor)),
             ("gone; ppid is runc exec, alive: its argument names the container",
@@ -457,12 +546,12 @@ mod tests {
                 Fake::default().with(9, "0::/user.slice\n", "/usr/bin/bash"), vec![], Some(10), Some(9), Origin::Host),
             ("gone; the ppid is in foreign namespaces with an unknown cgroup",
                 Fake::default().with(9, "0::/custom\n", "sh").ns(9, foreign), vec![], Some(10), Some(9),
-                Origin::Unknown { namespaces: foreign }),
+                Origin::Unknown { namespaces: foreign, why: Unproven::ForeignNamespaces }),
             ("gone, and so is everything above",
-                Fake::default(), vec![(5, 9)], Some(10), Some(9), Origin::Unknown { namespaces: None }),
+                Fake::default(), vec![(5, 9)], Some(10), Some(9), Origin::Unknown { namespaces: None, why: Unproven::Gone }),
             ("gone; a k8s shim names the sandbox, not the container: unknown",
                 Fake::default().with(9, "0::/\n", &format!("/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id {ID}")), vec![], Some(10), Some(9),
-                Origin::Unknown { namespaces: None }),
+                Origin::Unknown { namespaces: None, why: Unproven::SharedMonitor }),
         ];
         for (name, view, forks, pid, ppid, want) in cases {
             let mut a = Attributor::new(1000, true);
@@ -491,7 +580,7 @@ mod tests {
         let host = Fake::default().with(21, "0::/user.slice\n", "bash");
         assert_eq!(a.attribute(Some(21), Some(1), AT, &host), Origin::Host);
         let later = AT + REUSE_SECS;
-        assert_eq!(a.attribute(Some(21), Some(1), later, &empty), Origin::Unknown { namespaces: None });
+        assert_eq!(a.attribute(Some(21), Some(1), later, &empty), Origin::Unknown { namespaces: None, why: Unproven::Gone });
         // The shell's pid now shows another container's process: /proc wins over
         // the cache, for the pid and for an ancestor alike.
         let other = Fake::default().with(20, &format!("0::/docker/{OTHER}\n"), "x");
@@ -524,7 +613,7 @@ mod tests {
         let foreign = Some(Namespaces { mnt: 7, pid: 8 });
         assert_eq!(
             b.attribute(Some(20), Some(6), AT, &Fake::default().with(20, "0::/user.slice\n", "bash").ns(20, foreign)),
-            Origin::Unknown { namespaces: foreign }
+            Origin::Unknown { namespaces: foreign, why: Unproven::ForeignNamespaces }
         );
         for ev in [ProcEvent::Exit { pid: 20 }, ProcEvent::Fork { parent: 1, child: 20 }, ProcEvent::Exec { pid: 20 }] {
             let mut c = Attributor::new(1000, true);
@@ -545,12 +634,12 @@ mod tests {
         let mut a = Attributor::new(1000, true);
         a.tracking = false;
         a.attribute(Some(20), Some(1), AT, &Fake::default().with(20, &in_ctr, "sh"));
-        assert_eq!(a.attribute(Some(20), Some(1), AT, &Fake::default()), Origin::Unknown { namespaces: None });
+        assert_eq!(a.attribute(Some(20), Some(1), AT, &Fake::default()), Origin::Unknown { namespaces: None, why: Unproven::Gone });
         let mut b = Attributor::new(1000, true);
         b.attribute(Some(20), Some(1), AT, &Fake::default().with(20, &in_ctr, "sh"));
         b.apply(ProcEvent::Fork { parent: 5, child: 9 });
         b.reset();
-        assert_eq!(b.attribute(Some(20), Some(1), AT, &Fake::default()), Origin::Unknown { namespaces: None });
+        assert_eq!(b.attribute(Some(20), Some(1), AT, &Fake::default()), Origin::Unknown { namespaces: None, why: Unproven::Gone });
         assert_eq!(b.lineage.parent(9), None);
     }
 

@@ -96,6 +96,15 @@ impl RuleSpec {
     }
 }
 
+/// How many times each of `rules` is loaded, as the kernel lists them. The kernel
+/// refuses a duplicate only when the flags match too, and a rule added first on
+/// its list (`-A`, as ours are, from sockwatch or from the rules file through
+/// augenrules) never matches one already in place, whose prepend flag is cleared:
+/// both loaders together leave each rule loaded twice.
+pub fn copies(rules: &[RuleSpec], listed: &[RuleMessage]) -> Vec<usize> {
+    rules.iter().map(|r| listed.iter().filter(|l| r.is(l)).count()).collect()
+}
+
 /// Whether a listed rule carries sockwatch's key, whatever else it says: what
 /// `rules remove --all` unloads, so that rules for sockets no longer configured
 /// go too.
@@ -209,6 +218,15 @@ mod tests {
                 assert!(!other.is(&listed), "{} mistaken for {}", other.describe(), r.describe());
             }
         }
+    }
+
+    #[test]
+    fn copies_count_each_rule_as_listed() {
+        let rules = rule_set(&["/run/docker.sock".into()], &[X86_64, I386]);
+        let listed: Vec<RuleMessage> = [0, 1, 1, 3, 3, 3].iter().map(|&i| as_kernel_lists(&rules[i].add_message())).collect();
+        assert_eq!(copies(&rules, &listed), [1, 2, 0, 3]);
+        // As added (prepend flag set), a rule is not the one the kernel lists.
+        assert_eq!(copies(&rules[..1], &[rules[0].add_message()]), [0]);
     }
 
     #[test]

@@ -9,10 +9,63 @@ use std::os::unix::fs::MetadataExt;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
 use crate::core::detect::FileId;
-use crate::core::origin::{Exe, Namespaces, ProcView};
+use crate::core::origin::{Exe, HostNamespaces, Namespaces, ProcView};
 
-/// The live /proc, as the attribution walk sees it.
-pub struct LiveProc;
+/// The live /proc, as the attribution walk sees it, with the host's namespaces
+/// read once at start (they never change).
+pub struct LiveProc {
+    host: HostNamespaces,
+}
+
+impl LiveProc {
+    pub fn new(host: HostNamespaces) -> LiveProc {
+        LiveProc { host }
+    }
+}
+
+/// Which process showed the host's namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// The host's init, where the runtimes and their monitors run.
+    Pid1,
+    /// kthreadd, which always lives in the initial namespaces; PID 1's links can
+    /// be unreadable even to root (a sandbox's init, say).
+    Kthreadd,
+    /// Neither could be read: only the pid namespace is known (sockwatch's own,
+    /// which audit netlink proves to be the initial one).
+    None,
+}
+
+/// The host's namespaces and where they came from. sockwatch's own mount
+/// namespace is no reference: the packaged unit (ProtectSystem=, PrivateTmp=)
+/// gives it a private one, and comparing with it makes every runtime monitor look
+/// foreign, so dead clients would fall through to "host".
+pub fn host_reference() -> (HostNamespaces, Reference) {
+    let full = |ns: Namespaces| HostNamespaces { mnt: Some(ns.mnt), pid: Some(ns.pid) };
+    if let Some(ns) = namespaces_of("1") {
+        return (full(ns), Reference::Pid1);
+    }
+    if is_kthreadd(2) {
+        if let Some(ns) = namespaces_of("2") {
+            return (full(ns), Reference::Kthreadd);
+        }
+    }
+    let own_pid = namespaces_of("self").map(|n| n.pid);
+    (HostNamespaces { mnt: None, pid: own_pid }, Reference::None)
+}
+
+/// Whether `pid` is the kernel's thread spawner: a kernel thread (PF_KTHREAD in
+/// stat's flags) named kthreadd with no parent. No user process can be either.
+fn is_kthreadd(pid: u32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(stat) = fs::read(format!("/proc/{pid}/stat")) else { return false };
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else { return false };
+    let comm_ok = stat.get(..close).is_some_and(|head| head.ends_with(b"(kthreadd"));
+    let fields: Vec<&[u8]> = stat[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty()).collect();
+    // After the comm: state, ppid, pgrp, session, tty_nr, tpgid, flags.
+    let num = |i: usize| fields.get(i).and_then(|f| std::str::from_utf8(f).ok()).and_then(|f| f.parse::<u64>().ok());
+    comm_ok && num(1) == Some(0) && num(6).is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
 
 impl ProcView for LiveProc {
     fn cgroup(&self, pid: u32) -> Option<Vec<u8>> {
@@ -27,10 +80,8 @@ impl ProcView for LiveProc {
         namespaces_of(&pid.to_string())
     }
 
-    /// sockwatch's own: audit netlink answers only in the initial namespaces, and
-    /// PID 1's links may be unreadable even to root.
-    fn host_namespaces(&self) -> Option<Namespaces> {
-        namespaces_of("self")
+    fn host_namespaces(&self) -> HostNamespaces {
+        self.host
     }
 
     fn start_time(&self, pid: u32) -> Option<f64> {
@@ -49,20 +100,25 @@ impl ProcView for LiveProc {
         let (Ok(meta), Ok(link)) = (fs::metadata(format!("/proc/{pid}/exe")), fs::read_link(format!("/proc/{pid}/exe"))) else {
             return Exe::Unreadable;
         };
-        let host_mnt = match (namespaces_of(&pid.to_string()), namespaces_of("self")) {
-            (Some(p), Some(h)) => p.mnt == h.mnt,
-            (None, _) => return Exe::Unreadable,
-            _ => false,
-        };
+        let Some(ns) = namespaces_of(&pid.to_string()) else { return Exe::Unreadable };
         // A binary replaced by a package upgrade reads "... (deleted)".
         let path = link.as_os_str().as_bytes();
         let path = path.strip_suffix(b" (deleted)").unwrap_or(path);
         const SYSTEM_DIRS: [&[u8]; 8] =
             [b"/usr/bin/", b"/usr/sbin/", b"/usr/local/bin/", b"/usr/local/sbin/", b"/usr/libexec/", b"/usr/lib/", b"/bin/", b"/sbin/"];
-        if host_mnt && meta.uid() == 0 && SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
+        if meta.uid() != 0 || !SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
+            return Exe::Untrusted(path.to_vec());
+        }
+        // The path names the host's file when the process sees the host's mount
+        // namespace; otherwise (a runtime whose unit has private mounts, or no
+        // reference) only when the very same file is installed there in
+        // sockwatch's view, whose /usr the unit keeps as the host's, read-only.
+        let host_view = self.host.mnt == Some(ns.mnt)
+            || fs::metadata(std::ffi::OsStr::from_bytes(path)).is_ok_and(|here| here.dev() == meta.dev() && here.ino() == meta.ino());
+        if host_view {
             Exe::Trusted(path.to_vec())
         } else {
-            Exe::Untrusted
+            Exe::Untrusted(path.to_vec())
         }
     }
 }
@@ -115,9 +171,9 @@ pub const SOCKET_OWNERS: [&str; 4] = ["dockerd", "containerd", "podman", "crio"]
 /// Whether `pid` is one of `owners`, proven on the host side: a root-owned binary
 /// from the system directories, in the host's mount namespace, with that name. A
 /// process that is gone proves nothing.
-pub fn is_socket_owner(pid: i32, owners: &[String]) -> bool {
+pub fn is_socket_owner(view: &LiveProc, pid: i32, owners: &[String]) -> bool {
     let Ok(pid) = u32::try_from(pid) else { return false };
-    match LiveProc.exe(pid) {
+    match view.exe(pid) {
         Exe::Trusted(path) => {
             let base = path.rsplit(|&b| b == b'/').next().unwrap_or(&path);
             owners.iter().any(|o| o.as_bytes() == base)
@@ -181,6 +237,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kthreadd_is_told_from_user_processes() {
+        // PID 2 is kthreadd on every Linux since 2.6.22, unless /proc belongs to
+        // another pid namespace.
+        if fs::read_to_string("/proc/2/comm").is_ok_and(|c| c == "kthreadd\n") {
+            assert!(is_kthreadd(2));
+        }
+        assert!(!is_kthreadd(std::process::id()));
+        assert!(!is_kthreadd(1) || fs::read_to_string("/proc/1/comm").is_ok_and(|c| c == "kthreadd\n"));
+        assert!(!is_kthreadd(u32::MAX));
+    }
+
+    #[test]
     fn resolve_in_stays_inside_the_root() {
         // Our own root is "/", so this checks relative resolution through the cwd
         // and that an absent file is an error, not a guess.
@@ -200,11 +268,18 @@ mod tests {
     #[test]
     fn live_view_of_ourselves() {
         let me = std::process::id();
-        let v = LiveProc;
+        let (host, reference) = host_reference();
+        let v = LiveProc::new(host);
         assert!(v.cgroup(me).is_some());
         assert!(!v.cmdline(me).unwrap().is_empty());
-        assert_eq!(v.namespaces(me), v.host_namespaces());
-        assert!(v.host_namespaces().is_some_and(|n| n.mnt > 0 && n.pid > 0));
+        // Every reference knows the pid namespace; ours is the host's only when
+        // the tests run in the initial one (as root on a host, they do).
+        let own = v.namespaces(me).unwrap();
+        assert!(host.pid.is_some(), "{reference:?}");
+        if reference == Reference::None {
+            assert_eq!(host.mnt, None);
+        }
+        assert!(own.mnt > 0 && own.pid > 0);
         // A pid above pid_max cannot exist.
         assert!(v.cgroup(u32::MAX).is_none() && v.namespaces(u32::MAX).is_none());
         assert!(!is_host_runtime_binary(Some(me)));
@@ -212,7 +287,7 @@ mod tests {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
         assert!(started <= now + 0.05 && started > now - 3600.0, "started {started}, now {now}");
         // The test binary is not in a system directory.
-        assert_eq!(v.exe(me), Exe::Untrusted);
+        assert!(matches!(v.exe(me), Exe::Untrusted(p) if p.ends_with(std::env::current_exe().unwrap().file_name().unwrap().as_encoded_bytes())));
         assert_eq!(v.exe(u32::MAX), Exe::Unreadable);
     }
 }
