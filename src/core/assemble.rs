@@ -24,7 +24,8 @@ pub struct Event {
 pub enum Close {
     /// The kernel's end-of-event record arrived.
     Eoe,
-    /// A type that is always a single record.
+    /// A record that is complete by itself (`types::is_standalone`,
+    /// `types::stands_aside`).
     Standalone,
     /// No EOE came within the timeout.
     Timeout,
@@ -72,7 +73,7 @@ impl Assembler {
             out.push(Event { stamp, records, closed_by: Close::Eoe });
             return;
         }
-        if types::is_standalone(rec.rtype) && !self.inflight.contains_key(&stamp) {
+        if (types::is_standalone(rec.rtype) || types::stands_aside(rec.rtype)) && !self.inflight.contains_key(&stamp) {
             out.push(Event { stamp, records: vec![rec], closed_by: Close::Standalone });
             return;
         }
@@ -187,7 +188,7 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Assembler::new(Duration::from_millis(500), 64);
         let mut out = Vec::new();
-        a.push(rec(types::CONFIG_CHANGE, 7), t0, &mut out);
+        a.push(rec(types::SOCKADDR, 7), t0, &mut out);
         a.push(rec(types::SYSCALL, 8), t0 + Duration::from_millis(100), &mut out);
         assert!(out.is_empty());
         assert_eq!(a.next_deadline(), Some(t0 + Duration::from_millis(500)));
@@ -227,6 +228,32 @@ mod tests {
         assert_eq!(out[0].closed_by, Close::Standalone);
         assert_eq!((out[1].closed_by, out[1].records.len()), (Close::Eoe, 0));
         assert_eq!(a.in_flight(), 0);
+    }
+
+    #[test]
+    fn kernel_records_that_may_stand_alone_close_at_once_and_their_syscall_follows() {
+        // As captured on Debian's 6.12 under dockerd: a lone BPF unload, then a
+        // BPF load inside bpf(2) whose SYSCALL ... EOE follow under its stamp.
+        let now = Instant::now();
+        let mut a = Assembler::new(Duration::from_secs(1), 8);
+        let mut out = Vec::new();
+        a.push(rec(1334, 45), now, &mut out);
+        a.push(rec(1334, 46), now, &mut out);
+        a.push(rec(types::SYSCALL, 46), now, &mut out);
+        a.push(rec(types::PROCTITLE, 46), now, &mut out);
+        a.push(rec(types::EOE, 46), now, &mut out);
+        let got: Vec<(u64, Close, usize)> = out.iter().map(|e| (e.stamp.serial, e.closed_by, e.records.len())).collect();
+        assert_eq!(got, [(45, Close::Standalone, 1), (46, Close::Standalone, 1), (46, Close::Eoe, 2)]);
+        assert_eq!(a.next_deadline(), None, "nothing waits for an EOE that may never come");
+        // Inside an event already assembling (never seen, but possible), it joins.
+        a.push(rec(types::SYSCALL, 47), now, &mut out);
+        a.push(rec(types::CONFIG_CHANGE, 47), now, &mut out);
+        a.push(rec(types::EOE, 47), now, &mut out);
+        assert_eq!(out.last().map(|e| e.records.len()), Some(2));
+        // The records a connect's event is made of still wait for their EOE.
+        for t in [types::SYSCALL, types::PATH, types::SOCKADDR, types::CWD, types::PROCTITLE, types::URINGOP] {
+            assert!(!types::stands_aside(t) && !types::is_standalone(t), "{t}");
+        }
     }
 
     #[test]

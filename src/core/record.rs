@@ -24,6 +24,23 @@ pub mod types {
         matches!(t, 1100..=1299 | 2100..=2999)
     }
 
+    /// Kernel records written the moment they are logged, with or without a
+    /// syscall being audited: alone (a BPF program unloaded by a kernel worker, a
+    /// rule changed by a task the audit rules do not select) or ahead of their
+    /// syscall's SYSCALL ... EOE. Nothing in the record says which, so waiting for
+    /// an EOE would hold every lone one for the whole timeout (measured in a Debian
+    /// guest: a docker run loads and unloads several BPF programs, most of them
+    /// without an EOE). Detection never needs them inside their syscall's event
+    /// (a connect is SYSCALL, SOCKADDR, PATH, CWD and PROCTITLE, all written at the
+    /// syscall's exit), so each is an event of its own at once, and what its
+    /// syscall writes afterwards assembles under the same stamp as usual.
+    /// NETFILTER_PKT, NETFILTER_CFG, SECCOMP, FEATURE_CHANGE, REPLACE, FANOTIFY,
+    /// the TIME_* records, BPF, EVENT_LISTENER; the LSMs' (AVC, AppArmor); the
+    /// anomaly and integrity ranges.
+    pub fn stands_aside(t: u16) -> bool {
+        matches!(t, CONFIG_CHANGE | 1324..=1326 | 1328 | 1329 | 1331..=1335 | 1400..=1599 | 1700..=1899)
+    }
+
     /// Types outside every range the kernel uses for audit records.
     pub fn is_known_range(t: u16) -> bool {
         matches!(t, 1000..=1099 | 1100..=1299 | 1300..=1499 | 1500..=1599 | 1600..=1699 | 1700..=1799
