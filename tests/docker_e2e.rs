@@ -158,9 +158,12 @@ fn d_findings(dir: &std::path::Path) -> Vec<serde_json::Value> {
 /// tell a runtime from anyone else.
 #[test]
 fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
-    if !privileged("private mount namespace end-to-end") || !docker_ready() || !have("/usr/bin/python3.11", "private mount namespace end-to-end") {
+    if !privileged("private mount namespace end-to-end") || !docker_ready() || !have("/usr/bin/python3", "private mount namespace end-to-end") {
         return;
     }
+    // A root-owned interpreter from the system directories, by its real name.
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let python_name = python.file_name().unwrap().to_str().unwrap().to_string();
     let t = AuditTest::begin("privns");
     let dir = t.dir.clone();
     let client = build_client(&dir);
@@ -175,7 +178,7 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
         "-c",
         "mount --bind /usr /usr && mount -o remount,bind,ro /usr && exec \"$0\" \"$@\"",
     ];
-    let extra = ["--socket", "/run/docker.sock", "--socket", other.to_str().unwrap(), "--socket-owner", "dockerd", "--socket-owner", "python3.11"];
+    let extra = ["--socket", "/run/docker.sock", "--socket", other.to_str().unwrap(), "--socket-owner", "dockerd", "--socket-owner", &python_name];
     let d = Daemon::start_wrapped(&dir, &wrapper, &extra, &[]);
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
     assert_ne!(ns(&d.child.id().to_string()), ns("self"), "sockwatch runs in a mount namespace of its own");
@@ -220,9 +223,9 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
         let out = run(python, &["-c", &code]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
-    recreate("/usr/bin/python3.11");
-    let impostor = dir.join("python3.11");
-    std::fs::copy("/usr/bin/python3.11", &impostor).unwrap();
+    recreate(python.to_str().unwrap());
+    let impostor = dir.join(&python_name);
+    std::fs::copy(&python, &impostor).unwrap();
     recreate(impostor.to_str().unwrap());
     let t0 = std::time::Instant::now();
     let file = d.findings.clone();

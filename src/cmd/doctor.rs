@@ -97,7 +97,7 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let from = match reference {
         crate::io::proc::Reference::Pid1 => "PID 1",
         crate::io::proc::Reference::Kthreadd => "kthreadd (PID 2; PID 1's are unreadable)",
-        crate::io::proc::Reference::None => "nothing readable (needs CAP_SYS_PTRACE): runtime monitors cannot be verified",
+        crate::io::proc::Reference::None => "nothing readable (needs CAP_SYS_PTRACE): runtime monitors are checked by their file only",
     };
     println!("host ns    mnt {} pid {}, from {from}", show(host.mnt), show(host.pid));
 

@@ -230,7 +230,9 @@ pub fn remove_duplicates(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<(R
                 }
             }
         }
-        removed.push((r.clone(), gone));
+        if gone > 0 {
+            removed.push((r.clone(), gone));
+        }
     }
     Ok(removed)
 }

@@ -127,7 +127,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             time::now_micros(),
             "host_namespaces_unknown",
             HealthLevel::Warning,
-            "neither PID 1's nor kthreadd's namespaces can be read (needs CAP_SYS_PTRACE): no process counts as being in the host's mount namespace, so runtime monitors cannot be verified and clients that exit at once may be reported with an unknown container".into(),
+            "neither PID 1's nor kthreadd's namespaces can be read (needs CAP_SYS_PTRACE): no process counts as being in the host's mount namespace, a runtime monitor is believed only if its program is the very file installed on the host, and clients that exit at once may be reported with an unknown container".into(),
             &hostname,
         )),
     };
@@ -167,6 +167,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             unicast: settings.unicast,
             lost_registration: false,
             missing_reported: false,
+            dedup_not_before: Instant::now(),
         },
         proc: LiveProc::new(host_ns),
     };
@@ -197,6 +198,35 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     // turned back off if it was off.
     drop(daemon);
     result.map(|()| ExitCode::SUCCESS)
+}
+
+impl Keeper {
+    /// Another loader (augenrules, `auditctl -R`) loaded a copy of a rule this run
+    /// had loaded: the kernel never refuses a duplicate of a rule added first on
+    /// its list. One copy is enough, and it is the other loader's now, so it stays
+    /// when sockwatch exits. Only rules this run owns are touched, and after a
+    /// removal it pauses (longer or shorter per process): two sockwatch instances
+    /// that both re-added the same rules must not both remove a copy, each time.
+    fn hand_over_duplicates(&mut self, now: Instant, health: &mut Vec<Health>, h: &impl Fn(&'static str, HealthLevel, String) -> Health) {
+        if now < self.dedup_not_before {
+            // Copies that arrive meanwhile are looked at when the pause ends.
+            self.next_poll = self.next_poll.min(self.dedup_not_before);
+            return;
+        }
+        let owned: Vec<RuleSpec> = self.rules.iter().filter(|r| self.audit.added.contains(r)).cloned().collect();
+        match remove_duplicates(&mut self.audit.ctl, &owned) {
+            Ok(handed) if !handed.is_empty() => {
+                for (r, n) in handed {
+                    self.audit.added.retain(|a| *a != r);
+                    info!("{} was loaded {n} time(s) more by another loader: removed the extra copies; it stays loaded when sockwatch exits", r.describe());
+                }
+                let jitter = u64::from(std::process::id()).wrapping_mul(7919) % 1000;
+                self.dedup_not_before = now + Duration::from_millis(500 + jitter);
+            }
+            Ok(_) => {}
+            Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
+        }
+    }
 }
 
 /// What this run changed in the kernel's audit state, undone when it is dropped:
@@ -321,6 +351,8 @@ struct Keeper {
     lost_registration: bool,
     /// Required rules that cannot be loaded were reported (until they load).
     missing_reported: bool,
+    /// Duplicates are not removed before this (see `hand_over_duplicates`).
+    dedup_not_before: Instant,
 }
 
 impl Daemon {
@@ -602,18 +634,7 @@ impl Daemon {
                     } else if refused.is_empty() {
                         k.missing_reported = false;
                     }
-                }
-                Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
-            }
-            // Another loader (augenrules, `auditctl -R`) loaded the same rules
-            // while ours were in place: one copy is enough, and it is theirs now,
-            // so it stays when sockwatch exits.
-            match remove_duplicates(&mut k.audit.ctl, &k.rules) {
-                Ok(dups) => {
-                    for (r, n) in dups {
-                        k.audit.added.retain(|a| *a != r);
-                        info!("{} was loaded {} time(s) more by another loader: removed the extra copies; it stays loaded when sockwatch exits", r.describe(), n);
-                    }
+                    k.hand_over_duplicates(now, &mut health, &h);
                 }
                 Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
             }
@@ -886,7 +907,9 @@ impl Daemon {
 fn is_audit_change(r: &Record) -> bool {
     r.rtype == types::CONFIG_CHANGE && {
         let op = r.raw("op").unwrap_or_default();
-        let ours = || r.raw("key").is_some_and(|k| k == b"\"sockwatch\"");
+        // A failed add (res=0: its directory is gone, say) is logged too; it
+        // loaded nothing, and checking on it would retry the add at once, forever.
+        let ours = || r.raw("key").is_some_and(|k| k == b"\"sockwatch\"") && r.raw("res").is_some_and(|v| v == b"1");
         op == b"set" && r.raw("audit_enabled").is_some()
             || op == b"remove_rule"
             || op == b"\"remove_rule\""
@@ -912,6 +935,8 @@ mod tests {
         assert_eq!(changes.iter().filter(|c| c.starts_with("op=set audit_enabled=0")).count(), 1, "{changes:#?}");
         let ours = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=1").unwrap();
         assert!(is_audit_change(&ours), "someone may have loaded a second copy of one of our rules");
+        let failed = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=0").unwrap();
+        assert!(!is_audit_change(&failed), "a failed add changed nothing (and re-checking would loop)");
         let other = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"www\" list=4 res=1").unwrap();
         assert!(!is_audit_change(&other), "others' rules are theirs");
         let backlog = Record::parse_line(b"type=1305 audit(1.000:2): op=set audit_backlog_limit=8192 old=64 res=1").unwrap();

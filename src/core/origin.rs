@@ -38,6 +38,9 @@ pub enum Unproven {
     /// Started by a process that calls itself a container runtime, but whose
     /// program is not a root-owned binary installed on the host.
     UnverifiedMonitor,
+    /// The nearest living ancestor is a runtime's daemon or launcher (dockerd,
+    /// containerd, podman, ...): the monitor in between is gone.
+    Launcher,
     /// `sockwatch scan`: audit records alone never say.
     Offline,
 }
@@ -55,6 +58,9 @@ impl Unproven {
             }
             Unproven::UnverifiedMonitor => {
                 "started by a process that calls itself a container runtime but is not a root-owned program installed on the host"
+            }
+            Unproven::Launcher => {
+                "the process had exited and its nearest living ancestor is a container runtime, which does not say where it ran"
             }
             Unproven::Offline => "offline scan: audit records do not say which container a process was in",
         }
@@ -283,8 +289,13 @@ impl Attributor {
                         }
                         // A Kubernetes pod's shared shim does not say which container;
                         // runc or crun between the monitor and the process: go up.
-                        if exe_kind(&argv) == ExeKind::Monitor {
-                            return Origin::Unknown { namespaces: None, why: Unproven::SharedMonitor };
+                        match exe_kind(&argv) {
+                            ExeKind::Monitor => return Origin::Unknown { namespaces: None, why: Unproven::SharedMonitor },
+                            // The monitor or runtime in between is gone: the
+                            // daemon that started it cannot say whether the client
+                            // ran in a container.
+                            ExeKind::Launcher => return Origin::Unknown { namespaces: None, why: Unproven::Launcher },
+                            ExeKind::RuntimeTool | ExeKind::Other => {}
                         }
                     }
                     // Exiting as we looked (runc exec, typically): go up.
@@ -519,6 +530,12 @@ mod tests {
             ("gone; the ppid runs a shim from outside the system directories (its argv says otherwise)",
                 Fake::default().with(9, "0::/\n", "/opt/k3s/bin/containerd-shim-runc-v2").untrusted(9).argv(9, "shim"), vec![], Some(10), Some(9),
                 Origin::Unknown { namespaces: None, why: Unproven::UnverifiedMonitor }),
+            ("gone; the shim exiting as we look, above it containerd: not proof of a host process",
+                Fake::default().with(9, "0::/\n", "").with(5, "0::/system.slice/containerd.service\n", "/usr/bin/containerd"),
+                vec![(5, 9)], Some(10), Some(9), Origin::Unknown { namespaces: None, why: Unproven::Launcher }),
+            ("gone; ppid gone; the fork table leads to podman (its conmon gone)",
+                Fake::default().with(4, "0::/user.slice\n", "/usr/bin/podman run --rm x"), vec![(4, 9)], Some(10), Some(9),
+                Origin::Unknown { namespaces: None, why: Unproven::Launcher }),
             ("gone; the ppid is a host program outside the system directories that claims nothing",
                 Fake::default().with(9, "0::/user.slice\n", "/home/u/bin/tool").untrusted(9), vec![], Some(10), Some(9), Origin::Host),
             ("the host's mount namespace could not be read: a container-like cgroup in the host's pid namespace is a container",

@@ -124,6 +124,11 @@ pub enum ExeKind {
     Monitor,
     /// runc, crun: runs briefly to create a container or start a process in one.
     RuntimeTool,
+    /// A runtime's daemon or launcher (dockerd, containerd, podman, crio,
+    /// lxc-start, systemd-nspawn) or a tool that enters containers (nsenter):
+    /// what it starts may run in a container that is gone by the time /proc is
+    /// read, so as the nearest living ancestor it proves nothing either way.
+    Launcher,
     Other,
 }
 
@@ -133,6 +138,8 @@ pub fn exe_kind(argv: &[Vec<u8>]) -> ExeKind {
         ExeKind::Monitor
     } else if matches!(base, b"runc" | b"crun") || base.starts_with(b"runc:[") {
         ExeKind::RuntimeTool
+    } else if matches!(base, b"dockerd" | b"containerd" | b"podman" | b"crio" | b"lxc-start" | b"systemd-nspawn" | b"nsenter") {
+        ExeKind::Launcher
     } else {
         ExeKind::Other
     }
@@ -269,6 +276,8 @@ mod tests {
         assert_eq!(exe_kind(&argv("/usr/bin/conmon -c x")), ExeKind::Monitor);
         assert_eq!(exe_kind(&argv("/usr/sbin/runc exec")), ExeKind::RuntimeTool);
         assert_eq!(exe_kind(&argv("/bin/sh")), ExeKind::Other);
+        assert_eq!(exe_kind(&argv("/usr/bin/containerd")), ExeKind::Launcher);
+        assert_eq!(exe_kind(&argv("/usr/bin/containerd-shim-runc-v2 -id x")), ExeKind::Monitor);
         assert_eq!(exe_kind(&[]), ExeKind::Other);
         assert_eq!(monitored_container(&argv(&format!("/bin/sh -c {ID}"))), None);
         assert_eq!(monitored_container(&argv("/usr/bin/containerd-shim-runc-v2 -id")), None);

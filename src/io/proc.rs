@@ -109,12 +109,15 @@ impl ProcView for LiveProc {
         if meta.uid() != 0 || !SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
             return Exe::Untrusted(path.to_vec());
         }
-        // The path names the host's file when the process sees the host's mount
-        // namespace; otherwise (a runtime whose unit has private mounts, or no
-        // reference) only when the very same file is installed there in
-        // sockwatch's view, whose /usr the unit keeps as the host's, read-only.
-        let host_view = self.host.mnt == Some(ns.mnt)
-            || fs::metadata(std::ffi::OsStr::from_bytes(path)).is_ok_and(|here| here.dev() == meta.dev() && here.ino() == meta.ino());
+        // The path names the host's file when the process is in the host's mount
+        // namespace. Only when no reference showed that namespace does the very
+        // same file (dev, inode) installed at that path in sockwatch's view (whose
+        // /usr the unit keeps as the host's, read-only) stand in for it: with a
+        // reference, a container that mounts the host's binaries must not pass.
+        let host_view = match self.host.mnt {
+            Some(mnt) => mnt == ns.mnt,
+            None => fs::metadata(std::ffi::OsStr::from_bytes(path)).is_ok_and(|here| here.dev() == meta.dev() && here.ino() == meta.ino()),
+        };
         if host_view {
             Exe::Trusted(path.to_vec())
         } else {
@@ -276,9 +279,16 @@ mod tests {
         // the tests run in the initial one (as root on a host, they do).
         let own = v.namespaces(me).unwrap();
         assert!(host.pid.is_some(), "{reference:?}");
-        if reference == Reference::None {
-            assert_eq!(host.mnt, None);
-        }
+        // PID 1 first whenever its links can be read, kthreadd next.
+        let want = if namespaces_of("1").is_some() {
+            Reference::Pid1
+        } else if is_kthreadd(2) && namespaces_of("2").is_some() {
+            Reference::Kthreadd
+        } else {
+            Reference::None
+        };
+        assert_eq!(reference, want);
+        assert_eq!(host.mnt.is_none(), reference == Reference::None);
         assert!(own.mnt > 0 && own.pid > 0);
         // A pid above pid_max cannot exist.
         assert!(v.cgroup(u32::MAX).is_none() && v.namespaces(u32::MAX).is_none());
