@@ -21,6 +21,16 @@ use std::time::Instant;
 use common::*;
 use nix::fcntl::{Flock, FlockArg};
 
+/// A line for the CI log, written straight to stderr: the test harness captures
+/// the print macros and shows a passing test's output nowhere, and these timings
+/// and counts are wanted from every run.
+macro_rules! log {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 const WHAT: &str = "Debian host in a VM";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/debian-host.sh");
 /// Events an assembler may close by timeout in one run (check 10).
@@ -56,9 +66,9 @@ fn step(what: &str, cmd: &mut Command) -> String {
     let t0 = Instant::now();
     let out = cmd.stdin(Stdio::null()).stderr(Stdio::inherit()).output().unwrap_or_else(|e| panic!("{what}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    eprintln!("vm-debian: {what}: {:.1} s", t0.elapsed().as_secs_f64());
+    log!("vm-debian: {what}: {:.1} s", t0.elapsed().as_secs_f64());
     for l in stdout.lines().filter(|l| l.starts_with("SWVM-TIME: ")) {
-        eprintln!("vm-debian: {l}");
+        log!("vm-debian: {l}");
     }
     assert!(out.status.success(), "{what} failed ({}):\n{stdout}", out.status);
     stdout
@@ -107,9 +117,9 @@ fn boot(flavour: &str, mode: &str, out: &Path) -> Boot {
         .output()
         .expect("run debian-host.sh boot");
     for l in String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("SWVM-TIME: ")) {
-        eprintln!("vm-debian: {l}");
+        log!("vm-debian: {l}");
     }
-    eprintln!("vm-debian: {name}: whole guest run {:.1} s ({})", t0.elapsed().as_secs_f64(), o.status);
+    log!("vm-debian: {name}: whole guest run {:.1} s ({})", t0.elapsed().as_secs_f64(), o.status);
     let text = std::fs::read_to_string(out.join("results/results.txt")).unwrap_or_default();
     let res = text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     Boot { name, locked: mode == "locked", res, text, dir: out.to_path_buf() }
@@ -296,7 +306,7 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
 
 fn report(b: &Boot) {
     let t = |k: &str| b.get(k).to_string();
-    eprintln!(
+    log!(
         "vm-debian: {} ({}): since the kernel started: systemd (after the initramfs) at {} s, multi-user.target at {} s, \
          sockwatch active at {} s, docker.service active at {} s, docker ready at {} s, harness start {} s, done at {} s",
         b.name,
@@ -310,7 +320,7 @@ fn report(b: &Boot) {
         t("time.total")
     );
     let checks: Vec<String> = b.res.iter().filter(|(k, _)| k.starts_with("time.")).map(|(k, v)| format!("{}={v}", &k[5..])).collect();
-    eprintln!("vm-debian: {}: timings (s): {}", b.name, checks.join(" "));
+    log!("vm-debian: {}: timings (s): {}", b.name, checks.join(" "));
     let counts: Vec<String> = b
         .res
         .iter()
@@ -319,7 +329,7 @@ fn report(b: &Boot) {
         })
         .map(|(k, v)| format!("  {k}={v}"))
         .collect();
-    eprintln!("vm-debian: {}: results ({}):\n{}", b.name, b.dir.join("results").display(), counts.join("\n"));
+    log!("vm-debian: {}: results ({}):\n{}", b.name, b.dir.join("results").display(), counts.join("\n"));
 }
 
 #[test]
@@ -337,12 +347,12 @@ fn debian_host_in_qemu_runs_the_packaged_unit() {
     let root = env!("CARGO_MANIFEST_DIR");
     step("packaging/build.sh", Command::new(format!("{root}/packaging/build.sh")).stdout(Stdio::piped()));
     let deb = newest_deb(&Path::new(root).join("dist"));
-    eprintln!("vm-debian: package {}", deb.display());
+    log!("vm-debian: package {}", deb.display());
     let flavours = ["6.12", "6.1"];
     for f in flavours {
         step(&format!("image {f}"), Command::new(SCRIPT).args(["image", f, deb.to_str().unwrap()]));
     }
-    eprintln!("vm-debian: package and images ready in {:.1} s", t0.elapsed().as_secs_f64());
+    log!("vm-debian: package and images ready in {:.1} s", t0.elapsed().as_secs_f64());
 
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm-debian-host");
     let mut boots = Vec::new();
@@ -378,7 +388,7 @@ fn debian_host_in_qemu_runs_the_packaged_unit() {
             )
         })
         .collect();
-    eprintln!("vm-debian: summary:\n  {}", summary.join("\n  "));
-    eprintln!("vm-debian: whole test {:.1} s", t0.elapsed().as_secs_f64());
+    log!("vm-debian: summary:\n  {}", summary.join("\n  "));
+    log!("vm-debian: whole test {:.1} s", t0.elapsed().as_secs_f64());
     assert!(fails.is_empty(), "{} check(s) failed in the Debian guest:\n{}", fails.len(), fails.join("\n\n"));
 }
