@@ -192,6 +192,14 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
     let out = run("docker", &["run", "-d", "--network", "none", "-v", &vol, "-v", sock, IMAGE, "sleep", "120"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let long = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // Removed however the test ends.
+    struct Removed(String);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            run("docker", &["rm", "-f", &self.0]);
+        }
+    }
+    let _removed = Removed(long.clone());
     const EXECS: usize = 20;
     for _ in 0..EXECS {
         assert!(run("docker", &["exec", &long, "/client", "/var/run/docker.sock"]).status.success());
@@ -235,7 +243,6 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let (st, log) = d.stop();
-    run("docker", &["rm", "-f", &long]);
     assert!(st.success(), "{log}");
 
     let all = findings_in(&dir.join("findings.jsonl"));
