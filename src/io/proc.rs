@@ -59,12 +59,16 @@ pub fn host_reference() -> (HostNamespaces, Reference) {
 fn is_kthreadd(pid: u32) -> bool {
     const PF_KTHREAD: u64 = 0x0020_0000;
     let Ok(stat) = fs::read(format!("/proc/{pid}/stat")) else { return false };
-    let Some(close) = stat.iter().rposition(|&b| b == b')') else { return false };
-    let comm_ok = stat.get(..close).is_some_and(|head| head.ends_with(b"(kthreadd"));
-    let fields: Vec<&[u8]> = stat[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty()).collect();
+    let comm_ok = stat.iter().rposition(|&b| b == b')').is_some_and(|close| stat[..close].ends_with(b"(kthreadd"));
     // After the comm: state, ppid, pgrp, session, tty_nr, tpgid, flags.
-    let num = |i: usize| fields.get(i).and_then(|f| std::str::from_utf8(f).ok()).and_then(|f| f.parse::<u64>().ok());
-    comm_ok && num(1) == Some(0) && num(6).is_some_and(|flags| flags & PF_KTHREAD != 0)
+    comm_ok && stat_field(&stat, 1) == Some(0) && stat_field(&stat, 6).is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
+/// The `i`th numeric field of a stat line after the parenthesised comm (which may
+/// hold spaces and parentheses itself), counting the state as 0.
+fn stat_field(stat: &[u8], i: usize) -> Option<u64> {
+    let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    std::str::from_utf8(after).ok()?.split_whitespace().nth(i)?.parse().ok()
 }
 
 impl ProcView for LiveProc {
@@ -85,11 +89,9 @@ impl ProcView for LiveProc {
     }
 
     fn start_time(&self, pid: u32) -> Option<f64> {
-        // Field 22 of stat, after the parenthesised comm (which may hold spaces and
-        // parentheses itself): clock ticks since boot, on CLOCK_BOOTTIME.
+        // Field 22 of stat: clock ticks since boot, on CLOCK_BOOTTIME.
         let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
-        let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
-        let ticks: u64 = std::str::from_utf8(after).ok()?.split_whitespace().nth(19)?.parse().ok()?;
+        let ticks = stat_field(&stat, 19)?;
         let boot = clock(nix::time::ClockId::CLOCK_REALTIME)? - clock(nix::time::ClockId::CLOCK_BOOTTIME)?;
         // USER_HZ is 100 on every Linux architecture's user ABI.
         Some(boot + ticks as f64 / 100.0)
