@@ -9,8 +9,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::io::log::Level;
 use crate::io::output::OutputSpec;
 
-pub const DEFAULT_SOCKET: &str = "/run/docker.sock";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "sockwatch",
@@ -47,9 +45,10 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Install, remove, print or check sockwatch's audit rules.
     Rules(RulesArgs),
-    /// Show what works on this host (audit, fanotify, cgroups, sockets,
-    /// runtimes, outputs) without changing anything; exit 1 when detection
-    /// cannot work.
+    /// Show what works on this host (audit, the kernel command line's audit=,
+    /// x32, fanotify, cgroups, sockets, runtimes, outputs) without changing
+    /// anything; exit 1 when detection cannot work (a task-list never rule
+    /// among the reasons).
     Doctor(DoctorArgs),
     /// Detect offline, over audit logs already written.
     ///
@@ -74,7 +73,7 @@ pub struct ScanArgs {
     pub files: Vec<PathBuf>,
 
     /// A socket on this host (repeatable) [default: the configured sockets, or
-    /// /run/docker.sock]: connects are matched by its (dev, inode) now, and by its
+    /// every known runtime socket that exists]: connects are matched by its (dev, inode) now, and by its
     /// name where a PATH record has no inode.
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<PathBuf>,
@@ -118,8 +117,11 @@ pub struct DoctorArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SocketArgs {
-    /// A runtime socket to watch (repeatable) [default: /run/docker.sock]. Symlinks
-    /// are resolved; a socket that does not exist yet is watched anyway.
+    /// A runtime socket to watch (repeatable) [default: every known runtime
+    /// socket: Docker, containerd (its own, Docker's, k3s'), CRI-O, Podman,
+    /// cri-dockerd, BuildKit, and rootless Docker and Podman under /run/user/UID].
+    /// Symlinks are resolved; a socket that does not exist yet is watched anyway,
+    /// and its rules are loaded once its directory exists.
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<PathBuf>,
 }
@@ -136,7 +138,8 @@ pub struct RunArgs {
     pub outputs: Vec<OutputSpec>,
 
     /// A program that may delete and re-create the watched sockets, by executable
-    /// name (repeatable) [default: dockerd, containerd, podman, crio]. Anyone else
+    /// name (repeatable) [default: dockerd, containerd, podman, crio, systemd
+    /// (socket activation), buildkitd, k3s, cri-dockerd]. Anyone else
     /// doing it is finding SW-1002.
     #[arg(long = "socket-owner", value_name = "NAME")]
     pub socket_owners: Vec<String>,
@@ -159,6 +162,19 @@ pub struct RunArgs {
     /// `keep_audit_state = true` in the configuration file).
     #[arg(long, overrides_with = "keep_audit_state")]
     pub restore_audit_state: bool,
+
+    /// Delete every `never` rule on audit's task list (`-a never,task`, as auditd's
+    /// 10-no-audit.rules loads) whenever one appears, with a health event each
+    /// time. Such a rule gives no task created while it is loaded an audit
+    /// context, so no connect of theirs is ever seen. Without this option it is
+    /// reported (an error health event) and left in place.
+    #[arg(long, overrides_with = "keep_task_never")]
+    pub remove_task_never: bool,
+
+    /// Report `never` rules on the task list but leave them (the default;
+    /// overrides `remove_task_never = true` in the configuration file).
+    #[arg(long, overrides_with = "remove_task_never")]
+    pub keep_task_never: bool,
 
     /// Do not load audit rules; rely on rules loaded by someone else.
     #[arg(long, overrides_with = "rules")]
@@ -224,8 +240,9 @@ pub enum RulesAction {
     Remove,
     /// Print the rules file (auditctl syntax) on stdout.
     Print,
-    /// Show which rules are loaded and audit's state; exit 0 only when all are
-    /// loaded and audit is on.
+    /// Show which rules are loaded and audit's state; exit 0 only when every
+    /// rule that can be loaded is (a socket whose directory does not exist yet
+    /// is waiting), no `never` rule is on the task list, and audit is on.
     Status,
 }
 

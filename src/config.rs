@@ -21,6 +21,7 @@ struct File {
     outputs: Option<Vec<Spanned<String>>>,
     no_rules: Option<bool>,
     keep_audit_state: Option<bool>,
+    remove_task_never: Option<bool>,
     socket_owners: Option<Vec<String>>,
     audit_mode: Option<Spanned<String>>,
     docker_root: Option<PathBuf>,
@@ -57,6 +58,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "socket_owners", value: "[\"NAME\", ...]", command: Some("run"), option: "socket_owners" },
     KeyDoc { key: "audit_mode", value: "\"multicast\" | \"unicast\"", command: Some("run"), option: "audit_mode" },
     KeyDoc { key: "keep_audit_state", value: "true | false", command: Some("run"), option: "keep_audit_state" },
+    KeyDoc { key: "remove_task_never", value: "true | false", command: Some("run"), option: "remove_task_never" },
     KeyDoc { key: "no_rules", value: "true | false", command: Some("run"), option: "no_rules" },
     KeyDoc { key: "docker_root", value: "\"DIR\"", command: Some("run"), option: "docker_root" },
     KeyDoc { key: "storage_root", value: "\"DIR\"", command: Some("run"), option: "storage_root" },
@@ -88,6 +90,7 @@ pub struct Config {
     pub outputs: Option<Vec<OutputSpec>>,
     pub no_rules: Option<bool>,
     pub keep_audit_state: Option<bool>,
+    pub remove_task_never: Option<bool>,
     pub socket_owners: Option<Vec<String>>,
     pub audit_mode: Option<String>,
     pub docker_root: Option<PathBuf>,
@@ -150,6 +153,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut c = Config {
         no_rules: f.no_rules,
         keep_audit_state: f.keep_audit_state,
+        remove_task_never: f.remove_task_never,
         socket_owners: f.socket_owners,
         audit_mode: one_of(&f.audit_mode, "audit_mode", &["multicast", "unicast"])?,
         docker_root: f.docker_root,
@@ -323,7 +327,8 @@ label = "com.example.role=proxy"
         )
         .unwrap();
         assert!(!defaults.no_rules && defaults.namespace_fallback && defaults.dedup_window.as_secs() == 10);
-        assert_eq!(defaults.sockets, [PathBuf::from("/run/docker.sock")]);
+        assert_eq!(defaults.sockets, None, "every known runtime socket");
+        assert!(!defaults.remove_task_never);
     }
 
     #[test]
@@ -371,7 +376,9 @@ label = "com.example.role=proxy"
 /// `run`'s settings: the command line, then the file, then the defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub sockets: Vec<PathBuf>,
+    /// `None`: the default set, every known runtime socket.
+    pub sockets: Option<Vec<PathBuf>>,
+    pub remove_task_never: bool,
     pub outputs: Vec<OutputSpec>,
     pub no_rules: bool,
     pub keep_audit_state: bool,
@@ -398,11 +405,13 @@ pub fn flag(yes: bool, no: bool) -> Option<bool> {
     }
 }
 
-pub fn sockets(cli: &[PathBuf], cfg: &Config) -> Vec<PathBuf> {
+/// The sockets named on the command line, else in the file; `None` when neither
+/// names any: every known runtime socket is watched (`core::runtimes`).
+pub fn sockets(cli: &[PathBuf], cfg: &Config) -> Option<Vec<PathBuf>> {
     if !cli.is_empty() {
-        return cli.to_vec();
+        return Some(cli.to_vec());
     }
-    cfg.sockets.clone().unwrap_or_else(|| vec![PathBuf::from(crate::cli::DEFAULT_SOCKET)])
+    cfg.sockets.clone()
 }
 
 impl Settings {
@@ -416,6 +425,7 @@ impl Settings {
         let facility = pick(&cli.syslog_facility, &cfg.syslog_facility, "authpriv");
         Ok(Settings {
             sockets: sockets(&cli.sockets.sockets, cfg),
+            remove_task_never: flag(cli.remove_task_never, cli.keep_task_never).or(cfg.remove_task_never).unwrap_or(false),
             outputs: if cli.outputs.is_empty() { cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout]) } else { cli.outputs.clone() },
             no_rules: flag(cli.no_rules, cli.rules).or(cfg.no_rules).unwrap_or(false),
             keep_audit_state: flag(cli.keep_audit_state, cli.restore_audit_state).or(cfg.keep_audit_state).unwrap_or(false),

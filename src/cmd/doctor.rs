@@ -13,13 +13,15 @@ use crate::core::rules::{rule_set, BACKLOG_LIMIT};
 use crate::io::intake::Intake;
 use crate::io::output::OutputSpec;
 
-use super::rules::{loaded, open_control};
+use super::rules::{loaded, open_control, task_never_rules};
+use crate::core::blind::{self, TASK_NEVER_SOURCE};
 use super::{resolve_sockets, Failure};
 
 pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let mut fatal: Vec<String> = Vec::new();
-    let paths = resolve_sockets(&crate::config::sockets(&args.sockets.sockets, cfg))?;
-    let rules = rule_set(&paths, abi::native());
+    let paths = resolve_sockets(crate::config::sockets(&args.sockets.sockets, cfg).as_deref())?;
+    let present: Vec<String> = paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
+    let rules = rule_set(&present, abi::native());
 
     // Audit.
     match open_control().and_then(|mut c| Ok((c.status().map_err(|e| Failure(e.to_string()))?, c))) {
@@ -45,9 +47,21 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             match loaded(&mut ctl, &rules) {
                 Ok((have, _)) => {
                     let n = have.iter().filter(|h| **h).count();
-                    println!("           sockwatch rules loaded: {n}/{}", rules.len());
+                    println!("           sockwatch rules loaded: {n}/{} (for the sockets whose directory exists)", rules.len());
                     if n < rules.len() && st.enabled == 2 {
                         fatal.push("audit is locked and sockwatch's rules are not all loaded".into());
+                    }
+                }
+                Err(Failure(e)) => fatal.push(format!("cannot list audit rules: {e}")),
+            }
+            match task_never_rules(&mut ctl) {
+                Ok(never) if never.is_empty() => println!("           task-list never rules: none"),
+                Ok(never) => {
+                    for (text, _) in &never {
+                        println!("           BLIND: task-list never rule loaded: {text}");
+                        fatal.push(format!(
+                            "the audit rule `{text}` gives no task created while it is loaded an audit context (it usually comes from {TASK_NEVER_SOURCE}); delete it (auditctl -d never,task) and the file it came from, or run sockwatch with --remove-task-never"
+                        ));
                     }
                 }
                 Err(Failure(e)) => fatal.push(format!("cannot list audit rules: {e}")),
@@ -64,6 +78,21 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             println!("           multicast: NOT READABLE: {e}");
             fatal.push(format!("audit multicast: {e}"));
         }
+    }
+
+    // The kernel command line, and ABIs no syscall rule sees.
+    let cmdline = crate::io::proc::kernel_cmdline();
+    match blind::cmdline_audit(&cmdline) {
+        Some(v) if !blind::may_be_enabled_late(Some(&v)) => println!("cmdline    audit={v}: every process is audited from boot"),
+        v => println!(
+            "cmdline    {}: a process that started before audit was first switched on since boot (by auditd or sockwatch) is never audited, so a container started earlier can connect unseen until it restarts; add audit=1 to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub and reboot",
+            v.map_or("no audit= setting".to_string(), |v| format!("audit={v}"))
+        ),
+    }
+    match crate::io::x32::probe() {
+        blind::X32::Disabled => println!("x32        disabled (x32 system calls return ENOSYS)"),
+        blind::X32::Enabled => println!("x32        ENABLED: a connect made through the x32 ABI matches no audit syscall rule and is invisible; disable x32 (syscall.x32=n on Debian kernels)"),
+        blind::X32::Unknown => println!("x32        unknown: the probe was stopped and no kernel configuration was found"),
     }
 
     // fanotify.
@@ -103,11 +132,12 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
 
     // Sockets.
     for p in &paths {
+        let runtime = crate::core::runtimes::runtime_of(p).map_or(String::new(), |r| format!(" ({r})"));
         match fs::metadata(p) {
             Ok(m) => {
                 let kind = if m.file_type().is_socket() { "socket" } else { "NOT A SOCKET" };
                 println!(
-                    "socket     {p}: {kind}, dev {:02x}:{:02x} inode {}, mode {:04o} uid {} gid {}",
+                    "socket     {p}{runtime}: {kind}, dev {:02x}:{:02x} inode {}, mode {:04o} uid {} gid {}",
                     nix::sys::stat::major(m.dev()),
                     nix::sys::stat::minor(m.dev()),
                     m.ino(),
@@ -116,7 +146,8 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                     m.gid()
                 );
             }
-            Err(_) => println!("socket     {p}: absent for now (watched anyway)"),
+            Err(_) if crate::io::sockets::dir_exists(p) => println!("socket     {p}{runtime}: absent for now (watched, its rules load now)"),
+            Err(_) => println!("socket     {p}{runtime}: absent for now, and its directory too (its rules load when that appears)"),
         }
     }
 

@@ -23,8 +23,18 @@ pub fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, Fa
     r.map_err(|e| Failure(format!("{what}: {e}")))
 }
 
-/// The watched sockets' host paths, resolved and without duplicates.
-pub fn resolve_sockets(paths: &[std::path::PathBuf]) -> Result<Vec<String>, Failure> {
+/// The watched sockets' host paths, resolved and without duplicates: those
+/// configured, or (`None`) every known runtime socket, the rootless ones of each
+/// user whose runtime directory exists now included.
+pub fn resolve_sockets(configured: Option<&[std::path::PathBuf]>) -> Result<Vec<String>, Failure> {
+    let defaults: Vec<std::path::PathBuf>;
+    let paths = match configured {
+        Some(p) => p,
+        None => {
+            defaults = crate::core::runtimes::default_set(&sockets::user_ids()).into_iter().map(Into::into).collect();
+            &defaults
+        }
+    };
     let mut out: Vec<String> = Vec::new();
     for p in paths {
         let r = ctx(sockets::resolve(p), &format!("socket {}", p.display()))?;

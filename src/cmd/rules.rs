@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use crate::cli::{RulesAction, RulesArgs};
 use crate::core::abi;
+use crate::core::blind::{task_never, TASK_NEVER_SOURCE};
 use crate::core::rules::{carries_our_key, copies, describe_listed, rule_set, rules_file, RuleSpec};
 use crate::io::netlink::{Control, Status};
 
@@ -22,7 +23,16 @@ struct Persist {
 }
 
 pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, Failure> {
-    let rules = rule_set(&resolve_sockets(&crate::config::sockets(&args.sockets.sockets, cfg))?, abi::native());
+    let configured = crate::config::sockets(&args.sockets.sockets, cfg);
+    let paths = resolve_sockets(configured.as_deref())?;
+    let rules = rule_set(&paths, abi::native());
+    // The file is the same on every host: users' rootless sockets come and go
+    // with their logins, and `sockwatch run` follows them.
+    let fixed: Vec<std::path::PathBuf> = crate::core::runtimes::default_set(&[]).into_iter().map(Into::into).collect();
+    let file_rules = rule_set(&resolve_sockets(Some(configured.as_deref().unwrap_or(&fixed)))?, abi::native());
+    // The kernel takes a path rule only while the socket's directory exists.
+    let present: Vec<String> = paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
+    let loadable = rule_set(&present, abi::native());
     let persist = Persist {
         dir: args.rules_dir.clone().or_else(|| cfg.rules_dir.clone()).unwrap_or_else(|| "/etc/audit/rules.d".into()),
         enabled: !crate::config::flag(args.no_persist, args.persist).or(cfg.no_persist).unwrap_or(false),
@@ -32,10 +42,15 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, F
     }
     match args.action {
         RulesAction::Print => {
-            print!("{}", rules_file(&rules));
+            print!("{}", rules_file(&file_rules));
             Ok(ExitCode::SUCCESS)
         }
-        RulesAction::Install => install(&persist, &rules),
+        RulesAction::Install => {
+            for p in paths.iter().filter(|p| !present.contains(p)) {
+                println!("waiting: {p} (its directory does not exist yet; `sockwatch run` loads its rules once it does)");
+            }
+            install(&persist, &loadable, &file_rules)
+        }
         RulesAction::Remove if args.all => remove_all(&persist),
         RulesAction::Remove => remove(&persist, &rules),
         RulesAction::Status => status(&rules),
@@ -91,7 +106,7 @@ pub fn is_required(rule: &RuleSpec) -> bool {
     matches!(rule, RuleSpec::Connect { abi, socketcall: false, .. } if Some(abi) == abi::native().first())
 }
 
-fn install(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+fn install(persist: &Persist, rules: &[RuleSpec], file_rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     ensure_unlocked(&st)?;
@@ -113,7 +128,7 @@ fn install(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
         }
     }
     if persist.enabled {
-        write_rules_file(&persist.dir, rules)?;
+        write_rules_file(&persist.dir, file_rules)?;
     }
     if st.enabled == 0 {
         println!("note: audit is off (enabled=0); the rules take effect once it is on (`sockwatch run` turns it on)");
@@ -237,15 +252,39 @@ pub fn remove_duplicates(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<(R
     Ok(removed)
 }
 
+/// Every `never` rule on the task list, as text and as the kernel's bytes (to
+/// delete it by).
+pub fn task_never_rules(ctl: &mut Control) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    let listed = ctx(ctl.list_rules_raw(), "cannot list the audit rules")?;
+    Ok(listed.into_iter().filter_map(|raw| task_never(&raw).map(|t| (t, raw))).collect())
+}
+
 fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     let (counts, undecodable) = loaded_copies(&mut ctl, rules)?;
+    let mut all = true;
     for (r, n) in rules.iter().zip(&counts) {
         let twice = if *n > 1 { format!(" ({n} copies)") } else { String::new() };
-        println!("{} {}{twice}", if *n > 0 { "loaded: " } else { "MISSING:" }, r.describe());
+        let waiting = match r {
+            RuleSpec::Connect { path, .. } => !crate::io::sockets::dir_exists(path),
+            RuleSpec::Uring => false,
+        };
+        let state = match (*n > 0, waiting) {
+            (true, _) => "loaded: ",
+            (false, true) => "waiting:",
+            (false, false) => {
+                all = false;
+                "MISSING:"
+            }
+        };
+        let note = if waiting && *n == 0 { " (its directory does not exist yet)" } else { "" };
+        println!("{state} {}{twice}{note}", r.describe());
     }
-    let have: Vec<bool> = counts.iter().map(|&n| n > 0).collect();
+    let never = task_never_rules(&mut ctl)?;
+    for (text, _) in &never {
+        println!("BLIND:   {text}: no task created while it is loaded is audited; it usually comes from {TASK_NEVER_SOURCE}");
+    }
     let state = match st.enabled {
         0 => "off",
         1 => "on",
@@ -259,6 +298,5 @@ fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     if undecodable > 0 {
         println!("note: {undecodable} loaded rule(s) of others could not be decoded and were not compared");
     }
-    let all = have.iter().all(|h| *h);
-    Ok(if all && st.enabled >= 1 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all && never.is_empty() && st.enabled >= 1 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

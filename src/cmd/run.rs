@@ -25,6 +25,7 @@ use crate::core::detect::{self, FileId, Skip, WatchedSocket};
 use crate::core::finding::{self, Extra};
 use crate::core::record::{types, Record};
 use crate::core::abi;
+use crate::core::blind::{self, TASK_NEVER_SOURCE};
 use crate::core::rules::{rule_set, RuleSpec, BACKLOG_LIMIT};
 use crate::core::stats::Stats;
 use crate::core::time;
@@ -73,7 +74,7 @@ const SHUTDOWN_DRAIN: usize = 100_000;
 pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let settings = Settings::merge(args, cfg, hostname.clone())?;
-    let paths = resolve_sockets(&settings.sockets)?;
+    let paths = resolve_sockets(settings.sockets.as_deref())?;
     let specs = settings.outputs.clone();
     let outputs = Outputs::open(&specs, &settings.output)?;
     let signals = ctx(
@@ -97,10 +98,17 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
 
-    let rules = rule_set(&paths, abi::native());
+    // A path rule is taken only while the socket's directory exists; the others
+    // are loaded when it appears (the keeper, woken by fanotify).
+    let present: Vec<String> = paths.iter().filter(|p| sockets::dir_exists(p)).cloned().collect();
+    let rules = rule_set(&present, abi::native());
+    for p in paths.iter().filter(|p| !present.contains(p)) {
+        debug!("{p}: its directory does not exist yet; its rules are loaded once it does");
+    }
     let mut audit = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false, backlog_was: None };
+    let mut refused = Vec::new();
     if !settings.no_rules {
-        audit.added = install(&mut audit.ctl, &rules, st.enabled)?;
+        (audit.added, refused) = install(&mut audit.ctl, &rules, st.enabled)?;
     }
     if st.backlog_limit < BACKLOG_LIMIT && st.enabled != 2 {
         match audit.ctl.set_backlog_limit(BACKLOG_LIMIT) {
@@ -111,11 +119,18 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             Err(e) => warn!("cannot raise audit's backlog limit from {} ({e}): bursts may lose records", st.backlog_limit),
         }
     }
+    let mut late = None;
     if st.enabled == 0 {
         ctx(audit.ctl.set_enabled(1), "cannot turn audit on")?;
         audit.enabled_by_us = true;
         info!("audit was off; turned it on (it is turned off again on exit)");
+        let cmdline_audit = blind::cmdline_audit(&proc::kernel_cmdline());
+        if blind::may_be_enabled_late(cmdline_audit.as_deref()) {
+            // Every container process alive now started before this moment.
+            late = Some((cmdline_audit, blind::containers_started(&proc::processes(), None, proc::boot_ticks_now())));
+        }
     }
+    let x32 = crate::io::x32::probe();
     let (host_ns, reference) = proc::host_reference();
     let host_ns_health = match reference {
         proc::Reference::Pid1 => None,
@@ -156,9 +171,17 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         socket_owners: settings.socket_owners.clone(),
         keeper: Keeper {
             audit,
-            rules: if settings.no_rules { Vec::new() } else { rules.clone() },
+            sockets: paths.clone(),
+            no_rules: settings.no_rules,
+            wanted_before: rules.clone(),
+            refused_reported: refused.iter().map(|(r, _)| r.clone()).collect(),
+            remove_task_never: settings.remove_task_never,
+            task_never_seen: Vec::new(),
+            last_check_ticks: None,
             keep_audit_state: settings.keep_audit_state,
-            check: false,
+            // The first turn checks at once: a task-list never rule must be
+            // reported at start.
+            check: true,
             next_poll: Instant::now() + AUDIT_POLL,
             lost: st.lost,
             enobufs_reported: 0,
@@ -180,10 +203,46 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         settings.allow.len()
     );
 
-    daemon.report(host_ns_health.into_iter().collect());
+    let mut start_health: Vec<Health> = host_ns_health.into_iter().collect();
+    if let Some((cmdline_audit, containers)) = late {
+        let (names, n) = daemon.containers_json(containers);
+        start_health.push(
+            daemon.health(
+                "audit_enabled_late",
+                HealthLevel::Warning,
+                format!(
+                    "audit was off and sockwatch turned it on, and the kernel command line has no audit=1: a process that started before audit was first switched on since boot has no audit context, so its connects are never seen; {} container(s) have such processes (restart them to have them audited); add audit=1 to the kernel command line (GRUB_CMDLINE_LINUX)",
+                    n
+                ),
+            )
+            .with("cmdline_audit", cmdline_audit)
+            .with("containers", names)
+            .with("containers_total", n),
+        );
+    }
+    if !refused.is_empty() {
+        start_health.push(refused_health(&daemon.hostname, &refused));
+    }
+    match x32 {
+        blind::X32::Enabled => start_health.push(daemon.health(
+            "x32_enabled",
+            HealthLevel::Warning,
+            "this kernel runs x32 system calls, and no audit syscall rule matches one (their numbers are above 2048): a connect made through the x32 ABI is invisible; disable x32 (syscall.x32=n on Debian kernels, or a kernel without CONFIG_X86_X32_ABI)".into(),
+        )),
+        blind::X32::Unknown => warn!("cannot tell whether this kernel runs x32 system calls (the probe was stopped and no kernel configuration was found); x32 connects would be invisible"),
+        blind::X32::Disabled => {}
+    }
+    daemon.report(start_health);
     daemon.attributor.tracking = procevents.is_some();
     let fswatch = match FsWatch::open(&paths) {
-        Ok(w) => Some(w),
+        Ok(mut w) => {
+            if settings.sockets.is_none() {
+                // The default set grows with each user whose runtime directory
+                // appears (rootless Docker and Podman).
+                w.watch_users();
+            }
+            Some(w)
+        }
         Err(e) => {
             warn!("no fanotify ({e}): permission changes and replaced sockets will not be seen");
             None
@@ -201,6 +260,15 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
 }
 
 impl Keeper {
+    /// The rules this run needs loaded now.
+    fn wanted(&self) -> Vec<RuleSpec> {
+        if self.no_rules {
+            return Vec::new();
+        }
+        let present: Vec<String> = self.sockets.iter().filter(|p| sockets::dir_exists(p)).cloned().collect();
+        rule_set(&present, abi::native())
+    }
+
     /// Another loader (augenrules, `auditctl -R`) loaded a copy of a rule this run
     /// had loaded: the kernel never refuses a duplicate of a rule added first on
     /// its list. One copy is enough, and it is the other loader's now, so it stays
@@ -213,7 +281,7 @@ impl Keeper {
             self.next_poll = self.next_poll.min(self.dedup_not_before);
             return;
         }
-        let owned: Vec<RuleSpec> = self.rules.iter().filter(|r| self.audit.added.contains(r)).cloned().collect();
+        let owned: Vec<RuleSpec> = self.wanted().into_iter().filter(|r| self.audit.added.contains(r)).collect();
         match remove_duplicates(&mut self.audit.ctl, &owned) {
             Ok(handed) if !handed.is_empty() => {
                 for (r, n) in handed {
@@ -259,7 +327,8 @@ impl Drop for AuditGuard {
 /// Loads every rule that is not loaded yet and returns those this run added. With
 /// a locked configuration nothing can be loaded, which is fine only if the rules
 /// are there already.
-fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<Vec<RuleSpec>, Failure> {
+/// Also returns the optional rules the kernel refused, with why.
+fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<(Vec<RuleSpec>, Vec<(RuleSpec, String)>), Failure> {
     if enabled == 2 {
         let (have, _) = loaded(ctl, rules)?;
         if rules.iter().zip(&have).any(|(r, h)| !h && is_required(r)) {
@@ -269,9 +338,10 @@ fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<Vec<Ru
             "the audit configuration is locked (enabled=2) until reboot: using the rules already loaded; \
              sockwatch cannot add, remove or restore rules, change the backlog limit, or switch audit on or off"
         );
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let outcomes = load_missing(ctl, rules)?;
+    let mut refused = Vec::new();
     let added: Vec<RuleSpec> =
         rules.iter().zip(&outcomes).filter(|(_, o)| **o == Load::Added).map(|(r, _)| r.clone()).collect();
     for (r, outcome) in rules.iter().zip(&outcomes) {
@@ -282,10 +352,24 @@ fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<Vec<Ru
                 cleanup(ctl, &added, false);
                 return Err(Failure(format!("the kernel refused the rule {}: {why}", r.describe())));
             }
-            Load::Refused(why) => warn!("the kernel refused {}: {why}; continuing without it", r.describe()),
+            Load::Refused(why) => {
+                warn!("the kernel refused {}: {why}; continuing without it", r.describe());
+                refused.push((r.clone(), why.clone()));
+            }
         }
     }
-    Ok(added)
+    Ok((added, refused))
+}
+
+/// The health event for optional rules the kernel refused: what is now unseen.
+fn refused_health(hostname: &str, refused: &[(RuleSpec, String)]) -> Health {
+    let what: Vec<String> = refused.iter().map(|(r, why)| format!("{} ({why}): {} are not seen", r.describe(), blind::invisible_without(r))).collect();
+    let mut invisible: Vec<&str> = refused.iter().map(|(r, _)| blind::invisible_without(r)).collect();
+    invisible.dedup();
+    Health::new(time::now_micros(), "rules_refused", HealthLevel::Warning, format!("the kernel refused {} rule(s): {}", refused.len(), what.join("; ")), hostname)
+        .with("rules", refused.iter().map(|(r, _)| r.describe()).collect::<Vec<_>>())
+        .with("errors", refused.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>())
+        .with("invisible", invisible)
 }
 
 /// Removes exactly the rules this run added, and turns audit off again if this run
@@ -333,8 +417,21 @@ struct Daemon {
 /// the lost counter; what it finds and does becomes a health event.
 struct Keeper {
     audit: AuditGuard,
-    /// The rules this run needs loaded (none with --no-rules).
-    rules: Vec<RuleSpec>,
+    /// Every watched socket; the rules of those whose directory exists are
+    /// loaded (none with --no-rules).
+    sockets: Vec<String>,
+    no_rules: bool,
+    /// The rules wanted at the last check: one wanted again after it went is
+    /// restored; one wanted for the first time is a socket directory that appeared.
+    wanted_before: Vec<RuleSpec>,
+    /// Optional rules the kernel refused, reported once.
+    refused_reported: Vec<RuleSpec>,
+    /// Delete task-list never rules (--remove-task-never).
+    remove_task_never: bool,
+    /// The task-list never rules present at the last check (their bytes).
+    task_never_seen: Vec<Vec<u8>>,
+    /// When the last check ran, in clock ticks since boot.
+    last_check_ticks: Option<u64>,
     keep_audit_state: bool,
     /// A CONFIG_CHANGE record asked for a check.
     check: bool,
@@ -405,7 +502,11 @@ impl Daemon {
                     FILES => {
                         if let Some(f) = files.as_mut() {
                             match f.read() {
-                                Ok(changes) => self.on_file_changes(changes),
+                                Ok(changes) => {
+                                    for p in self.on_file_changes(changes) {
+                                        f.add(&p);
+                                    }
+                                }
                                 Err(e) => {
                                     error!("fanotify failed ({e}); continuing without it");
                                     files = None;
@@ -469,11 +570,18 @@ impl Daemon {
                     // Forks were missed: cached pids may have been reused since.
                     self.attributor.reset();
                     self.stats.lost_proc_events += 1;
+                    // A health event the first time and then at powers of two: a
+                    // host forking faster than sockwatch reads must not flood.
                     if self.stats.lost_proc_events.is_power_of_two() {
-                        warn!(
-                            "process events lost (ENOBUFS, {} time(s)); attribution caches cleared",
-                            self.stats.lost_proc_events
-                        );
+                        let n = self.stats.lost_proc_events;
+                        let ev = self
+                            .health(
+                                "process_events_lost",
+                                HealthLevel::Warning,
+                                format!("process events were lost (ENOBUFS on the process connector, {n} time(s) so far): the fork and exec history was cleared, so a client that exits at once may be reported with an unknown container until it is rebuilt"),
+                            )
+                            .with("times", n);
+                        self.report(vec![ev]);
                     }
                 }
                 Ok(None) => return false,
@@ -599,54 +707,197 @@ impl Daemon {
             k.lost_registration = true;
             health.push(h("registration_lost", HealthLevel::Error, format!("no longer the registered audit daemon (the kernel now has pid {}): records no longer reach sockwatch", st.pid)));
         }
-        if !k.rules.is_empty() && enabled == 2 {
+        let rules = k.wanted();
+        if !rules.is_empty() && enabled == 2 {
             // Locked: nothing can be loaded; say once if what we need is missing.
-            if let Ok((have, _)) = loaded(&mut k.audit.ctl, &k.rules) {
-                let missing = k.rules.iter().zip(&have).filter(|(r, h)| !**h && is_required(r)).count();
+            if let Ok((have, _)) = loaded(&mut k.audit.ctl, &rules) {
+                let missing = rules.iter().zip(&have).filter(|(r, h)| !**h && is_required(r)).count();
                 if missing > 0 && !k.missing_reported {
                     k.missing_reported = true;
                     health.push(h("rules_missing", HealthLevel::Error, format!("{missing} required rule(s) are not loaded and the audit configuration is locked until reboot: connects to those sockets are not seen")));
                 }
             }
-        } else if !k.rules.is_empty() && !k.blind {
-            match load_missing(&mut k.audit.ctl, &k.rules) {
+        } else if !rules.is_empty() && !k.blind {
+            match load_missing(&mut k.audit.ctl, &rules) {
                 Ok(outcomes) => {
-                    let mut added = 0;
-                    for (r, o) in k.rules.iter().zip(&outcomes) {
-                        if *o == Load::Added {
-                            added += 1;
-                            // Ours now, whatever it was at start: removed on exit.
-                            if !k.audit.added.contains(r) {
-                                k.audit.added.push(r.clone());
+                    let mut restored = 0;
+                    let mut appeared: Vec<&str> = Vec::new();
+                    let mut refused = Vec::new();
+                    for (r, o) in rules.iter().zip(&outcomes) {
+                        match o {
+                            Load::Added => {
+                                // Ours now, whatever it was at start: removed on exit.
+                                if !k.audit.added.contains(r) {
+                                    k.audit.added.push(r.clone());
+                                }
+                                match r {
+                                    RuleSpec::Connect { path, .. } if !k.wanted_before.contains(r) => {
+                                        if !appeared.contains(&path.as_str()) {
+                                            appeared.push(path);
+                                        }
+                                    }
+                                    _ => restored += 1,
+                                }
                             }
+                            Load::Refused(why) if !is_required(r) && !k.refused_reported.contains(r) => {
+                                k.refused_reported.push(r.clone());
+                                refused.push((r.clone(), why.clone()));
+                            }
+                            _ => {}
                         }
                     }
-                    let refused: Vec<String> = k.rules.iter().zip(&outcomes).filter_map(|(r, o)| match o {
+                    let required: Vec<String> = rules.iter().zip(&outcomes).filter_map(|(r, o)| match o {
                         Load::Refused(why) if is_required(r) => Some(format!("{}: {why}", r.describe())),
                         _ => None,
                     }).collect();
-                    if added > 0 {
-                        health.push(h("rules_restored", HealthLevel::Warning, format!("{added} sockwatch audit rule(s) had been removed; loaded them again")).with("restored", added));
+                    if restored > 0 {
+                        health.push(h("rules_restored", HealthLevel::Warning, format!("{restored} sockwatch audit rule(s) had been removed; loaded them again")).with("restored", restored));
                     }
-                    if !refused.is_empty() && !k.missing_reported {
+                    for path in appeared {
+                        health.push(
+                            h("socket_watched", HealthLevel::Info, format!("{path}: its directory appeared; its connect rules are loaded"))
+                                .with("socket", path)
+                                .with("runtime", crate::core::runtimes::runtime_of(path)),
+                        );
+                    }
+                    if !refused.is_empty() {
+                        health.push(refused_health(&host, &refused));
+                    }
+                    if !required.is_empty() && !k.missing_reported {
                         k.missing_reported = true;
-                        health.push(h("rules_missing", HealthLevel::Error, format!("required rules cannot be loaded: {}", refused.join("; "))));
-                    } else if refused.is_empty() {
+                        health.push(h("rules_missing", HealthLevel::Error, format!("required rules cannot be loaded: {}", required.join("; "))));
+                    } else if required.is_empty() {
                         k.missing_reported = false;
                     }
+                    k.wanted_before = rules;
                     k.hand_over_duplicates(now, &mut health, &h);
                 }
                 Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
             }
         }
+        self.check_task_never(enabled, &mut health);
         self.report(health);
     }
 
-    /// What fanotify saw happen to the socket files.
-    fn on_file_changes(&mut self, changes: Vec<fswatch::Change>) {
+    /// Task-list never rules: reported while loaded, or deleted at once with
+    /// --remove-task-never. Tasks created while one was loaded stay unaudited
+    /// until they restart; the containers that have such processes are named.
+    fn check_task_never(&mut self, enabled: u32, health: &mut Vec<Health>) {
+        let ticks = proc::boot_ticks_now();
+        let k = &mut self.keeper;
+        let previous = k.last_check_ticks.replace(ticks);
+        let found = match super::rules::task_never_rules(&mut k.audit.ctl) {
+            Ok(f) => f,
+            Err(Failure(e)) => {
+                health.push(self.health("rules_unreadable", HealthLevel::Error, e));
+                return;
+            }
+        };
+        let seen = std::mem::take(&mut k.task_never_seen);
+        let remove = k.remove_task_never && enabled != 2;
+        let mut still = Vec::new();
+        for (text, raw) in found {
+            let new = !seen.contains(&raw);
+            if !remove {
+                if new {
+                    health.push(
+                        self.health(
+                            "audit_task_never",
+                            HealthLevel::Error,
+                            format!("a never rule on audit's task list is loaded ({text}): no task created while it is loaded gets an audit context, so no connect of theirs is ever seen; it usually comes from {TASK_NEVER_SOURCE}; remove it, or run sockwatch with --remove-task-never"),
+                        )
+                        .with("rules", vec![text.clone()])
+                        .with("removed", false),
+                    );
+                }
+                still.push(raw);
+                continue;
+            }
+            match self.keeper.audit.ctl.del_rule_raw(&raw) {
+                Ok(()) => {
+                    // New since the last check: loaded after it. Otherwise it may
+                    // have been there since boot.
+                    let from = if new { previous } else { None };
+                    let (names, n) = self.containers_json(blind::containers_started(&proc::processes(), from, ticks));
+                    health.push(
+                        self.health(
+                            "audit_task_never",
+                            HealthLevel::Warning,
+                            format!("removed a never rule on audit's task list ({text}); tasks created while it was loaded stay unaudited until they restart: {n} container(s) have processes started then (restart them); it usually comes from {TASK_NEVER_SOURCE}, and comes back when the rules are reloaded"),
+                        )
+                        .with("rules", vec![text.clone()])
+                        .with("removed", true)
+                        .with("containers", names)
+                        .with("containers_total", n),
+                    );
+                }
+                Err(e) => {
+                    health.push(
+                        self.health("audit_task_never", HealthLevel::Error, format!("a never rule on audit's task list is loaded ({text}) and cannot be removed ({e}): no task created while it is loaded is audited"))
+                            .with("rules", vec![text.clone()])
+                            .with("removed", false),
+                    );
+                    still.push(raw);
+                }
+            }
+        }
+        self.keeper.task_never_seen = still;
+    }
+
+    /// A health event stamped now, from this host.
+    fn health(&self, event: &'static str, level: HealthLevel, message: String) -> Health {
+        Health::new(time::now_micros(), event, level, message, &self.hostname)
+    }
+
+    /// Containers for a health event: id, runtime, name (from the runtime's state)
+    /// and the number of processes concerned; at most 100 (the total is given
+    /// beside them).
+    fn containers_json(&mut self, list: Vec<(crate::core::cgroup::Container, usize)>) -> (serde_json::Value, usize) {
+        const SHOWN: usize = 100;
+        let total = list.len();
+        let out: Vec<serde_json::Value> = list
+            .into_iter()
+            .take(SHOWN)
+            .map(|(c, n)| {
+                let name = self.meta.lookup(&c).and_then(|m| m.name);
+                serde_json::json!({"id": c.id, "runtime": c.runtime.as_str(), "name": name, "processes": n})
+            })
+            .collect();
+        (serde_json::Value::Array(out), total)
+    }
+
+    /// What fanotify saw happen to the socket files. Returns the sockets to add
+    /// to the watch (a user's rootless ones, when their directory appeared).
+    fn on_file_changes(&mut self, changes: Vec<fswatch::Change>) -> Vec<String> {
+        let mut add = Vec::new();
         for change in changes {
             let now_time = time::now_micros();
             match change {
+                fswatch::Change::Directory { path } => {
+                    debug!("{}: a directory on its way appeared or went; checking its rules", path.display());
+                    self.keeper.check = true;
+                    let changed = sockets::refresh(&mut self.watched);
+                    self.socket_changes(changed);
+                }
+                fswatch::Change::UserDir(uid) => {
+                    let new: Vec<String> = crate::core::runtimes::rootless(uid).into_iter().filter(|p| !self.keeper.sockets.contains(p)).collect();
+                    if new.is_empty() {
+                        self.keeper.check = true;
+                        continue;
+                    }
+                    let users = self.keeper.sockets.iter().filter(|p| p.starts_with(crate::core::runtimes::USER_RUN)).count() / crate::core::runtimes::ROOTLESS.len();
+                    if users >= sockets::MAX_USERS {
+                        warn!("not watching the rootless sockets of user {uid}: already {users} users' are watched");
+                        continue;
+                    }
+                    info!("user {uid}'s runtime directory appeared: watching {}", new.join(", "));
+                    for p in &new {
+                        self.watched.extend(sockets::watch(std::slice::from_ref(p)));
+                        self.keeper.sockets.push(p.clone());
+                    }
+                    self.keeper.check = true;
+                    add.extend(new);
+                }
                 fswatch::Change::Overflow => {
                     let ev = Health::new(now_time, "fanotify_overflow", HealthLevel::Error, "fanotify's queue overflowed: socket changes may have been missed".into(), &self.hostname);
                     self.report(vec![ev]);
@@ -691,6 +942,7 @@ impl Daemon {
                 }
             }
         }
+        add
     }
 
     fn file_finding(&mut self, sig: &'static crate::core::signature::Signature, op: &'static str, path: &str, pid: i32, details: serde_json::Value) {
@@ -901,19 +1153,22 @@ impl Daemon {
     }
 }
 
-/// A CONFIG_CHANGE record about the enabled flag or the rules: any removal, and
-/// an addition of a rule with sockwatch's key (another loader's copy of one of
-/// ours makes a duplicate, see `core::rules::copies`).
+/// A CONFIG_CHANGE record about the enabled flag or the rules: any removal, an
+/// addition of a rule with sockwatch's key (another loader's copy of one of ours
+/// makes a duplicate, see `core::rules::copies`), and any addition to the task
+/// list (a never rule there blinds audit, see `core::blind`).
 fn is_audit_change(r: &Record) -> bool {
     r.rtype == types::CONFIG_CHANGE && {
         let op = r.raw("op").unwrap_or_default();
         // A failed add (res=0: its directory is gone, say) is logged too; it
         // loaded nothing, and checking on it would retry the add at once, forever.
-        let ours = || r.raw("key").is_some_and(|k| k == b"\"sockwatch\"") && r.raw("res").is_some_and(|v| v == b"1");
+        let done = || r.raw("res").is_some_and(|v| v == b"1");
+        let ours = || r.raw("key").is_some_and(|k| k == b"\"sockwatch\"");
+        let task_list = || r.raw("list").is_some_and(|l| l == b"1");
         op == b"set" && r.raw("audit_enabled").is_some()
             || op == b"remove_rule"
             || op == b"\"remove_rule\""
-            || (op == b"add_rule" || op == b"\"add_rule\"") && ours()
+            || (op == b"add_rule" || op == b"\"add_rule\"") && done() && (ours() || task_list())
     }
 }
 
@@ -939,6 +1194,11 @@ mod tests {
         assert!(!is_audit_change(&failed), "a failed add changed nothing (and re-checking would loop)");
         let other = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"www\" list=4 res=1").unwrap();
         assert!(!is_audit_change(&other), "others' rules are theirs");
+        // auditctl -a never,task
+        let never = Record::parse_line(b"type=1305 audit(1.000:1): auid=0 ses=1 subj=unconfined op=add_rule key=(null) list=1 res=1").unwrap();
+        assert!(is_audit_change(&never), "a task-list rule may blind audit");
+        let exit_rule = Record::parse_line(b"type=1305 audit(1.000:1): auid=0 ses=1 op=add_rule key=(null) list=4 res=1").unwrap();
+        assert!(!is_audit_change(&exit_rule));
         let backlog = Record::parse_line(b"type=1305 audit(1.000:2): op=set audit_backlog_limit=8192 old=64 res=1").unwrap();
         assert!(!is_audit_change(&backlog));
     }

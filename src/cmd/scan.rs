@@ -135,24 +135,36 @@ fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Tar
         targets.push(Target { id: Some(id), names: name.map(|n| aliases(&n)).unwrap_or_default() });
     }
     // The local sockets: those named, or (when no identity was given either) the
-    // configured ones or the default.
-    let paths: Vec<PathBuf> = if !args.sockets.is_empty() || args.socket_inodes.is_empty() {
-        crate::config::sockets(&args.sockets, cfg)
-    } else {
-        Vec::new()
+    // configured ones, or every known runtime socket that exists here.
+    let named = !args.sockets.is_empty() || args.socket_inodes.is_empty();
+    let configured = if named { crate::config::sockets(&args.sockets, cfg) } else { Some(Vec::new()) };
+    let defaults = configured.is_none();
+    let paths: Vec<PathBuf> = match &configured {
+        Some(p) => p.clone(),
+        None => crate::core::runtimes::default_set(&crate::io::sockets::user_ids()).into_iter().map(PathBuf::from).collect(),
     };
-    for (given, resolved) in paths.iter().zip(resolve_sockets(&paths)?) {
-        let meta = std::fs::metadata(&resolved).map_err(|e| {
-            Failure(format!(
-                "socket {}: {e}; for a log from another host, give the socket's identity there with --socket-inode MAJ:MIN:INODE",
-                given.display()
-            ))
-        })?;
+    for (given, resolved) in paths.iter().zip(resolve_sockets(Some(&paths))?) {
+        let meta = match std::fs::metadata(&resolved) {
+            Ok(m) => m,
+            // Of the known sockets, those on this host.
+            Err(_) if defaults => continue,
+            Err(e) => {
+                return Err(Failure(format!(
+                    "socket {}: {e}; for a log from another host, give the socket's identity there with --socket-inode MAJ:MIN:INODE",
+                    given.display()
+                )))
+            }
+        };
         let id = file_id(&meta);
         let mut names = aliases(&resolved);
         names.extend(aliases(&given.to_string_lossy()));
         watched.push(WatchedSocket::new(resolved, Some(id)));
         targets.push(Target { id: Some(id), names });
+    }
+    if defaults && watched.is_empty() {
+        return Err(Failure(
+            "no known runtime socket exists on this host: name one with --socket PATH, or, for a log from another host, --socket-inode MAJ:MIN:INODE".into(),
+        ));
     }
     Ok((watched, targets))
 }

@@ -50,6 +50,8 @@ pub struct Socket {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
     pub watched: String,
+    /// The runtime the watched socket belongs to (`core::runtimes`), when known.
+    pub runtime: Option<&'static str>,
     pub dev: String,
     pub inode: u64,
 }
@@ -180,6 +182,7 @@ pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin:
             path,
             path_hex,
             watched: watched_path.to_string(),
+            runtime: super::runtimes::runtime_of(watched_path),
             dev: format!("{:02x}:{:02x}", hit.file.major, hit.file.minor),
             inode: hit.file.inode,
         },
@@ -234,6 +237,7 @@ pub fn file_finding(
             path: watched.to_string(),
             path_hex: None,
             watched: watched.to_string(),
+            runtime: super::runtimes::runtime_of(watched),
             dev: file.map_or(String::new(), |f| format!("{:02x}:{:02x}", f.major, f.minor)),
             inode: file.map_or(0, |f| f.inode),
         },
@@ -395,6 +399,7 @@ pub(crate) mod tests {
         assert_eq!(v["outcome"], serde_json::json!({"success": false, "errno": "ECONNREFUSED"}));
         assert_eq!(v["socket"]["path"], "/tmp/x.sock");
         assert_eq!(v["socket"]["watched"], "/run/docker.sock");
+        assert_eq!(v["socket"]["runtime"], "docker");
         assert_eq!(v["socket"]["dev"], "fe:00");
         assert_eq!(v["socket"]["inode"], 5);
         assert_eq!(v["process"]["comm"], "ev\nil\"x");

@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod allow;
 pub mod assemble;
+pub mod blind;
 pub mod cgroup;
 pub mod connect;
 pub mod dedup;
@@ -18,6 +19,7 @@ pub mod origin;
 pub mod record;
 pub mod rules;
 pub mod runtime_state;
+pub mod runtimes;
 pub mod scan;
 pub mod signature;
 pub mod stats;

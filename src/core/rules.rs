@@ -152,8 +152,20 @@ pub fn rules_file(rules: &[RuleSpec]) -> String {
          ## raises the backlog limit to {BACKLOG_LIMIT} while it runs if it is lower. To keep it\n\
          ## for auditd too, set `-b {BACKLOG_LIMIT}` (or more) in your own rules.\n"
     ));
+    let deferred = |r: &RuleSpec| matches!(r, RuleSpec::Connect { path, .. } if !exists_at_boot(path));
+    if rules.iter().any(deferred) {
+        // auditctl -R stops at the first rule it cannot load, and the kernel
+        // refuses a path rule whose directory does not exist: at boot, a
+        // runtime's own directory under /run does not yet.
+        out.push_str(
+            "## Rules for sockets in a runtime's own directory under /run are commented out:\n\
+             ## that directory is made after boot, the kernel refuses a path rule until it\n\
+             ## exists, and auditctl -R would stop there. `sockwatch run` loads them when it appears.\n",
+        );
+    }
     for r in rules {
         match r.auditctl() {
+            Some(line) if deferred(r) => out.push_str(&format!("# {line}\n")),
             Some(line) => {
                 out.push_str(&line);
                 out.push('\n');
@@ -166,6 +178,14 @@ pub fn rules_file(rules: &[RuleSpec]) -> String {
         }
     }
     out
+}
+
+/// Whether a socket's directory exists when audit's rules are loaded at boot:
+/// /run itself does, a runtime's directory under it (a tmpfs emptied at every
+/// boot) does not.
+pub fn exists_at_boot(path: &str) -> bool {
+    let parent = path.rsplit_once('/').map_or("", |(d, _)| d);
+    matches!(parent, "/run" | "/var/run") || !(path.starts_with("/run/") || path.starts_with("/var/run/"))
 }
 
 #[cfg(test)]
@@ -266,6 +286,11 @@ mod tests {
         assert!(file.contains("\n# -A always,io_uring -U connect -F key=sockwatch\n"));
         assert_eq!(file.lines().filter(|l| l.starts_with("-A")).count(), 3);
         assert!(!file.lines().any(|l| l.starts_with("-b") || l.starts_with("--backlog")), "no global settings in our file");
+
+        let deep = rules_file(&rule_set(&["/run/docker.sock".into(), "/run/crio/crio.sock".into(), "/srv/x.sock".into()], &[X86_64]));
+        let active: Vec<&str> = deep.lines().filter(|l| l.starts_with("-A")).collect();
+        assert_eq!(active, ["-A always,exit -F arch=b64 -S connect -F path=/run/docker.sock -F key=sockwatch", "-A always,exit -F arch=b64 -S connect -F path=/srv/x.sock -F key=sockwatch"]);
+        assert!(deep.contains("\n# -A always,exit -F arch=b64 -S connect -F path=/run/crio/crio.sock -F key=sockwatch\n"));
     }
 
     #[test]

@@ -33,8 +33,11 @@ struct Watched {
     name: Vec<u8>,
     dir: PathBuf,
     dir_handle: Option<Vec<u8>>,
-    /// The directory holding `dir`, watched so a re-created directory is re-armed.
+    /// The nearest existing directory above `dir` (its parent while `dir`
+    /// exists), watched so that a directory on the way being created or
+    /// re-created re-arms the watch.
     grand_handle: Option<Vec<u8>>,
+    /// The entry in that directory that leads to the socket.
     dir_name: Vec<u8>,
     /// The socket file's own handle: a change made through a hard link names
     /// another directory entry, but the same object.
@@ -52,13 +55,29 @@ pub enum Change {
     Removed { path: PathBuf, pid: i32 },
     /// Created, or moved into place.
     Appeared { path: PathBuf, pid: i32 },
+    /// A directory on the way to the socket appeared or went: its audit rules
+    /// can be loaded now, or are gone.
+    Directory { path: PathBuf },
+    /// A user's runtime directory appeared (/run/user/UID): its rootless sockets
+    /// can be watched.
+    UserDir(u32),
     /// The kernel's queue overflowed: changes may have been missed.
     Overflow,
+}
+
+/// The watch on /run/user, for users' runtime directories appearing.
+#[derive(Default)]
+struct Users {
+    enabled: bool,
+    handle: Option<Vec<u8>>,
+    /// /run, while /run/user does not exist.
+    parent_handle: Option<Vec<u8>>,
 }
 
 pub struct FsWatch {
     fan: Fanotify,
     sockets: Vec<Watched>,
+    users: Users,
     buf: Vec<u8>,
 }
 
@@ -68,28 +87,53 @@ impl FsWatch {
             libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK | libc::FAN_REPORT_FID | libc::FAN_REPORT_DFID_NAME,
         );
         let fan = Fanotify::init(flags, EventFFlags::O_RDONLY).map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("fanotify_init: {e}")))?;
-        let mut w = FsWatch { fan, sockets: Vec::new(), buf: vec![0; 16 << 10] };
+        let mut w = FsWatch { fan, sockets: Vec::new(), users: Users::default(), buf: vec![0; 16 << 10] };
         for p in paths {
-            let path = PathBuf::from(p);
-            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { continue };
-            let dir = dir.to_path_buf();
-            let dir_name = dir.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
-            w.sockets.push(Watched {
-                path: path.clone(),
-                name: name.as_bytes().to_vec(),
-                dir,
-                dir_handle: None,
-                grand_handle: None,
-                dir_name,
-                sock_handle: None,
-                perms: None,
-                status: String::new(),
-            });
-        }
-        for i in 0..w.sockets.len() {
-            w.arm(i);
+            w.add(p);
         }
         Ok(w)
+    }
+
+    /// Watches one more socket (a rootless one whose user appeared).
+    pub fn add(&mut self, p: &str) {
+        let path = PathBuf::from(p);
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+        if self.sockets.iter().any(|s| s.path == path) {
+            return;
+        }
+        self.sockets.push(Watched {
+            path: path.clone(),
+            name: name.as_bytes().to_vec(),
+            dir: dir.to_path_buf(),
+            dir_handle: None,
+            grand_handle: None,
+            dir_name: Vec::new(),
+            sock_handle: None,
+            perms: None,
+            status: String::new(),
+        });
+        self.arm(self.sockets.len() - 1);
+    }
+
+    /// Reports users' runtime directories as they appear under /run/user (and
+    /// /run/user itself, should it appear later).
+    pub fn watch_users(&mut self) {
+        self.users.enabled = true;
+        self.arm_users();
+    }
+
+    fn arm_users(&mut self) {
+        let entry = MaskFlags::from_bits_retain(FAN_CREATE | FAN_MOVED_TO | libc::FAN_ONDIR);
+        let Ok(root) = fs::File::open("/") else { return };
+        let user_run = Path::new(crate::core::runtimes::USER_RUN);
+        let parent = user_run.parent().unwrap_or(Path::new("/"));
+        if self.fan.mark(MarkFlags::FAN_MARK_ADD, entry, root.as_fd(), Some(parent)).is_ok() {
+            self.users.parent_handle = handle(parent).ok();
+        }
+        self.users.handle = None;
+        if self.fan.mark(MarkFlags::FAN_MARK_ADD, entry, root.as_fd(), Some(user_run)).is_ok() {
+            self.users.handle = handle(user_run).ok();
+        }
     }
 
     /// What each socket's watch covers: (path, description), for `doctor`.
@@ -115,16 +159,32 @@ impl FsWatch {
         let dir_handle = handle(&dir).ok();
         match (&dir_ok, &dir_handle) {
             (Ok(()), Some(_)) => notes.push("directory events".to_string()),
+            (Err(_), _) if !dir.is_dir() => notes.push("its directory is absent for now".to_string()),
             (Err(e), _) => notes.push(format!("NOT its directory ({e})")),
             (_, None) => notes.push("NOT its directory (no file handle)".to_string()),
         }
-        let grand = dir.parent().map(Path::to_path_buf);
+        // The directory above, or while the socket's directory is missing, the
+        // nearest one that exists, and the entry in it that leads here.
+        let mut next = dir.clone();
+        let mut grand = dir.parent().map(Path::to_path_buf);
+        if dir_handle.is_none() {
+            while let Some(g) = grand.clone() {
+                if g.is_dir() {
+                    break;
+                }
+                next = g.clone();
+                grand = g.parent().map(Path::to_path_buf);
+            }
+        }
+        let dir_name = next.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
         let grand_handle = grand.as_ref().and_then(|g| {
             mark(MaskFlags::from_bits_retain(entry.bits() | libc::FAN_ONDIR), MarkFlags::FAN_MARK_ADD, g).ok()?;
             handle(g).ok()
         });
-        if grand_handle.is_none() {
-            notes.push("NOT the directory above".to_string());
+        match (&grand_handle, dir_handle.is_some()) {
+            (None, _) => notes.push("NOT the directory above".to_string()),
+            (Some(_), false) => notes.push(format!("waiting for {} to appear", next.display())),
+            _ => {}
         }
         let old = self.sockets[i].perms;
         let perms_now = perms(&path);
@@ -144,6 +204,7 @@ impl FsWatch {
         let s = &mut self.sockets[i];
         s.dir_handle = dir_handle;
         s.grand_handle = grand_handle;
+        s.dir_name = dir_name;
         s.sock_handle = sock_handle;
         s.perms = perms_now;
         s.status = notes.join(", ");
@@ -181,7 +242,26 @@ impl FsWatch {
                 let old = self.arm(i);
                 self.compare(i, old, existed, 0, changes);
             }
+            if self.users.enabled {
+                self.arm_users();
+                for uid in crate::io::sockets::user_ids() {
+                    changes.push(Change::UserDir(uid));
+                }
+            }
             return;
+        }
+        if self.users.enabled && ev.mask & (FAN_CREATE | FAN_MOVED_TO) != 0 && ev.dir.is_some() {
+            let name = ev.name.as_deref().unwrap_or_default();
+            if self.users.handle.is_some() && ev.dir == self.users.handle {
+                if let Some(uid) = crate::core::runtimes::user_dir(name) {
+                    changes.push(Change::UserDir(uid));
+                }
+            } else if self.users.parent_handle.is_some() && ev.dir == self.users.parent_handle && Path::new(crate::core::runtimes::USER_RUN).file_name().is_some_and(|n| n.as_bytes() == name) {
+                self.arm_users();
+                for uid in crate::io::sockets::user_ids() {
+                    changes.push(Change::UserDir(uid));
+                }
+            }
         }
         for i in 0..self.sockets.len() {
             let s = &self.sockets[i];
@@ -189,9 +269,10 @@ impl FsWatch {
             let same_object = s.sock_handle.is_some() && ev.object.is_some() && s.sock_handle == ev.object;
             let its_dir = s.grand_handle.is_some() && s.grand_handle == ev.dir && ev.name.as_deref() == Some(&s.dir_name);
             if its_dir {
-                // The socket's directory itself was created, removed or moved.
+                // A directory on the way to the socket was created, removed or moved.
                 let existed = s.perms.is_some();
                 let old = self.arm(i);
+                changes.push(Change::Directory { path: self.sockets[i].path.clone() });
                 self.compare(i, old, existed, ev.pid, changes);
                 continue;
             }

@@ -12,3 +12,4 @@ pub mod procevents;
 pub mod runtime_meta;
 pub mod signals;
 pub mod sockets;
+pub mod x32;

@@ -182,6 +182,17 @@ impl Control {
         self.acked(AUDIT_DEL_RULE, &emit_rule(rule))
     }
 
+    /// Deletes a rule given as the bytes the kernel listed it with: others' rules
+    /// need not be decodable to be removed.
+    pub fn del_rule_raw(&mut self, raw: &[u8]) -> io::Result<()> {
+        self.acked(AUDIT_DEL_RULE, raw)
+    }
+
+    /// Every loaded rule as the kernel's bytes, decoded or not.
+    pub fn list_rules_raw(&mut self) -> io::Result<Vec<Vec<u8>>> {
+        Ok(self.list_rules()?.into_iter().map(|r| r.map_or_else(|raw| raw, |m| emit_rule(&m))).collect())
+    }
+
     /// Every loaded rule. Rules this crate cannot decode (for example with a
     /// non-UTF-8 path) come back as `Err` with their raw bytes, so callers can count
     /// them instead of losing them.

@@ -128,6 +128,32 @@ impl ProcView for LiveProc {
     }
 }
 
+/// Every process's start and container, for the blind-spot reports. Processes
+/// that vanish while this runs are left out; threads are not listed (/proc's
+/// top level holds thread-group leaders only).
+pub fn processes() -> Vec<crate::core::blind::Proc> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = fs::read(format!("/proc/{pid}/stat")) else { continue };
+        let Some(start) = stat_field(&stat, 19) else { continue };
+        let container = fs::read(format!("/proc/{pid}/cgroup")).ok().and_then(|t| crate::core::cgroup::container_of(&t));
+        out.push(crate::core::blind::Proc { start, container });
+    }
+    out
+}
+
+/// Now, in the clock ticks since boot that /proc/<pid>/stat counts start times in.
+pub fn boot_ticks_now() -> u64 {
+    clock(nix::time::ClockId::CLOCK_BOOTTIME).map_or(0, |s| (s * 100.0) as u64)
+}
+
+/// The kernel command line (empty when unreadable).
+pub fn kernel_cmdline() -> String {
+    fs::read_to_string("/proc/cmdline").unwrap_or_default()
+}
+
 fn clock(id: nix::time::ClockId) -> Option<f64> {
     let t = nix::time::clock_gettime(id).ok()?;
     Some(t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
@@ -171,7 +197,9 @@ pub fn actor(pid: i32) -> crate::core::finding::Actor {
 
 /// The runtimes that own their sockets by default: they may delete and re-create
 /// them (`socket_owners` in the configuration, `--socket-owner`).
-pub const SOCKET_OWNERS: [&str; 4] = ["dockerd", "containerd", "podman", "crio"];
+/// systemd creates the sockets of socket-activated runtimes (docker.socket,
+/// podman.socket), for the system and for each user.
+pub const SOCKET_OWNERS: [&str; 8] = ["dockerd", "containerd", "podman", "crio", "systemd", "buildkitd", "k3s", "cri-dockerd"];
 
 /// Whether `pid` is one of `owners`, proven on the host side: a root-owned binary
 /// from the system directories, in the host's mount namespace, with that name. A

@@ -47,6 +47,29 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// The users whose runtime directory (/run/user/UID) exists, at most `MAX_USERS`.
+pub fn user_ids() -> Vec<u32> {
+    let mut ids: Vec<u32> = fs::read_dir(crate::core::runtimes::USER_RUN)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| crate::core::runtimes::user_dir(std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str())))
+        .collect();
+    ids.sort_unstable();
+    ids.truncate(MAX_USERS);
+    ids
+}
+
+/// Rootless sockets are watched for this many users at most: each costs audit
+/// rules and fanotify marks.
+pub const MAX_USERS: usize = 256;
+
+/// Whether the directory a socket would be created in exists: the kernel takes a
+/// path rule only then (it watches that directory).
+pub fn dir_exists(path: &str) -> bool {
+    Path::new(path).parent().is_some_and(Path::is_dir)
+}
+
 pub fn watch(paths: &[String]) -> Vec<WatchedSocket> {
     paths.iter().map(|p| WatchedSocket::new(p.clone(), identify(p))).collect()
 }

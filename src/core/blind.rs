@@ -1,0 +1,288 @@
+//! What can leave audit blind while everything looks fine: a `never` rule on the
+//! task list, audit first switched on after the containers started, an ABI no
+//! syscall rule sees, a rule the kernel refused. Each is a decision over plain
+//! data (rule bytes, the kernel command line, process start times), so the
+//! daemon, `rules status` and `doctor` share it and it is tested without root.
+
+use std::collections::BTreeMap;
+
+use super::cgroup::Container;
+use super::rules::RuleSpec;
+
+/// The task list: consulted once when a task is created. A `never` there gives
+/// the task no audit context, and no exit rule can fire for it, ever.
+pub const AUDIT_FILTER_TASK: u32 = 1;
+const AUDIT_NEVER: u32 = 0;
+/// Where the rule usually comes from: auditd's sample set, loaded by default on
+/// Fedora, RHEL and their relatives.
+pub const TASK_NEVER_SOURCE: &str = "/etc/audit/rules.d/10-no-audit.rules (auditd's sample rules; loaded by default on Fedora and RHEL-family systems)";
+
+/// `struct audit_rule_data`: flags, action, field_count, mask[64], fields[64],
+/// values[64], fieldflags[64], buflen, buf[].
+const MASK_WORDS: usize = 64;
+const MAX_FIELDS: usize = 64;
+const FIELDS_AT: usize = 3 + MASK_WORDS;
+const VALUES_AT: usize = FIELDS_AT + MAX_FIELDS;
+const FLAGS_AT: usize = VALUES_AT + MAX_FIELDS;
+const BUFLEN_AT: usize = FLAGS_AT + MAX_FIELDS;
+
+fn word(raw: &[u8], i: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(raw.get(i * 4..i * 4 + 4)?.try_into().ok()?))
+}
+
+/// The text of a loaded rule if it is a `never` rule on the task list, from the
+/// bytes the kernel listed (decoded or not: a rule with fields no crate knows
+/// still blinds).
+pub fn task_never(raw: &[u8]) -> Option<String> {
+    let list = word(raw, 0)? & !0x10;
+    (list == AUDIT_FILTER_TASK && word(raw, 1)? == AUDIT_NEVER).then(|| rule_text(raw, "never,task"))
+}
+
+/// A rule in auditctl's words, as far as its fields are known.
+fn rule_text(raw: &[u8], head: &str) -> String {
+    let mut out = format!("-a {head}");
+    let count = word(raw, 2).unwrap_or(0).min(MAX_FIELDS as u32) as usize;
+    let buf = &raw.get(BUFLEN_AT * 4 + 4..).unwrap_or_default();
+    let mut at = 0usize;
+    for i in 0..count {
+        let (Some(field), Some(value), Some(op)) = (word(raw, FIELDS_AT + i), word(raw, VALUES_AT + i), word(raw, FLAGS_AT + i)) else { break };
+        let op = match op {
+            0x4000_0000 => "=",
+            0x3000_0000 => "!=",
+            0x1000_0000 => "<",
+            0x2000_0000 => ">",
+            0x5000_0000 => "<=",
+            0x6000_0000 => ">=",
+            0x0800_0000 => "&",
+            0x4800_0000 => "&=",
+            _ => "?",
+        };
+        let name = field_name(field);
+        let shown = if is_string_field(field) {
+            let len = value as usize;
+            let s = buf.get(at..at.saturating_add(len)).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            at = at.saturating_add(len);
+            s
+        } else if name == "arch" {
+            match value {
+                0xc000_003e => "b64".into(),
+                0x4000_0003 => "b32".into(),
+                v => format!("{v:#x}"),
+            }
+        } else {
+            (value as i32).to_string()
+        };
+        out.push_str(&format!(" -F {name}{op}{shown}"));
+    }
+    out
+}
+
+fn is_string_field(field: u32) -> bool {
+    matches!(field, 13..=17 | 19..=23 | 105 | 107 | 112 | 210)
+}
+
+fn field_name(field: u32) -> String {
+    let known = match field {
+        0 => "pid",
+        1 => "uid",
+        2 => "euid",
+        3 => "suid",
+        4 => "fsuid",
+        5 => "gid",
+        6 => "egid",
+        7 => "sgid",
+        8 => "fsgid",
+        9 => "auid",
+        10 => "pers",
+        11 => "arch",
+        12 => "msgtype",
+        13 => "subj_user",
+        14 => "subj_role",
+        15 => "subj_type",
+        16 => "subj_sen",
+        17 => "subj_clr",
+        18 => "ppid",
+        19 => "obj_user",
+        20 => "obj_role",
+        21 => "obj_type",
+        22 => "obj_lev_low",
+        23 => "obj_lev_high",
+        24 => "loginuid_set",
+        25 => "sessionid",
+        26 => "fstype",
+        105 => "path",
+        107 => "dir",
+        112 => "exe",
+        210 => "key",
+        _ => return format!("field#{field}"),
+    };
+    known.to_string()
+}
+
+/// The value of `audit=` on the kernel command line (the last one wins, as in the
+/// kernel), or `None` when there is none.
+pub fn cmdline_audit(cmdline: &str) -> Option<String> {
+    cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).last().map(str::to_string)
+}
+
+/// Whether processes that ran before audit was first switched on since boot may
+/// be unaudited: only `audit=1` (or `on`) on the command line gives every task an
+/// audit context from the start.
+pub fn may_be_enabled_late(cmdline_audit: Option<&str>) -> bool {
+    !matches!(cmdline_audit, Some("1" | "on"))
+}
+
+/// A process, as far as the blind-spot reports need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proc {
+    /// Clock ticks since boot at which it started (stat's field 22).
+    pub start: u64,
+    pub container: Option<Container>,
+}
+
+/// The containers with processes that started within `[from, until]` (ticks since
+/// boot; `from` `None` means since boot), with how many such processes each has.
+/// The bounds are inclusive: a tick is 10 ms, and a process of the same tick may
+/// be on either side, so it counts.
+pub fn containers_started(procs: &[Proc], from: Option<u64>, until: u64) -> Vec<(Container, usize)> {
+    let mut by: BTreeMap<(String, &'static str), (Container, usize)> = BTreeMap::new();
+    for p in procs {
+        let Some(c) = &p.container else { continue };
+        if p.start > until || from.is_some_and(|f| p.start < f) {
+            continue;
+        }
+        by.entry((c.id.clone(), c.runtime.as_str())).or_insert_with(|| (c.clone(), 0)).1 += 1;
+    }
+    by.into_values().collect()
+}
+
+/// Which connects go unseen without this rule, in words for the operator.
+pub fn invisible_without(rule: &RuleSpec) -> &'static str {
+    match rule {
+        RuleSpec::Uring => "io_uring connects (IORING_OP_CONNECT) to every watched socket",
+        RuleSpec::Connect { socketcall: true, .. } => "32-bit programs' connects made through socketcall()",
+        RuleSpec::Connect { abi, .. } if abi.name == "b32" => "32-bit programs' connects",
+        RuleSpec::Connect { .. } => "every connect to this socket",
+    }
+}
+
+/// What the x32 probe found: x32 system calls (numbers with bit 30 set) never
+/// match an audit syscall rule (the kernel's `audit_in_mask` ignores numbers of
+/// 2048 and above), so a connect through x32 is invisible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum X32 {
+    Enabled,
+    Disabled,
+    /// The probe was stopped (a seccomp filter) and no kernel configuration said.
+    Unknown,
+}
+
+/// The x32 verdict from the kernel's configuration, when no probe could be made:
+/// `CONFIG_X86_X32_ABI` builds it in, Debian's `CONFIG_X86_X32_DISABLED` keeps it
+/// off unless `syscall.x32=y` is on the command line.
+pub fn x32_from_config(config: &str, cmdline: &str) -> X32 {
+    let set = |name: &str| config.lines().any(|l| l.trim() == format!("{name}=y"));
+    if !set("CONFIG_X86_X32_ABI") && !set("CONFIG_X86_X32") {
+        return X32::Disabled;
+    }
+    let param = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("syscall.x32=")).last();
+    let disabled_by_default = set("CONFIG_X86_X32_DISABLED");
+    match param {
+        Some(v) if matches!(v, "y" | "Y" | "1") => X32::Enabled,
+        Some(v) if matches!(v, "n" | "N" | "0") => X32::Disabled,
+        _ if disabled_by_default => X32::Disabled,
+        _ => X32::Enabled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::cgroup::Runtime;
+    use netlink_packet_audit::rules::{RuleAction, RuleField, RuleFieldFlags, RuleFlags, RuleMessage};
+
+    fn raw(m: &RuleMessage) -> Vec<u8> {
+        use netlink_packet_core::Emitable;
+        let mut buf = vec![0u8; m.buffer_len()];
+        m.emit(&mut buf);
+        buf
+    }
+
+    fn rule(list: u32, action: u32, fields: Vec<(RuleField, RuleFieldFlags)>) -> RuleMessage {
+        let mut m = RuleMessage::new();
+        m.flags = RuleFlags::from(list);
+        m.action = RuleAction::from(action);
+        m.fields = fields;
+        m
+    }
+
+    #[test]
+    fn task_never_rules_are_found_with_their_text() {
+        // auditctl -a never,task
+        assert_eq!(task_never(&raw(&rule(1, 0, vec![]))).as_deref(), Some("-a never,task"));
+        let with = rule(1, 0, vec![(RuleField::Uid(1000), RuleFieldFlags::Equal), (RuleField::Dir("/srv/x y".into()), RuleFieldFlags::Equal)]);
+        assert_eq!(task_never(&raw(&with)).as_deref(), Some("-a never,task -F uid=1000 -F dir=/srv/x y"));
+        // A never rule on the exit list, an always rule on the task list, our own rules: not blinding.
+        assert_eq!(task_never(&raw(&rule(4, 0, vec![]))), None);
+        assert_eq!(task_never(&raw(&rule(1, 2, vec![]))), None);
+        for r in crate::core::rules::rule_set(&["/run/docker.sock".into()], crate::core::abi::native()) {
+            assert_eq!(task_never(&raw(&r.message())), None, "{}", r.describe());
+        }
+        // Short or garbage bytes never panic.
+        assert_eq!(task_never(&[1, 0, 0]), None);
+        let mut cut = raw(&with);
+        cut.truncate(cut.len() - 3);
+        assert!(task_never(&cut).is_some());
+    }
+
+    #[test]
+    fn audit_on_the_command_line() {
+        let cases: &[(&str, Option<&str>, bool)] = &[
+            ("root=/dev/vda ro quiet", None, true),
+            ("root=/dev/vda audit=1", Some("1"), false),
+            ("audit=on", Some("on"), false),
+            ("audit=0 x", Some("0"), true),
+            ("audit=1 audit=0", Some("0"), true),
+            ("noaudit=1 audit_backlog_limit=8192", None, true),
+        ];
+        for (line, value, late) in cases {
+            let v = cmdline_audit(line);
+            assert_eq!(v.as_deref(), *value, "{line}");
+            assert_eq!(may_be_enabled_late(v.as_deref()), *late, "{line}");
+        }
+    }
+
+    #[test]
+    fn containers_started_within_a_window() {
+        let c = |id: &str| Some(Container { runtime: Runtime::Docker, id: id.into(), pod_uid: None });
+        let procs = vec![
+            Proc { start: 100, container: c("a") },
+            Proc { start: 200, container: c("a") },
+            Proc { start: 300, container: c("b") },
+            Proc { start: 150, container: None },
+            Proc { start: 900, container: c("c") },
+        ];
+        let ids = |v: Vec<(Container, usize)>| v.into_iter().map(|(c, n)| (c.id, n)).collect::<Vec<_>>();
+        assert_eq!(ids(containers_started(&procs, None, 500)), [("a".into(), 2), ("b".into(), 1)]);
+        assert_eq!(ids(containers_started(&procs, Some(200), 300)), [("a".into(), 1), ("b".into(), 1)]);
+        assert_eq!(ids(containers_started(&procs, Some(301), 899)), Vec::<(String, usize)>::new());
+    }
+
+    #[test]
+    fn x32_from_the_kernel_configuration() {
+        let debian = "CONFIG_X86_X32_ABI=y\nCONFIG_X86_X32_DISABLED=y\n";
+        assert_eq!(x32_from_config(debian, "root=/dev/vda"), X32::Disabled);
+        assert_eq!(x32_from_config(debian, "root=/dev/vda syscall.x32=y"), X32::Enabled);
+        assert_eq!(x32_from_config("CONFIG_X86_X32_ABI=y\n", "quiet"), X32::Enabled);
+        assert_eq!(x32_from_config("CONFIG_X86_X32_ABI=y\n", "syscall.x32=n"), X32::Disabled);
+        assert_eq!(x32_from_config("# CONFIG_X86_X32_ABI is not set\n", "syscall.x32=y"), X32::Disabled);
+    }
+
+    #[test]
+    fn refused_rules_say_what_goes_unseen() {
+        assert!(invisible_without(&RuleSpec::Uring).starts_with("io_uring"));
+        for r in crate::core::rules::rule_set(&["/s".into()], &[crate::core::abi::X86_64, crate::core::abi::I386]) {
+            assert!(!invisible_without(&r).is_empty());
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Whether this kernel runs x32 system calls. A connect made through the x32 ABI
+//! matches no audit syscall rule (the kernel's `audit_in_mask` ignores syscall
+//! numbers of 2048 and above, and x32's carry bit 30), so where x32 is on, such a
+//! connect is invisible to sockwatch and to every audit-based monitor.
+
+use std::fs;
+
+use nix::libc;
+
+use crate::core::blind::{x32_from_config, X32};
+
+/// x32's getpid: its number with __X32_SYSCALL_BIT.
+const X32_GETPID: libc::c_long = 0x4000_0000 | 39;
+
+/// Asks the kernel: a child process makes one x32 system call. It runs in a
+/// child because a seccomp filter that restricts architectures (the packaged
+/// unit's SystemCallArchitectures=native) kills the caller. Where the probe is
+/// stopped that way, the kernel's configuration decides.
+pub fn probe() -> X32 {
+    match probe_in_child() {
+        Some(found) => found,
+        None => {
+            let cmdline = super::proc::kernel_cmdline();
+            let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+            match fs::read_to_string(format!("/boot/config-{release}")) {
+                Ok(config) => x32_from_config(&config, &cmdline),
+                Err(_) => X32::Unknown,
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn probe_in_child() -> Option<X32> {
+    // SAFETY: the child only makes raw system calls and _exits: nothing that
+    // allocates or takes a lock another thread could hold (there are none).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return None;
+    }
+    if pid == 0 {
+        // SAFETY: as above.
+        unsafe {
+            let r = libc::syscall(X32_GETPID);
+            let code = if r >= 0 {
+                0
+            } else if *libc::__errno_location() == libc::ENOSYS {
+                1
+            } else {
+                2
+            };
+            libc::_exit(code);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if r != pid || !libc::WIFEXITED(status) {
+        return None;
+    }
+    match libc::WEXITSTATUS(status) {
+        0 => Some(X32::Enabled),
+        1 => Some(X32::Disabled),
+        _ => None,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn probe_in_child() -> Option<X32> {
+    Some(X32::Disabled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_agrees_with_a_direct_call() {
+        // Outside any seccomp filter the child's answer is the kernel's.
+        let direct = unsafe { libc::syscall(X32_GETPID) };
+        let want = if direct >= 0 { X32::Enabled } else { X32::Disabled };
+        assert_eq!(probe(), want);
+    }
+}

@@ -1,0 +1,282 @@
+//! What leaves audit blind without a word, with a real dockerd: a `never` rule on
+//! the task list (reported; removed with --remove-task-never, naming the
+//! containers started while it was loaded), and the default socket set (Docker's
+//! own containerd socket; a runtime's socket whose directory appears after
+//! start-up, a user's rootless socket).
+
+mod common;
+
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const IMAGE: &str = "sockwatch-test:latest";
+const TOOLS: [&str; 6] = ["-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
+
+fn docker_ready() -> bool {
+    runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh")
+}
+
+/// `docker run -d` with the tools mounted; returns the full container id.
+fn docker_run(volumes: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "-d", "--network", "none"];
+    args.extend_from_slice(&TOOLS);
+    args.extend_from_slice(volumes);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+    let out = run("docker", &args);
+    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Removes the container however the test ends.
+struct Removed(String);
+impl Drop for Removed {
+    fn drop(&mut self) {
+        run("docker", &["rm", "-f", &self.0]);
+    }
+}
+
+/// `-a never,task` loaded for the life of this value, deleted however the test
+/// ends: a host left with it would audit no new task at all.
+struct TaskNever;
+impl TaskNever {
+    fn load() -> TaskNever {
+        let out = run("auditctl", &["-a", "never,task"]);
+        assert!(out.status.success(), "auditctl -a never,task: {}", String::from_utf8_lossy(&out.stderr));
+        TaskNever
+    }
+}
+impl Drop for TaskNever {
+    fn drop(&mut self) {
+        while run("auditctl", &["-d", "never,task"]).status.success() {}
+    }
+}
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn health(d: &Daemon, event: &str) -> Vec<serde_json::Value> {
+    records(&d.findings).into_iter().filter(|r| r["kind"] == "health" && r["event"] == event).collect()
+}
+
+fn wait_health(d: &Daemon, event: &str, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+    let t0 = Instant::now();
+    loop {
+        let h = health(d, event);
+        if h.len() >= n {
+            return h;
+        }
+        assert!(t0.elapsed() < timeout, "fewer than {n} {event} health event(s) within {timeout:?}; log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn trc_for(d: &Daemon, id: &str) -> usize {
+    d.findings().iter().filter(|f| f["signature"]["id"] == "TRC-1019" && f["container"]["id"] == id).count()
+}
+
+fn never_rules_loaded() -> usize {
+    let out = run("auditctl", &["-l"]);
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("-a never,task")).count()
+}
+
+#[test]
+fn a_task_list_never_rule_is_reported_and_blinds_detection() {
+    if !privileged("task-list never rule") || !have("/usr/sbin/auditctl", "task-list never rule") || !docker_ready() {
+        return;
+    }
+    let t = AuditTest::begin("task-never");
+    let sock = t.dir.join("real.sock");
+    let _l = UnixListener::bind(&sock).unwrap();
+    let s = sock.to_str().unwrap();
+    let d = Daemon::start(&t.dir, &["--socket", s]);
+    assert!(health(&d, "audit_task_never").is_empty(), "none loaded at start");
+
+    let t0 = Instant::now();
+    let never = TaskNever::load();
+    let h = wait_health(&d, "audit_task_never", 1, Duration::from_secs(5)).remove(0);
+    let noticed = t0.elapsed();
+    assert_eq!(h["level"], "error");
+    assert_eq!(h["details"]["removed"], false);
+    assert_eq!(h["details"]["rules"], serde_json::json!(["-a never,task"]));
+    assert!(h["message"].as_str().unwrap().contains("10-no-audit.rules"), "{h:#}");
+
+    // What the rule does: five clients in a container created while it is loaded
+    // connect, and not one is seen.
+    let vol = format!("{s}:/s.sock");
+    let blind = docker_run(&["-v", &vol], "for i in 1 2 3 4 5; do socat -u /dev/null UNIX-CONNECT:/s.sock || exit 1; done");
+    let _b = Removed(blind.clone());
+    assert_eq!(String::from_utf8_lossy(&run("docker", &["wait", &blind]).stdout).trim(), "0", "the five connects worked");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(trc_for(&d, &blind), 0, "a task created under the never rule has no audit context");
+
+    // rules status and doctor say so, and fail.
+    let st = run(BIN, &["--config", "/dev/null", "rules", "status", "--socket", s]);
+    let out = String::from_utf8_lossy(&st.stdout);
+    assert_eq!(st.status.code(), Some(1), "{out}");
+    assert!(out.contains("BLIND:   -a never,task"), "{out}");
+    let doc = run(BIN, &["--config", "/dev/null", "doctor", "--socket", s]);
+    let out = String::from_utf8_lossy(&doc.stdout);
+    assert_eq!(doc.status.code(), Some(1), "{out}");
+    assert!(out.contains("DETECTION CANNOT WORK") && out.contains("-a never,task") && out.contains("10-no-audit.rules"), "{out}");
+
+    // Gone: the next container is seen again.
+    drop(never);
+    let seen = docker_run(&["-v", &vol], "socat -u /dev/null UNIX-CONNECT:/s.sock");
+    let _s = Removed(seen.clone());
+    d.wait_finding("a container after the never rule went", Duration::from_secs(15), |f| f["container"]["id"] == seen.as_str());
+    eprintln!("task-never: reported {noticed:?} after auditctl -a never,task; 0 of 5 connects seen while it was loaded; 1 of 1 after");
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    t.end();
+}
+
+#[test]
+fn remove_task_never_deletes_the_rule_each_time_and_names_the_containers_started_under_it() {
+    if !privileged("--remove-task-never") || !have("/usr/sbin/auditctl", "--remove-task-never") || !docker_ready() {
+        return;
+    }
+    let t = AuditTest::begin("remove-never");
+    let sock = t.dir.join("real.sock");
+    let _l = UnixListener::bind(&sock).unwrap();
+    let s = sock.to_str().unwrap();
+    let vol = format!("{s}:/s.sock");
+    let never = TaskNever::load();
+    // A container started under the rule whose own process (exec: the same task)
+    // connects later, after sockwatch has removed the rule.
+    let under = docker_run(&["-v", &vol], "sleep 6; exec socat -u /dev/null UNIX-CONNECT:/s.sock");
+    let _u = Removed(under.clone());
+
+    let d = Daemon::start(&t.dir, &["--socket", s, "--remove-task-never"]);
+    let h = wait_health(&d, "audit_task_never", 1, Duration::from_secs(5)).remove(0);
+    assert_eq!(h["level"], "warning");
+    assert_eq!(h["details"]["removed"], true);
+    assert_eq!(never_rules_loaded(), 0, "removed");
+    let named: Vec<&str> = h["details"]["containers"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+    assert!(named.contains(&under.as_str()), "the container started under the rule is named: {h:#}");
+
+    // Its process stays unaudited; a process started in it now is seen.
+    assert_eq!(String::from_utf8_lossy(&run("docker", &["wait", &under]).stdout).trim(), "0");
+    let exec_id = docker_run(&["-v", &vol], "socat -u /dev/null UNIX-CONNECT:/s.sock");
+    let _e = Removed(exec_id.clone());
+    d.wait_finding("a container started after the removal", Duration::from_secs(15), |f| f["container"]["id"] == exec_id.as_str());
+    assert_eq!(trc_for(&d, &under), 0, "the task created under the rule stayed unaudited");
+
+    // An augenrules reload loads it again: removed again, with a second event.
+    let t0 = Instant::now();
+    let again = TaskNever::load();
+    let h2 = wait_health(&d, "audit_task_never", 2, Duration::from_secs(5)).remove(1);
+    let took = t0.elapsed();
+    assert_eq!(h2["details"]["removed"], true);
+    assert_eq!(never_rules_loaded(), 0);
+    drop(again);
+    eprintln!("remove-task-never: removed at start naming {} container(s); re-loaded rule removed again in {took:?}", named.len());
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    // Before the lock goes: the next test may load a never rule of its own.
+    drop(never);
+    t.end();
+}
+
+/// A directory made for the test under /run, removed with what is in it.
+struct MadeDir(PathBuf);
+impl Drop for MadeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rule_loaded_for(path: &str) -> bool {
+    let out = run("auditctl", &["-l"]);
+    String::from_utf8_lossy(&out.stdout).lines().any(|l| l.contains(&format!("path={path} ")) && l.contains("key=sockwatch"))
+}
+
+#[test]
+fn the_default_set_watches_every_runtime_socket_and_those_that_appear() {
+    if !privileged("default socket set") || !have("/usr/sbin/auditctl", "default socket set") || !docker_ready() {
+        return;
+    }
+    let docker_containerd = "/run/docker/containerd/containerd.sock";
+    // The known socket to create: one whose directory this host does not have.
+    let Some(later) = ["/run/crio/crio.sock", "/run/buildkit/buildkitd.sock", "/run/k3s/containerd/containerd.sock"]
+        .into_iter()
+        .find(|p| !Path::new(p).parent().unwrap().exists())
+    else {
+        panic!("every candidate runtime directory exists on this host; cannot test a socket that appears later");
+    };
+    let t = AuditTest::begin("default-set");
+    let d = Daemon::start(&t.dir, &[]);
+    for p in ["/run/docker.sock", "/run/containerd/containerd.sock", docker_containerd, "/run/crio/crio.sock", "/run/podman/podman.sock"] {
+        assert!(d.log().contains(&format!("watching {p} ")), "{p} is in the default set; log:\n{}", d.log());
+    }
+
+    // Docker's own containerd, reached from a container.
+    assert!(Path::new(docker_containerd).exists(), "dockerd runs its own containerd here (setup-docker.sh starts dockerd without a system containerd)");
+    let vol = format!("{docker_containerd}:/c.sock");
+    let c = docker_run(&["-v", &vol], "socat -u /dev/null UNIX-CONNECT:/c.sock; sleep 1");
+    let _c = Removed(c.clone());
+    let f = d.wait_finding("a container reaching Docker's containerd", Duration::from_secs(15), |f| f["container"]["id"] == c.as_str());
+    assert_eq!(f["socket"]["watched"], docker_containerd);
+    assert_eq!(f["socket"]["runtime"], "containerd (docker's)");
+
+    // A runtime's directory and socket created after start-up: rules within 1 s.
+    let dir = Path::new(later).parent().unwrap();
+    let _made = MadeDir(dir.to_path_buf());
+    let t0 = Instant::now();
+    std::fs::create_dir_all(dir).unwrap();
+    let _listener = UnixListener::bind(later).unwrap();
+    while !rule_loaded_for(later) {
+        assert!(t0.elapsed() < Duration::from_secs(1), "no rule for {later} within 1 s of its directory appearing; log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let ruled = t0.elapsed();
+    let w = wait_health(&d, "socket_watched", 1, Duration::from_secs(2)).remove(0);
+    assert_eq!(w["details"]["socket"], later);
+    let vol = format!("{later}:/r.sock");
+    let r = docker_run(&["-v", &vol], "socat -u /dev/null UNIX-CONNECT:/r.sock; sleep 1");
+    let _r = Removed(r.clone());
+    let f = d.wait_finding("a container reaching a socket created after start-up", Duration::from_secs(15), |f| f["container"]["id"] == r.as_str());
+    assert_eq!(f["socket"]["watched"], later);
+    assert!(f["socket"]["runtime"].as_str().is_some(), "{f:#}");
+
+    // A user's runtime directory appears: their rootless Docker socket is watched.
+    let uid = 4000 + (rand64() % 1000) as u32;
+    let user_run = Path::new("/run/user");
+    let _user_run = (!user_run.exists()).then(|| MadeDir(user_run.to_path_buf()));
+    let home = user_run.join(uid.to_string());
+    let _home = MadeDir(home.clone());
+    let t1 = Instant::now();
+    std::fs::create_dir_all(&home).unwrap();
+    let rootless = home.join("docker.sock");
+    let rootless_s = rootless.to_str().unwrap().to_string();
+    while !rule_loaded_for(&rootless_s) {
+        assert!(t1.elapsed() < Duration::from_secs(1), "no rule for {rootless_s} within 1 s of /run/user/{uid} appearing; log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let user_ruled = t1.elapsed();
+    let _rl = UnixListener::bind(&rootless).unwrap();
+    let vol = format!("{rootless_s}:/u.sock");
+    let u = docker_run(&["-v", &vol], "socat -u /dev/null UNIX-CONNECT:/u.sock; sleep 1");
+    let _u = Removed(u.clone());
+    let f = d.wait_finding("a container reaching a rootless Docker socket", Duration::from_secs(15), |f| f["container"]["id"] == u.as_str());
+    assert_eq!(f["socket"]["runtime"], "docker (rootless)");
+
+    // Docker's own traffic to its sockets (dockerd to its containerd, the shims)
+    // made no finding: every one is from the three containers.
+    for f in d.findings() {
+        let id = f["container"]["id"].as_str().unwrap_or_default();
+        assert!(f["signature"]["id"] != "TRC-1019" || [&c, &r, &u].iter().any(|x| x.as_str() == id), "unexpected finding: {f:#}");
+    }
+    eprintln!("default set: rules for {later} {ruled:?} after its directory appeared; for /run/user/{uid}/docker.sock {user_ruled:?}");
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    drop(_listener);
+    drop(_made);
+    drop(_rl);
+    drop(_home);
+    drop(_user_run);
+    t.end();
+}
