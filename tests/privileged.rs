@@ -499,6 +499,23 @@ fn doctor_says_what_works_and_fails_when_detection_cannot() {
     for line in ["audit      enabled=", "multicast (AUDIT_NLGRP_READLOG): readable", "fanotify   FID-mode group: ok", "/run/docker.sock: directory events, permission changes", "open attempts on socket files: not reported", "cgroup     ", "socket     /run/docker.sock", "runtimes   ", "output     stdout: ok", "result     detection can work"] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
+    // Every known runtime socket, with its runtime; the command line's audit=;
+    // x32 as the kernel answers a direct call here.
+    for line in ["socket     /run/docker.sock (docker)", "socket     /run/docker/containerd/containerd.sock (containerd (docker's))", "socket     /run/crio/crio.sock (crio)"] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap();
+    let audit = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).last();
+    let want = match audit {
+        Some(v) if v == "1" || v == "on" => format!("cmdline    audit={v}: every process is audited from boot"),
+        Some(v) => format!("cmdline    audit={v}: a process that started before"),
+        None => "cmdline    no audit= setting: a process that started before".to_string(),
+    };
+    assert!(text.contains(&want), "missing {want:?} in:\n{text}");
+    // SAFETY: x32's getpid takes no arguments.
+    let x32 = unsafe { nix::libc::syscall(0x4000_0000 | 39) } >= 0;
+    let want = if x32 { "x32        ENABLED" } else { "x32        disabled" };
+    assert!(text.contains(want), "missing {want:?} in:\n{text}");
     // Without the privileges audit needs, detection cannot work: exit 1, and why.
     let out = run("setpriv", &["--reuid", "65534", "--regid", "65534", "--clear-groups", BIN, "--config", "/dev/null", "doctor"]);
     let text = String::from_utf8_lossy(&out.stdout);

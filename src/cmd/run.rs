@@ -934,8 +934,12 @@ impl Daemon {
                         changed.push((path.clone(), now, now));
                     }
                     self.socket_changes(changed);
-                    // The runtime re-creating its own socket is a restart, not an attack.
-                    if !proc::is_socket_owner(&self.proc, pid, &self.socket_owners) {
+                    let created = op == "create";
+                    let alive = pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists();
+                    let owner = proc::is_socket_owner(&self.proc, pid, &self.socket_owners);
+                    if !crate::core::signature::is_replacement_finding(created, owner, alive) {
+                        debug!("{path}: {what} by pid {pid} (its runtime, or a process already gone): no finding");
+                    } else {
                         let details = serde_json::json!({"change": what, "present_now": std::path::Path::new(&path).exists()});
                         self.file_finding(&SOCKET_REPLACED, op, &path, pid, details);
                     }

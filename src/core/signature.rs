@@ -62,3 +62,34 @@ pub static SOCKET_REPLACED: Signature = Signature {
     technique: "Adversary-in-the-Middle",
     mitre: Mitre { technique_id: "T1557", attack_pattern: "attack-pattern--035bb001-ab69-4a0b-9f6c-2de8b09e1b9d" },
 };
+
+/// Whether a socket deleted or created is SW-1002. Its runtime doing it is a
+/// restart. A deletion by a process already gone when sockwatch looks is a
+/// runtime shutting down (Docker's containerd removes its socket as it exits):
+/// who did it cannot be proven, but deleting alone intercepts nothing, and a
+/// replacement always includes a creation, which is a finding whoever made it,
+/// gone or not, unless it is proven to be the runtime.
+pub fn is_replacement_finding(created: bool, by_owner: bool, actor_alive: bool) -> bool {
+    !by_owner && (created || actor_alive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_deletions_and_creations_are_sw_1002() {
+        // (created, by_owner, actor_alive) -> finding
+        let table = [
+            ((true, false, true), true),
+            ((true, false, false), true),
+            ((true, true, true), false),
+            ((false, false, true), true),
+            ((false, false, false), false),
+            ((false, true, true), false),
+        ];
+        for ((created, owner, alive), want) in table {
+            assert_eq!(is_replacement_finding(created, owner, alive), want, "created={created} owner={owner} alive={alive}");
+        }
+    }
+}

@@ -12,12 +12,14 @@ use crate::core::blind::{x32_from_config, X32};
 /// x32's getpid: its number with __X32_SYSCALL_BIT.
 const X32_GETPID: libc::c_long = 0x4000_0000 | 39;
 
-/// Asks the kernel: a child process makes one x32 system call. It runs in a
-/// child because a seccomp filter that restricts architectures (the packaged
-/// unit's SystemCallArchitectures=native) kills the caller. Where the probe is
-/// stopped that way, the kernel's configuration decides.
+/// Asks the kernel: a child process makes one x32 system call. Under a seccomp
+/// filter (the packaged unit's SystemCallArchitectures=native kills a caller of
+/// another ABI, and the kernel logs it) no probe is made, and the kernel's
+/// configuration decides.
 pub fn probe() -> X32 {
-    match probe_in_child() {
+    let filtered = fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.strip_prefix("Seccomp:").is_some_and(|v| v.trim() != "0")));
+    match if filtered { None } else { probe_in_child() } {
         Some(found) => found,
         None => {
             let cmdline = super::proc::kernel_cmdline();
