@@ -280,3 +280,38 @@ fn the_default_set_watches_every_runtime_socket_and_those_that_appear() {
     drop(_user_run);
     t.end();
 }
+
+#[test]
+fn audit_switched_on_late_names_the_containers_already_running() {
+    if !privileged("audit enabled late") || !docker_ready() {
+        return;
+    }
+    let t = AuditTest::begin("late");
+    let sock = t.dir.join("real.sock");
+    let _l = UnixListener::bind(&sock).unwrap();
+    let running = docker_run(&[], "sleep 60");
+    let _r = Removed(running.clone());
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap();
+    let audit_on_cmdline = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).last().is_some_and(|v| v == "1" || v == "on");
+    let was_off = t.before.enabled == 0;
+    let d = Daemon::start(&t.dir, &["--socket", sock.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(300));
+    let late = health(&d, "audit_enabled_late");
+    if was_off && !audit_on_cmdline {
+        assert_eq!(late.len(), 1, "{late:#?}\n{}", d.log());
+        let h = &late[0];
+        assert_eq!(h["level"], "warning");
+        assert_eq!(h["details"]["cmdline_audit"], cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).last().map_or(serde_json::Value::Null, |v| v.into()));
+        let c = h["details"]["containers"].as_array().unwrap().iter().find(|c| c["id"] == running.as_str()).unwrap_or_else(|| panic!("the running container is named: {h:#}"));
+        assert_eq!(c["runtime"], "docker");
+        assert!(c["processes"].as_u64().is_some_and(|n| n >= 1), "{c}");
+        assert!(c["name"].as_str().is_some_and(|n| !n.is_empty()), "named from Docker's state: {c}");
+        assert!(h["message"].as_str().unwrap().contains("audit=1"), "{h:#}");
+    } else {
+        // Booted with audit=1, or audit was on already: nothing to warn about.
+        assert!(late.is_empty(), "{late:#?}");
+    }
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    t.end();
+}

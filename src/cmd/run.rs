@@ -799,7 +799,13 @@ impl Daemon {
         for (text, raw) in found {
             let new = !seen.contains(&raw);
             if !remove {
-                if new {
+                if new && self.keeper.remove_task_never {
+                    health.push(
+                        self.health("audit_task_never", HealthLevel::Error, format!("a never rule on audit's task list is loaded ({text}) and cannot be removed: the audit configuration is locked until reboot; no task created while it is loaded is audited"))
+                            .with("rules", vec![text.clone()])
+                            .with("removed", false),
+                    );
+                } else if new {
                     health.push(
                         self.health(
                             "audit_task_never",
@@ -876,6 +882,11 @@ impl Daemon {
                 fswatch::Change::Directory { path } => {
                     debug!("{}: a directory on its way appeared or went; checking its rules", path.display());
                     self.keeper.check = true;
+                    // Its rules went with the directory (the kernel drops a path
+                    // rule whose directory is deleted): loading them again is the
+                    // socket appearing, not a restore after someone removed them.
+                    let p = path.to_string_lossy();
+                    self.keeper.wanted_before.retain(|r| !matches!(r, RuleSpec::Connect { path, .. } if *path == p));
                     let changed = sockets::refresh(&mut self.watched);
                     self.socket_changes(changed);
                 }
@@ -899,6 +910,8 @@ impl Daemon {
                     add.extend(new);
                 }
                 fswatch::Change::Overflow => {
+                    // A directory may have appeared unseen: its rules are due.
+                    self.keeper.check = true;
                     let ev = Health::new(now_time, "fanotify_overflow", HealthLevel::Error, "fanotify's queue overflowed: socket changes may have been missed".into(), &self.hostname);
                     self.report(vec![ev]);
                 }
