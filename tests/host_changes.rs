@@ -346,6 +346,10 @@ fn lost_process_events_are_a_health_event() {
     // Stopped, sockwatch reads nothing while the host forks: the connector's
     // socket overflows (ENOBUFS) and the fork history is incomplete.
     let pid = nix::unistd::Pid::from_raw(d.child.id() as i32);
+    // However this ends, sockwatch runs again: stopped, it would never exit.
+    let _cont = OnDrop(|| {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+    });
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     // Its queue holds 8 MiB; a fork and an exit are two messages of about 768
     // bytes each as the kernel counts them: 15000 subshells overflow it.

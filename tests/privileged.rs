@@ -505,7 +505,7 @@ fn doctor_says_what_works_and_fails_when_detection_cannot() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap();
-    let audit = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).last();
+    let audit = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).next_back();
     let want = match audit {
         Some(v) if v == "1" || v == "on" => format!("cmdline    audit={v}: every process is audited from boot"),
         Some(v) => format!("cmdline    audit={v}: a process that started before"),

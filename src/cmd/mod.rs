@@ -25,15 +25,13 @@ pub fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, Fa
 
 /// The watched sockets' host paths, resolved and without duplicates: those
 /// configured, or (`None`) every known runtime socket, the rootless ones of each
-/// user whose runtime directory exists now included.
+/// user whose runtime directory exists now included. The known paths are taken
+/// as they are, never resolved: a user owns /run/user/UID and could otherwise
+/// point a rootless socket's name anywhere, or at a name that is not UTF-8 and
+/// stop sockwatch from starting.
 pub fn resolve_sockets(configured: Option<&[std::path::PathBuf]>) -> Result<Vec<String>, Failure> {
-    let defaults: Vec<std::path::PathBuf>;
-    let paths = match configured {
-        Some(p) => p,
-        None => {
-            defaults = crate::core::runtimes::default_set(&sockets::user_ids()).into_iter().map(Into::into).collect();
-            &defaults
-        }
+    let Some(paths) = configured else {
+        return Ok(crate::core::runtimes::default_set(&sockets::user_ids()));
     };
     let mut out: Vec<String> = Vec::new();
     for p in paths {

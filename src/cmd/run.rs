@@ -61,6 +61,8 @@ const STATS_EVERY: Duration = Duration::from_secs(600);
 /// The audit state is also checked this often when no CONFIG_CHANGE record asked
 /// for it: a backstop for a change whose record was lost.
 const AUDIT_POLL: Duration = Duration::from_secs(60);
+/// Checks asked for by directories appearing or going, at most this often.
+const DIR_CHECK_EVERY: Duration = Duration::from_millis(200);
 /// How often the audit state is checked while audit is off and left off.
 const BLIND_POLL: Duration = Duration::from_secs(1);
 /// ENOBUFS losses are reported at most this often.
@@ -178,6 +180,16 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             remove_task_never: settings.remove_task_never,
             task_never_seen: Vec::new(),
             last_check_ticks: None,
+            // Those there at start have long settled.
+            users: sockets::user_ids()
+                .into_iter()
+                .map(|u| (u, UserDir { seen: Instant::now(), mounted: sockets::user_dir_is_mount(u).unwrap_or(false), ready: true }))
+                .collect(),
+            users_due: None,
+            announced: Vec::new(),
+            dir_check: false,
+            dir_check_not_before: Instant::now(),
+            fan_overflows: 0,
             keep_audit_state: settings.keep_audit_state,
             // The first turn checks at once: a task-list never rule must be
             // reported at start.
@@ -265,8 +277,53 @@ impl Keeper {
         if self.no_rules {
             return Vec::new();
         }
-        let present: Vec<String> = self.sockets.iter().filter(|p| sockets::dir_exists(p)).cloned().collect();
+        // A user's sockets wait until their runtime directory is ready (see
+        // `core::runtimes::user_dir_ready`).
+        let ready = |p: &String| crate::core::runtimes::user_of(p).is_none_or(|u| self.users.get(&u).is_some_and(|d| d.ready));
+        let present: Vec<String> = self.sockets.iter().filter(|p| sockets::dir_exists(p) && ready(p)).cloned().collect();
         rule_set(&present, abi::native())
+    }
+
+    /// A user's runtime directory appeared (or appeared again): it settles
+    /// before its sockets get rules and marks.
+    fn user_appeared(&mut self, uid: u32, now: Instant) {
+        self.users.insert(uid, UserDir { seen: now, mounted: false, ready: false });
+        self.users_due = Some(now);
+    }
+
+    /// Looks at the users' runtime directories still settling (or going): returns
+    /// the sockets of those that became ready, whose watch must be armed again.
+    fn settle_users(&mut self, now: Instant) -> Vec<String> {
+        const LOOK_EVERY: Duration = Duration::from_millis(50);
+        let mut rearm = Vec::new();
+        let mut due: Option<Instant> = None;
+        let mut gone = Vec::new();
+        for (uid, d) in self.users.iter_mut() {
+            let Some(is_mount) = sockets::user_dir_is_mount(*uid) else {
+                gone.push(*uid);
+                continue;
+            };
+            let unmounted = d.mounted && !is_mount;
+            d.mounted |= is_mount;
+            let ready = crate::core::runtimes::user_dir_ready(is_mount, unmounted, now.saturating_duration_since(d.seen));
+            if ready && !d.ready {
+                rearm.extend(crate::core::runtimes::rootless(*uid));
+            }
+            d.ready = ready;
+            if !ready && !unmounted {
+                due = Some(due.map_or(now + LOOK_EVERY, |t| t.min(now + LOOK_EVERY)));
+            }
+        }
+        for uid in gone {
+            self.users.remove(&uid);
+        }
+        if !rearm.is_empty() {
+            // Rules loaded now are the sockets appearing, not a restore.
+            self.wanted_before.retain(|r| !matches!(r, RuleSpec::Connect { path, .. } if rearm.contains(path)));
+            self.check = true;
+        }
+        self.users_due = due;
+        rearm
     }
 
     /// Another loader (augenrules, `auditctl -R`) loaded a copy of a rule this run
@@ -328,7 +385,10 @@ impl Drop for AuditGuard {
 /// a locked configuration nothing can be loaded, which is fine only if the rules
 /// are there already.
 /// Also returns the optional rules the kernel refused, with why.
-fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<(Vec<RuleSpec>, Vec<(RuleSpec, String)>), Failure> {
+/// A rule the kernel refused, and its error.
+type Refused = (RuleSpec, String);
+
+fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<(Vec<RuleSpec>, Vec<Refused>), Failure> {
     if enabled == 2 {
         let (have, _) = loaded(ctl, rules)?;
         if rules.iter().zip(&have).any(|(r, h)| !h && is_required(r)) {
@@ -362,9 +422,10 @@ fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<(Vec<R
 }
 
 /// The health event for optional rules the kernel refused: what is now unseen.
-fn refused_health(hostname: &str, refused: &[(RuleSpec, String)]) -> Health {
+fn refused_health(hostname: &str, refused: &[Refused]) -> Health {
     let what: Vec<String> = refused.iter().map(|(r, why)| format!("{} ({why}): {} are not seen", r.describe(), blind::invisible_without(r))).collect();
     let mut invisible: Vec<&str> = refused.iter().map(|(r, _)| blind::invisible_without(r)).collect();
+    invisible.sort_unstable();
     invisible.dedup();
     Health::new(time::now_micros(), "rules_refused", HealthLevel::Warning, format!("the kernel refused {} rule(s): {}", refused.len(), what.join("; ")), hostname)
         .with("rules", refused.iter().map(|(r, _)| r.describe()).collect::<Vec<_>>())
@@ -415,6 +476,16 @@ struct Daemon {
 /// Keeps audit working while the host changes it: CONFIG_CHANGE records (and a
 /// slow poll, as a backstop) trigger a check of the enabled flag, the rules and
 /// the lost counter; what it finds and does becomes a health event.
+/// A user's runtime directory, /run/user/UID.
+struct UserDir {
+    /// When it appeared.
+    seen: Instant,
+    /// It has been seen as a mount point.
+    mounted: bool,
+    /// Its sockets carry rules and marks.
+    ready: bool,
+}
+
 struct Keeper {
     audit: AuditGuard,
     /// Every watched socket; the rules of those whose directory exists are
@@ -432,6 +503,18 @@ struct Keeper {
     task_never_seen: Vec<Vec<u8>>,
     /// When the last check ran, in clock ticks since boot.
     last_check_ticks: Option<u64>,
+    /// Sockets whose appearance was reported (`socket_watched`), once each.
+    announced: Vec<String>,
+    /// A directory on the way to a socket changed: the rules are checked, at
+    /// most every `DIR_CHECK_EVERY`.
+    dir_check: bool,
+    dir_check_not_before: Instant,
+    /// fanotify queue overflows, reported at powers of two.
+    fan_overflows: u64,
+    /// Users' runtime directories whose rootless sockets are watched.
+    users: std::collections::BTreeMap<u32, UserDir>,
+    /// When the directories still settling are looked at next.
+    users_due: Option<Instant>,
     keep_audit_state: bool,
     /// A CONFIG_CHANGE record asked for a check.
     check: bool,
@@ -467,11 +550,12 @@ impl Daemon {
         let mut events = Events::with_capacity(16);
         let mut backlog = false;
         let mut proc_backlog = false;
+        let mut files_backlog = false;
         loop {
             if proc_backlog {
                 proc_backlog = self.read_proc_events(&mut procs);
             }
-            let timeout = if backlog || proc_backlog {
+            let timeout = if backlog || proc_backlog || files_backlog {
                 Some(Duration::ZERO)
             } else {
                 [
@@ -481,6 +565,8 @@ impl Daemon {
                     self.outputs.next_sync(),
                     self.stats_due,
                     Some(self.keeper.next_poll),
+                    self.keeper.users_due,
+                    self.keeper.dir_check.then_some(self.keeper.dir_check_not_before),
                     (self.stats.lost_enobufs > self.keeper.enobufs_reported).then_some(self.keeper.enobufs_next),
                 ]
                     .into_iter()
@@ -499,21 +585,7 @@ impl Daemon {
                 match ev.token() {
                     AUDIT => audit_ready = true,
                     PROC => proc_backlog = self.read_proc_events(&mut procs),
-                    FILES => {
-                        if let Some(f) = files.as_mut() {
-                            match f.read() {
-                                Ok(changes) => {
-                                    for p in self.on_file_changes(changes) {
-                                        f.add(&p);
-                                    }
-                                }
-                                Err(e) => {
-                                    error!("fanotify failed ({e}); continuing without it");
-                                    files = None;
-                                }
-                            }
-                        }
-                    }
+                    FILES => files_backlog = true,
                     SIGNAL => {
                         while let Some(sig) = ctx(signals.pending(), "reading signals")? {
                             match sig {
@@ -533,6 +605,23 @@ impl Daemon {
                     _ => {}
                 }
             }
+            if files_backlog {
+                files_backlog = false;
+                if let Some(f) = files.as_mut() {
+                    match f.read() {
+                        Ok((changes, more)) => {
+                            files_backlog = more;
+                            for p in self.on_file_changes(changes) {
+                                f.add(&p);
+                            }
+                        }
+                        Err(e) => {
+                            error!("fanotify failed ({e}); continuing without it");
+                            files = None;
+                        }
+                    }
+                }
+            }
             if audit_ready {
                 // Forks that happened before the connects just queued must be known
                 // first: read the (cheap) process events, then the records.
@@ -542,6 +631,25 @@ impl Daemon {
             let now = Instant::now();
             self.assembler.expire(now, &mut self.closed);
             self.handle_closed();
+            if self.keeper.users_due.is_some_and(|t| now >= t) {
+                for p in self.keeper.settle_users(now) {
+                    if let Some(f) = files.as_mut() {
+                        let changes = f.rearm(&p);
+                        for extra in self.on_file_changes(changes) {
+                            f.add(&extra);
+                        }
+                    }
+                }
+                let changed = sockets::refresh(&mut self.watched);
+                self.socket_changes(changed);
+            }
+            if self.keeper.dir_check && now >= self.keeper.dir_check_not_before {
+                // Directory churn (a user's mkdir and rmdir in a loop) costs at
+                // most one check per DIR_CHECK_EVERY.
+                self.keeper.dir_check = false;
+                self.keeper.dir_check_not_before = now + DIR_CHECK_EVERY;
+                self.keeper.check = true;
+            }
             if self.keeper.check || now >= self.keeper.next_poll {
                 self.keep_audit(now);
             }
@@ -723,12 +831,20 @@ impl Daemon {
                     let mut restored = 0;
                     let mut appeared: Vec<&str> = Vec::new();
                     let mut refused = Vec::new();
+                    // A directory that went between the look and the load: waiting.
+                    let gone = |r: &RuleSpec| matches!(r, RuleSpec::Connect { path, .. } if !sockets::dir_exists(path));
                     for (r, o) in rules.iter().zip(&outcomes) {
                         match o {
                             Load::Added => {
                                 // Ours now, whatever it was at start: removed on exit.
                                 if !k.audit.added.contains(r) {
                                     k.audit.added.push(r.clone());
+                                }
+                                if let Some(i) = k.refused_reported.iter().position(|x| x == r) {
+                                    // Refused before, taken now (a module loaded, say).
+                                    k.refused_reported.remove(i);
+                                    info!("the kernel now takes {}", r.describe());
+                                    continue;
                                 }
                                 match r {
                                     RuleSpec::Connect { path, .. } if !k.wanted_before.contains(r) => {
@@ -739,6 +855,7 @@ impl Daemon {
                                     _ => restored += 1,
                                 }
                             }
+                            Load::Refused(_) if gone(r) => {}
                             Load::Refused(why) if !is_required(r) && !k.refused_reported.contains(r) => {
                                 k.refused_reported.push(r.clone());
                                 refused.push((r.clone(), why.clone()));
@@ -747,13 +864,20 @@ impl Daemon {
                         }
                     }
                     let required: Vec<String> = rules.iter().zip(&outcomes).filter_map(|(r, o)| match o {
-                        Load::Refused(why) if is_required(r) => Some(format!("{}: {why}", r.describe())),
+                        Load::Refused(why) if is_required(r) && !gone(r) => Some(format!("{}: {why}", r.describe())),
                         _ => None,
                     }).collect();
                     if restored > 0 {
                         health.push(h("rules_restored", HealthLevel::Warning, format!("{restored} sockwatch audit rule(s) had been removed; loaded them again")).with("restored", restored));
                     }
                     for path in appeared {
+                        // Once per socket: a directory made and removed over and
+                        // over (a user's, under /run/user) must not flood.
+                        if k.announced.iter().any(|a| a == path) {
+                            debug!("{path}: its directory appeared again; its connect rules are loaded");
+                            continue;
+                        }
+                        k.announced.push(path.to_string());
                         health.push(
                             h("socket_watched", HealthLevel::Info, format!("{path}: its directory appeared; its connect rules are loaded"))
                                 .with("socket", path)
@@ -783,9 +907,9 @@ impl Daemon {
     /// --remove-task-never. Tasks created while one was loaded stay unaudited
     /// until they restart; the containers that have such processes are named.
     fn check_task_never(&mut self, enabled: u32, health: &mut Vec<Health>) {
+        // Before the listing: a rule absent from it was loaded after this.
         let ticks = proc::boot_ticks_now();
         let k = &mut self.keeper;
-        let previous = k.last_check_ticks.replace(ticks);
         let found = match super::rules::task_never_rules(&mut k.audit.ctl) {
             Ok(f) => f,
             Err(Failure(e)) => {
@@ -793,6 +917,7 @@ impl Daemon {
                 return;
             }
         };
+        let previous = k.last_check_ticks.replace(ticks);
         let seen = std::mem::take(&mut k.task_never_seen);
         let remove = k.remove_task_never && enabled != 2;
         let mut still = Vec::new();
@@ -824,7 +949,9 @@ impl Daemon {
                     // New since the last check: loaded after it. Otherwise it may
                     // have been there since boot.
                     let from = if new { previous } else { None };
-                    let (names, n) = self.containers_json(blind::containers_started(&proc::processes(), from, ticks));
+                    // After the removal: a task created up to it may be unaudited.
+                    let until = proc::boot_ticks_now();
+                    let (names, n) = self.containers_json(blind::containers_started(&proc::processes(), from, until));
                     health.push(
                         self.health(
                             "audit_task_never",
@@ -838,11 +965,14 @@ impl Daemon {
                     );
                 }
                 Err(e) => {
-                    health.push(
-                        self.health("audit_task_never", HealthLevel::Error, format!("a never rule on audit's task list is loaded ({text}) and cannot be removed ({e}): no task created while it is loaded is audited"))
-                            .with("rules", vec![text.clone()])
-                            .with("removed", false),
-                    );
+                    // Said once, while it stays.
+                    if new {
+                        health.push(
+                            self.health("audit_task_never", HealthLevel::Error, format!("a never rule on audit's task list is loaded ({text}) and cannot be removed ({e}): no task created while it is loaded is audited"))
+                                .with("rules", vec![text.clone()])
+                                .with("removed", false),
+                        );
+                    }
                     still.push(raw);
                 }
             }
@@ -881,7 +1011,7 @@ impl Daemon {
             match change {
                 fswatch::Change::Directory { path } => {
                     debug!("{}: a directory on its way appeared or went; checking its rules", path.display());
-                    self.keeper.check = true;
+                    self.keeper.dir_check = true;
                     // Its rules went with the directory (the kernel drops a path
                     // rule whose directory is deleted): loading them again is the
                     // socket appearing, not a restore after someone removed them.
@@ -892,34 +1022,40 @@ impl Daemon {
                 }
                 fswatch::Change::UserDir(uid) => {
                     let new: Vec<String> = crate::core::runtimes::rootless(uid).into_iter().filter(|p| !self.keeper.sockets.contains(p)).collect();
-                    if new.is_empty() {
-                        self.keeper.check = true;
-                        continue;
+                    if !new.is_empty() {
+                        let users = self.keeper.sockets.iter().filter(|p| p.starts_with(crate::core::runtimes::USER_RUN)).count() / crate::core::runtimes::ROOTLESS.len();
+                        if users >= sockets::MAX_USERS {
+                            warn!("not watching the rootless sockets of user {uid}: already {users} users' are watched");
+                            continue;
+                        }
+                        info!("user {uid}'s runtime directory appeared: watching {}", new.join(", "));
+                        for p in &new {
+                            self.watched.extend(sockets::watch(std::slice::from_ref(p)));
+                            self.keeper.sockets.push(p.clone());
+                        }
+                        add.extend(new);
                     }
-                    let users = self.keeper.sockets.iter().filter(|p| p.starts_with(crate::core::runtimes::USER_RUN)).count() / crate::core::runtimes::ROOTLESS.len();
-                    if users >= sockets::MAX_USERS {
-                        warn!("not watching the rootless sockets of user {uid}: already {users} users' are watched");
-                        continue;
-                    }
-                    info!("user {uid}'s runtime directory appeared: watching {}", new.join(", "));
-                    for p in &new {
-                        self.watched.extend(sockets::watch(std::slice::from_ref(p)));
-                        self.keeper.sockets.push(p.clone());
-                    }
-                    self.keeper.check = true;
-                    add.extend(new);
+                    // Its rules and marks wait until logind's tmpfs is on it.
+                    self.keeper.user_appeared(uid, Instant::now());
                 }
                 fswatch::Change::Overflow => {
-                    // A directory may have appeared unseen: its rules are due.
+                    // A directory may have appeared or gone unseen: the rules are
+                    // due, and one loaded now may be a socket appearing.
                     self.keeper.check = true;
-                    let ev = Health::new(now_time, "fanotify_overflow", HealthLevel::Error, "fanotify's queue overflowed: socket changes may have been missed".into(), &self.hostname);
-                    self.report(vec![ev]);
+                    self.keeper.wanted_before.retain(|r| matches!(r, RuleSpec::Uring));
+                    self.keeper.fan_overflows += 1;
+                    let n = self.keeper.fan_overflows;
+                    if n.is_power_of_two() {
+                        let ev = Health::new(now_time, "fanotify_overflow", HealthLevel::Error, format!("fanotify's queue overflowed ({n} time(s) so far): socket changes may have been missed"), &self.hostname)
+                            .with("overflows", n);
+                        self.report(vec![ev]);
+                    }
                 }
                 fswatch::Change::Perms { path, old, new, pid } => {
                     let path = path.to_string_lossy().into_owned();
                     // The runtime setting up its own socket (dockerd binds it, then
                     // sets its group and mode) is not a finding.
-                    if proc::is_socket_owner(&self.proc, pid, &self.socket_owners) {
+                    if self.is_owner(&path, pid) {
                         debug!("{path}: permissions set by its runtime (pid {pid})");
                         continue;
                     }
@@ -948,8 +1084,10 @@ impl Daemon {
                     }
                     self.socket_changes(changed);
                     let created = op == "create";
-                    let alive = pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists();
-                    let owner = proc::is_socket_owner(&self.proc, pid, &self.socket_owners);
+                    // A process on its way out (its memory, and so its exe link,
+                    // already gone; or a zombie) is as gone as one that exited.
+                    let alive = pid > 0 && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok();
+                    let owner = self.is_owner(&path, pid);
                     if !crate::core::signature::is_replacement_finding(created, owner, alive) {
                         debug!("{path}: {what} by pid {pid} (its runtime, or a process already gone): no finding");
                     } else {
@@ -960,6 +1098,14 @@ impl Daemon {
             }
         }
         add
+    }
+
+    /// Whether `pid` may set up or re-create the socket at `path`: a configured
+    /// runtime, proven on the host side; for a user's rootless socket, that user's
+    /// own process outside any container.
+    fn is_owner(&self, path: &str, pid: i32) -> bool {
+        proc::is_socket_owner(&self.proc, pid, &self.socket_owners)
+            || crate::core::runtimes::user_of(path).is_some_and(|uid| proc::is_users_own(pid, uid))
     }
 
     fn file_finding(&mut self, sig: &'static crate::core::signature::Signature, op: &'static str, path: &str, pid: i32, details: serde_json::Value) {

@@ -143,8 +143,13 @@ fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Tar
         Some(p) => p.clone(),
         None => crate::core::runtimes::default_set(&crate::io::sockets::user_ids()).into_iter().map(PathBuf::from).collect(),
     };
-    for (given, resolved) in paths.iter().zip(resolve_sockets(Some(&paths))?) {
-        let meta = match std::fs::metadata(&resolved) {
+    let resolved = if defaults { paths.iter().map(|p| p.to_string_lossy().into_owned()).collect() } else { resolve_sockets(Some(&paths))? };
+    for (given, resolved) in paths.iter().zip(resolved) {
+        // A known path is taken as it is (see `resolve_sockets`): only a socket
+        // there counts, never where a symlink a user made points.
+        let meta = if defaults { std::fs::symlink_metadata(&resolved) } else { std::fs::metadata(&resolved) };
+        let meta = match meta {
+            Ok(m) if defaults && !std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => continue,
             Ok(m) => m,
             // Of the known sockets, those on this host.
             Err(_) if defaults => continue,

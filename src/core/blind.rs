@@ -122,7 +122,7 @@ fn field_name(field: u32) -> String {
 /// The value of `audit=` on the kernel command line (the last one wins, as in the
 /// kernel), or `None` when there is none.
 pub fn cmdline_audit(cmdline: &str) -> Option<String> {
-    cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).last().map(str::to_string)
+    cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).next_back().map(str::to_string)
 }
 
 /// Whether processes that ran before audit was first switched on since boot may
@@ -135,25 +135,28 @@ pub fn may_be_enabled_late(cmdline_audit: Option<&str>) -> bool {
 /// A process, as far as the blind-spot reports need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proc {
-    /// Clock ticks since boot at which it started (stat's field 22).
+    pub pid: u32,
+    /// Clock ticks since boot at which this task (the process, or one of its
+    /// threads: each gets its own audit context, or none) started.
     pub start: u64,
     pub container: Option<Container>,
 }
 
-/// The containers with processes that started within `[from, until]` (ticks since
-/// boot; `from` `None` means since boot), with how many such processes each has.
+/// The containers with tasks that started within `[from, until]` (ticks since
+/// boot; `from` `None` means since boot), with how many processes have such
+/// tasks.
 /// The bounds are inclusive: a tick is 10 ms, and a process of the same tick may
 /// be on either side, so it counts.
 pub fn containers_started(procs: &[Proc], from: Option<u64>, until: u64) -> Vec<(Container, usize)> {
-    let mut by: BTreeMap<(String, &'static str), (Container, usize)> = BTreeMap::new();
+    let mut by: BTreeMap<(String, &'static str), (Container, std::collections::BTreeSet<u32>)> = BTreeMap::new();
     for p in procs {
         let Some(c) = &p.container else { continue };
         if p.start > until || from.is_some_and(|f| p.start < f) {
             continue;
         }
-        by.entry((c.id.clone(), c.runtime.as_str())).or_insert_with(|| (c.clone(), 0)).1 += 1;
+        by.entry((c.id.clone(), c.runtime.as_str())).or_insert_with(|| (c.clone(), Default::default())).1.insert(p.pid);
     }
-    by.into_values().collect()
+    by.into_values().map(|(c, pids)| (c, pids.len())).collect()
 }
 
 /// Which connects go unseen without this rule, in words for the operator.
@@ -185,11 +188,11 @@ pub fn x32_from_config(config: &str, cmdline: &str) -> X32 {
     if !set("CONFIG_X86_X32_ABI") && !set("CONFIG_X86_X32") {
         return X32::Disabled;
     }
-    let param = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("syscall.x32=")).last();
+    let param = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("syscall.x32=")).next_back();
     let disabled_by_default = set("CONFIG_X86_X32_DISABLED");
     match param {
-        Some(v) if matches!(v, "y" | "Y" | "1") => X32::Enabled,
-        Some(v) if matches!(v, "n" | "N" | "0") => X32::Disabled,
+        Some("y" | "Y" | "1") => X32::Enabled,
+        Some("n" | "N" | "0") => X32::Disabled,
         _ if disabled_by_default => X32::Disabled,
         _ => X32::Enabled,
     }
@@ -256,15 +259,19 @@ mod tests {
     fn containers_started_within_a_window() {
         let c = |id: &str| Some(Container { runtime: Runtime::Docker, id: id.into(), pod_uid: None });
         let procs = vec![
-            Proc { start: 100, container: c("a") },
-            Proc { start: 200, container: c("a") },
-            Proc { start: 300, container: c("b") },
-            Proc { start: 150, container: None },
-            Proc { start: 900, container: c("c") },
+            Proc { pid: 1, start: 100, container: c("a") },
+            Proc { pid: 2, start: 200, container: c("a") },
+            // A thread of process 2, started later.
+            Proc { pid: 2, start: 210, container: c("a") },
+            Proc { pid: 3, start: 300, container: c("b") },
+            Proc { pid: 4, start: 150, container: None },
+            Proc { pid: 5, start: 900, container: c("c") },
         ];
         let ids = |v: Vec<(Container, usize)>| v.into_iter().map(|(c, n)| (c.id, n)).collect::<Vec<_>>();
         assert_eq!(ids(containers_started(&procs, None, 500)), [("a".into(), 2), ("b".into(), 1)]);
         assert_eq!(ids(containers_started(&procs, Some(200), 300)), [("a".into(), 1), ("b".into(), 1)]);
+        // A thread started in the window of a process started before it counts.
+        assert_eq!(ids(containers_started(&procs, Some(205), 250)), [("a".into(), 1)]);
         assert_eq!(ids(containers_started(&procs, Some(301), 899)), Vec::<(String, usize)>::new());
     }
 

@@ -53,6 +53,25 @@ pub fn user_dir(name: &[u8]) -> Option<u32> {
     s.parse().ok()
 }
 
+/// The user whose runtime directory holds `path`, if it is under /run/user/UID.
+pub fn user_of(path: &str) -> Option<u32> {
+    let rest = path.strip_prefix(USER_RUN)?.strip_prefix('/')?;
+    user_dir(rest.split('/').next()?.as_bytes())
+}
+
+/// How long a new user runtime directory may stay a plain directory before it is
+/// taken as it is. systemd-logind makes it and then mounts a tmpfs on it: a rule
+/// or a mark placed in between would stay on the directory underneath, hidden.
+pub const USER_DIR_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether a user's runtime directory is ready to carry rules and marks: it is a
+/// mount point now, or it has been a plain directory for the whole grace period
+/// (no logind, or no tmpfs). One that was a mount point and no longer is, is
+/// going away (the user logged out).
+pub fn user_dir_ready(is_mount: bool, unmounted: bool, age: std::time::Duration) -> bool {
+    is_mount || (!unmounted && age >= USER_DIR_GRACE)
+}
+
 /// The runtime a watched socket belongs to: by its known path, else by the name
 /// runtimes give their sockets; `None` when neither says.
 pub fn runtime_of(path: &str) -> Option<&'static str> {
@@ -105,6 +124,25 @@ mod tests {
         }
         for k in KNOWN {
             assert!(k.path.starts_with("/run/") && k.path.ends_with(".sock"));
+        }
+    }
+
+    #[test]
+    fn user_runtime_directories_wait_for_their_mount() {
+        use std::time::Duration;
+        assert_eq!(user_of("/run/user/1000/podman/podman.sock"), Some(1000));
+        assert_eq!(user_of("/run/docker.sock"), None);
+        assert_eq!(user_of("/run/userx/1/docker.sock"), None);
+        // (is_mount, unmounted, age) -> ready
+        let table = [
+            ((true, false, Duration::ZERO), true),
+            ((false, false, Duration::ZERO), false),
+            ((false, false, Duration::from_millis(499)), false),
+            ((false, false, USER_DIR_GRACE), true),
+            ((false, true, Duration::from_secs(60)), false),
+        ];
+        for ((m, u, age), want) in table {
+            assert_eq!(user_dir_ready(m, u, age), want, "mount={m} unmounted={u} age={age:?}");
         }
     }
 

@@ -64,11 +64,11 @@ pub static SOCKET_REPLACED: Signature = Signature {
 };
 
 /// Whether a socket deleted or created is SW-1002. Its runtime doing it is a
-/// restart. A deletion by a process already gone when sockwatch looks is a
-/// runtime shutting down (Docker's containerd removes its socket as it exits):
-/// who did it cannot be proven, but deleting alone intercepts nothing, and a
-/// replacement always includes a creation, which is a finding whoever made it,
-/// gone or not, unless it is proven to be the runtime.
+/// restart. A deletion by a process already gone (or exiting) when sockwatch
+/// looks is a runtime shutting down (Docker's containerd removes its socket as
+/// it exits): who did it cannot be proven, but deleting alone intercepts
+/// nothing, and a replacement always includes a creation, which is a finding
+/// whoever made it, gone or not, unless it is proven to be the runtime.
 pub fn is_replacement_finding(created: bool, by_owner: bool, actor_alive: bool) -> bool {
     !by_owner && (created || actor_alive)
 }

@@ -115,6 +115,18 @@ impl FsWatch {
         self.arm(self.sockets.len() - 1);
     }
 
+    /// Arms the watch of socket `path` again (its directory may now be another
+    /// inode: a tmpfs mounted on it); returns what changed meanwhile.
+    pub fn rearm(&mut self, path: &str) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if let Some(i) = self.sockets.iter().position(|s| s.path.as_os_str().as_bytes() == path.as_bytes()) {
+            let existed = self.sockets[i].perms.is_some();
+            let old = self.arm(i);
+            self.compare(i, old, existed, 0, &mut changes);
+        }
+        changes
+    }
+
     /// Reports users' runtime directories as they appear under /run/user (and
     /// /run/user itself, should it appear later).
     pub fn watch_users(&mut self) {
@@ -155,7 +167,9 @@ impl FsWatch {
             let root = root.as_ref().ok_or("cannot open /")?;
             self.fan.mark(flags, mask, root.as_fd(), Some(p)).map_err(|e| e.to_string())
         };
-        let dir_ok = mark(entry, MarkFlags::FAN_MARK_ADD, &dir);
+        // Never through a symlink: a user owns /run/user/UID and what is in it.
+        let dir_flags = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_DONT_FOLLOW | MarkFlags::FAN_MARK_ONLYDIR;
+        let dir_ok = mark(entry, dir_flags, &dir);
         let dir_handle = handle(&dir).ok();
         match (&dir_ok, &dir_handle) {
             (Ok(()), Some(_)) => notes.push("directory events".to_string()),
@@ -169,7 +183,7 @@ impl FsWatch {
         let mut grand = dir.parent().map(Path::to_path_buf);
         if dir_handle.is_none() {
             while let Some(g) = grand.clone() {
-                if g.is_dir() {
+                if fs::symlink_metadata(&g).is_ok_and(|m| m.is_dir()) {
                     break;
                 }
                 next = g.clone();
@@ -178,7 +192,7 @@ impl FsWatch {
         }
         let dir_name = next.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
         let grand_handle = grand.as_ref().and_then(|g| {
-            mark(MaskFlags::from_bits_retain(entry.bits() | libc::FAN_ONDIR), MarkFlags::FAN_MARK_ADD, g).ok()?;
+            mark(MaskFlags::from_bits_retain(entry.bits() | libc::FAN_ONDIR), dir_flags, g).ok()?;
             handle(g).ok()
         });
         match (&grand_handle, dir_handle.is_some()) {
@@ -212,13 +226,17 @@ impl FsWatch {
     }
 
     /// Reads what is queued; returns the changes to watched sockets.
-    pub fn read(&mut self) -> io::Result<Vec<Change>> {
+    /// At most `READS` reads at a time, so that a storm of file events (a user
+    /// creating files in a watched directory) cannot starve the audit records;
+    /// the flag says more may be waiting.
+    pub fn read(&mut self) -> io::Result<(Vec<Change>, bool)> {
+        const READS: usize = 64;
         let mut changes = Vec::new();
-        loop {
+        for _ in 0..READS {
             let n = match nix::unistd::read(&self.fan, &mut self.buf) {
-                Ok(0) => break,
+                Ok(0) => return Ok((changes, false)),
                 Ok(n) => n,
-                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(nix::errno::Errno::EAGAIN) => return Ok((changes, false)),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             };
@@ -230,7 +248,7 @@ impl FsWatch {
                 self.apply(&ev, &mut changes);
             }
         }
-        Ok(changes)
+        Ok((changes, true))
     }
 
     fn apply(&mut self, ev: &FanEvent, changes: &mut Vec<Change>) {

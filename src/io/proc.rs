@@ -128,18 +128,24 @@ impl ProcView for LiveProc {
     }
 }
 
-/// Every process's start and container, for the blind-spot reports. Processes
-/// that vanish while this runs are left out; threads are not listed (/proc's
-/// top level holds thread-group leaders only).
+/// Every task (process or thread) of every container process, with its start,
+/// for the blind-spot reports. Processes that vanish while this runs are left
+/// out.
 pub fn processes() -> Vec<crate::core::blind::Proc> {
     let mut out = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = fs::read(format!("/proc/{pid}/stat")) else { continue };
-        let Some(start) = stat_field(&stat, 19) else { continue };
         let container = fs::read(format!("/proc/{pid}/cgroup")).ok().and_then(|t| crate::core::cgroup::container_of(&t));
-        out.push(crate::core::blind::Proc { start, container });
+        // Host processes are never named; their threads need not be read.
+        if container.is_none() {
+            continue;
+        }
+        for task in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+            let Ok(stat) = fs::read(task.path().join("stat")) else { continue };
+            let Some(start) = stat_field(&stat, 19) else { continue };
+            out.push(crate::core::blind::Proc { pid, start, container: container.clone() });
+        }
     }
     out
 }
@@ -219,6 +225,19 @@ pub fn is_socket_owner(view: &LiveProc, pid: i32, owners: &[String]) -> bool {
 /// runtime set-up only when its executable is one of these very files.
 const RUNTIME_BINARIES: [&str; 6] =
     ["/usr/bin/runc", "/usr/sbin/runc", "/usr/local/bin/runc", "/usr/local/sbin/runc", "/usr/bin/crun", "/usr/local/bin/crun"];
+
+/// Whether `pid` is user `uid`'s own process outside any container: a
+/// rootless runtime (dockerd under rootlesskit, podman, the user's systemd)
+/// runs in a mount namespace of its own from wherever the user installed it,
+/// so only who it is can be checked. The socket under /run/user/UID is that
+/// user's anyway; a container process running as the user is still a finding.
+pub fn is_users_own(pid: i32, uid: u32) -> bool {
+    let Ok(pid) = u32::try_from(pid) else { return false };
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let real = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u32>().ok());
+    let in_container = fs::read(format!("/proc/{pid}/cgroup")).ok().is_none_or(|t| crate::core::cgroup::container_of(&t).is_some());
+    pid != 0 && real == Some(uid) && !in_container
+}
 
 /// Whether `pid`'s executable is the host's runc or crun, compared by (dev, inode)
 /// on the host side, so no name inside a container can fake it.

@@ -60,6 +60,15 @@ pub fn user_ids() -> Vec<u32> {
     ids
 }
 
+/// Whether /run/user/UID is a mount point (logind's tmpfs); `None` when it is
+/// gone or not a directory.
+pub fn user_dir_is_mount(uid: u32) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let base = fs::symlink_metadata(crate::core::runtimes::USER_RUN).ok()?;
+    let dir = fs::symlink_metadata(format!("{}/{uid}", crate::core::runtimes::USER_RUN)).ok().filter(|m| m.is_dir())?;
+    Some(dir.dev() != base.dev())
+}
+
 /// Rootless sockets are watched for this many users at most: each costs audit
 /// rules and fanotify marks.
 pub const MAX_USERS: usize = 256;
@@ -67,15 +76,18 @@ pub const MAX_USERS: usize = 256;
 /// Whether the directory a socket would be created in exists: the kernel takes a
 /// path rule only then (it watches that directory).
 pub fn dir_exists(path: &str) -> bool {
-    Path::new(path).parent().is_some_and(Path::is_dir)
+    Path::new(path).parent().and_then(|d| fs::symlink_metadata(d).ok()).is_some_and(|m| m.is_dir())
 }
 
 pub fn watch(paths: &[String]) -> Vec<WatchedSocket> {
     paths.iter().map(|p| WatchedSocket::new(p.clone(), identify(p))).collect()
 }
 
+/// The file at `path` itself, never where a symlink there points: configured
+/// paths are resolved at start, and a known path under /run/user belongs to a
+/// user who could point it anywhere.
 fn identify(path: &str) -> Option<FileId> {
-    fs::metadata(path).ok().map(|m| file_id(&m))
+    fs::symlink_metadata(path).ok().map(|m| file_id(&m))
 }
 
 /// A watched socket whose identity changed: (path, old, new).
