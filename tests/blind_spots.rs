@@ -364,3 +364,31 @@ fn audit_switched_on_late_names_the_containers_already_running() {
     assert!(status.success(), "{log}");
     t.end();
 }
+
+#[test]
+fn a_users_symlink_in_their_runtime_directory_changes_nothing() {
+    if !privileged("rootless socket symlink") {
+        return;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let user_run = Path::new("/run/user");
+    let _user_run = (!user_run.exists()).then(|| MadeDir(user_run.to_path_buf()));
+    let uid = (5000..6000u32).find(|u| !user_run.join(u.to_string()).exists()).expect("a free uid");
+    let home = user_run.join(uid.to_string());
+    let _home = MadeDir(home.clone());
+    std::fs::create_dir_all(&home).unwrap();
+    // A name that is not UTF-8, and a directory elsewhere, behind the known names.
+    let target = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/tmp/sockwatch-\xff-target"));
+    std::fs::write(&target, b"").unwrap();
+    std::os::unix::fs::symlink(&target, home.join("docker.sock")).unwrap();
+    std::os::unix::fs::symlink("/etc", home.join("podman")).unwrap();
+    let doc = run(BIN, &["--config", "/dev/null", "doctor"]);
+    let out = String::from_utf8_lossy(&doc.stdout);
+    let err = String::from_utf8_lossy(&doc.stderr);
+    let _ = std::fs::remove_file(&target);
+    assert!(!err.contains("not UTF-8") && !out.contains("DETECTION CANNOT WORK: socket"), "{out}{err}");
+    assert!(out.contains(&format!("socket     /run/user/{uid}/docker.sock (docker (rootless)): NOT A SOCKET")), "{out}");
+    assert!(!out.contains("/etc/podman.sock"), "{out}");
+    let print = run(BIN, &["--config", "/dev/null", "rules", "print"]);
+    assert!(print.status.success(), "{}", String::from_utf8_lossy(&print.stderr));
+}

@@ -133,7 +133,7 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     // Sockets.
     for p in &paths {
         let runtime = crate::core::runtimes::runtime_of(p).map_or(String::new(), |r| format!(" ({r})"));
-        match fs::metadata(p) {
+        match fs::symlink_metadata(p) {
             Ok(m) => {
                 let kind = if m.file_type().is_socket() { "socket" } else { "NOT A SOCKET" };
                 println!(
