@@ -263,6 +263,7 @@ fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     let (counts, undecodable) = loaded_copies(&mut ctl, rules)?;
+    let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
     let mut all = true;
     for (r, n) in rules.iter().zip(&counts) {
         let twice = if *n > 1 { format!(" ({n} copies)") } else { String::new() };
@@ -270,15 +271,18 @@ fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
             RuleSpec::Connect { path, .. } => !crate::io::sockets::dir_exists(path),
             RuleSpec::Uring => false,
         };
-        let state = match (*n > 0, waiting) {
-            (true, _) => "loaded: ",
-            (false, true) => "waiting:",
-            (false, false) => {
+        // A kernel before 5.16 has no io_uring audit filter: the rule cannot be
+        // loaded, and io_uring connects are invisible there whatever is done.
+        let unsupported = *r == RuleSpec::Uring && crate::core::blind::has_uring_filter(&release) == Some(false);
+        let (state, note) = match (*n > 0, waiting, unsupported) {
+            (true, _, _) => ("loaded: ", String::new()),
+            (false, true, _) => ("waiting:", " (its directory does not exist yet)".to_string()),
+            (false, false, true) => ("NO FILTER:", format!(" (kernel {release} has no io_uring audit filter: {} are invisible)", crate::core::blind::invisible_without(r))),
+            (false, false, false) => {
                 all = false;
-                "MISSING:"
+                ("MISSING:", String::new())
             }
         };
-        let note = if waiting && *n == 0 { " (its directory does not exist yet)" } else { "" };
         println!("{state} {}{twice}{note}", r.describe());
     }
     let never = task_never_rules(&mut ctl)?;

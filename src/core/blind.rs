@@ -169,6 +169,15 @@ pub fn invisible_without(rule: &RuleSpec) -> &'static str {
     }
 }
 
+/// Whether a kernel of this release (`uname -r`) has the io_uring audit filter
+/// (list 7, since 5.16); `None` when the release does not parse.
+pub fn has_uring_filter(release: &str) -> Option<bool> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    Some((major, minor) >= (5, 16))
+}
+
 /// What the x32 probe found: x32 system calls (numbers with bit 30 set) never
 /// match an audit syscall rule (the kernel's `audit_in_mask` ignores numbers of
 /// 2048 and above), so a connect through x32 is invisible.
@@ -283,6 +292,13 @@ mod tests {
         assert_eq!(x32_from_config("CONFIG_X86_X32_ABI=y\n", "quiet"), X32::Enabled);
         assert_eq!(x32_from_config("CONFIG_X86_X32_ABI=y\n", "syscall.x32=n"), X32::Disabled);
         assert_eq!(x32_from_config("# CONFIG_X86_X32_ABI is not set\n", "syscall.x32=y"), X32::Disabled);
+    }
+
+    #[test]
+    fn the_uring_filter_came_in_5_16() {
+        for (release, want) in [("5.10.0-32-amd64", Some(false)), ("5.15.0-91-generic", Some(false)), ("5.16.0", Some(true)), ("6.18.44-fc-v1045", Some(true)), ("6.1.0-27-cloud-amd64", Some(true)), ("x", None), ("", None)] {
+            assert_eq!(has_uring_filter(release), want, "{release}");
+        }
     }
 
     #[test]
