@@ -7,10 +7,22 @@
 # powers off. Lives in /var/lib/sockwatch-vmtest: Debian's initramfs mounts /run
 # noexec.
 #
-# sw.mode=full on the kernel command line: checks 1-6, 10, 8; 7 (reload, and a
-# stop that must leave nothing of sockwatch's), a start again, 9 (auditd), then
-# 7b (a stop beside auditd, and purge) last. sw.mode=locked (booted with
-# lockdown=confidentiality): checks 1-3 and 6, and the stats line (10).
+# sw.mode=full on the kernel command line: the late-audit check first, then
+# checks 1-6, 10, 8; 7 (reload, and a stop that must leave nothing of sockwatch's),
+# a start again, 9 (auditd), then 7b (a stop beside auditd, and purge) last.
+# sw.mode=locked (booted with lockdown=confidentiality): checks 1-3 and 6, and the
+# stats line (10). sw.mode=old (Debian 11's 5.10, booted with syscall.x32=y):
+# checks 1 and 2, 11 (the rule the kernel refuses, x32), and 10. Every mode
+# records `sockwatch doctor`.
+#
+# sw.late=1 (full mode): a drop-in in the image (ConditionKernelCommandLine=
+# !sw.late=1) kept sockwatch.service from starting at boot. The late check starts
+# a container first, then the unit (clearing that condition with a drop-in in
+# /run), then a control container, and lets both connect: without audit=1 on the
+# kernel command line, audit was never enabled when the first container's process
+# was created, so the kernel gives it no audit context and its connect makes no
+# record at all; sockwatch can only warn (audit_enabled_late). With audit=1 it is
+# reported.
 set -u
 H=/var/lib/sockwatch-vmtest
 R=$H/results
@@ -19,10 +31,13 @@ RES=$R/results.txt
 : > "$RES"
 mode=$(sed -n 's/.*sw\.mode=\([a-z]*\).*/\1/p' /proc/cmdline)
 mode=${mode:-full}
+late=no
+grep -qw 'sw\.late=1' /proc/cmdline && late=yes
 FINDINGS=/var/log/sockwatch/findings.jsonl
 SOCK_RULES=/etc/audit/rules.d/50-sockwatch.rules
 
 put() { echo "$1=$2" >> "$RES"; echo "SWVM: $1=$2" > /dev/console; }
+get() { sed -n "s/^$1=//p" "$RES" | tail -1; }
 up() { cut -d' ' -f1 /proc/uptime; }
 mono() { # UNIT PROPERTY: a monotonic timestamp property, in seconds since boot
     systemctl show -p "$2" --value "$1" | awk '{ printf "%.1f", $1 / 1000000 }'
@@ -76,18 +91,99 @@ put lockdown "$(cat /sys/kernel/security/lockdown 2>/dev/null)"
 # Boot phases, in seconds since the kernel started.
 put time.harness_start "$T0"
 put time.multi_user "$(mono multi-user.target ActiveEnterTimestampMonotonic)"
-put time.sockwatch_active "$(mono sockwatch.service ActiveEnterTimestampMonotonic)"
 put time.docker_active "$(mono docker.service ActiveEnterTimestampMonotonic)"
 # (systemd-analyze time has no answer yet: this unit is part of the boot.) Debian's
 # initramfs runs no systemd: systemd starts when the kernel and the initramfs are done.
 put time.userspace_start "$(systemctl show -p UserspaceTimestampMonotonic --value | awk '{ printf "%.1f", $1 / 1000000 }')"
 
+# audit's state before anything of the harness's (sockwatch has not started
+# when sw.late=1, and auditd is disabled in the image).
+auditctl -s > "$R/auditctl-s-start.txt" 2>&1
+put start.audit_enabled "$(awk '$1 == "enabled" { print $2 }' "$R/auditctl-s-start.txt")"
+put start.sockwatch "$(systemctl is-active sockwatch)"
+put start.sockwatch_condition "$(systemctl show -p ConditionResult --value sockwatch)"
+
 # Every audit record from here on, raw, for the events closed without EOE.
 "$H/audit_reader" > "$R/audit-raw.txt" 2> "$R/audit-reader.err" &
 reader=$!
 
+# Docker answers; the container image (busybox, /client, /late_client) is in.
+docker_ready() {
+    local t i
+    t=$(up)
+    for i in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    put time.docker_ready "$(up)"
+    docker import "$H/sw-image.tar" sw:test > /dev/null 2>> "$R/docker.err"
+    put time.docker_import "$(awk -v a="$t" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }')"
+}
+
+# --- late: audit turned on after the container's process was created -----------
+# A container whose process waits on the FIFO /run/swlate/NAME, then connects to
+# /run/docker.sock from the same task; prints its full id.
+late_container() { # NAME
+    mkfifo "/run/swlate/$1"
+    docker run -d --network none -v /run/docker.sock:/run/docker.sock -v /run/swlate:/t sw:test \
+        /late_client /run/docker.sock "/t/$1" 20 2>>"$R/docker.err"
+}
+late_go() { timeout 10 sh -c "echo go > /run/swlate/$1"; }  # NAME: it connects now
+host_pid() { docker inspect -f '{{.State.Pid}}' "$1" 2>>"$R/docker.err"; }
+# SYSCALL records in the raw capture for PID: all of them, and those with
+# sockwatch's key.
+records_all() { count -E "^type=1300 .* pid=$1 " "$R/audit-raw.txt"; }
+records_key() { grep -E "^type=1300 .* pid=$1 " "$R/audit-raw.txt" 2>/dev/null | count -F 'key="sockwatch"'; }
+if [ "$late" = yes ]; then
+    begin late
+    docker_ready
+    mkdir -p /run/swlate
+    lid=$(late_container L)
+    put late.id "$lid"
+    put late.pid "$(host_pid "$lid")"
+    put late.audit_enabled_before "$(auditctl -s 2>&1 | awk '$1 == "enabled" { print $2 }')"
+    put late.sockwatch_before "$(systemctl is-active sockwatch)"
+    # Audit was never on before this point: it is off now (above), it was off
+    # when the kernel initialised it, and no CONFIG_CHANGE record switched it
+    # (the kernel logs no record when audit goes on from off, but one when it
+    # goes off again, or is set while on).
+    put late.audit_at_init "$(journalctl -q -b -k -o cat | sed -n 's/.*state=initialized audit_enabled=\([0-9]\).*/\1/p' | head -1)"
+    put late.audit_switches_before "$(journalctl -q -b -o cat | count 'op=set audit_enabled=')"
+    mkdir -p /run/systemd/system/sockwatch.service.d
+    printf '[Unit]\nConditionKernelCommandLine=\n' > /run/systemd/system/sockwatch.service.d/60-vmtest-late.conf
+    systemctl daemon-reload
+    t=$(up)
+    systemctl start sockwatch
+    put late.start_rc "$?"
+    put time.late_sockwatch_start "$(awk -v a="$t" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }')"
+    put late.sockwatch_active "$(systemctl is-active sockwatch)"
+    cid=$(late_container C)
+    put late.control_id "$cid"
+    put late.control_pid "$(host_pid "$cid")"
+    late_go L
+    sleep 1
+    late_go C
+    # The control is reported; the first container connected before it.
+    put late.control_jsonl "$(wait_count "$cid" 1 30)"
+    put late.jsonl "$(wait_count "$lid" 1 5)"
+    put late.client_out "$(docker logs "$lid" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+    put late.control_client_out "$(docker logs "$cid" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+    put late.records "$(records_all "$(get late.pid)")"
+    put late.records_key "$(records_key "$(get late.pid)")"
+    put late.control_records "$(records_all "$(get late.control_pid)")"
+    put late.control_records_key "$(records_key "$(get late.control_pid)")"
+    grep '"audit_enabled_late"' "$FINDINGS" > "$R/audit-enabled-late.json" 2>/dev/null
+    put late.event_count "$(count . "$R/audit-enabled-late.json")"
+    put late.event_names_container "$(count -F "$lid" "$R/audit-enabled-late.json")"
+    put late.event_names_control "$(count -F "$cid" "$R/audit-enabled-late.json")"
+    put late.event_level "$(grep -o '"level": *"[a-z]*"' "$R/audit-enabled-late.json" | head -1 | sed 's/.*"\([a-z]*\)"$/\1/')"
+    put late.event_cmdline_audit "$(grep -o '"cmdline_audit": *[^,}]*' "$R/audit-enabled-late.json" | head -1 | sed 's/^"cmdline_audit": *//')"
+    journalctl -q -o short-monotonic -u sockwatch -b > "$R/sockwatch-late.log" 2>&1
+    end late
+fi
+
 # --- 1. the unit came up and stays up, without sandbox denials -----------------
+# (started by the late check above when sw.late=1; by systemd at boot otherwise)
+put time.sockwatch_active "$(mono sockwatch.service ActiveEnterTimestampMonotonic)"
 begin 1
+put check1.started_by "$([ "$late" = yes ] && echo harness || echo boot)"
 put check1.active "$(systemctl is-active sockwatch)"
 put check1.substate "$(systemctl show -p SubState --value sockwatch)"
 put check1.nrestarts "$(systemctl show -p NRestarts --value sockwatch)"
@@ -101,12 +197,14 @@ put check1.seccomp_records "$(cat "$R/journal-audit.txt" "$R/kernel.log" | grep 
 put check1.ready_line "$(grep -c 'sockwatch: info: ready' "$R/sockwatch-boot.log")"
 end 1
 
-# --- the container image -------------------------------------------------------
-t=$(up)
-for i in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-put time.docker_ready "$(up)"
-docker import "$H/sw-image.tar" sw:test > /dev/null 2>> "$R/docker.err"
-put time.docker_import "$(awk -v a="$t" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }')"
+[ "$late" = yes ] || docker_ready
+
+# --- doctor: what sockwatch says of this host ----------------------------------
+sockwatch doctor > "$R/doctor.txt" 2>&1
+put doctor.rc "$?"
+put doctor.x32 "$(grep -m1 '^x32 ' "$R/doctor.txt")"
+put doctor.cmdline "$(grep -m1 '^cmdline ' "$R/doctor.txt")"
+put doctor.result "$(grep -m1 '^result ' "$R/doctor.txt")"
 
 # --- 2. one container, one finding, in the journal and in the JSON lines file -
 begin 2
@@ -127,46 +225,69 @@ grep "$id2" "$FINDINGS" | head -1 > "$R/finding-alias.json"
 docker wait "$id" "$id2" > /dev/null 2>&1
 end 2
 
-# --- 3. short-lived clients: 50 docker exec, 10 docker run --rm ---------------
-begin 3
-before=$(trc_total)
-box=$(docker run -d --network none -v /run/docker.sock:/run/docker.sock sw:test sleep 100000 2>>"$R/docker.err")
-put check3.exec_box "$box"
-t=$(up)
-for i in $(seq 50); do docker exec "$box" /client /run/docker.sock >> "$R/client.out" 2>&1; done
-put time.check3_exec50 "$(awk -v a="$t" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }')"
-put check3.exec_reported "$(wait_count "$box" 50 30)/50"
-t=$(up)
-ids=()
-for i in $(seq 10); do
-    rm -f "$H/cid"
-    docker run --rm --network none --cidfile "$H/cid" -v /run/docker.sock:/run/docker.sock sw:test /client /run/docker.sock >> "$R/client.out" 2>&1
-    ids+=("$(cat "$H/cid" 2>/dev/null)")
-done
-put time.check3_run10 "$(awk -v a="$t" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }')"
-# The last one reported (or 20 s gone), the others are in by then too.
-[ -n "${ids[9]:-}" ] && wait_count "${ids[9]}" 1 20 > /dev/null
-ok=0
-for i in "${ids[@]}"; do
-    [ -n "$i" ] && [ "$(jsonl_count "$i")" -ge 1 ] && ok=$((ok + 1))
-done
-put check3.run_reported "$ok/10"
-put check3.run_ids "${ids[*]}"
-sleep 2
-after=$(trc_total)
-# Findings in this window that name none of the expected containers.
-wrong=$(tail -n +$((before + 1)) "$FINDINGS" | grep '"TRC-1019"' | grep -v -e "$box" $(for i in "${ids[@]}"; do [ -n "$i" ] && printf -- '-e %s ' "$i"; done) | wc -l)
-put check3.total_new "$((after - before))"
-put check3.wrong_id "$wrong"
-put check3.run_counts "$(for i in "${ids[@]}"; do printf '%s ' "$(jsonl_count "$i")"; done | sed 's/ $//')"
-docker rm -f "$box" > /dev/null 2>&1
-end 3
+# --- 11. Debian 11's 5.10: the rule it refuses, and x32 ------------------------
+if [ "$mode" = old ]; then
+    begin 11
+    sockwatch rules status > "$R/rules-status.txt" 2>&1
+    put check11.rules_status_rc "$?"
+    put check11.rules_status "$(tr '\n' '|' < "$R/rules-status.txt")"
+    grep '"rules_refused"' "$FINDINGS" > "$R/rules-refused.json" 2>/dev/null
+    put check11.refused_events "$(count . "$R/rules-refused.json")"
+    put check11.refused_rules "$(grep -o '"rules": *\[[^]]*\]' "$R/rules-refused.json" | head -1)"
+    put check11.refused_errors "$(grep -o '"errors": *\[[^]]*\]' "$R/rules-refused.json" | head -1)"
+    put check11.refused_invisible "$(grep -o '"invisible": *\[[^]]*\]' "$R/rules-refused.json" | head -1)"
+    grep '"x32_enabled"' "$FINDINGS" > "$R/x32-enabled.json" 2>/dev/null
+    put check11.x32_events "$(count . "$R/x32-enabled.json")"
+    put check11.x32_syscall_param "$(tr ' ' '\n' < /proc/cmdline | grep '^syscall\.x32=')"
+    auditctl -l > "$R/auditctl-l.txt" 2>&1
+    put check11.loaded_rules "$(count 'key=sockwatch' "$R/auditctl-l.txt")"
+    end 11
+fi
 
-# --- 6. what lockdown refuses ------------------------------------------------
-begin 6
-"$H/lockdown_probe" > "$R/lockdown-probe.txt" 2>&1
-cat "$R/lockdown-probe.txt" >> "$RES"
-end 6
+if [ "$mode" != old ]; then
+    # --- 3. short-lived clients: 50 docker exec, 10 docker run --rm -----------
+    begin 3
+    before=$(trc_total)
+    # (health events share the file: the window starts after its last line)
+    lines_before=$(count '' "$FINDINGS")
+    box=$(docker run -d --network none -v /run/docker.sock:/run/docker.sock sw:test sleep 100000 2>>"$R/docker.err")
+    put check3.exec_box "$box"
+    t=$(up)
+    for i in $(seq 50); do docker exec "$box" /client /run/docker.sock >> "$R/client.out" 2>&1; done
+    put time.check3_exec50 "$(awk -v a="$t" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }')"
+    put check3.exec_reported "$(wait_count "$box" 50 30)/50"
+    t=$(up)
+    ids=()
+    for i in $(seq 10); do
+        rm -f "$H/cid"
+        docker run --rm --network none --cidfile "$H/cid" -v /run/docker.sock:/run/docker.sock sw:test /client /run/docker.sock >> "$R/client.out" 2>&1
+        ids+=("$(cat "$H/cid" 2>/dev/null)")
+    done
+    put time.check3_run10 "$(awk -v a="$t" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }')"
+    # The last one reported (or 20 s gone), the others are in by then too.
+    [ -n "${ids[9]:-}" ] && wait_count "${ids[9]}" 1 20 > /dev/null
+    ok=0
+    for i in "${ids[@]}"; do
+        [ -n "$i" ] && [ "$(jsonl_count "$i")" -ge 1 ] && ok=$((ok + 1))
+    done
+    put check3.run_reported "$ok/10"
+    put check3.run_ids "${ids[*]}"
+    sleep 2
+    after=$(trc_total)
+    # Findings in this window that name none of the expected containers.
+    wrong=$(tail -n +$((lines_before + 1)) "$FINDINGS" | grep '"TRC-1019"' | grep -v -e "$box" $(for i in "${ids[@]}"; do [ -n "$i" ] && printf -- '-e %s ' "$i"; done) | wc -l)
+    put check3.total_new "$((after - before))"
+    put check3.wrong_id "$wrong"
+    put check3.run_counts "$(for i in "${ids[@]}"; do printf '%s ' "$(jsonl_count "$i")"; done | sed 's/ $//')"
+    docker rm -f "$box" > /dev/null 2>&1
+    end 3
+
+    # --- 6. what lockdown refuses --------------------------------------------
+    begin 6
+    "$H/lockdown_probe" > "$R/lockdown-probe.txt" 2>&1
+    cat "$R/lockdown-probe.txt" >> "$RES"
+    end 6
+fi
 
 if [ "$mode" = full ]; then
     # --- 4. host clients give no finding --------------------------------------
@@ -260,6 +381,7 @@ if [ "$mode" = full ]; then
 
     # --- 7, continued: stop with auditd beside it, then purge -------------------
     begin 7b
+    cp "$FINDINGS" "$R/findings.jsonl" 2>/dev/null
     auditctl -l > "$R/auditctl-before-stop2.txt" 2>&1
     systemctl stop sockwatch
     put check7.stop2_rc "$?"
@@ -292,6 +414,10 @@ if [ "$mode" = full ]; then
     put check7.rules_after_purge "$(grep -c 'key=sockwatch' "$R/auditctl-after-purge.txt")"
     end 7b
 fi
+
+[ -e "$R/findings.jsonl" ] || cp "$FINDINGS" "$R/findings.jsonl" 2>/dev/null
+grep '"kind": *"health"' "$R/findings.jsonl" > "$R/health-events.json" 2>/dev/null
+put health.events "$(grep -o '"event": *"[a-z_0-9]*"' "$R/health-events.json" | sed 's/.*"\([a-z_0-9]*\)"$/\1/' | sort | uniq -c | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $2, $1 }')"
 
 # --- the raw records: which events closed without EOE ---------------------------
 kill "$reader" 2>/dev/null

@@ -4,10 +4,16 @@
 # (tests/vm/debian-guest.sh) that writes its results to a second disk.
 #
 #   debian-host.sh image FLAVOUR DEB        build (or reuse) the image for a kernel
-#   debian-host.sh boot FLAVOUR MODE OUTDIR boot it; results land in OUTDIR
+#   debian-host.sh boot FLAVOUR MODE OUTDIR [KERNEL-PARAMETER...]
+#                                           boot it; results land in OUTDIR
 #
-# FLAVOUR: 6.1 (bookworm's linux-image-cloud-amd64) or 6.12 (bookworm-backports').
-# MODE: full (every check) or locked (lockdown=confidentiality, checks 1-3 and 6).
+# FLAVOUR: 6.1 (bookworm's linux-image-cloud-amd64), 6.12 (bookworm-backports'),
+# or 5.10 (bullseye's linux-image-amd64: Debian 11's kernel, generic because the
+# cloud one has no x32 ABI, on the same Debian 12 system).
+# MODE: full (every check; sw.late=1: sockwatch.service does not start at boot,
+# the guest starts it after a container, see debian-guest.sh), locked
+# (lockdown=confidentiality, checks 1-3 and 6) or old (checks 1, 2 and 11).
+# KERNEL-PARAMETERs go on the kernel command line too (audit=1, syscall.x32=y).
 #
 # Layers, under $SOCKWATCH_VM_CACHE/debian-host (/var/cache/sockwatch-tests by
 # default, shared with locked-audit.sh), each keyed by a hash of what makes it
@@ -120,10 +126,21 @@ EOF
 }
 
 build_kernel() { # DIR FLAVOUR
-    local dir=$1 flavour=$2 target=()
-    [ "$flavour" = 6.12 ] && target=(-t "$suite-backports")
+    local dir=$1 flavour=$2 pkg=linux-image-cloud-amd64 target=()
     guard_on "$dir"
-    in_chroot "$dir" apt-get install -y -qq "${target[@]}" linux-image-cloud-amd64 >/dev/null
+    case $flavour in
+        6.12) target=(-t "$suite-backports") ;;
+        5.10)
+            # Debian 11's kernel on this Debian 12 system: its source line is in
+            # this layer only, and only the kernel comes from it (bookworm's
+            # initramfs-tools makes the initrd). The generic flavour, not cloud:
+            # only it has the x32 ABI (CONFIG_X86_X32, off unless syscall.x32=y).
+            printf 'deb %s bullseye main\n' "$mirror" > "$dir/etc/apt/sources.list.d/bullseye.list"
+            in_chroot "$dir" apt-get update -qq
+            pkg=linux-image-amd64/bullseye
+            ;;
+    esac
+    in_chroot "$dir" apt-get install -y -qq "${target[@]}" "$pkg" >/dev/null
     guard_off "$dir"
     ls "$dir"/boot/vmlinuz-* "$dir"/boot/initrd.img-* >/dev/null
 }
@@ -136,6 +153,10 @@ build_image() { # DIR (a copy of the kernel layer) OUT DEB
     mkdir -p "$dir/etc/systemd/system/sockwatch.service.d"
     printf '[Service]\nExecStart=\nExecStart=/usr/sbin/sockwatch run --dedup-window 0\n' \
         > "$dir/etc/systemd/system/sockwatch.service.d/50-vmtest.conf"
+    # Not at boot when the kernel command line has sw.late=1: the guest starts
+    # the unit itself, after a container (it clears this with a drop-in in /run).
+    printf '[Unit]\nConditionKernelCommandLine=!sw.late=1\n' \
+        > "$dir/etc/systemd/system/sockwatch.service.d/40-vmtest-late.conf"
     guard_on "$dir"
     cp "$deb" "$dir/tmp/"
     in_chroot "$dir" sh -c "cd /tmp && apt-get install -y -qq ./$(basename "$deb")" >/dev/null
@@ -152,6 +173,7 @@ build_image() { # DIR (a copy of the kernel layer) OUT DEB
     cp "$(readlink -f "$(command -v busybox)")" "$ct/bin/busybox"
     for a in $("$ct/bin/busybox" --list); do [ -e "$ct/bin/$a" ] || ln -s busybox "$ct/bin/$a"; done
     gcc -static -O1 -o "$ct/client" "$repo/tests/data/capture/client.c"
+    gcc -static -O1 -o "$ct/late_client" "$here/late_client.c"
     tar -C "$ct" -cf "$h/sw-image.tar" .
     rm -rf "$ct"
     cat > "$dir/etc/systemd/system/sockwatch-vmtest.service" <<'EOF'
@@ -218,14 +240,14 @@ kernel_layer() { # FLAVOUR
 
 image() { # FLAVOUR DEB
     local flavour=$1 deb; deb=$(readlink -f "$2")
-    case $flavour in 6.1|6.12) ;; *) say "unknown flavour $flavour"; exit 2 ;; esac
+    case $flavour in 5.10|6.1|6.12) ;; *) say "unknown flavour $flavour"; exit 2 ;; esac
     exec 9>"$cache/lock"
     flock 9
     local t0; t0=$(now)
     local ki img kernel kk
     kernel_layer "$flavour"
     ki=$( { echo "$kk"; declare -f build_image; sha256sum "$deb" "$here/debian-guest.sh" "$here/lockdown_probe.c" \
-        "$here/audit_reader.c" "$repo/tests/data/capture/client.c" | cut -d' ' -f1; } | hash)
+        "$here/audit_reader.c" "$here/late_client.c" "$repo/tests/data/capture/client.c" | cut -d' ' -f1; } | hash)
     img=$cache/image-$flavour-$ki
     if [ -e "$img/.done" ]; then
         timing "layer image-$flavour cached ($ki)"
@@ -247,16 +269,23 @@ image() { # FLAVOUR DEB
     echo "IMAGE=$img"
 }
 
-boot() { # FLAVOUR MODE OUTDIR
+boot() { # FLAVOUR MODE OUTDIR [KERNEL-PARAMETER...]
     local flavour=$1 mode=$2 out=$3 limit=${SOCKWATCH_VM_TIMEOUT:-900}
+    shift 3
     local img; img=$(ls -d "$cache/image-$flavour"-* 2>/dev/null | grep -v '\.tmp$' | head -1)
     [ -n "$img" ] && [ -e "$img/.done" ] || { say "no image for $flavour: run '$0 image $flavour DEB' first"; exit 1; }
     mkdir -p "$out"
     local append="root=/dev/vda rw console=ttyS0 loglevel=4 panic=-1 sw.mode=$mode"
-    [ "$mode" = locked ] && append="$append lockdown=confidentiality"
+    case $mode in
+        full) append="$append sw.late=1" ;;
+        locked) append="$append lockdown=confidentiality" ;;
+        old) ;;
+        *) say "unknown mode $mode"; exit 2 ;;
+    esac
+    [ $# -eq 0 ] || append="$append $*"
     truncate -s 0 "$out/results.img"
     truncate -s 256M "$out/results.img"
-    say "booting $flavour $mode (timeout ${limit}s)"
+    say "booting $flavour $mode${1:+ ($*)} (timeout ${limit}s)"
     local t0 rc=0; t0=$(now)
     # The root image is opened with snapshot=on: the guest's writes go to a
     # throw-away overlay, so every boot starts from the same image.
@@ -285,5 +314,5 @@ case ${1:-} in
     image) shift; image "$@" ;;
     layers) shift; exec 9>"$cache/lock"; flock 9; kernel_layer "$1"; echo "KERNEL_LAYER=$kernel" ;;
     boot) shift; boot "$@" ;;
-    *) echo "usage: $0 image FLAVOUR DEB | boot FLAVOUR MODE OUTDIR" >&2; exit 2 ;;
+    *) echo "usage: $0 image FLAVOUR DEB | boot FLAVOUR MODE OUTDIR [KERNEL-PARAMETER...]" >&2; exit 2 ;;
 esac
