@@ -55,22 +55,77 @@ pub struct KeyDoc {
 pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "sockets", value: "[\"PATH\", ...]", command: Some("run"), option: "sockets" },
     KeyDoc { key: "outputs", value: "[\"SPEC\", ...]", command: Some("run"), option: "outputs" },
-    KeyDoc { key: "socket_owners", value: "[\"NAME\", ...]", command: Some("run"), option: "socket_owners" },
-    KeyDoc { key: "audit_mode", value: "\"multicast\" | \"unicast\"", command: Some("run"), option: "audit_mode" },
-    KeyDoc { key: "keep_audit_state", value: "true | false", command: Some("run"), option: "keep_audit_state" },
-    KeyDoc { key: "remove_task_never", value: "true | false", command: Some("run"), option: "remove_task_never" },
+    KeyDoc {
+        key: "socket_owners",
+        value: "[\"NAME\", ...]",
+        command: Some("run"),
+        option: "socket_owners",
+    },
+    KeyDoc {
+        key: "audit_mode",
+        value: "\"multicast\" | \"unicast\"",
+        command: Some("run"),
+        option: "audit_mode",
+    },
+    KeyDoc {
+        key: "keep_audit_state",
+        value: "true | false",
+        command: Some("run"),
+        option: "keep_audit_state",
+    },
+    KeyDoc {
+        key: "remove_task_never",
+        value: "true | false",
+        command: Some("run"),
+        option: "remove_task_never",
+    },
     KeyDoc { key: "no_rules", value: "true | false", command: Some("run"), option: "no_rules" },
     KeyDoc { key: "docker_root", value: "\"DIR\"", command: Some("run"), option: "docker_root" },
     KeyDoc { key: "storage_root", value: "\"DIR\"", command: Some("run"), option: "storage_root" },
-    KeyDoc { key: "containerd_state", value: "\"DIR\"", command: Some("run"), option: "containerd_state" },
-    KeyDoc { key: "namespace_fallback", value: "true | false", command: Some("run"), option: "no_namespace_fallback" },
+    KeyDoc {
+        key: "containerd_state",
+        value: "\"DIR\"",
+        command: Some("run"),
+        option: "containerd_state",
+    },
+    KeyDoc {
+        key: "namespace_fallback",
+        value: "true | false",
+        command: Some("run"),
+        option: "no_namespace_fallback",
+    },
     KeyDoc { key: "dedup_window", value: "SECONDS", command: Some("run"), option: "dedup_window" },
-    KeyDoc { key: "syslog_format", value: "\"rfc5424\" | \"rfc3164\"", command: Some("run"), option: "syslog_format" },
-    KeyDoc { key: "syslog_facility", value: "\"NAME\"", command: Some("run"), option: "syslog_facility" },
-    KeyDoc { key: "jsonl_fsync", value: "\"batch\" | \"line\" | \"never\"", command: Some("run"), option: "jsonl_fsync" },
-    KeyDoc { key: "log_level", value: "\"error\" | \"warn\" | \"info\" | \"debug\"", command: None, option: "log_level" },
+    KeyDoc {
+        key: "syslog_format",
+        value: "\"rfc5424\" | \"rfc3164\"",
+        command: Some("run"),
+        option: "syslog_format",
+    },
+    KeyDoc {
+        key: "syslog_facility",
+        value: "\"NAME\"",
+        command: Some("run"),
+        option: "syslog_facility",
+    },
+    KeyDoc {
+        key: "jsonl_fsync",
+        value: "\"batch\" | \"line\" | \"never\"",
+        command: Some("run"),
+        option: "jsonl_fsync",
+    },
+    KeyDoc {
+        key: "log_level",
+        value: "\"error\" | \"warn\" | \"info\" | \"debug\"",
+        command: None,
+        option: "log_level",
+    },
     KeyDoc { key: "rules_dir", value: "\"DIR\"", command: Some("rules"), option: "rules_dir" },
-    KeyDoc { key: "no_persist", value: "true | false", command: Some("rules"), option: "no_persist" },
+    KeyDoc {
+        key: "no_persist",
+        value: "true | false",
+        command: Some("rules"),
+        option: "no_persist",
+    },
 ];
 
 #[derive(Debug, Deserialize)]
@@ -132,22 +187,30 @@ pub const FSYNC_POLICIES: [&str; 3] = ["batch", "line", "never"];
 
 /// Parses the text of the file at `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let err = |span: Option<std::ops::Range<usize>>, key: Option<&str>, message: String| ConfigError {
-        file: path.to_path_buf(),
-        line: span.map_or(1, |s| line_of(text, s.start)),
-        key: key.map(str::to_string),
-        message,
-    };
+    let err =
+        |span: Option<std::ops::Range<usize>>, key: Option<&str>, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: span.map_or(1, |s| line_of(text, s.start)),
+            key: key.map(str::to_string),
+            message,
+        };
     let f: File = toml::from_str(text).map_err(|e| {
         let span = e.span();
         let key = span.clone().and_then(|s| key_at(text, s.start));
         err(span, key.as_deref(), e.message().trim().to_string())
     })?;
-    let one_of = |v: &Option<Spanned<String>>, key: &str, allowed: &[&str]| -> Result<Option<String>, ConfigError> {
+    let one_of = |v: &Option<Spanned<String>>,
+                  key: &str,
+                  allowed: &[&str]|
+     -> Result<Option<String>, ConfigError> {
         match v {
             None => Ok(None),
             Some(s) if allowed.contains(&s.get_ref().as_str()) => Ok(Some(s.get_ref().clone())),
-            Some(s) => Err(err(Some(s.span()), Some(key), format!("{:?} is not one of {}", s.get_ref(), allowed.join(", ")))),
+            Some(s) => Err(err(
+                Some(s.span()),
+                Some(key),
+                format!("{:?} is not one of {}", s.get_ref(), allowed.join(", ")),
+            )),
         }
     };
     let mut c = Config {
@@ -162,7 +225,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         namespace_fallback: f.namespace_fallback,
         log_level: one_of(&f.log_level, "log_level", &LOG_LEVELS)?,
         syslog_format: one_of(&f.syslog_format, "syslog_format", &SYSLOG_FORMATS)?,
-        syslog_facility: one_of(&f.syslog_facility, "syslog_facility", &crate::io::output::syslog::FACILITY_NAMES)?,
+        syslog_facility: one_of(
+            &f.syslog_facility,
+            "syslog_facility",
+            &crate::io::output::syslog::FACILITY_NAMES,
+        )?,
         jsonl_fsync: one_of(&f.jsonl_fsync, "jsonl_fsync", &FSYNC_POLICIES)?,
         rules_dir: f.rules_dir,
         no_persist: f.no_persist,
@@ -172,7 +239,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut out = Vec::new();
         for s in socks {
             if !s.get_ref().starts_with('/') {
-                return Err(err(Some(s.span()), Some("sockets"), format!("{:?} is not an absolute path", s.get_ref())));
+                return Err(err(
+                    Some(s.span()),
+                    Some("sockets"),
+                    format!("{:?} is not an absolute path", s.get_ref()),
+                ));
             }
             out.push(PathBuf::from(s.into_inner()));
         }
@@ -181,50 +252,84 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(outs) = f.outputs {
         let mut specs = Vec::new();
         for o in outs {
-            specs.push(o.get_ref().parse().map_err(|e: String| err(Some(o.span()), Some("outputs"), e))?);
+            specs.push(
+                o.get_ref().parse().map_err(|e: String| err(Some(o.span()), Some("outputs"), e))?,
+            );
         }
         c.outputs = Some(specs);
     }
     if let Some(w) = f.dedup_window {
         let v = *w.get_ref();
         if !(0.0..=86_400.0).contains(&v) {
-            return Err(err(Some(w.span()), Some("dedup_window"), format!("{v} is not a number of seconds from 0 to 86400")));
+            return Err(err(
+                Some(w.span()),
+                Some("dedup_window"),
+                format!("{v} is not a number of seconds from 0 to 86400"),
+            ));
         }
         c.dedup_window = Some(v);
     }
     for (i, a) in f.allow.into_iter().enumerate() {
         let key = |k: &str| format!("allow[{i}].{k}");
         let glob = |v: Option<Spanned<String>>, k: &str| -> Result<Option<Glob>, ConfigError> {
-            v.map(|s| Glob::new(s.get_ref()).map_err(|e| err(Some(s.span()), Some(&key(k)), e))).transpose()
+            v.map(|s| Glob::new(s.get_ref()).map_err(|e| err(Some(s.span()), Some(&key(k)), e)))
+                .transpose()
         };
         let label = match a.label {
             None => None,
             Some(s) => match s.get_ref().split_once('=') {
                 Some((k, v)) if !k.is_empty() => Some((k.to_string(), v.to_string())),
-                _ => return Err(err(Some(s.span()), Some(&key("label")), format!("{:?} is not key=value", s.get_ref()))),
+                _ => {
+                    return Err(err(
+                        Some(s.span()),
+                        Some(&key("label")),
+                        format!("{:?} is not key=value", s.get_ref()),
+                    ));
+                }
             },
         };
         let container_id = match a.container_id {
             None => None,
-            Some(s) if (12..=64).contains(&s.get_ref().len()) && s.get_ref().bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(s)
+                if (12..=64).contains(&s.get_ref().len())
+                    && s.get_ref().bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
                 Some(s.into_inner().to_lowercase())
             }
             Some(s) => {
-                return Err(err(Some(s.span()), Some(&key("container_id")), format!("{:?} is not a container id (12 to 64 hex digits)", s.get_ref())));
+                return Err(err(
+                    Some(s.span()),
+                    Some(&key("container_id")),
+                    format!("{:?} is not a container id (12 to 64 hex digits)", s.get_ref()),
+                ));
             }
         };
         let exe = match a.exe {
             None => None,
             Some(s) if s.get_ref().starts_with('/') => Some(s.into_inner()),
-            Some(s) => return Err(err(Some(s.span()), Some(&key("exe")), format!("{:?} is not an absolute path", s.get_ref()))),
+            Some(s) => {
+                return Err(err(
+                    Some(s.span()),
+                    Some(&key("exe")),
+                    format!("{:?} is not an absolute path", s.get_ref()),
+                ));
+            }
         };
-        let rule = AllowRule { image: glob(a.image, "image")?, name: glob(a.name, "name")?, label, exe, container_id };
+        let rule = AllowRule {
+            image: glob(a.image, "image")?,
+            name: glob(a.name, "name")?,
+            label,
+            exe,
+            container_id,
+        };
         if rule.is_empty() {
             return Err(ConfigError {
                 file: path.to_path_buf(),
                 line: nth_allow_line(text, i),
                 key: Some(format!("allow[{i}]")),
-                message: "an [[allow]] entry needs at least one of image, name, label, exe, container_id".into(),
+                message:
+                    "an [[allow]] entry needs at least one of image, name, label, exe, container_id"
+                        .into(),
             });
         }
         c.allow.push(rule);
@@ -259,7 +364,10 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 }
 
 fn nth_allow_line(text: &str, n: usize) -> usize {
-    let is_allow = |l: &str| l.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect::<String>() == "[[allow]]";
+    let is_allow = |l: &str| {
+        l.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect::<String>()
+            == "[[allow]]"
+    };
     text.lines().enumerate().filter(|(_, l)| is_allow(l)).nth(n).map_or(1, |(i, _)| i + 1)
 }
 
@@ -311,7 +419,16 @@ label = "com.example.role=proxy"
         assert!(from_file.no_rules && !from_file.namespace_fallback);
         assert_eq!(from_file.dedup_window.as_secs(), 3);
         assert_eq!(from_file.outputs, [OutputSpec::Journald]);
-        let cli = settings(&["sockwatch", "run", "--rules", "--namespace-fallback", "--dedup-window", "0", "--output", "stdout"]);
+        let cli = settings(&[
+            "sockwatch",
+            "run",
+            "--rules",
+            "--namespace-fallback",
+            "--dedup-window",
+            "0",
+            "--output",
+            "stdout",
+        ]);
         assert!(!cli.no_rules && cli.namespace_fallback);
         assert!(cli.dedup_window.is_zero());
         assert_eq!(cli.outputs, [OutputSpec::Stdout]);
@@ -326,7 +443,11 @@ label = "com.example.role=proxy"
             "h".into(),
         )
         .unwrap();
-        assert!(!defaults.no_rules && defaults.namespace_fallback && defaults.dedup_window.as_secs() == 10);
+        assert!(
+            !defaults.no_rules
+                && defaults.namespace_fallback
+                && defaults.dedup_window.as_secs() == 10
+        );
         assert_eq!(defaults.sockets, None, "every known runtime socket");
         assert!(!defaults.remove_task_never);
     }
@@ -348,22 +469,52 @@ label = "com.example.role=proxy"
     fn errors_name_file_line_and_key() {
         let long_id = format!("[[allow]]\ncontainer_id = \"{}\"\n", "a".repeat(65));
         let cases: Vec<(&str, &str)> = vec![
-            ("sockets = [\"/run/docker.sock\"]\ndedup_windw = 3\n", "sockwatch.toml:2: key `dedup_windw`: unknown field"),
+            (
+                "sockets = [\"/run/docker.sock\"]\ndedup_windw = 3\n",
+                "sockwatch.toml:2: key `dedup_windw`: unknown field",
+            ),
             ("dedup_window = \"ten\"\n", "sockwatch.toml:1: key `dedup_window`: invalid type"),
-            ("\n\ndedup_window = -1\n", "sockwatch.toml:3: key `dedup_window`: -1 is not a number of seconds"),
+            (
+                "\n\ndedup_window = -1\n",
+                "sockwatch.toml:3: key `dedup_window`: -1 is not a number of seconds",
+            ),
             ("log_level = \"loud\"\n", "sockwatch.toml:1: key `log_level`: \"loud\" is not one of"),
-            ("outputs = [\"stdout\", \"jsonl:relative\"]\n", "sockwatch.toml:1: key `outputs`: jsonl needs an absolute path"),
-            ("sockets = [\"docker.sock\"]\n", "sockwatch.toml:1: key `sockets`: \"docker.sock\" is not an absolute path"),
-            ("[[allow]]\nlabel = \"novalue\"\n", "sockwatch.toml:2: key `allow[0].label`: \"novalue\" is not key=value"),
+            (
+                "outputs = [\"stdout\", \"jsonl:relative\"]\n",
+                "sockwatch.toml:1: key `outputs`: jsonl needs an absolute path",
+            ),
+            (
+                "sockets = [\"docker.sock\"]\n",
+                "sockwatch.toml:1: key `sockets`: \"docker.sock\" is not an absolute path",
+            ),
+            (
+                "[[allow]]\nlabel = \"novalue\"\n",
+                "sockwatch.toml:2: key `allow[0].label`: \"novalue\" is not key=value",
+            ),
             ("[[allow]]\nimage = \"a[\"\n", "sockwatch.toml:2: key `allow[0].image`"),
-            ("[[allow]]\nname = \"x\"\n\n[[allow]]\n", "sockwatch.toml:4: key `allow[1]`: an [[allow]] entry needs"),
+            (
+                "[[allow]]\nname = \"x\"\n\n[[allow]]\n",
+                "sockwatch.toml:4: key `allow[1]`: an [[allow]] entry needs",
+            ),
             ("[[allow]]\ncolour = \"red\"\n", "sockwatch.toml:2: key `colour`: unknown field"),
-            ("[[allow]]\ncontainer_id = \"xyz\"\n", "sockwatch.toml:2: key `allow[0].container_id`"),
+            (
+                "[[allow]]\ncontainer_id = \"xyz\"\n",
+                "sockwatch.toml:2: key `allow[0].container_id`",
+            ),
             (&long_id, "sockwatch.toml:2: key `allow[0].container_id`"),
-            ("[[allow]]\nexe = \"docker\"\n", "sockwatch.toml:2: key `allow[0].exe`: \"docker\" is not an absolute path"),
+            (
+                "[[allow]]\nexe = \"docker\"\n",
+                "sockwatch.toml:2: key `allow[0].exe`: \"docker\" is not an absolute path",
+            ),
             ("[[allow]]\nname = \"[!]\"\n", "sockwatch.toml:2: key `allow[0].name`"),
-            ("x = 1 # a comment\n[[ allow ]] # a comment\n", "sockwatch.toml:1: key `x`: unknown field"),
-            ("[[ allow ]]   # nothing in it\n", "sockwatch.toml:1: key `allow[0]`: an [[allow]] entry needs"),
+            (
+                "x = 1 # a comment\n[[ allow ]] # a comment\n",
+                "sockwatch.toml:1: key `x`: unknown field",
+            ),
+            (
+                "[[ allow ]]   # nothing in it\n",
+                "sockwatch.toml:1: key `allow[0]`: an [[allow]] entry needs",
+            ),
             ("no_rules = yes\n", "sockwatch.toml:1:"),
         ];
         for (text, want) in cases {
@@ -415,34 +566,68 @@ pub fn sockets(cli: &[PathBuf], cfg: &Config) -> Option<Vec<PathBuf>> {
 }
 
 impl Settings {
-    pub fn merge(cli: &crate::cli::RunArgs, cfg: &Config, hostname: String) -> Result<Settings, String> {
+    pub fn merge(
+        cli: &crate::cli::RunArgs,
+        cfg: &Config,
+        hostname: String,
+    ) -> Result<Settings, String> {
         use crate::io::output::{jsonl::Fsync, syslog};
-        let pick = |c: &Option<String>, f: &Option<String>, d: &str| c.clone().or_else(|| f.clone()).unwrap_or_else(|| d.to_string());
+        let pick = |c: &Option<String>, f: &Option<String>, d: &str| {
+            c.clone().or_else(|| f.clone()).unwrap_or_else(|| d.to_string())
+        };
         let window = cli.dedup_window.or(cfg.dedup_window).unwrap_or(10.0);
         if !(0.0..=86_400.0).contains(&window) {
-            return Err(format!("--dedup-window {window}: not a number of seconds from 0 to 86400"));
+            return Err(format!(
+                "--dedup-window {window}: not a number of seconds from 0 to 86400"
+            ));
         }
         let facility = pick(&cli.syslog_facility, &cfg.syslog_facility, "authpriv");
         Ok(Settings {
             sockets: sockets(&cli.sockets.sockets, cfg),
-            remove_task_never: flag(cli.remove_task_never, cli.keep_task_never).or(cfg.remove_task_never).unwrap_or(false),
-            outputs: if cli.outputs.is_empty() { cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout]) } else { cli.outputs.clone() },
+            remove_task_never: flag(cli.remove_task_never, cli.keep_task_never)
+                .or(cfg.remove_task_never)
+                .unwrap_or(false),
+            outputs: if cli.outputs.is_empty() {
+                cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout])
+            } else {
+                cli.outputs.clone()
+            },
             no_rules: flag(cli.no_rules, cli.rules).or(cfg.no_rules).unwrap_or(false),
-            keep_audit_state: flag(cli.keep_audit_state, cli.restore_audit_state).or(cfg.keep_audit_state).unwrap_or(false),
+            keep_audit_state: flag(cli.keep_audit_state, cli.restore_audit_state)
+                .or(cfg.keep_audit_state)
+                .unwrap_or(false),
             unicast: pick(&cli.audit_mode, &cfg.audit_mode, "multicast") == "unicast",
             socket_owners: if cli.socket_owners.is_empty() {
-                cfg.socket_owners.clone().unwrap_or_else(|| crate::io::proc::SOCKET_OWNERS.iter().map(|s| s.to_string()).collect())
+                cfg.socket_owners.clone().unwrap_or_else(|| {
+                    crate::io::proc::SOCKET_OWNERS.iter().map(|s| s.to_string()).collect()
+                })
             } else {
                 cli.socket_owners.clone()
             },
-            docker_root: cli.docker_root.clone().or_else(|| cfg.docker_root.clone()).unwrap_or_else(|| "/var/lib/docker".into()),
-            storage_root: cli.storage_root.clone().or_else(|| cfg.storage_root.clone()).unwrap_or_else(|| "/var/lib/containers/storage".into()),
-            containerd_state: cli.containerd_state.clone().or_else(|| cfg.containerd_state.clone()).unwrap_or_else(|| "/run/containerd".into()),
-            namespace_fallback: flag(cli.namespace_fallback, cli.no_namespace_fallback).or(cfg.namespace_fallback).unwrap_or(true),
+            docker_root: cli
+                .docker_root
+                .clone()
+                .or_else(|| cfg.docker_root.clone())
+                .unwrap_or_else(|| "/var/lib/docker".into()),
+            storage_root: cli
+                .storage_root
+                .clone()
+                .or_else(|| cfg.storage_root.clone())
+                .unwrap_or_else(|| "/var/lib/containers/storage".into()),
+            containerd_state: cli
+                .containerd_state
+                .clone()
+                .or_else(|| cfg.containerd_state.clone())
+                .unwrap_or_else(|| "/run/containerd".into()),
+            namespace_fallback: flag(cli.namespace_fallback, cli.no_namespace_fallback)
+                .or(cfg.namespace_fallback)
+                .unwrap_or(true),
             dedup_window: std::time::Duration::from_secs_f64(window),
             output: crate::io::output::Options {
-                syslog_format: pick(&cli.syslog_format, &cfg.syslog_format, "rfc5424").parse::<syslog::Format>()?,
-                syslog_facility: syslog::facility(&facility).map_err(|e| format!("--syslog-facility: {e}"))?,
+                syslog_format: pick(&cli.syslog_format, &cfg.syslog_format, "rfc5424")
+                    .parse::<syslog::Format>()?,
+                syslog_facility: syslog::facility(&facility)
+                    .map_err(|e| format!("--syslog-facility: {e}"))?,
                 jsonl_fsync: pick(&cli.jsonl_fsync, &cfg.jsonl_fsync, "batch").parse::<Fsync>()?,
                 hostname,
             },

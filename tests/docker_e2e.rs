@@ -35,7 +35,10 @@ fn docker_wait(id: &str) -> i64 {
     let out = run("docker", &["wait", id]);
     let code = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(-1);
     if code != 0 {
-        eprintln!("container {id} logs:\n{}", String::from_utf8_lossy(&run("docker", &["logs", id]).stderr));
+        eprintln!(
+            "container {id} logs:\n{}",
+            String::from_utf8_lossy(&run("docker", &["logs", id]).stderr)
+        );
     }
     run("docker", &["rm", "-f", id]);
     code
@@ -63,7 +66,8 @@ fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
     // (d) a container connecting to another unix socket, even one named docker.sock
     //     and mounted where docker's would be: no finding.
     let decoy_vol = format!("{}:/var/run/docker.sock", decoy.display());
-    let d_id = docker_run(&["-v", &decoy_vol], "socat -u /dev/null UNIX-CONNECT:/var/run/docker.sock");
+    let d_id =
+        docker_run(&["-v", &decoy_vol], "socat -u /dev/null UNIX-CONNECT:/var/run/docker.sock");
     assert_eq!(docker_wait(&d_id), 0, "the decoy connect itself worked");
 
     // (a) the docker CLI inside a container with the socket mounted.
@@ -72,17 +76,27 @@ fn real_docker_containers_reaching_the_socket_are_reported_and_nothing_else() {
         "/usr/bin/docker version --format '{{.Server.Version}}' && sleep 1",
     );
     // (b) the socket mounted at another path, reached with socat.
-    let b_id = docker_run(&["-v", "/var/run/docker.sock:/tmp/x.sock"], "socat -u /dev/null UNIX-CONNECT:/tmp/x.sock && sleep 1");
+    let b_id = docker_run(
+        &["-v", "/var/run/docker.sock:/tmp/x.sock"],
+        "socat -u /dev/null UNIX-CONNECT:/tmp/x.sock && sleep 1",
+    );
 
-    let fa = d.wait_finding("(a) docker CLI in a container", Duration::from_secs(15), |f| f["container"]["id"] == a_id.as_str());
+    let fa = d.wait_finding("(a) docker CLI in a container", Duration::from_secs(15), |f| {
+        f["container"]["id"] == a_id.as_str()
+    });
     assert_eq!(fa["container"]["runtime"], "docker");
     assert_eq!(fa["socket"]["path"], "/var/run/docker.sock");
     assert_eq!(fa["socket"]["watched"], "/run/docker.sock");
     assert_eq!(fa["process"]["exe"], "/usr/bin/docker");
     assert_eq!(fa["container"]["image"], IMAGE);
     assert_eq!(fa["container"]["labels"]["org.sockwatch.test"], "1");
-    assert!(fa["container"]["name"].as_str().is_some_and(|n| !n.is_empty() && !n.starts_with('/')), "{fa:#}");
-    let fb = d.wait_finding("(b) socket mounted as /tmp/x.sock", Duration::from_secs(15), |f| f["container"]["id"] == b_id.as_str());
+    assert!(
+        fa["container"]["name"].as_str().is_some_and(|n| !n.is_empty() && !n.starts_with('/')),
+        "{fa:#}"
+    );
+    let fb = d.wait_finding("(b) socket mounted as /tmp/x.sock", Duration::from_secs(15), |f| {
+        f["container"]["id"] == b_id.as_str()
+    });
     assert_eq!(fb["socket"]["path"], "/tmp/x.sock");
     assert_eq!(fb["socket"]["inode"], fa["socket"]["inode"]);
     assert_eq!(docker_wait(&a_id), 0);
@@ -123,7 +137,21 @@ fn docker_exec_of_a_client_that_exits_at_once_is_attributed() {
     let vol = format!("{}:/client:ro", client.display());
     let out = run(
         "docker",
-        &["run", "-d", "--name", &name, "--network", "none", "-v", &vol, "-v", "/var/run/docker.sock:/var/run/docker.sock", IMAGE, "sleep", "60"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "-v",
+            &vol,
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            IMAGE,
+            "sleep",
+            "60",
+        ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
@@ -131,11 +159,14 @@ fn docker_exec_of_a_client_that_exits_at_once_is_attributed() {
     for _ in 0..N {
         assert!(run("docker", &["exec", &id, "/client", "/var/run/docker.sock"]).status.success());
     }
-    d.wait_finding("all execs", Duration::from_secs(15), |_| d.findings().iter().filter(|f| f["container"]["id"] == id.as_str()).count() >= N);
+    d.wait_finding("all execs", Duration::from_secs(15), |_| {
+        d.findings().iter().filter(|f| f["container"]["id"] == id.as_str()).count() >= N
+    });
     let (st, log) = d.stop();
     run("docker", &["rm", "-f", &id]);
     assert!(st.success(), "{log}");
-    let mine: Vec<_> = d_findings(&dir).into_iter().filter(|f| f["process"]["comm"] == "client").collect();
+    let mine: Vec<_> =
+        d_findings(&dir).into_iter().filter(|f| f["process"]["comm"] == "client").collect();
     assert_eq!(mine.len(), N, "one finding per exec: {mine:#?}");
     for f in &mine {
         assert_eq!(f["container"]["id"], id.as_str());
@@ -158,7 +189,10 @@ fn d_findings(dir: &std::path::Path) -> Vec<serde_json::Value> {
 /// tell a runtime from anyone else.
 #[test]
 fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
-    if !privileged("private mount namespace end-to-end") || !docker_ready() || !have("/usr/bin/python3", "private mount namespace end-to-end") {
+    if !privileged("private mount namespace end-to-end")
+        || !docker_ready()
+        || !have("/usr/bin/python3", "private mount namespace end-to-end")
+    {
         return;
     }
     // A root-owned interpreter from the system directories, by its real name.
@@ -178,18 +212,36 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
         "-c",
         "mount --bind /usr /usr && mount -o remount,bind,ro /usr && exec \"$0\" \"$@\"",
     ];
-    let extra = ["--socket", "/run/docker.sock", "--socket", other.to_str().unwrap(), "--socket-owner", "dockerd", "--socket-owner", &python_name];
+    let extra = [
+        "--socket",
+        "/run/docker.sock",
+        "--socket",
+        other.to_str().unwrap(),
+        "--socket-owner",
+        "dockerd",
+        "--socket-owner",
+        &python_name,
+    ];
     let d = Daemon::start_wrapped(&dir, &wrapper, &extra, &[]);
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
-    assert_ne!(ns(&d.child.id().to_string()), ns("self"), "sockwatch runs in a mount namespace of its own");
+    assert_ne!(
+        ns(&d.child.id().to_string()),
+        ns("self"),
+        "sockwatch runs in a mount namespace of its own"
+    );
     assert!(
-        run("sh", &["-c", &format!("grep -q ' /usr .* ro,' /proc/{}/mountinfo", d.child.id())]).status.success(),
+        run("sh", &["-c", &format!("grep -q ' /usr .* ro,' /proc/{}/mountinfo", d.child.id())])
+            .status
+            .success(),
         "/usr is read-only for sockwatch"
     );
 
     let vol = format!("{}:/client:ro", client.display());
     let sock = "/var/run/docker.sock:/var/run/docker.sock";
-    let out = run("docker", &["run", "-d", "--network", "none", "-v", &vol, "-v", sock, IMAGE, "sleep", "120"]);
+    let out = run(
+        "docker",
+        &["run", "-d", "--network", "none", "-v", &vol, "-v", sock, IMAGE, "sleep", "120"],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let long = String::from_utf8(out.stdout).unwrap().trim().to_string();
     // Removed however the test ends.
@@ -202,7 +254,9 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
     let _removed = Removed(long.clone());
     const EXECS: usize = 20;
     for _ in 0..EXECS {
-        assert!(run("docker", &["exec", &long, "/client", "/var/run/docker.sock"]).status.success());
+        assert!(
+            run("docker", &["exec", &long, "/client", "/var/run/docker.sock"]).status.success()
+        );
     }
     // One-shot containers whose PID 1 connects and exits: nothing of them is left.
     const ONE_SHOT: usize = 5;
@@ -210,24 +264,49 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
     for i in 0..ONE_SHOT {
         let cid = dir.join(format!("cid{i}"));
         let cidfile = cid.to_str().unwrap();
-        let out = run("docker", &["run", "--rm", "--cidfile", cidfile, "--network", "none", "-v", &vol, "-v", sock, IMAGE, "/client", "/var/run/docker.sock"]);
+        let out = run(
+            "docker",
+            &[
+                "run",
+                "--rm",
+                "--cidfile",
+                cidfile,
+                "--network",
+                "none",
+                "-v",
+                &vol,
+                "-v",
+                sock,
+                IMAGE,
+                "/client",
+                "/var/run/docker.sock",
+            ],
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         one_shot.push(std::fs::read_to_string(&cid).unwrap().trim().to_string());
     }
     // A host client: no finding.
     assert!(run("docker", &["version"]).status.success());
 
-    let execs = |all: &[serde_json::Value]| all.iter().filter(|f| f["container"]["id"] == long.as_str() && f["process"]["comm"] == "client").count();
+    let execs = |all: &[serde_json::Value]| {
+        all.iter()
+            .filter(|f| f["container"]["id"] == long.as_str() && f["process"]["comm"] == "client")
+            .count()
+    };
     d.wait_finding("every short-lived client", Duration::from_secs(20), |_| {
         let all = d.findings();
-        execs(&all) >= EXECS && one_shot.iter().all(|id| all.iter().any(|f| f["container"]["id"] == id.as_str()))
+        execs(&all) >= EXECS
+            && one_shot.iter().all(|id| all.iter().any(|f| f["container"]["id"] == id.as_str()))
     });
 
     // The socket-owner check: a declared owner (a root-owned system binary)
     // re-creating a watched socket is no finding; the same interpreter copied
     // elsewhere is no owner.
     let recreate = |python: &str| {
-        let code = format!("import os,socket,time; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?}); time.sleep(0.5)", p = other.to_str().unwrap());
+        let code = format!(
+            "import os,socket,time; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?}); time.sleep(0.5)",
+            p = other.to_str().unwrap()
+        );
         let out = run(python, &["-c", &code]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
@@ -237,9 +316,18 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
     recreate(impostor.to_str().unwrap());
     let t0 = std::time::Instant::now();
     let file = d.findings.clone();
-    let replaced = || records_in(&file).into_iter().filter(|r| r["signature"]["id"] == "SW-1002").collect::<Vec<_>>();
+    let replaced = || {
+        records_in(&file)
+            .into_iter()
+            .filter(|r| r["signature"]["id"] == "SW-1002")
+            .collect::<Vec<_>>()
+    };
     while replaced().is_empty() {
-        assert!(t0.elapsed() < Duration::from_secs(5), "no SW-1002 for the impostor; log:\n{}", d.log());
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "no SW-1002 for the impostor; log:\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let (st, log) = d.stop();
@@ -247,17 +335,32 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
 
     let all = findings_in(&dir.join("findings.jsonl"));
     let reported_execs = execs(&all);
-    let reported_one_shot = one_shot.iter().filter(|id| all.iter().any(|f| f["container"]["id"] == id.as_str())).count();
-    eprintln!("private mount namespace: {reported_execs}/{EXECS} docker exec clients and {reported_one_shot}/{ONE_SHOT} one-shot containers reported");
+    let reported_one_shot = one_shot
+        .iter()
+        .filter(|id| all.iter().any(|f| f["container"]["id"] == id.as_str()))
+        .count();
+    eprintln!(
+        "private mount namespace: {reported_execs}/{EXECS} docker exec clients and {reported_one_shot}/{ONE_SHOT} one-shot containers reported"
+    );
     assert_eq!(reported_execs, EXECS, "{all:#?}");
     for f in &all {
         let id = f["container"]["id"].as_str().unwrap_or_default();
-        assert!(id == long || one_shot.iter().any(|o| o == id), "a finding for no container of this test (the host's docker version?): {f:#}");
+        assert!(
+            id == long || one_shot.iter().any(|o| o == id),
+            "a finding for no container of this test (the host's docker version?): {f:#}"
+        );
     }
     // The impostor's delete and create, each a finding; none for the owner.
     let sw1002 = replaced();
     let ops: Vec<&str> = sw1002.iter().filter_map(|f| f["operation"].as_str()).collect();
-    assert_eq!(ops, ["delete", "create"], "the owner's re-creation is no finding, the impostor's is: {sw1002:#?}");
-    assert!(sw1002.iter().all(|f| f["process"]["exe"] == impostor.to_str().unwrap()), "{sw1002:#?}");
+    assert_eq!(
+        ops,
+        ["delete", "create"],
+        "the owner's re-creation is no finding, the impostor's is: {sw1002:#?}"
+    );
+    assert!(
+        sw1002.iter().all(|f| f["process"]["exe"] == impostor.to_str().unwrap()),
+        "{sw1002:#?}"
+    );
     t.end();
 }

@@ -13,16 +13,26 @@ use common::*;
 use sockwatch::io::netlink::Control;
 
 fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn wait_health(d: &Daemon, event: &str, timeout: Duration) -> serde_json::Value {
     let t0 = Instant::now();
     loop {
-        if let Some(h) = records(&d.findings).into_iter().find(|r| r["kind"] == "health" && r["event"] == event) {
+        if let Some(h) =
+            records(&d.findings).into_iter().find(|r| r["kind"] == "health" && r["event"] == event)
+        {
             return h;
         }
-        assert!(t0.elapsed() < timeout, "no {event} health event within {timeout:?}; log:\n{}", d.log());
+        assert!(
+            t0.elapsed() < timeout,
+            "no {event} health event within {timeout:?}; log:\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -33,7 +43,11 @@ fn still_detects(d: &Daemon, c: &FakeContainer, sock: &Path) {
     let t0 = Instant::now();
     let _ = c.sh(&connect_cmd(sock));
     while records(&d.findings).iter().filter(|r| r.get("signature").is_some()).count() <= before {
-        assert!(t0.elapsed() < Duration::from_secs(2), "a container connect was not reported within 2 s; log:\n{}", d.log());
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "a container connect was not reported within 2 s; log:\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -55,7 +69,10 @@ fn audit_off() {
     }
 }
 
-fn setup(tag: &str, extra: &[&str]) -> (AuditTest, UnixListener, std::path::PathBuf, Daemon, FakeContainer) {
+fn setup(
+    tag: &str,
+    extra: &[&str],
+) -> (AuditTest, UnixListener, std::path::PathBuf, Daemon, FakeContainer) {
     let t = AuditTest::begin(tag);
     let sock = t.dir.join("real.sock");
     let listener = UnixListener::bind(&sock).unwrap();
@@ -102,7 +119,8 @@ fn keep_audit_state_only_reports() {
 
 #[test]
 fn journald_starting_switches_audit_off_and_it_comes_back() {
-    if !privileged("journald restart") || !have("/lib/systemd/systemd-journald", "journald restart") {
+    if !privileged("journald restart") || !have("/lib/systemd/systemd-journald", "journald restart")
+    {
         return;
     }
     let (t, _l, sock, d, c) = setup("journald", &[]);
@@ -119,7 +137,10 @@ fn journald_starting_switches_audit_off_and_it_comes_back() {
     let out = run(setup, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let h = wait_health(&d, "audit_disabled", Duration::from_secs(10));
-    eprintln!("recovery: journald start switched audit off; back on {:?} after journald was started", t0.elapsed());
+    eprintln!(
+        "recovery: journald start switched audit off; back on {:?} after journald was started",
+        t0.elapsed()
+    );
     assert_eq!(h["details"]["restored"], true);
     still_detects(&d, &c, &sock);
     finish(t, d, c);
@@ -152,13 +173,16 @@ fn wiped_rules_are_loaded_again_within_a_second() {
 
 #[test]
 fn dockerd_restart_recreates_the_socket_and_matching_follows() {
-    if !privileged("dockerd restart") || !runtime_ready("docker", "sockwatch-test:latest", "tests/env/setup-docker.sh") {
+    if !privileged("dockerd restart")
+        || !runtime_ready("docker", "sockwatch-test:latest", "tests/env/setup-docker.sh")
+    {
         return;
     }
     let t = AuditTest::begin("dockerd");
     let client = build_client(&t.dir);
     let d = Daemon::start(&t.dir, &[]);
-    let inode = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/run/docker.sock").unwrap());
+    let inode =
+        || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/run/docker.sock").unwrap());
     let before = inode();
     // Restart dockerd: stop it, and start it again as the test command does.
     let _ = run("pkill", &["-x", "dockerd"]);
@@ -175,26 +199,44 @@ fn dockerd_restart_recreates_the_socket_and_matching_follows() {
     let vol = format!("{}:/client:ro", client.display());
     let started = run(
         "docker",
-        &["run", "-d", "--network", "none", "-v", &vol, "-v", "/var/run/docker.sock:/var/run/docker.sock", "sockwatch-test:latest", "sleep", "60"],
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "-v",
+            &vol,
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "sockwatch-test:latest",
+            "sleep",
+            "60",
+        ],
     );
     assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
     let id = String::from_utf8(started.stdout).unwrap().trim().to_string();
     let t0 = Instant::now();
     assert!(run("docker", &["exec", &id, "/client", "/var/run/docker.sock"]).status.success());
-    let f = d.wait_finding("a connect to the new socket", Duration::from_secs(10), |f| f["container"]["id"] == id.as_str());
+    let f = d.wait_finding("a connect to the new socket", Duration::from_secs(10), |f| {
+        f["container"]["id"] == id.as_str()
+    });
     let took = t0.elapsed();
     assert_eq!(f["socket"]["inode"], inode());
     // fanotify saw the old socket go and the new one come, each a health event.
     wait_health(&d, "socket_changed", Duration::from_secs(1));
-    let changes: Vec<serde_json::Value> =
-        records(&d.findings).into_iter().filter(|r| r["kind"] == "health" && r["event"] == "socket_changed").collect();
+    let changes: Vec<serde_json::Value> = records(&d.findings)
+        .into_iter()
+        .filter(|r| r["kind"] == "health" && r["event"] == "socket_changed")
+        .collect();
     assert!(changes.iter().any(|h| h["details"]["new_inode"] == inode()), "{changes:#?}");
     let all = records(&d.findings);
     assert!(
         all.iter().all(|f| f["signature"]["id"] != "SW-1002" && f["signature"]["id"] != "SW-1001"),
         "dockerd re-creating and setting up its own socket is no finding: {all:#?}"
     );
-    eprintln!("recovery: dockerd restarted; the first connect to the new socket reported {took:?} after `docker exec` began");
+    eprintln!(
+        "recovery: dockerd restarted; the first connect to the new socket reported {took:?} after `docker exec` began"
+    );
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let (st, log) = d.stop();
     run("docker", &["rm", "-f", &id]);
@@ -209,7 +251,12 @@ fn auditd_beside_sockwatch_both_see_the_events() {
     }
     let (t, _l, sock, d, c) = setup("auditd", &[]);
     let log = Path::new("/var/log/audit/audit.log");
-    let mut auditd = Reaped(std::process::Command::new("/usr/sbin/auditd").args(["-n", "-s", "nochange"]).spawn().unwrap());
+    let mut auditd = Reaped(
+        std::process::Command::new("/usr/sbin/auditd")
+            .args(["-n", "-s", "nochange"])
+            .spawn()
+            .unwrap(),
+    );
     let auditd = &mut auditd.0;
     let mut ctl = Control::open().unwrap();
     let t0 = Instant::now();
@@ -231,10 +278,16 @@ fn auditd_beside_sockwatch_both_see_the_events() {
     let t2 = Instant::now();
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.lines().any(|l| l.contains(&format!(":{serial})")) && l.contains("key=\"sockwatch\"")) {
+        if text
+            .lines()
+            .any(|l| l.contains(&format!(":{serial})")) && l.contains("key=\"sockwatch\""))
+        {
             break;
         }
-        assert!(t2.elapsed() < Duration::from_secs(5), "auditd's log has no record of serial {serial}");
+        assert!(
+            t2.elapsed() < Duration::from_secs(5),
+            "auditd's log has no record of serial {serial}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(ctl.status().unwrap().pid, auditd.id(), "sockwatch never takes the audit pid");
@@ -247,24 +300,48 @@ fn auditd_beside_sockwatch_both_see_the_events() {
     let ours_before = copies_of_ours();
     assert!(ours_before.iter().all(|&n| n == 1), "{ours_before:?}");
     let file = t.dir.join("50-sockwatch.rules");
-    let printed = run(BIN, &["--config", "/dev/null", "rules", "print", "--socket", sock.to_str().unwrap()]);
+    let printed =
+        run(BIN, &["--config", "/dev/null", "rules", "print", "--socket", sock.to_str().unwrap()]);
     std::fs::write(&file, printed.stdout).unwrap();
     // A failed assertion below must not leave the file's copies loaded.
     let _unload = OnDrop(|| {
-        run(BIN, &["--config", "/dev/null", "rules", "remove", "--no-persist", "--socket", sock.to_str().unwrap()]);
+        run(
+            BIN,
+            &[
+                "--config",
+                "/dev/null",
+                "rules",
+                "remove",
+                "--no-persist",
+                "--socket",
+                sock.to_str().unwrap(),
+            ],
+        );
     });
     let out = run("auditctl", &["-R", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let t3 = Instant::now();
     while copies_of_ours() != ours_before {
-        assert!(t3.elapsed() < Duration::from_secs(5), "rules loaded twice: {:?}; log:\n{}", copies_of_ours(), d.log());
+        assert!(
+            t3.elapsed() < Duration::from_secs(5),
+            "rules loaded twice: {:?}; log:\n{}",
+            copies_of_ours(),
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    eprintln!("duplicates: the rules file loaded beside sockwatch's rules -> one copy each again in {:?}", t3.elapsed());
+    eprintln!(
+        "duplicates: the rules file loaded beside sockwatch's rules -> one copy each again in {:?}",
+        t3.elapsed()
+    );
     // The counts settle when the last copy goes; the log line follows it.
     d.wait_log("removed the extra copies", Duration::from_secs(2));
     still_detects(&d, &c, &sock);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(auditd.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(auditd.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     auditd.wait().unwrap();
     while ctl.status().unwrap().pid != 0 {
         std::thread::sleep(Duration::from_millis(20));
@@ -273,9 +350,23 @@ fn auditd_beside_sockwatch_both_see_the_events() {
     assert!(st.success(), "{out}");
     // The file's copies stay loaded: the connect rules (the io_uring rule is not
     // in the file, and was sockwatch's alone).
-    let file_rules = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).lines().filter(|l| l.starts_with("-A")).count();
+    let file_rules = String::from_utf8_lossy(&std::fs::read(&file).unwrap())
+        .lines()
+        .filter(|l| l.starts_with("-A"))
+        .count();
     assert_eq!(copies_of_ours(), vec![1; file_rules], "{out}");
-    let removed = run(BIN, &["--config", "/dev/null", "rules", "remove", "--no-persist", "--socket", sock.to_str().unwrap()]);
+    let removed = run(
+        BIN,
+        &[
+            "--config",
+            "/dev/null",
+            "rules",
+            "remove",
+            "--no-persist",
+            "--socket",
+            sock.to_str().unwrap(),
+        ],
+    );
     assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
     // auditd's rules set the backlog limit; put it back as it was.
     ctl.set_backlog_limit(t.before.backlog_limit).unwrap();
@@ -324,11 +415,30 @@ fn unicast_mode_takes_the_audit_pid_and_gives_it_back() {
     let serial = d.findings().last().unwrap()["audit"]["serial"].as_u64().unwrap();
     // The kernel no longer prints the records to its log.
     let kmsg = String::from_utf8_lossy(&run("dmesg", &[]).stdout).into_owned();
-    assert!(!kmsg.contains(&format!(":{serial})")), "record {serial} was printed to the kernel log");
+    assert!(
+        !kmsg.contains(&format!(":{serial})")),
+        "record {serial} was printed to the kernel log"
+    );
     // A second one is refused while it holds the pid.
-    let refused = run(BIN, &["--config", "/dev/null", "run", "--no-rules", "--audit-mode", "unicast", "--socket", sock.to_str().unwrap()]);
+    let refused = run(
+        BIN,
+        &[
+            "--config",
+            "/dev/null",
+            "run",
+            "--no-rules",
+            "--audit-mode",
+            "unicast",
+            "--socket",
+            sock.to_str().unwrap(),
+        ],
+    );
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("another audit daemon is registered"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another audit daemon is registered"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
     assert_eq!(ctl.status().unwrap().pid, 0, "given back on exit");
@@ -342,7 +452,11 @@ fn lost_process_events_are_a_health_event() {
         return;
     }
     let (t, _l, sock, d, c) = setup("proc-lost", &[]);
-    assert!(!d.log().contains("no process events"), "this test needs the process connector; log:\n{}", d.log());
+    assert!(
+        !d.log().contains("no process events"),
+        "this test needs the process connector; log:\n{}",
+        d.log()
+    );
     // Stopped, sockwatch reads nothing while the host forks: the connector's
     // socket overflows (ENOBUFS) and the fork history is incomplete.
     let pid = nix::unistd::Pid::from_raw(d.child.id() as i32);

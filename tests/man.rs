@@ -33,17 +33,28 @@ fn the_pages_document_every_subcommand_option_and_config_key() {
     let help = String::from_utf8(run(BIN, &["--help"]).stdout).unwrap();
     for sub in ["run", "rules", "doctor", "scan"] {
         assert!(help.contains(&format!("  {sub} ")), "--help lists {sub}");
-        assert!(page.contains(&format!(".SS \"sockwatch {sub}")) || page.contains(&format!(".SS sockwatch {sub}")), "sockwatch.8 has a section for {sub}");
+        assert!(
+            page.contains(&format!(".SS \"sockwatch {sub}"))
+                || page.contains(&format!(".SS sockwatch {sub}")),
+            "sockwatch.8 has a section for {sub}"
+        );
         let sub_help = String::from_utf8(run(BIN, &[sub, "--help"]).stdout).unwrap();
         for long in sub_help.split_whitespace().filter(|w| w.starts_with("--") && w.len() > 2) {
             let long = long.trim_end_matches([',', '.', ':', ')']);
             // roff writes a dash in an option name as \-.
-            assert!(page.contains(&long.replace('-', "\\-")), "sockwatch.8 documents {long} of {sub}");
+            assert!(
+                page.contains(&long.replace('-', "\\-")),
+                "sockwatch.8 documents {long} of {sub}"
+            );
         }
     }
     let page5 = std::fs::read_to_string(Path::new(MAN_DIR).join("sockwatch.toml.5")).unwrap();
     for key in sockwatch::config::KEYS {
-        assert!(page5.contains(&format!("\\fB{}\\fR", key.key.replace('-', "\\-"))), "sockwatch.toml.5 documents {}", key.key);
+        assert!(
+            page5.contains(&format!("\\fB{}\\fR", key.key.replace('-', "\\-"))),
+            "sockwatch.toml.5 documents {}",
+            key.key
+        );
     }
 }
 
@@ -61,21 +72,33 @@ fn man_renders_the_pages_without_a_warning() {
             .output()
             .unwrap();
         assert!(out.status.success(), "man {page}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(out.stderr.is_empty(), "man --warnings {page}:\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("SOCKWATCH"), "man {page} rendered nothing");
+        assert!(
+            out.stderr.is_empty(),
+            "man --warnings {page}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("SOCKWATCH"),
+            "man {page} rendered nothing"
+        );
     }
 }
 
 #[test]
 fn completions_know_the_subcommands_and_parse_in_their_shell() {
-    for (shell, checker) in [("bash", "/bin/bash"), ("zsh", "/usr/bin/zsh"), ("fish", "/usr/bin/fish")] {
+    for (shell, checker) in
+        [("bash", "/bin/bash"), ("zsh", "/usr/bin/zsh"), ("fish", "/usr/bin/fish")]
+    {
         let out = run(BIN, &["generate", shell]);
         assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
         let script = String::from_utf8(out.stdout).unwrap();
         for word in ["run", "rules", "doctor", "dedup-window", "rules-dir"] {
             assert!(script.contains(word), "the {shell} completion knows {word}");
         }
-        assert!(!script.contains("generate"), "the {shell} completion offers the hidden generate command");
+        assert!(
+            !script.contains("generate"),
+            "the {shell} completion offers the hidden generate command"
+        );
         if !have(checker, &format!("{shell} -n on the completion script")) {
             continue;
         }

@@ -14,10 +14,14 @@ use common::*;
 const IMAGE: &str = "sockwatch-test:latest";
 
 fn journald_ready() -> bool {
-    let ok = Path::new("/run/systemd/journal/socket").exists() && run("sh", &["-c", "command -v journalctl"]).status.success();
+    let ok = Path::new("/run/systemd/journal/socket").exists()
+        && run("sh", &["-c", "command -v journalctl"]).status.success();
     if !ok {
         let why = "systemd-journald is not running (run tests/env/setup-journald.sh)";
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "journald end-to-end cannot run under CI=true: {why}");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "journald end-to-end cannot run under CI=true: {why}"
+        );
         skip("journald end-to-end", why);
     }
     ok
@@ -29,7 +33,22 @@ fn container(name: &str, client: &Path, script: &str) -> String {
     let vol = format!("{}:/client:ro", client.display());
     let out = run(
         "docker",
-        &["run", "-d", "--name", name, "--network", "none", "-v", &vol, "-v", "/var/run/docker.sock:/var/run/docker.sock", IMAGE, "sh", "-c", script],
+        &[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "-v",
+            &vol,
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            IMAGE,
+            "sh",
+            "-c",
+            script,
+        ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
@@ -68,7 +87,10 @@ const EVIL: &str = "x\\nCONTAINER_ID=forged";
 
 #[test]
 fn every_output_carries_findings_exactly_and_safely() {
-    if !privileged("outputs end-to-end") || !runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh") || !journald_ready() {
+    if !privileged("outputs end-to-end")
+        || !runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh")
+        || !journald_ready()
+    {
         return;
     }
     let t = AuditTest::begin("outputs");
@@ -77,14 +99,28 @@ fn every_output_carries_findings_exactly_and_safely() {
     let syslog_path = dir.join("syslog.sock");
     let syslog = UnixDatagram::bind(&syslog_path).unwrap();
     let jsonl = dir.join("findings.jsonl");
-    let (o1, o2, o3) = (format!("--output=jsonl:{}", jsonl.display()), "--output=journald".to_string(), format!("--output=syslog:{}", syslog_path.display()));
+    let (o1, o2, o3) = (
+        format!("--output=jsonl:{}", jsonl.display()),
+        "--output=journald".to_string(),
+        format!("--output=syslog:{}", syslog_path.display()),
+    );
     let d = Daemon::start(&dir, &[&o1, &o2, &o3]);
     let name = format!("sw-out-{:x}", rand64());
     let id = container(&name, &client, "sleep 60");
     // A client whose executable's name holds a newline and a journald field.
-    exec(&id, &format!("cp /client \"/tmp/$(printf '{EVIL}')\" && \"/tmp/$(printf '{EVIL}')\" /var/run/docker.sock"));
-    let f = d.wait_finding("the injected client", Duration::from_secs(10), |f| f["container"]["id"] == id.as_str());
-    assert_eq!(f["process"]["exe"], "/tmp/x\nCONTAINER_ID=forged", "JSON carries it exactly, escaped");
+    exec(
+        &id,
+        &format!(
+            "cp /client \"/tmp/$(printf '{EVIL}')\" && \"/tmp/$(printf '{EVIL}')\" /var/run/docker.sock"
+        ),
+    );
+    let f = d.wait_finding("the injected client", Duration::from_secs(10), |f| {
+        f["container"]["id"] == id.as_str()
+    });
+    assert_eq!(
+        f["process"]["exe"], "/tmp/x\nCONTAINER_ID=forged",
+        "JSON carries it exactly, escaped"
+    );
 
     // syslog: one datagram, one container_id parameter, no raw newline.
     let msgs = recv_all(&syslog, 1, Duration::from_secs(5));
@@ -100,7 +136,10 @@ fn every_output_carries_findings_exactly_and_safely() {
     // journald: found by identifier and the real container id; nothing forged.
     let mut entry = serde_json::Value::Null;
     for _ in 0..50 {
-        let out = run("journalctl", &["-o", "json", "SYSLOG_IDENTIFIER=sockwatch", &format!("CONTAINER_ID={id}")]);
+        let out = run(
+            "journalctl",
+            &["-o", "json", "SYSLOG_IDENTIFIER=sockwatch", &format!("CONTAINER_ID={id}")],
+        );
         if let Some(l) = String::from_utf8_lossy(&out.stdout).lines().next() {
             entry = serde_json::from_str(l).unwrap();
             break;
@@ -135,7 +174,11 @@ fn every_output_carries_findings_exactly_and_safely() {
     // logrotate: rename, SIGHUP, and the next finding goes to a new file.
     let rotated = dir.join("findings.jsonl.1");
     std::fs::rename(&jsonl, &rotated).unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), nix::sys::signal::Signal::SIGHUP).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
     d.wait_log("SIGHUP: outputs reopened", Duration::from_secs(5));
     exec(&id, "/client /var/run/docker.sock");
     for _ in 0..100 {
@@ -149,33 +192,54 @@ fn every_output_carries_findings_exactly_and_safely() {
     assert!(st.success(), "{log}");
     assert_eq!(lines(&rotated).len(), 2, "the old file keeps its lines");
     assert_eq!(lines(&jsonl).len(), 1, "the new file has the line after SIGHUP");
-    for l in std::fs::read_to_string(&rotated).unwrap().lines().chain(std::fs::read_to_string(&jsonl).unwrap().lines()) {
-        assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "every line is whole JSON: {l:?}");
+    for l in std::fs::read_to_string(&rotated)
+        .unwrap()
+        .lines()
+        .chain(std::fs::read_to_string(&jsonl).unwrap().lines())
+    {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(l).is_ok(),
+            "every line is whole JSON: {l:?}"
+        );
     }
 
     // The catalog entry in packaging/ explains the entry under `journalctl -x`.
-    let installed = format!("/usr/lib/systemd/catalog/sockwatch-test-{}.catalog", std::process::id());
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/sockwatch.catalog"), &installed).unwrap();
+    let installed =
+        format!("/usr/lib/systemd/catalog/sockwatch-test-{}.catalog", std::process::id());
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/sockwatch.catalog"), &installed)
+        .unwrap();
     assert!(run("journalctl", &["--update-catalog"]).status.success());
-    let explained = run("journalctl", &["-x", "-q", "SYSLOG_IDENTIFIER=sockwatch", &format!("CONTAINER_ID={id}")]);
+    let explained = run(
+        "journalctl",
+        &["-x", "-q", "SYSLOG_IDENTIFIER=sockwatch", &format!("CONTAINER_ID={id}")],
+    );
     std::fs::remove_file(&installed).unwrap();
     run("journalctl", &["--update-catalog"]);
     let text = String::from_utf8_lossy(&explained.stdout);
-    assert!(text.contains("Subject: A container process reached a container runtime's API socket"), "{text}");
+    assert!(
+        text.contains("Subject: A container process reached a container runtime's API socket"),
+        "{text}"
+    );
     assert!(text.contains(&format!("{name} ({id}, image {IMAGE}")), "{text}");
     t.end();
 }
 
 #[test]
 fn repeated_connects_fold_and_allowed_containers_are_counted_not_reported() {
-    if !privileged("dedup and allowlist end-to-end") || !runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh") {
+    if !privileged("dedup and allowlist end-to-end")
+        || !runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh")
+    {
         return;
     }
     let t = AuditTest::begin("dedup");
     let dir = t.dir.clone();
     let client = build_client(&dir);
     let cfg = dir.join("sockwatch.toml");
-    std::fs::write(&cfg, "dedup_window = 2\n\n[[allow]]\nname = \"sw-allowed-*\"\nimage = \"sockwatch-test:*\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "dedup_window = 2\n\n[[allow]]\nname = \"sw-allowed-*\"\nimage = \"sockwatch-test:*\"\n",
+    )
+    .unwrap();
     let d = Daemon::start(&dir, &["--config", cfg.to_str().unwrap(), "--dedup-window", "2"]);
     let suffix = format!("{:x}", rand64());
     let allowed = container(&format!("sw-allowed-{suffix}"), &client, "sleep 60");
@@ -183,17 +247,28 @@ fn repeated_connects_fold_and_allowed_containers_are_counted_not_reported() {
     exec(&allowed, "/client /var/run/docker.sock");
     // Five connects in well under the window: one at once, one summary of four.
     exec(&noisy, "for i in 1 2 3 4 5; do /client /var/run/docker.sock; done");
-    let first = d.wait_finding("first of five", Duration::from_secs(10), |f| f["container"]["id"] == noisy.as_str());
+    let first = d.wait_finding("first of five", Duration::from_secs(10), |f| {
+        f["container"]["id"] == noisy.as_str()
+    });
     assert_eq!(first["count"], 1);
-    let summary = d.wait_finding("the summary", Duration::from_secs(10), |f| f["container"]["id"] == noisy.as_str() && f["count"] != 1);
+    let summary = d.wait_finding("the summary", Duration::from_secs(10), |f| {
+        f["container"]["id"] == noisy.as_str() && f["count"] != 1
+    });
     assert_eq!(summary["count"], 4);
     let (st, log) = d.stop();
     run("docker", &["rm", "-f", &allowed, &noisy]);
     assert!(st.success(), "{log}");
     let all = lines(&dir.join("findings.jsonl"));
-    let noisy_counts: u64 = all.iter().filter(|f| f["container"]["id"] == noisy.as_str()).map(|f| f["count"].as_u64().unwrap()).sum();
+    let noisy_counts: u64 = all
+        .iter()
+        .filter(|f| f["container"]["id"] == noisy.as_str())
+        .map(|f| f["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(noisy_counts, 5, "counts add up to the connects: {all:#?}");
-    assert!(all.iter().all(|f| f["container"]["id"] != allowed.as_str()), "the allowed container is not reported");
+    assert!(
+        all.iter().all(|f| f["container"]["id"] != allowed.as_str()),
+        "the allowed container is not reported"
+    );
     assert!(log.contains("allowed=1"), "but it is counted: {log}");
     t.end();
 }

@@ -36,7 +36,8 @@ fn expand(items: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for item in items.split_whitespace() {
         if let Some(group) = item.strip_prefix('@') {
-            let listing = run("systemd-analyze", &["syscall-filter", "--no-pager", &format!("@{group}")]);
+            let listing =
+                run("systemd-analyze", &["syscall-filter", "--no-pager", &format!("@{group}")]);
             assert!(listing.status.success(), "systemd-analyze syscall-filter @{group}");
             for l in String::from_utf8_lossy(&listing.stdout).lines().skip(1) {
                 let l = l.trim();
@@ -75,8 +76,11 @@ fn allowed_syscalls(unit: &str) -> BTreeSet<String> {
 
 /// setpriv's --bounding-set argument for `caps` (CAP_X names), less `without`.
 fn bounding(caps: &[String], without: Option<&str>) -> String {
-    let kept: Vec<String> =
-        caps.iter().filter(|c| Some(c.as_str()) != without).map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase())).collect();
+    let kept: Vec<String> = caps
+        .iter()
+        .filter(|c| Some(c.as_str()) != without)
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
     format!("-all,{}", kept.join(","))
 }
 
@@ -106,17 +110,27 @@ fn traced(log: &str, exe: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 
 /// The pid of the one process strace (pid `tracer`) started.
 fn tracee(tracer: u32) -> u32 {
-    let children = std::fs::read_to_string(format!("/proc/{tracer}/task/{tracer}/children")).unwrap();
+    let children =
+        std::fs::read_to_string(format!("/proc/{tracer}/task/{tracer}/children")).unwrap();
     children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("strace has a child")
 }
 
-fn wait_record(d: &Daemon, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+fn wait_record(
+    d: &Daemon,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let t0 = std::time::Instant::now();
     loop {
         if let Some(f) = records_in(&d.findings).into_iter().find(|f| pred(f)) {
             return f;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "no record for {what}; records: {:#?}\nlog:\n{}", records_in(&d.findings), d.log());
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no record for {what}; records: {:#?}\nlog:\n{}",
+            records_in(&d.findings),
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -140,12 +154,23 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
         return;
     }
     let unit = std::fs::read_to_string(format!("{ROOT}/packaging/sockwatch.service")).unwrap();
-    let caps: Vec<String> = unit_lines(&unit, "CapabilityBoundingSet").iter().flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>()).collect();
+    let caps: Vec<String> = unit_lines(&unit, "CapabilityBoundingSet")
+        .iter()
+        .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect();
     assert!(!caps.is_empty(), "the unit sets CapabilityBoundingSet");
     assert_eq!(unit_lines(&unit, "NoNewPrivileges"), ["yes"]);
-    let families: BTreeSet<String> = unit_lines(&unit, "RestrictAddressFamilies").iter().flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>()).collect();
+    let families: BTreeSet<String> = unit_lines(&unit, "RestrictAddressFamilies")
+        .iter()
+        .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect();
     let allowed = allowed_syscalls(&unit);
-    assert!(allowed.contains("fanotify_init") && allowed.contains("read") && !allowed.contains("setrlimit"), "the filter expanded as expected");
+    assert!(
+        allowed.contains("fanotify_init")
+            && allowed.contains("read")
+            && !allowed.contains("setrlimit"),
+        "the filter expanded as expected"
+    );
 
     let t = AuditTest::begin("sandbox");
     let sock = t.dir.join("docker.sock");
@@ -161,17 +186,34 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
     let jsonl = format!("jsonl:{}", t.dir.join("findings.jsonl").display());
     let syslog_out = format!("syslog:{}", syslog.display());
     let full = bounding(&caps, None);
-    let wrapper = ["strace", "-f", "-qq", "-o", trace.to_str().unwrap(), "setpriv", "--bounding-set", &full, "--no-new-privs", "--"];
+    let wrapper = [
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        trace.to_str().unwrap(),
+        "setpriv",
+        "--bounding-set",
+        &full,
+        "--no-new-privs",
+        "--",
+    ];
     let args = [sock_arg[0], sock_arg[1], "--output", &jsonl, "--output", &syslog_out];
     let mut d = Daemon::start_wrapped(&t.dir, &wrapper, &args, &[]);
     let c = FakeContainer::new();
     let out = c.sh(&connect_cmd(&sock));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let f = d.wait_finding("a connect from the container", Duration::from_secs(10), |f| f["container"]["id"] == c.id.as_str());
+    let f = d.wait_finding("a connect from the container", Duration::from_secs(10), |f| {
+        f["container"]["id"] == c.id.as_str()
+    });
     assert_eq!(f["process"]["exe"], "/usr/bin/socat", "{f:#}");
     let pid = chmod(&sock);
     let f = wait_record(&d, "chmod of the socket", |f| f["signature"]["id"] == "SW-1001");
-    assert_eq!(f["process"]["pid"].as_u64(), Some(pid as u64), "fanotify names who changed the socket: {f:#}");
+    assert_eq!(
+        f["process"]["pid"].as_u64(),
+        Some(pid as u64),
+        "fanotify names who changed the socket: {f:#}"
+    );
     let sockwatch_pid = nix::unistd::Pid::from_raw(tracee(d.child.id()) as i32);
     nix::sys::signal::kill(sockwatch_pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     d.wait_log("SIGHUP: outputs reopened", Duration::from_secs(5));
@@ -181,13 +223,25 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
     let log = d.log();
     // audit_enabled_late is about the host (no audit=1 on its command line),
     // not about the sandbox.
-    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("warning:") && !l.contains("health: audit was off and sockwatch turned it on")).collect();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("warning:")
+                && !l.contains("health: audit was off and sockwatch turned it on")
+        })
+        .collect();
     assert!(warnings.is_empty(), "no warning under the unit's capabilities:\n{log}");
     let (calls, used_families) = traced(&std::fs::read_to_string(&trace).unwrap(), BIN);
     let outside: Vec<&String> = calls.iter().filter(|c| !allowed.contains(*c)).collect();
     assert!(outside.is_empty(), "system calls outside the unit's SystemCallFilter: {outside:?}");
-    assert!(used_families.is_subset(&families), "socket families {used_families:?} outside RestrictAddressFamilies {families:?}");
-    eprintln!("sandbox: {} distinct system calls, all allowed: {calls:?}; socket families {used_families:?}", calls.len());
+    assert!(
+        used_families.is_subset(&families),
+        "socket families {used_families:?} outside RestrictAddressFamilies {families:?}"
+    );
+    eprintln!(
+        "sandbox: {} distinct system calls, all allowed: {calls:?}; socket families {used_families:?}",
+        calls.len()
+    );
     drop(d);
 
     // Each capability, taken away, breaks what it is kept for.
@@ -205,13 +259,20 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
                     .output()
                     .unwrap();
                 let err = String::from_utf8_lossy(&out.stderr);
-                assert!(!out.status.success() && err.contains(cap.as_str()), "without {cap} run must fail, naming it: {err}");
+                assert!(
+                    !out.status.success() && err.contains(cap.as_str()),
+                    "without {cap} run must fail, naming it: {err}"
+                );
             }
             "CAP_SYS_PTRACE" => {
                 let d = Daemon::start_wrapped(&t.dir, &wrapper, &sock_arg, &[]);
                 let c = FakeContainer::new();
                 c.sh(&connect_cmd(&sock));
-                let f = d.wait_finding("a connect without CAP_SYS_PTRACE", Duration::from_secs(10), |_| true);
+                let f = d.wait_finding(
+                    "a connect without CAP_SYS_PTRACE",
+                    Duration::from_secs(10),
+                    |_| true,
+                );
                 // Namespace links of a more privileged process cannot be read, so
                 // the container is unknown: the finding is still written.
                 assert_ne!(f["container"]["id"], c.id.as_str(), "without {cap}: {f:#}");
@@ -221,8 +282,13 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
             "CAP_SYS_ADMIN" => {
                 let d = Daemon::start_wrapped(&t.dir, &wrapper, &sock_arg, &[]);
                 chmod(&sock);
-                let f = wait_record(&d, "chmod without CAP_SYS_ADMIN", |f| f["signature"]["id"] == "SW-1001");
-                assert!(f["process"]["pid"].is_null(), "without {cap} the kernel hides who did it: {f:#}");
+                let f = wait_record(&d, "chmod without CAP_SYS_ADMIN", |f| {
+                    f["signature"]["id"] == "SW-1001"
+                });
+                assert!(
+                    f["process"]["pid"].is_null(),
+                    "without {cap} the kernel hides who did it: {f:#}"
+                );
                 d.stop();
             }
             "CAP_NET_ADMIN" => {
@@ -230,9 +296,14 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
                 let (_, log) = d.stop();
                 // The receive buffer cannot be forced past rmem_max; on kernels
                 // before 6.6 the process connector is refused too.
-                assert!(log.contains("SO_RCVBUFFORCE refused") || log.contains("no process events"), "without {cap}:\n{log}");
+                assert!(
+                    log.contains("SO_RCVBUFFORCE refused") || log.contains("no process events"),
+                    "without {cap}:\n{log}"
+                );
             }
-            other => panic!("the unit keeps {other}, which this test knows no use for: find what breaks without it and check that here"),
+            other => panic!(
+                "the unit keeps {other}, which this test knows no use for: find what breaks without it and check that here"
+            ),
         }
         // Leave no record of this round for the next.
         let _ = std::fs::remove_file(t.dir.join("findings.jsonl"));
@@ -242,7 +313,9 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
 }
 
 fn dpkg_installed() -> bool {
-    run("dpkg-query", &["-W", "-f=${Status}", "sockwatch"]).stdout.starts_with(b"install ok installed")
+    run("dpkg-query", &["-W", "-f=${Status}", "sockwatch"])
+        .stdout
+        .starts_with(b"install ok installed")
 }
 
 #[test]
@@ -255,11 +328,18 @@ fn the_package_builds_installs_and_purges_cleanly() {
     {
         return;
     }
-    assert!(!dpkg_installed(), "the sockwatch package is installed already; purge it (dpkg --purge sockwatch) before this test");
+    assert!(
+        !dpkg_installed(),
+        "the sockwatch package is installed already; purge it (dpkg --purge sockwatch) before this test"
+    );
     let t = AuditTest::begin("package");
 
     let build = Command::new(format!("{ROOT}/packaging/build.sh")).output().unwrap();
-    assert!(build.status.success(), "packaging/build.sh:\n{}", String::from_utf8_lossy(&build.stderr));
+    assert!(
+        build.status.success(),
+        "packaging/build.sh:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     let arch = String::from_utf8(run("dpkg", &["--print-architecture"]).stdout).unwrap();
     let deb = format!("{ROOT}/dist/sockwatch_{VERSION}-1_{}.deb", arch.trim());
     assert!(Path::new(&deb).exists(), "build.sh made {deb}");
@@ -288,15 +368,27 @@ fn the_package_builds_installs_and_purges_cleanly() {
             ("usr/share/man/man8/sockwatch.8", 0o644),
             ("usr/share/zsh/site-functions/_sockwatch", 0o644),
         ] {
-            let m = std::fs::metadata(root.join(path)).unwrap_or_else(|e| panic!("rpm: {path}: {e}"));
+            let m =
+                std::fs::metadata(root.join(path)).unwrap_or_else(|e| panic!("rpm: {path}: {e}"));
             assert_eq!(m.mode() & 0o7777, mode, "rpm: {path}");
         }
-        let config = String::from_utf8(run("rpm", &["--root", root_s, "-q", "--configfiles", "sockwatch"]).stdout).unwrap();
-        for c in ["/etc/sockwatch/sockwatch.toml", "/etc/audit/rules.d/50-sockwatch.rules", "/etc/logrotate.d/sockwatch"] {
+        let config = String::from_utf8(
+            run("rpm", &["--root", root_s, "-q", "--configfiles", "sockwatch"]).stdout,
+        )
+        .unwrap();
+        for c in [
+            "/etc/sockwatch/sockwatch.toml",
+            "/etc/audit/rules.d/50-sockwatch.rules",
+            "/etc/logrotate.d/sockwatch",
+        ] {
             assert!(config.contains(c), "rpm: {c} is %config: {config}");
         }
         let e = run("rpm", &["--root", root_s, "-e", "--nodeps", "--noscripts", "sockwatch"]);
-        assert!(e.status.success() && !root.join("usr/sbin/sockwatch").exists(), "rpm -e: {}", String::from_utf8_lossy(&e.stderr));
+        assert!(
+            e.status.success() && !root.join("usr/sbin/sockwatch").exists(),
+            "rpm -e: {}",
+            String::from_utf8_lossy(&e.stderr)
+        );
     }
 
     let install = run("dpkg", &["-i", &deb]);
@@ -328,8 +420,14 @@ fn the_package_builds_installs_and_purges_cleanly() {
         assert_eq!(m.mode() & 0o7777, mode, "{path} has mode {:o}", m.mode() & 0o7777);
         assert_eq!(m.uid(), 0, "{path} is root's");
     }
-    let conffiles = String::from_utf8(run("dpkg-query", &["-W", "-f=${Conffiles}", "sockwatch"]).stdout).unwrap();
-    for c in ["/etc/sockwatch/sockwatch.toml", "/etc/audit/rules.d/50-sockwatch.rules", "/etc/logrotate.d/sockwatch"] {
+    let conffiles =
+        String::from_utf8(run("dpkg-query", &["-W", "-f=${Conffiles}", "sockwatch"]).stdout)
+            .unwrap();
+    for c in [
+        "/etc/sockwatch/sockwatch.toml",
+        "/etc/audit/rules.d/50-sockwatch.rules",
+        "/etc/logrotate.d/sockwatch",
+    ] {
         assert!(conffiles.contains(c), "{c} is a conffile: {conffiles}");
     }
 
@@ -337,21 +435,56 @@ fn the_package_builds_installs_and_purges_cleanly() {
     let version = run("/usr/sbin/sockwatch", &["--version"]);
     assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("sockwatch {VERSION}"));
     let doctor = run("/usr/sbin/sockwatch", &["doctor"]);
-    assert!(doctor.status.success(), "sockwatch doctor:\n{}{}", String::from_utf8_lossy(&doctor.stdout), String::from_utf8_lossy(&doctor.stderr));
+    assert!(
+        doctor.status.success(),
+        "sockwatch doctor:\n{}{}",
+        String::from_utf8_lossy(&doctor.stdout),
+        String::from_utf8_lossy(&doctor.stderr)
+    );
     let printed = run("/usr/sbin/sockwatch", &["rules", "print"]);
-    assert_eq!(printed.stdout, std::fs::read("/etc/audit/rules.d/50-sockwatch.rules").unwrap(), "the installed rules file is what `rules print` writes");
-    let man = Command::new("man").args(["--warnings", "sockwatch"]).env("MANWIDTH", "80").output().unwrap();
-    assert!(man.status.success() && man.stderr.is_empty(), "man sockwatch: {}", String::from_utf8_lossy(&man.stderr));
+    assert_eq!(
+        printed.stdout,
+        std::fs::read("/etc/audit/rules.d/50-sockwatch.rules").unwrap(),
+        "the installed rules file is what `rules print` writes"
+    );
+    let man = Command::new("man")
+        .args(["--warnings", "sockwatch"])
+        .env("MANWIDTH", "80")
+        .output()
+        .unwrap();
+    assert!(
+        man.status.success() && man.stderr.is_empty(),
+        "man sockwatch: {}",
+        String::from_utf8_lossy(&man.stderr)
+    );
     let verify = run("systemd-analyze", &["verify", "/usr/lib/systemd/system/sockwatch.service"]);
     let verify_err = String::from_utf8_lossy(&verify.stderr);
-    assert!(verify.status.success() && !verify_err.contains("sockwatch"), "systemd-analyze verify: {verify_err}");
-    let security = run("systemd-analyze", &["security", "--offline=yes", "--no-pager", "/usr/lib/systemd/system/sockwatch.service"]);
-    let score = String::from_utf8_lossy(&security.stdout).lines().find(|l| l.contains("Overall exposure level")).map(str::to_string);
+    assert!(
+        verify.status.success() && !verify_err.contains("sockwatch"),
+        "systemd-analyze verify: {verify_err}"
+    );
+    let security = run(
+        "systemd-analyze",
+        &["security", "--offline=yes", "--no-pager", "/usr/lib/systemd/system/sockwatch.service"],
+    );
+    let score = String::from_utf8_lossy(&security.stdout)
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .map(str::to_string);
     eprintln!("systemd-analyze security: {score:?}");
-    let level: f64 = score.as_deref().and_then(|l| l.split(": ").nth(1)).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("an exposure level");
+    let level: f64 = score
+        .as_deref()
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .expect("an exposure level");
     assert!(level <= 3.0, "exposure {level}: the sandbox got weaker");
     let rotate = run("logrotate", &["--debug", "/etc/logrotate.d/sockwatch"]);
-    assert!(rotate.status.success(), "logrotate --debug: {}", String::from_utf8_lossy(&rotate.stderr));
+    assert!(
+        rotate.status.success(),
+        "logrotate --debug: {}",
+        String::from_utf8_lossy(&rotate.stderr)
+    );
 
     // What a boot with auditd would do (augenrules loads the rules file), and a
     // findings file, so that purge has something to take away.
@@ -363,11 +496,20 @@ fn the_package_builds_installs_and_purges_cleanly() {
 
     let purge = run("dpkg", &["--purge", "sockwatch"]);
     let purge_err = String::from_utf8_lossy(&purge.stderr);
-    assert!(purge.status.success() && !purge_err.contains("could not unload"), "dpkg --purge: {purge_err}");
+    assert!(
+        purge.status.success() && !purge_err.contains("could not unload"),
+        "dpkg --purge: {purge_err}"
+    );
     assert!(!dpkg_installed());
-    let left: Vec<&str> = files.lines().filter(|f| Path::new(f).exists() && !Path::new(f).is_dir()).collect();
+    let left: Vec<&str> =
+        files.lines().filter(|f| Path::new(f).exists() && !Path::new(f).is_dir()).collect();
     assert!(left.is_empty(), "purge left files behind: {left:?}");
-    for dir in ["/etc/sockwatch", "/var/log/sockwatch", "/usr/share/doc/sockwatch", "/etc/systemd/system/multi-user.target.wants/sockwatch.service"] {
+    for dir in [
+        "/etc/sockwatch",
+        "/var/log/sockwatch",
+        "/usr/share/doc/sockwatch",
+        "/etc/systemd/system/multi-user.target.wants/sockwatch.service",
+    ] {
         assert!(!Path::new(dir).exists(), "purge left {dir}");
     }
     assert_eq!(sockwatch_rules_loaded(), 0, "no sockwatch rule stays loaded after purge");

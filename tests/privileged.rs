@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use common::*;
 
-
 #[test]
 fn simulated_container_reaching_an_aliased_socket_is_reported() {
     if !privileged("simulated container end-to-end") {
@@ -53,13 +52,24 @@ fn simulated_container_reaching_an_aliased_socket_is_reported() {
     let c = FakeContainer::new();
 
     // Not findings: the host by the real name; the container to the decoy.
-    assert!(run("socat", &["-u", "/dev/null", &format!("UNIX-CONNECT:{}", real.display())]).status.success());
+    assert!(
+        run("socat", &["-u", "/dev/null", &format!("UNIX-CONNECT:{}", real.display())])
+            .status
+            .success()
+    );
     assert!(c.sh(&connect_cmd(&decoy)).status.success());
 
     // Findings: the container through a bind mount under another name ...
-    let out = c.sh(&format!("mount --bind {} {} && {}", real.display(), alias.display(), connect_cmd(&alias)));
+    let out = c.sh(&format!(
+        "mount --bind {} {} && {}",
+        real.display(),
+        alias.display(),
+        connect_cmd(&alias)
+    ));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let f = d.wait_finding("aliased connect", Duration::from_secs(5), |f| f["socket"]["path"] == alias.to_str().unwrap());
+    let f = d.wait_finding("aliased connect", Duration::from_secs(5), |f| {
+        f["socket"]["path"] == alias.to_str().unwrap()
+    });
     assert_eq!(f["container"]["id"], c.id.as_str());
     assert_eq!(f["container"]["runtime"], "docker");
     assert_eq!(f["socket"]["watched"], real.to_str().unwrap());
@@ -69,14 +79,19 @@ fn simulated_container_reaching_an_aliased_socket_is_reported() {
 
     // ... a refused connect, with its errno ...
     let _ = c.sh(&connect_cmd(&dead));
-    let f = d.wait_finding("refused connect", Duration::from_secs(5), |f| f["socket"]["watched"] == dead.to_str().unwrap());
+    let f = d.wait_finding("refused connect", Duration::from_secs(5), |f| {
+        f["socket"]["watched"] == dead.to_str().unwrap()
+    });
     assert_eq!(f["outcome"]["errno"], "ECONNREFUSED");
     assert_eq!(f["outcome"]["success"], false);
 
     // ... a denied one (mode 0600, uid 65534) ...
     fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let _ = c.sh(&format!("setpriv --reuid 65534 --regid 65534 --clear-groups {}", connect_cmd(&real)));
-    let f = d.wait_finding("denied connect", Duration::from_secs(5), |f| f["outcome"]["errno"] == "EACCES");
+    let _ =
+        c.sh(&format!("setpriv --reuid 65534 --regid 65534 --clear-groups {}", connect_cmd(&real)));
+    let f = d.wait_finding("denied connect", Duration::from_secs(5), |f| {
+        f["outcome"]["errno"] == "EACCES"
+    });
     assert_eq!(f["process"]["uid"], 65534);
 
     // ... the socket that did not exist at start-up ...
@@ -95,7 +110,9 @@ fn simulated_container_reaching_an_aliased_socket_is_reported() {
     drop(_listener);
     assert_ne!(old_inode, f_inode(&real));
     let _ = c.sh(&connect_cmd(&real));
-    let f = d.wait_finding("re-created socket", Duration::from_secs(5), |f| f["socket"]["inode"] == f_inode(&real));
+    let f = d.wait_finding("re-created socket", Duration::from_secs(5), |f| {
+        f["socket"]["inode"] == f_inode(&real)
+    });
     assert_eq!(f["socket"]["watched"], real.to_str().unwrap());
 
     let (status, log) = d.stop();
@@ -123,7 +140,11 @@ fn container_runs_client(tag: &str, source: &str, cflags: &[&str], runs: &[&str]
     let mut args = vec!["-O1", "-o", client.to_str().unwrap(), &src];
     args.extend_from_slice(cflags);
     let cc = run("cc", &args);
-    assert!(cc.status.success(), "building {source} (needs gcc, gcc-multilib, liburing-dev): {}", String::from_utf8_lossy(&cc.stderr));
+    assert!(
+        cc.status.success(),
+        "building {source} (needs gcc, gcc-multilib, liburing-dev): {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
     let real = dir.join("real.sock");
     let _listener = UnixListener::bind(&real).unwrap();
     let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
@@ -133,7 +154,9 @@ fn container_runs_client(tag: &str, source: &str, cflags: &[&str], runs: &[&str]
         assert!(out.status.success(), "{tag} {extra}: {}", String::from_utf8_lossy(&out.stdout));
     }
     let want = runs.len();
-    d.wait_finding(&format!("{want} finding(s) for {tag}"), Duration::from_secs(5), |_| d.findings().len() >= want);
+    d.wait_finding(&format!("{want} finding(s) for {tag}"), Duration::from_secs(5), |_| {
+        d.findings().len() >= want
+    });
     let (status, log) = d.stop();
     assert!(status.success(), "{log}");
     let findings = findings_in(&dir.join("findings.jsonl"));
@@ -196,7 +219,11 @@ fn rules_that_were_there_before_are_left_in_place() {
     assert!(d.log().contains("0 rule(s) added by this run"), "{}", d.log());
     let (st, _) = d.stop();
     assert!(st.success());
-    assert_eq!(sockwatch_rules_loaded(), loaded, "rules loaded before sockwatch started stay loaded");
+    assert_eq!(
+        sockwatch_rules_loaded(),
+        loaded,
+        "rules loaded before sockwatch started stay loaded"
+    );
 
     let out = run(BIN, &["rules", "remove", "--socket", s, "--rules-dir", rd]);
     assert!(out.status.success());
@@ -206,7 +233,10 @@ fn rules_that_were_there_before_are_left_in_place() {
     assert!(String::from_utf8_lossy(&status.stdout).contains("MISSING"));
 
     // `rules install` raised the backlog limit, persistently by design; undo it.
-    sockwatch::io::netlink::Control::open().unwrap().set_backlog_limit(t.before.backlog_limit).unwrap();
+    sockwatch::io::netlink::Control::open()
+        .unwrap()
+        .set_backlog_limit(t.before.backlog_limit)
+        .unwrap();
 
     // --no-rules: runs on whatever is loaded, and loads nothing itself.
     let d = Daemon::start(&dir, &["--socket", s, "--no-rules"]);
@@ -225,30 +255,64 @@ fn remove_all_unloads_every_rule_with_our_key_and_no_other() {
     let a = t.dir.join("a.sock");
     let b = t.dir.join("b.sock");
     for s in [&a, &b] {
-        let out = run(BIN, &["--config", "/dev/null", "rules", "install", "--no-persist", "--socket", s.to_str().unwrap()]);
+        let out = run(
+            BIN,
+            &[
+                "--config",
+                "/dev/null",
+                "rules",
+                "install",
+                "--no-persist",
+                "--socket",
+                s.to_str().unwrap(),
+            ],
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let ours = sockwatch_rules_loaded();
     // A rule of someone else's, on the same syscall, with another key.
     let mut other = sockwatch::core::rules::RuleSpec::Uring.message();
-    other.fields.retain(|(f, _)| !matches!(f, netlink_packet_audit::rules::RuleField::Filterkey(_)));
-    other.fields.push((netlink_packet_audit::rules::RuleField::Filterkey("someone-else".into()), netlink_packet_audit::rules::RuleFieldFlags::Equal));
+    other
+        .fields
+        .retain(|(f, _)| !matches!(f, netlink_packet_audit::rules::RuleField::Filterkey(_)));
+    other.fields.push((
+        netlink_packet_audit::rules::RuleField::Filterkey("someone-else".into()),
+        netlink_packet_audit::rules::RuleFieldFlags::Equal,
+    ));
     let mut ctl = sockwatch::io::netlink::Control::open().unwrap();
     ctl.add_rule(&other).unwrap();
     // Configured now: only a third socket; --all still takes a's and b's rules.
     let c = t.dir.join("c.sock");
-    let out = run(BIN, &["--config", "/dev/null", "rules", "remove", "--all", "--no-persist", "--socket", c.to_str().unwrap()]);
+    let out = run(
+        BIN,
+        &[
+            "--config",
+            "/dev/null",
+            "rules",
+            "remove",
+            "--all",
+            "--no-persist",
+            "--socket",
+            c.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(said.lines().filter(|l| l.starts_with("removed: ")).count(), ours, "{said}");
     assert!(said.contains(a.to_str().unwrap()) && said.contains(b.to_str().unwrap()), "{said}");
     assert_eq!(sockwatch_rules_loaded(), 0);
     let listed = ctl.list_rules().unwrap();
-    assert!(listed.iter().any(|r| r.as_ref().is_ok_and(|m| *m == other)), "someone else's rule stays");
+    assert!(
+        listed.iter().any(|r| r.as_ref().is_ok_and(|m| *m == other)),
+        "someone else's rule stays"
+    );
     ctl.del_rule(&other).unwrap();
     // Nothing left to remove is not an error.
     let again = run(BIN, &["--config", "/dev/null", "rules", "remove", "--all", "--no-persist"]);
-    assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("no rule with key=sockwatch"));
+    assert!(
+        again.status.success()
+            && String::from_utf8_lossy(&again.stdout).contains("no rule with key=sockwatch")
+    );
     // --all belongs to remove only.
     assert!(!run(BIN, &["--config", "/dev/null", "rules", "status", "--all"]).status.success());
     ctl.set_backlog_limit(t.before.backlog_limit).unwrap();
@@ -297,7 +361,11 @@ fn sd_notify_ready_and_stopping() {
     let rx = std::os::unix::net::UnixDatagram::bind(&ns).unwrap();
     rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let sock = dir.join("x.sock");
-    let d = Daemon::start_with_env(&dir, &["--socket", sock.to_str().unwrap()], &[("NOTIFY_SOCKET", ns.to_str().unwrap())]);
+    let d = Daemon::start_with_env(
+        &dir,
+        &["--socket", sock.to_str().unwrap()],
+        &[("NOTIFY_SOCKET", ns.to_str().unwrap())],
+    );
     let mut buf = [0u8; 256];
     let n = rx.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"READY=1");
@@ -325,18 +393,32 @@ fn disguised_and_unrecognised_containers_are_still_reported() {
     fs::copy("/usr/bin/socat", &fake_runc).unwrap();
     let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap()]);
     let c = FakeContainer::new();
-    let _ = c.sh(&format!("'{}' -u /dev/null UNIX-CONNECT:{}", fake_runc.display(), real.display()));
-    let f = d.wait_finding("disguised as runc init", Duration::from_secs(5), |f| f["process"]["comm"] == "runc:[2:INIT]");
+    let _ =
+        c.sh(&format!("'{}' -u /dev/null UNIX-CONNECT:{}", fake_runc.display(), real.display()));
+    let f = d.wait_finding("disguised as runc init", Duration::from_secs(5), |f| {
+        f["process"]["comm"] == "runc:[2:INIT]"
+    });
     assert_eq!(f["container"]["id"], c.id.as_str());
 
     // The client in the host's namespaces is host: no finding. (Before the next
     // connect, whose finding then proves this one was processed too.)
-    assert!(run("socat", &["-u", "/dev/null", &format!("UNIX-CONNECT:{}", real.display())]).status.success());
+    assert!(
+        run("socat", &["-u", "/dev/null", &format!("UNIX-CONNECT:{}", real.display())])
+            .status
+            .success()
+    );
     // Nor is a host process that sits in a cgroup named like a Docker container's
     // (anyone with a delegated cgroup can name one so) but in the host's mount
     // namespace: no container frames itself that way.
     let framed = Command::new("sh")
-        .args(["-c", &format!("echo $$ > {}/cgroup.procs && {}; sleep 0.3", c.cgroup.display(), connect_cmd(&real))])
+        .args([
+            "-c",
+            &format!(
+                "echo $$ > {}/cgroup.procs && {}; sleep 0.3",
+                c.cgroup.display(),
+                connect_cmd(&real)
+            ),
+        ])
         .output()
         .unwrap();
     assert!(framed.status.success(), "{}", String::from_utf8_lossy(&framed.stderr));
@@ -349,7 +431,9 @@ fn disguised_and_unrecognised_containers_are_still_reported() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let f = d.wait_finding("unrecognised container", Duration::from_secs(5), |f| f["container"]["runtime"] == "unknown");
+    let f = d.wait_finding("unrecognised container", Duration::from_secs(5), |f| {
+        f["container"]["runtime"] == "unknown"
+    });
     assert_eq!(f["container"]["id"], serde_json::Value::Null);
     assert_eq!(f["process"]["comm"], "socat");
     let (st, log) = d.stop();
@@ -373,7 +457,11 @@ fn a_full_disk_leaves_no_partial_line_and_the_finding_is_retried() {
     let dir = t.dir.clone();
     let small = dir.join("small");
     fs::create_dir_all(&small).unwrap();
-    assert!(run("mount", &["-t", "tmpfs", "-o", "size=64k", "tmpfs", small.to_str().unwrap()]).status.success());
+    assert!(
+        run("mount", &["-t", "tmpfs", "-o", "size=64k", "tmpfs", small.to_str().unwrap()])
+            .status
+            .success()
+    );
     // Unmounted however the test ends.
     struct Unmount(PathBuf);
     impl Drop for Unmount {
@@ -398,7 +486,11 @@ fn a_full_disk_leaves_no_partial_line_and_the_finding_is_retried() {
     // or two; connect until a write fails.
     let filler = small.join("filler");
     let _ = run("dd", &["if=/dev/zero", &format!("of={}", filler.display()), "bs=1k", "count=64"]);
-    assert_eq!(nix::sys::statvfs::statvfs(&small).unwrap().blocks_available(), 0, "the tmpfs is full");
+    assert_eq!(
+        nix::sys::statvfs::statvfs(&small).unwrap().blocks_available(),
+        0,
+        "the tmpfs is full"
+    );
     let lines = || fs::read_to_string(&jsonl).unwrap().lines().count();
     let mut written = lines();
     let mut size = fs::metadata(&jsonl).unwrap().len();
@@ -406,7 +498,11 @@ fn a_full_disk_leaves_no_partial_line_and_the_finding_is_retried() {
         let _ = c.sh(&connect_cmd(&real));
         let t0 = std::time::Instant::now();
         while lines() == written && !d.log().contains("will retry") {
-            assert!(t0.elapsed() < Duration::from_secs(5), "neither a line nor an error: {}", d.log());
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "neither a line nor an error: {}",
+                d.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         if d.log().contains("will retry") {
@@ -428,7 +524,10 @@ fn a_full_disk_leaves_no_partial_line_and_the_finding_is_retried() {
     assert!(st.success(), "{log}");
     let text = fs::read_to_string(&jsonl).unwrap();
     assert_eq!(text.lines().count(), written + 1);
-    assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "whole lines only: {text}");
+    assert!(
+        text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "whole lines only: {text}"
+    );
     assert!(log.contains("output_errors=") && !log.contains("output_errors=0 "), "{log}");
     drop(_unmount);
     drop(c);
@@ -448,7 +547,9 @@ fn permission_changes_and_replaced_sockets_are_findings() {
     let find = |sig: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
         let t0 = std::time::Instant::now();
         loop {
-            if let Some(f) = records_in(&d.findings).into_iter().find(|f| f["signature"]["id"] == sig && pred(f)) {
+            if let Some(f) =
+                records_in(&d.findings).into_iter().find(|f| f["signature"]["id"] == sig && pred(f))
+            {
                 return f;
             }
             assert!(t0.elapsed() < Duration::from_secs(5), "no {sig} finding; log:\n{}", d.log());
@@ -468,10 +569,22 @@ fn permission_changes_and_replaced_sockets_are_findings() {
     assert!(run("chown", &["65534", real.to_str().unwrap()]).status.success());
     let f = find("SW-1001", &|f| f["operation"] == "chown");
     assert_eq!(f["signature"]["severity"], 2);
-    assert_eq!((f["details"]["old"]["uid"].as_u64(), f["details"]["new"]["uid"].as_u64()), (Some(0), Some(65534)));
+    assert_eq!(
+        (f["details"]["old"]["uid"].as_u64(), f["details"]["new"]["uid"].as_u64()),
+        (Some(0), Some(65534))
+    );
     // Replaced by a process that is not a runtime: SW-1002.
     drop(listener);
-    let out = run("python3", &["-c", &format!("import os,socket; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?})", p = real.to_str().unwrap())]);
+    let out = run(
+        "python3",
+        &[
+            "-c",
+            &format!(
+                "import os,socket; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?})",
+                p = real.to_str().unwrap()
+            ),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let f = find("SW-1002", &|f| f["operation"] == "create");
     assert_eq!(f["signature"]["severity"], 3);
@@ -480,8 +593,13 @@ fn permission_changes_and_replaced_sockets_are_findings() {
     // And matching follows the new socket at once.
     let c = FakeContainer::new();
     let _ = c.sh(&connect_cmd(&real));
-    let f = d.wait_finding("connect to the new socket", Duration::from_secs(5), |f| f["signature"]["id"] == "TRC-1019");
-    assert_eq!(f["socket"]["inode"], std::os::unix::fs::MetadataExt::ino(&fs::metadata(&real).unwrap()));
+    let f = d.wait_finding("connect to the new socket", Duration::from_secs(5), |f| {
+        f["signature"]["id"] == "TRC-1019"
+    });
+    assert_eq!(
+        f["socket"]["inode"],
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(&real).unwrap())
+    );
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
     drop(c);
@@ -496,18 +614,35 @@ fn doctor_says_what_works_and_fails_when_detection_cannot() {
     let out = run(BIN, &["--config", "/dev/null", "doctor", "--output", "stdout"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for line in ["audit      enabled=", "multicast (AUDIT_NLGRP_READLOG): readable", "fanotify   FID-mode group: ok", "/run/docker.sock: directory events, permission changes", "open attempts on socket files: not reported", "cgroup     ", "socket     /run/docker.sock", "runtimes   ", "output     stdout: ok", "result     detection can work"] {
+    for line in [
+        "audit      enabled=",
+        "multicast (AUDIT_NLGRP_READLOG): readable",
+        "fanotify   FID-mode group: ok",
+        "/run/docker.sock: directory events, permission changes",
+        "open attempts on socket files: not reported",
+        "cgroup     ",
+        "socket     /run/docker.sock",
+        "runtimes   ",
+        "output     stdout: ok",
+        "result     detection can work",
+    ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     // Every known runtime socket, with its runtime; the command line's audit=;
     // x32 as the kernel answers a direct call here.
-    for line in ["socket     /run/docker.sock (docker)", "socket     /run/docker/containerd/containerd.sock (containerd (docker's))", "socket     /run/crio/crio.sock (crio)"] {
+    for line in [
+        "socket     /run/docker.sock (docker)",
+        "socket     /run/docker/containerd/containerd.sock (containerd (docker's))",
+        "socket     /run/crio/crio.sock (crio)",
+    ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap();
     let audit = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).next_back();
     let want = match audit {
-        Some(v) if v == "1" || v == "on" => format!("cmdline    audit={v}: every process is audited from boot"),
+        Some(v) if v == "1" || v == "on" => {
+            format!("cmdline    audit={v}: every process is audited from boot")
+        }
         Some(v) => format!("cmdline    audit={v}: a process that started before"),
         None => "cmdline    no audit= setting: a process that started before".to_string(),
     };
@@ -517,7 +652,20 @@ fn doctor_says_what_works_and_fails_when_detection_cannot() {
     let want = if x32 { "x32        ENABLED" } else { "x32        disabled" };
     assert!(text.contains(want), "missing {want:?} in:\n{text}");
     // Without the privileges audit needs, detection cannot work: exit 1, and why.
-    let out = run("setpriv", &["--reuid", "65534", "--regid", "65534", "--clear-groups", BIN, "--config", "/dev/null", "doctor"]);
+    let out = run(
+        "setpriv",
+        &[
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            BIN,
+            "--config",
+            "/dev/null",
+            "doctor",
+        ],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("DETECTION CANNOT WORK") && text.contains("audit"), "{text}");
@@ -532,11 +680,21 @@ fn a_declared_socket_owner_may_recreate_the_socket() {
     let dir = t.dir.clone();
     let real = dir.join("real.sock");
     drop(UnixListener::bind(&real).unwrap());
-    let d = Daemon::start(&dir, &["--socket", real.to_str().unwrap(), "--socket-owner", "python3.11"]);
+    let d =
+        Daemon::start(&dir, &["--socket", real.to_str().unwrap(), "--socket-owner", "python3.11"]);
     // The declared owner (a root-owned system binary) re-creates the socket: no
     // finding. It stays a moment, as a runtime does: a process already gone
     // proves nothing about who it was.
-    let out = run("/usr/bin/python3.11", &["-c", &format!("import os,socket,time; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?}); time.sleep(0.5)", p = real.to_str().unwrap())]);
+    let out = run(
+        "/usr/bin/python3.11",
+        &[
+            "-c",
+            &format!(
+                "import os,socket,time; os.unlink({p:?}); socket.socket(socket.AF_UNIX).bind({p:?}); time.sleep(0.5)",
+                p = real.to_str().unwrap()
+            ),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // The re-creation was seen (a health event), and is no finding.
     let t0 = std::time::Instant::now();
@@ -546,7 +704,10 @@ fn a_declared_socket_owner_may_recreate_the_socket() {
     }
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
-    assert!(records_in(&dir.join("findings.jsonl")).iter().all(|r| r["signature"]["id"] != "SW-1002"), "{log}");
+    assert!(
+        records_in(&dir.join("findings.jsonl")).iter().all(|r| r["signature"]["id"] != "SW-1002"),
+        "{log}"
+    );
     t.end();
 }
 
@@ -573,16 +734,31 @@ fn hard_links_and_a_recreated_directory_do_not_blind_the_file_watch() {
     let hl = dir.join("hl");
     fs::hard_link(&real, &hl).unwrap();
     assert!(run("chmod", &["0600", hl.to_str().unwrap()]).status.success());
-    wait("SW-1001 through a hard link", &|f| f["signature"]["id"] == "SW-1001" && f["details"]["new"]["mode"] == "0600");
+    wait("SW-1001 through a hard link", &|f| {
+        f["signature"]["id"] == "SW-1001" && f["details"]["new"]["mode"] == "0600"
+    });
     // The directory is moved away and made anew, and a socket bound in it: seen.
     fs::rename(&sub, dir.join("sub.old")).unwrap();
     fs::create_dir(&sub).unwrap();
-    let out = run("python3", &["-c", &format!("import socket; socket.socket(socket.AF_UNIX).bind({:?})", real.to_str().unwrap())]);
+    let out = run(
+        "python3",
+        &[
+            "-c",
+            &format!(
+                "import socket; socket.socket(socket.AF_UNIX).bind({:?})",
+                real.to_str().unwrap()
+            ),
+        ],
+    );
     assert!(out.status.success());
-    wait("SW-1002 in the new directory", &|f| f["signature"]["id"] == "SW-1002" && f["operation"] == "create");
+    wait("SW-1002 in the new directory", &|f| {
+        f["signature"]["id"] == "SW-1002" && f["operation"] == "create"
+    });
     // And a chmod on the new socket is seen too (the new inode was marked).
     assert!(run("chmod", &["0666", real.to_str().unwrap()]).status.success());
-    wait("SW-1001 on the new socket", &|f| f["signature"]["id"] == "SW-1001" && f["details"]["new"]["mode"] == "0666");
+    wait("SW-1001 on the new socket", &|f| {
+        f["signature"]["id"] == "SW-1001" && f["details"]["new"]["mode"] == "0666"
+    });
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
     t.end();

@@ -8,8 +8,8 @@ use sockwatch::core::assemble::{Assembler, Close, Event};
 use sockwatch::core::cgroup::{Container, Runtime};
 use sockwatch::core::connect::{self, SockAddr, Via};
 use sockwatch::core::detect::{self, FileId, Skip, WatchedSocket};
-use sockwatch::core::origin::{Attribution, By, Origin};
 use sockwatch::core::finding::{self, Extra};
+use sockwatch::core::origin::{Attribution, By, Origin};
 use sockwatch::core::record::Record;
 
 const CAPTURE: &[u8] = include_bytes!("data/records-6.18.txt");
@@ -47,7 +47,11 @@ fn real_socket(events: &[Event]) -> FileId {
         .filter_map(connect::extract)
         .flat_map(|c| c.paths)
         .find(|p| p.name.as_deref().is_some_and(|n| n.ends_with(b"/real.sock")))
-        .map(|p| FileId { major: p.dev.unwrap().0, minor: p.dev.unwrap().1, inode: p.inode.unwrap() })
+        .map(|p| FileId {
+            major: p.dev.unwrap().0,
+            minor: p.dev.unwrap().1,
+            inode: p.inode.unwrap(),
+        })
         .expect("the capture has a connect to real.sock")
 }
 
@@ -59,7 +63,11 @@ fn captured_connects_are_all_found_and_decoded() {
     // changes, an LSM's denial ahead of its SYSCALL) close at once on their own.
     for e in &events {
         let syscall = e.first(1300).is_some();
-        assert!(e.closed_by == if syscall { Close::Eoe } else { Close::Standalone } || e.records.is_empty(), "{e:?}");
+        assert!(
+            e.closed_by == if syscall { Close::Eoe } else { Close::Standalone }
+                || e.records.is_empty(),
+            "{e:?}"
+        );
     }
     let connects: Vec<_> = events.iter().filter_map(connect::extract).collect();
     assert_eq!(connects.len(), 6, "alias, non-UTF-8 alias, host, refused, denied, io_uring");
@@ -104,7 +112,10 @@ fn findings_from_captured_records_carry_exact_bytes() {
     let (events, _) = replay(CAPTURE);
     let sock = real_socket(&events);
     let watched = vec![WatchedSocket::new("/run/docker.sock".into(), Some(sock))];
-    let c = connect::extract(&events.iter().filter(|e| connect::extract(e).is_some()).nth(1).unwrap().clone()).unwrap();
+    let c = connect::extract(
+        &events.iter().filter(|e| connect::extract(e).is_some()).nth(1).unwrap().clone(),
+    )
+    .unwrap();
     let hit = detect::detect(&c, &watched, None, &container(), false).unwrap();
     let f = finding::connect_finding(
         &c,
@@ -132,7 +143,10 @@ fn malformed_input_is_counted_and_does_not_cost_the_good_event() {
     let good = connect::extract(complete[0]).expect("serial 40 is still a connect");
     assert_eq!(good.addr, Some(SockAddr::Unix(b"alias.sock".to_vec())));
     assert_eq!(good.paths.len(), 1);
-    let watched = vec![WatchedSocket::new("/run/docker.sock".into(), Some(FileId { major: 0xfe, minor: 0, inode: 10010627 }))];
+    let watched = vec![WatchedSocket::new(
+        "/run/docker.sock".into(),
+        Some(FileId { major: 0xfe, minor: 0, inode: 10010627 }),
+    )];
     assert!(detect::detect(&good, &watched, None, &container(), false).is_ok());
 
     // Serial 41 was cut short and never got its EOE: closed by the timeout, and
@@ -145,5 +159,7 @@ fn malformed_input_is_counted_and_does_not_cost_the_good_event() {
 
     // The stray PATH after serial 40's EOE, the unknown types: events of their own.
     assert!(events.iter().any(|e| e.stamp.serial == 40 && e.closed_by == Close::Timeout));
-    assert!(events.iter().any(|e| e.records.iter().any(|r| r.rtype == 1999 && r.body.contains(&0xff))));
+    assert!(
+        events.iter().any(|e| e.records.iter().any(|r| r.rtype == 1999 && r.body.contains(&0xff)))
+    );
 }

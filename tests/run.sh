@@ -33,4 +33,8 @@ else
     echo "tests/run.sh: not root: no packages or dockerd set up; privileged tests will skip" >&2
 fi
 
+# Style and lints first: a formatting slip or a new lint fails the run in
+# seconds rather than after the long tests.
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --all-targets "$@"

@@ -20,7 +20,11 @@ fn scan(args: &[&str], stdin: Option<&[u8]>) -> (Vec<serde_json::Value>, String,
     scan_with("/dev/null", args, stdin)
 }
 
-fn scan_with(config: &str, args: &[&str], stdin: Option<&[u8]>) -> (Vec<serde_json::Value>, String, bool) {
+fn scan_with(
+    config: &str,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> (Vec<serde_json::Value>, String, bool) {
     let mut child = Command::new(BIN)
         .args(["--config", config, "scan"])
         .args(args)
@@ -33,7 +37,11 @@ fn scan_with(config: &str, args: &[&str], stdin: Option<&[u8]>) -> (Vec<serde_js
         child.stdin.take().unwrap().write_all(input).unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    let findings = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let findings = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     (findings, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.success())
 }
 
@@ -44,17 +52,27 @@ fn serials(f: &[serde_json::Value]) -> Vec<u64> {
 #[test]
 fn auditd_raw_and_enriched_logs_give_the_same_findings() {
     let s = socket();
-    let (raw, err, ok) = scan(&["--socket-inode", &s, &format!("{DATA}/auditd-raw-6.18.log")], None);
+    let (raw, err, ok) =
+        scan(&["--socket-inode", &s, &format!("{DATA}/auditd-raw-6.18.log")], None);
     assert!(ok, "{err}");
-    let (enriched, err2, ok2) = scan(&["--socket-inode", &s, &format!("{DATA}/auditd-enriched-6.18.log")], None);
+    let (enriched, err2, ok2) =
+        scan(&["--socket-inode", &s, &format!("{DATA}/auditd-enriched-6.18.log")], None);
     assert!(ok2, "{err2}");
     // The alias (bind mount), the real name, io_uring; not the refused connect to
     // dead.sock, another inode.
     assert_eq!(raw.len(), 3, "{raw:#?}\n{err}");
     let shape = |f: &serde_json::Value| {
-        (f["socket"]["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), f["process"]["comm"].clone(), f["outcome"].clone(), f["socket"]["inode"].clone())
+        (
+            f["socket"]["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(),
+            f["process"]["comm"].clone(),
+            f["outcome"].clone(),
+            f["socket"]["inode"].clone(),
+        )
     };
-    assert_eq!(raw.iter().map(shape).collect::<Vec<_>>(), enriched.iter().map(shape).collect::<Vec<_>>());
+    assert_eq!(
+        raw.iter().map(shape).collect::<Vec<_>>(),
+        enriched.iter().map(shape).collect::<Vec<_>>()
+    );
     assert_eq!(raw[0]["socket"]["path"], "alias.sock");
     assert_eq!(raw[2]["process"]["comm"], "client_uring");
     // node= names the host; without it the host is unknown, not this machine.
@@ -67,14 +85,19 @@ fn auditd_raw_and_enriched_logs_give_the_same_findings() {
         assert_eq!(f["container"]["runtime"], "unknown");
         assert!(f["container"]["id"].is_null());
         assert!(f["container"]["note"].as_str().unwrap().contains("offline"));
-        assert_eq!(f["time"].as_str().unwrap().len(), "2026-11-28T10:52:42.123Z".len(), "the event's own time");
+        assert_eq!(
+            f["time"].as_str().unwrap().len(),
+            "2026-11-28T10:52:42.123Z".len(),
+            "the event's own time"
+        );
     }
     assert!(err.contains("3 findings") && err.contains("container: unknown"), "{err}");
 }
 
 #[test]
 fn raw_netlink_text_is_read_too() {
-    let (f, err, ok) = scan(&["--socket-inode", "fe:00:10010627", &format!("{DATA}/records-6.18.txt")], None);
+    let (f, err, ok) =
+        scan(&["--socket-inode", "fe:00:10010627", &format!("{DATA}/records-6.18.txt")], None);
     assert!(ok, "{err}");
     // As the replay test: alias, non-UTF-8 alias, real name, EACCES, io_uring.
     assert_eq!(serials(&f), [40, 41, 42, 44, 45]);
@@ -84,7 +107,8 @@ fn raw_netlink_text_is_read_too() {
 
 #[test]
 fn damage_is_counted_and_named_and_the_good_events_still_count() {
-    let (f, err, ok) = scan(&["--socket-inode", "fe:00:10010627", &format!("{DATA}/malformed.txt")], None);
+    let (f, err, ok) =
+        scan(&["--socket-inode", "fe:00:10010627", &format!("{DATA}/malformed.txt")], None);
     assert!(ok, "{err}");
     assert_eq!(f.len(), 1, "{err}");
     assert!(err.contains("6 malformed line(s) skipped"), "{err}");
@@ -105,23 +129,35 @@ fn stdin_several_files_and_an_unreadable_one() {
     let (f, err, ok) = scan(&["--socket-inode", &s], Some(&raw));
     assert!(ok && f.len() == 3, "{err}");
     let enriched = format!("{DATA}/auditd-enriched-6.18.log");
-    let (f, err, ok) = scan(&["--socket-inode", &s, "/nonexistent/audit.log", "-", &enriched], Some(&raw));
+    let (f, err, ok) =
+        scan(&["--socket-inode", &s, "/nonexistent/audit.log", "-", &enriched], Some(&raw));
     assert_eq!(f.len(), 6, "both inputs that exist are read: {err}");
-    assert!(!ok && err.contains("/nonexistent/audit.log"), "an unreadable input fails the scan, after the others: {err}");
+    assert!(
+        !ok && err.contains("/nonexistent/audit.log"),
+        "an unreadable input fails the scan, after the others: {err}"
+    );
 }
 
 #[test]
 fn matching_is_by_inode_and_by_name_only_without_one() {
     // Another inode: nothing, whatever the names.
-    let (f, _, ok) = scan(&["--socket-inode", "fe:00:1", &format!("{DATA}/auditd-raw-6.18.log")], None);
+    let (f, _, ok) =
+        scan(&["--socket-inode", "fe:00:1", &format!("{DATA}/auditd-raw-6.18.log")], None);
     assert!(ok && f.is_empty());
     // PATH records without inode and dev: the name decides, when a name is given.
     let text = std::fs::read_to_string(format!("{DATA}/auditd-raw-6.18.log")).unwrap();
-    let stripped: String = text.lines().map(|l| l.replace(" inode=10141771 dev=fe:00", "") + "\n").collect();
-    let real = text.split("name=\"").filter_map(|s| s.split('"').next()).find(|n| n.ends_with("/real.sock")).unwrap().to_string();
+    let stripped: String =
+        text.lines().map(|l| l.replace(" inode=10141771 dev=fe:00", "") + "\n").collect();
+    let real = text
+        .split("name=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|n| n.ends_with("/real.sock"))
+        .unwrap()
+        .to_string();
     let (f, err, _) = scan(&["--socket-inode", "fe:00:1"], Some(stripped.as_bytes()));
     assert!(f.is_empty(), "{err}");
-    let (f, err, ok) = scan(&["--socket-inode", &format!("fe:00:1={real}")], Some(stripped.as_bytes()));
+    let (f, err, ok) =
+        scan(&["--socket-inode", &format!("fe:00:1={real}")], Some(stripped.as_bytes()));
     assert!(ok, "{err}");
     // real.sock by its full name (twice: client and io_uring), and alias.sock is
     // another name: a bind mount is only caught by inode.
@@ -135,10 +171,16 @@ fn matching_is_by_inode_and_by_name_only_without_one() {
 fn the_allowlist_applies_where_it_can_offline() {
     let raw = format!("{DATA}/auditd-raw-6.18.log");
     let text = std::fs::read_to_string(&raw).unwrap();
-    let exe = text.split("exe=\"").filter_map(|s| s.split('"').next()).find(|e| e.ends_with("/client_uring")).unwrap().to_string();
+    let exe = text
+        .split("exe=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|e| e.ends_with("/client_uring"))
+        .unwrap()
+        .to_string();
     let dir = tempdir("scan-allow");
     let cfg = dir.join("sockwatch.toml");
-    std::fs::write(&cfg, format!("[[allow]]\nexe = \"{exe}\"\n\n[[allow]]\nimage = \"*\"\n")).unwrap();
+    std::fs::write(&cfg, format!("[[allow]]\nexe = \"{exe}\"\n\n[[allow]]\nimage = \"*\"\n"))
+        .unwrap();
     let (f, err, ok) = scan_with(cfg.to_str().unwrap(), &["--socket-inode", &socket(), &raw], None);
     assert!(ok, "{err}");
     // The io_uring client is allowed by its exe; an image glob matches nothing

@@ -69,7 +69,11 @@ fn tools_present() -> bool {
 /// returns its stdout; panics with both when it fails.
 fn step(what: &str, cmd: &mut Command) -> String {
     let t0 = Instant::now();
-    let out = cmd.stdin(Stdio::null()).stderr(Stdio::inherit()).output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     log!("vm-debian: {what}: {:.1} s", t0.elapsed().as_secs_f64());
     for l in stdout.lines().filter(|l| l.starts_with("SWVM-TIME: ")) {
@@ -83,7 +87,11 @@ fn newest_deb(dist: &Path) -> PathBuf {
     std::fs::read_dir(dist)
         .expect("dist/ after packaging/build.sh")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("sockwatch_") && n.ends_with(".deb")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("sockwatch_") && n.ends_with(".deb"))
+        })
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
         .expect("a sockwatch_*.deb in dist/")
 }
@@ -146,7 +154,12 @@ impl Boot {
     fn health_text(&self, event: &str) -> String {
         let h = self.health(event);
         if h.is_empty() {
-            let all: Vec<String> = self.findings.iter().filter(|f| f["kind"] == "health").map(|f| f["event"].to_string()).collect();
+            let all: Vec<String> = self
+                .findings
+                .iter()
+                .filter(|f| f["kind"] == "health")
+                .map(|f| f["event"].to_string())
+                .collect();
             format!("(no {event} event; health events: [{}])", all.join(", "))
         } else {
             h.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n    ")
@@ -156,12 +169,18 @@ impl Boot {
 
 /// The container ids in an event's details.containers.
 fn container_ids(ev: &serde_json::Value) -> Vec<&str> {
-    ev["details"]["containers"].as_array().map(|a| a.iter().filter_map(|c| c["id"].as_str()).collect()).unwrap_or_default()
+    ev["details"]["containers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["id"].as_str()).collect())
+        .unwrap_or_default()
 }
 
 /// The strings in an event's details.KEY.
 fn detail_strings<'a>(ev: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
-    ev["details"][key].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default()
+    ev["details"][key]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default()
 }
 
 /// `timed_out=N` in a stats line.
@@ -190,7 +209,11 @@ fn boot(plan: &Plan, out: &Path) -> Boot {
     }
     log!("vm-debian: {name}: whole guest run {:.1} s ({})", t0.elapsed().as_secs_f64(), o.status);
     let text = std::fs::read_to_string(out.join("results/results.txt")).unwrap_or_default();
-    let res = text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let res = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let findings = std::fs::read_to_string(out.join("results/findings.jsonl"))
         .unwrap_or_default()
         .lines()
@@ -239,7 +262,10 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
     if b.late() {
         late(b, &mut fail);
     } else if b.get("start.sockwatch") != "active" {
-        fail("1: sockwatch.service was not active when the harness started", &["start.sockwatch", "start.sockwatch_condition"]);
+        fail(
+            "1: sockwatch.service was not active when the harness started",
+            &["start.sockwatch", "start.sockwatch_condition"],
+        );
     }
     // 1. The unit came up (READY=1; at boot, or started by the late check), nothing
     // failed, no sandbox denial, no restart.
@@ -253,12 +279,20 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
         fail("1: failed units after boot", &["check1.failed_units"]);
     }
     if b.num("check1.eperm_lines") != Some(0) || b.num("check1.seccomp_records") != Some(0) {
-        fail("1: sandbox denials in the journal (see results/sockwatch-boot.log)", &["check1.eperm_lines", "check1.seccomp_records"]);
+        fail(
+            "1: sandbox denials in the journal (see results/sockwatch-boot.log)",
+            &["check1.eperm_lines", "check1.seccomp_records"],
+        );
     }
     // 2. One container, one finding, in both outputs; also under another name.
-    for (j, jr) in [("check2.jsonl", "check2.journal"), ("check2.alias_jsonl", "check2.alias_journal")] {
+    for (j, jr) in
+        [("check2.jsonl", "check2.journal"), ("check2.alias_jsonl", "check2.alias_journal")]
+    {
         if b.num(j) != Some(1) || b.num(jr) != Some(1) {
-            fail("2: a container's connect is not reported exactly once in findings.jsonl and the journal", &["check2.id", j, jr, "check2.alias_id"]);
+            fail(
+                "2: a container's connect is not reported exactly once in findings.jsonl and the journal",
+                &["check2.id", j, jr, "check2.alias_id"],
+            );
         }
     }
     if b.get("check2.file_mode") != "root:adm 640" {
@@ -278,17 +312,26 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
         }
     } else if !b.get("doctor.x32").contains("disabled") || !b.health("x32_enabled").is_empty() {
         fail(
-            &format!("doctor: without syscall.x32=y, doctor does not say x32 is disabled, or there is an x32_enabled event:\n    {}", b.health_text("x32_enabled")),
+            &format!(
+                "doctor: without syscall.x32=y, doctor does not say x32 is disabled, or there is an x32_enabled event:\n    {}",
+                b.health_text("x32_enabled")
+            ),
             &["kernel", "doctor.x32"],
         );
     }
-    if !b.get("doctor.cmdline").contains(if b.audit1 { "audit=1" } else { "no audit=" }) || b.get("doctor.rc") != "0" {
-        fail("doctor: the cmdline line does not give the kernel command line's audit= setting, or doctor failed (results/doctor.txt)", &["cmdline", "doctor.cmdline", "doctor.rc", "doctor.result"]);
+    if !b.get("doctor.cmdline").contains(if b.audit1 { "audit=1" } else { "no audit=" })
+        || b.get("doctor.rc") != "0"
+    {
+        fail(
+            "doctor: the cmdline line does not give the kernel command line's audit= setting, or doctor failed (results/doctor.txt)",
+            &["cmdline", "doctor.cmdline", "doctor.rc", "doctor.result"],
+        );
     }
     // 11. Debian 11's 5.10: the io_uring rule is refused, and sockwatch says so.
     if b.old() {
         let io_uring = b.health("rules_refused").iter().any(|e| {
-            detail_strings(e, "rules").iter().any(|r| r.contains("io_uring")) && detail_strings(e, "invisible").iter().any(|i| i.contains("io_uring"))
+            detail_strings(e, "rules").iter().any(|r| r.contains("io_uring"))
+                && detail_strings(e, "invisible").iter().any(|i| i.contains("io_uring"))
         });
         if !io_uring {
             fail(
@@ -296,7 +339,14 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
                     "11: no rules_refused event naming the io_uring rule and saying io_uring connects are invisible (results/rules-status.txt):\n    {}",
                     b.health_text("rules_refused")
                 ),
-                &["kernel", "check11.refused_events", "check11.refused_rules", "check11.refused_errors", "check11.refused_invisible", "check11.rules_status"],
+                &[
+                    "kernel",
+                    "check11.refused_events",
+                    "check11.refused_rules",
+                    "check11.refused_errors",
+                    "check11.refused_invisible",
+                    "check11.rules_status",
+                ],
             );
         }
     }
@@ -312,7 +362,9 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
         match timed_out(b.get(k)) {
             Some(n) if n <= TIMED_OUT_MAX => {}
             _ => fail(
-                &format!("10: more than {TIMED_OUT_MAX} events timed out (no EOE); results/no-eoe-summary.txt has their record types"),
+                &format!(
+                    "10: more than {TIMED_OUT_MAX} events timed out (no EOE); results/no-eoe-summary.txt has their record types"
+                ),
                 &[k, "check10.no_eoe_total", "check10.no_eoe_top"],
             ),
         }
@@ -322,21 +374,37 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
     }
     // 4. Host clients.
     if b.num("check4.new_findings") != Some(0) {
-        fail("4: `docker version` on the host gave a finding", &["check4.docker_version_rc", "check4.new_findings"]);
+        fail(
+            "4: `docker version` on the host gave a finding",
+            &["check4.docker_version_rc", "check4.new_findings"],
+        );
     }
     // 5. dockerd restart.
     if b.num("check5.sw1001_sw1002") != Some(0) || b.num("check5.after_jsonl") != Some(1) {
-        fail("5: dockerd's restart gave SW-1001/SW-1002 (results/sw100x.json), or a connect after it was not reported", &["check5.sw1001_sw1002", "check5.after_jsonl", "check5.sockwatch_active"]);
+        fail(
+            "5: dockerd's restart gave SW-1001/SW-1002 (results/sw100x.json), or a connect after it was not reported",
+            &["check5.sw1001_sw1002", "check5.after_jsonl", "check5.sockwatch_active"],
+        );
     }
     // 8. Recorded only.
     if !b.get("check8.exposure").to_lowercase().contains("exposure") {
         fail("8: no exposure line from systemd-analyze security", &["check8.exposure"]);
     }
     // 9. auditd started after sockwatch: no rule twice, findings still arrive.
-    if b.get("check9.auditd_active") != "active" || b.num("check9.duplicates") != Some(0) || b.num("check9.after_jsonl") != Some(1) {
+    if b.get("check9.auditd_active") != "active"
+        || b.num("check9.duplicates") != Some(0)
+        || b.num("check9.after_jsonl") != Some(1)
+    {
         fail(
             "9: with auditd started after sockwatch, a rule is loaded twice or findings stopped",
-            &["check9.auditd_active", "check9.rules_before", "check9.rules_after", "check9.duplicates", "check9.auditctl_l", "check9.after_jsonl"],
+            &[
+                "check9.auditd_active",
+                "check9.rules_before",
+                "check9.rules_after",
+                "check9.duplicates",
+                "check9.auditctl_l",
+                "check9.after_jsonl",
+            ],
         );
     }
     // 7. Reload, stop, purge.
@@ -347,11 +415,23 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
     {
         fail(
             "7: reload is not a SIGHUP to the same running process",
-            &["check7.reload_rc", "check7.reload_error", "check7.reload_same_pid", "check7.reload_active", "check7.reopened"],
+            &[
+                "check7.reload_rc",
+                "check7.reload_error",
+                "check7.reload_same_pid",
+                "check7.reload_active",
+                "check7.reopened",
+            ],
         );
     }
-    if b.get("check7.stop_rc") != "0" || b.get("check7.exec_main_status") != "0" || b.get("check7.result") != "success" {
-        fail("7: stop did not exit 0", &["check7.stop_rc", "check7.exec_main_status", "check7.result"]);
+    if b.get("check7.stop_rc") != "0"
+        || b.get("check7.exec_main_status") != "0"
+        || b.get("check7.result") != "success"
+    {
+        fail(
+            "7: stop did not exit 0",
+            &["check7.stop_rc", "check7.exec_main_status", "check7.result"],
+        );
     }
     // Stopped before auditd ever ran: no rule of sockwatch's left, other rules as
     // they were, audit switched off again (journald had it off) and the backlog
@@ -402,11 +482,18 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
         || !b.get("check7.left_after_purge").is_empty()
         || b.num("check7.rules_after_purge") != Some(0)
         || !b.get("check7.process_left").trim().is_empty()
-        || b.get("check7.dpkg_status").contains("installed") && !b.get("check7.dpkg_status").contains("not-installed")
+        || b.get("check7.dpkg_status").contains("installed")
+            && !b.get("check7.dpkg_status").contains("not-installed")
     {
         fail(
             "7: apt purge left something behind",
-            &["check7.purge_rc", "check7.left_after_purge", "check7.rules_after_purge", "check7.process_left", "check7.dpkg_status"],
+            &[
+                "check7.purge_rc",
+                "check7.left_after_purge",
+                "check7.rules_after_purge",
+                "check7.process_left",
+                "check7.dpkg_status",
+            ],
         );
     }
 }
@@ -414,13 +501,28 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
 /// Checks 3 (short-lived clients, every one with the right id) and 6 (lockdown:
 /// plain allows, locked refuses).
 fn checks_3_6(b: &Boot, fail: &mut impl FnMut(&str, &[&str])) {
-    if b.get("check3.exec_reported") != "50/50" || b.get("check3.run_reported") != "10/10" || b.num("check3.wrong_id") != Some(0) {
+    if b.get("check3.exec_reported") != "50/50"
+        || b.get("check3.run_reported") != "10/10"
+        || b.num("check3.wrong_id") != Some(0)
+    {
         fail(
             "3: short-lived clients not all reported with the right container id",
-            &["check3.exec_reported", "check3.run_reported", "check3.run_counts", "check3.wrong_id", "check3.total_new"],
+            &[
+                "check3.exec_reported",
+                "check3.run_reported",
+                "check3.run_counts",
+                "check3.wrong_id",
+                "check3.total_new",
+            ],
         );
     }
-    let probes = ["probe.bpf_probe_read_kernel", "probe.bpf_probe_read_kernel_str", "probe.perf_kprobe", "probe.tracefs", "probe.kcore"];
+    let probes = [
+        "probe.bpf_probe_read_kernel",
+        "probe.bpf_probe_read_kernel_str",
+        "probe.perf_kprobe",
+        "probe.tracefs",
+        "probe.kcore",
+    ];
     let mut keys = vec!["probe.lockdown", "probe.bpf_baseline"];
     keys.extend(probes);
     if b.get("probe.bpf_baseline") != "ok" {
@@ -436,7 +538,8 @@ fn checks_3_6(b: &Boot, fail: &mut impl FnMut(&str, &[&str])) {
         {
             fail("6: lockdown=confidentiality does not refuse what it should", &keys);
         }
-    } else if !b.get("probe.lockdown").contains("[none]") || probes.iter().any(|k| b.get(k) != "ok") {
+    } else if !b.get("probe.lockdown").contains("[none]") || probes.iter().any(|k| b.get(k) != "ok")
+    {
         fail("6: the plain boot refuses a probe", &keys);
     }
 }
@@ -451,15 +554,30 @@ fn late(b: &Boot, fail: &mut impl FnMut(&str, &[&str])) {
         );
     }
     if b.get("late.start_rc") != "0" || b.get("late.sockwatch_active") != "active" {
-        fail("late: `systemctl start sockwatch` failed", &["late.start_rc", "late.sockwatch_active"]);
+        fail(
+            "late: `systemctl start sockwatch` failed",
+            &["late.start_rc", "late.sockwatch_active"],
+        );
     }
-    if b.get("late.client_out") != "connect: ok" || b.get("late.control_client_out") != "connect: ok" {
-        fail("late: a container's client did not connect to /run/docker.sock", &["late.client_out", "late.control_client_out"]);
+    if b.get("late.client_out") != "connect: ok"
+        || b.get("late.control_client_out") != "connect: ok"
+    {
+        fail(
+            "late: a container's client did not connect to /run/docker.sock",
+            &["late.client_out", "late.control_client_out"],
+        );
     }
-    if b.num("late.control_jsonl") != Some(1) || b.num("late.control_records_key").unwrap_or(0) < 1 {
+    if b.num("late.control_jsonl") != Some(1) || b.num("late.control_records_key").unwrap_or(0) < 1
+    {
         fail(
             "late: the control container (started after sockwatch) was not reported exactly once, or its connect made no SYSCALL record",
-            &["late.control_id", "late.control_pid", "late.control_jsonl", "late.control_records", "late.control_records_key"],
+            &[
+                "late.control_id",
+                "late.control_pid",
+                "late.control_jsonl",
+                "late.control_records",
+                "late.control_records_key",
+            ],
         );
     }
     let events = b.health("audit_enabled_late");
@@ -472,7 +590,10 @@ fn late(b: &Boot, fail: &mut impl FnMut(&str, &[&str])) {
         }
         if !events.is_empty() {
             fail(
-                &format!("late (audit=1): an audit_enabled_late event, with audit=1 on the kernel command line:\n    {}", b.health_text("audit_enabled_late")),
+                &format!(
+                    "late (audit=1): an audit_enabled_late event, with audit=1 on the kernel command line:\n    {}",
+                    b.health_text("audit_enabled_late")
+                ),
                 &["cmdline", "late.event_count"],
             );
         }
@@ -485,26 +606,48 @@ fn late(b: &Boot, fail: &mut impl FnMut(&str, &[&str])) {
     {
         fail(
             "late: audit was on at some point before sockwatch started (nothing else may turn it on: auditd is disabled in the image)",
-            &["start.audit_enabled", "late.audit_at_init", "late.audit_switches_before", "late.audit_enabled_before"],
+            &[
+                "start.audit_enabled",
+                "late.audit_at_init",
+                "late.audit_switches_before",
+                "late.audit_enabled_before",
+            ],
         );
     }
     if b.num("late.jsonl") != Some(0) || b.num("late.records") != Some(0) {
         fail(
             "late: the connect of a process created before audit was ever enabled made a SYSCALL record or a finding (the kernel gives such a task no audit context)",
-            &["late.id", "late.pid", "late.jsonl", "late.records", "late.records_key", "late.control_records_key"],
+            &[
+                "late.id",
+                "late.pid",
+                "late.jsonl",
+                "late.records",
+                "late.records_key",
+                "late.control_records_key",
+            ],
         );
     }
     // The first one: a later start (check 7) may warn again, naming what runs then.
     let first = events.first();
     let named = first.is_some_and(|e| container_ids(e).contains(&b.get("late.id")));
     let control = first.is_some_and(|e| container_ids(e).contains(&b.get("late.control_id")));
-    if !named || control || first.is_some_and(|e| e["level"] != "warning" || !e["details"]["cmdline_audit"].is_null()) {
+    if !named
+        || control
+        || first
+            .is_some_and(|e| e["level"] != "warning" || !e["details"]["cmdline_audit"].is_null())
+    {
         fail(
             &format!(
                 "late: the first audit_enabled_late event is not a warning naming the container started before sockwatch (and not the control), with cmdline_audit null:\n    {}",
                 b.health_text("audit_enabled_late")
             ),
-            &["late.id", "late.control_id", "late.event_count", "late.event_names_container", "late.event_names_control"],
+            &[
+                "late.id",
+                "late.control_id",
+                "late.event_count",
+                "late.event_names_container",
+                "late.event_names_control",
+            ],
         );
     }
 }
@@ -543,7 +686,11 @@ fn summary(b: &Boot) -> String {
         timed_out(b.get("check10.stats_at_stop")).map_or("-".into(), |n| n.to_string())
     ));
     if b.late() {
-        s.push(format!("duplicates {} exposure {:?}", b.get("check9.duplicates"), b.get("check8.exposure")));
+        s.push(format!(
+            "duplicates {} exposure {:?}",
+            b.get("check9.duplicates"),
+            b.get("check8.exposure")
+        ));
     }
     if b.old() {
         s.push(format!("refused {}", b.get("check11.refused_rules")));
@@ -557,7 +704,10 @@ fn summary(b: &Boot) -> String {
             b.get("probe.kcore")
         ));
     }
-    s.push(format!("x32 {}", b.get("doctor.x32").split_whitespace().nth(1).unwrap_or("?").trim_end_matches(':')));
+    s.push(format!(
+        "x32 {}",
+        b.get("doctor.x32").split_whitespace().nth(1).unwrap_or("?").trim_end_matches(':')
+    ));
     s.push(format!("health [{}]", b.get("health.events")));
     s.join(" ")
 }
@@ -577,17 +727,31 @@ fn report(b: &Boot) {
         t("time.harness_start"),
         t("time.total")
     );
-    let checks: Vec<String> = b.res.iter().filter(|(k, _)| k.starts_with("time.")).map(|(k, v)| format!("{}={v}", &k[5..])).collect();
+    let checks: Vec<String> = b
+        .res
+        .iter()
+        .filter(|(k, _)| k.starts_with("time."))
+        .map(|(k, v)| format!("{}={v}", &k[5..]))
+        .collect();
     log!("vm-debian: {}: timings (s): {}", b.name, checks.join(" "));
     let counts: Vec<String> = b
         .res
         .iter()
         .filter(|(k, _)| {
-            !k.starts_with("time.") && !k.ends_with("_id") && !k.ends_with(".id") && !k.ends_with("run_ids") && *k != "cmdline"
+            !k.starts_with("time.")
+                && !k.ends_with("_id")
+                && !k.ends_with(".id")
+                && !k.ends_with("run_ids")
+                && *k != "cmdline"
         })
         .map(|(k, v)| format!("  {k}={v}"))
         .collect();
-    log!("vm-debian: {}: results ({}):\n{}", b.name, b.dir.join("results").display(), counts.join("\n"));
+    log!(
+        "vm-debian: {}: results ({}):\n{}",
+        b.name,
+        b.dir.join("results").display(),
+        counts.join("\n")
+    );
 }
 
 #[test]
@@ -595,15 +759,21 @@ fn debian_host_in_qemu_runs_the_packaged_unit() {
     if !privileged(WHAT) || !tools_present() {
         return;
     }
-    let cache = std::env::var("SOCKWATCH_VM_CACHE").unwrap_or_else(|_| "/var/cache/sockwatch-tests".into());
+    let cache =
+        std::env::var("SOCKWATCH_VM_CACHE").unwrap_or_else(|_| "/var/cache/sockwatch-tests".into());
     std::fs::create_dir_all(&cache).unwrap();
     // One such test at a time on this machine, whoever runs it.
     let lock = File::create(Path::new(&cache).join("debian-host-test.lock")).unwrap();
-    let _lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| e).expect("take the VM test lock");
+    let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("take the VM test lock");
 
     let t0 = Instant::now();
     let root = env!("CARGO_MANIFEST_DIR");
-    step("packaging/build.sh", Command::new(format!("{root}/packaging/build.sh")).stdout(Stdio::piped()));
+    step(
+        "packaging/build.sh",
+        Command::new(format!("{root}/packaging/build.sh")).stdout(Stdio::piped()),
+    );
     let deb = newest_deb(&Path::new(root).join("dist"));
     log!("vm-debian: package {}", deb.display());
     let flavours = ["6.12", "6.1", "5.10"];
@@ -617,12 +787,14 @@ fn debian_host_in_qemu_runs_the_packaged_unit() {
     let done = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..PARALLEL {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(plan) = PLANS.get(i) else { break };
-                let b = boot(plan, &base.join(format!("{}-{}", plan.flavour, plan.mode)));
-                report(&b);
-                done.lock().unwrap().push((i, b));
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(plan) = PLANS.get(i) else { break };
+                    let b = boot(plan, &base.join(format!("{}-{}", plan.flavour, plan.mode)));
+                    report(&b);
+                    done.lock().unwrap().push((i, b));
+                }
             });
         }
     });
@@ -637,5 +809,10 @@ fn debian_host_in_qemu_runs_the_packaged_unit() {
     let lines: Vec<String> = boots.iter().map(summary).collect();
     log!("vm-debian: summary:\n  {}", lines.join("\n  "));
     log!("vm-debian: whole test {:.1} s", t0.elapsed().as_secs_f64());
-    assert!(fails.is_empty(), "{} check(s) failed in the Debian guest:\n{}", fails.len(), fails.join("\n\n"));
+    assert!(
+        fails.is_empty(),
+        "{} check(s) failed in the Debian guest:\n{}",
+        fails.len(),
+        fails.join("\n\n")
+    );
 }

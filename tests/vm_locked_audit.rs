@@ -13,16 +13,24 @@ fn locked_audit_is_reported_in_one_line_with_a_non_zero_exit() {
     }
     if run("sh", &["-c", "command -v qemu-system-x86_64"]).stdout.is_empty() {
         let why = "qemu-system-x86_64 is not installed (tests/run.sh installs qemu-system-x86)";
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "cannot run under CI=true: {why}");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "cannot run under CI=true: {why}"
+        );
         skip("locked audit in a VM", why);
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/locked-audit.sh");
     let out = run(script, &[BIN]);
     let console = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = console.lines().filter_map(|l| l.split_once("SW: ").map(|(_, r)| r)).collect();
+    let lines: Vec<&str> =
+        console.lines().filter_map(|l| l.split_once("SW: ").map(|(_, r)| r)).collect();
     let text = lines.join("\n");
-    assert!(out.status.success() && lines.last() == Some(&"done"), "the VM did not finish: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && lines.last() == Some(&"done"),
+        "the VM did not finish: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(lines.contains(&"audit locked"), "{text}");
     assert!(lines.contains(&"install rc=1 stderr-lines=1"), "{text}");
     let msg = "sockwatch: error: the audit configuration is locked (enabled=2, auditctl -e 2): rules cannot be changed until reboot";
@@ -36,7 +44,8 @@ fn locked_audit_is_reported_in_one_line_with_a_non_zero_exit() {
     // cannot change.
     let out = run(script, &[BIN, "preloaded"]);
     let console = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = console.lines().filter_map(|l| l.split_once("SW: ").map(|(_, r)| r)).collect();
+    let lines: Vec<&str> =
+        console.lines().filter_map(|l| l.split_once("SW: ").map(|(_, r)| r)).collect();
     let text = lines.join("\n");
     assert!(lines.last() == Some(&"done"), "the VM did not finish: {text}");
     assert!(lines.contains(&"preload rc=0") && lines.contains(&"audit locked"), "{text}");

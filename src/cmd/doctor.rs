@@ -9,22 +9,24 @@ use std::process::ExitCode;
 use crate::cli::DoctorArgs;
 use crate::config::Config;
 use crate::core::abi;
-use crate::core::rules::{rule_set, BACKLOG_LIMIT};
+use crate::core::rules::{BACKLOG_LIMIT, rule_set};
 use crate::io::intake::Intake;
 use crate::io::output::OutputSpec;
 
 use super::rules::{loaded, open_control, task_never_rules};
+use super::{Failure, resolve_sockets};
 use crate::core::blind::{self, TASK_NEVER_SOURCE};
-use super::{resolve_sockets, Failure};
 
 pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let mut fatal: Vec<String> = Vec::new();
     let paths = resolve_sockets(crate::config::sockets(&args.sockets.sockets, cfg).as_deref())?;
-    let present: Vec<String> = paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
+    let present: Vec<String> =
+        paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
     let rules = rule_set(&present, abi::native());
 
     // Audit.
-    match open_control().and_then(|mut c| Ok((c.status().map_err(|e| Failure(e.to_string()))?, c))) {
+    match open_control().and_then(|mut c| Ok((c.status().map_err(|e| Failure(e.to_string()))?, c)))
+    {
         Ok((st, mut ctl)) => {
             let state = match st.enabled {
                 0 => "off (sockwatch run turns it on)",
@@ -47,9 +49,14 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             match loaded(&mut ctl, &rules) {
                 Ok((have, _)) => {
                     let n = have.iter().filter(|h| **h).count();
-                    println!("           sockwatch rules loaded: {n}/{} (for the sockets whose directory exists)", rules.len());
+                    println!(
+                        "           sockwatch rules loaded: {n}/{} (for the sockets whose directory exists)",
+                        rules.len()
+                    );
                     if n < rules.len() && st.enabled == 2 {
-                        fatal.push("audit is locked and sockwatch's rules are not all loaded".into());
+                        fatal.push(
+                            "audit is locked and sockwatch's rules are not all loaded".into(),
+                        );
                     }
                 }
                 Err(Failure(e)) => fatal.push(format!("cannot list audit rules: {e}")),
@@ -83,7 +90,9 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     // The kernel command line, and ABIs no syscall rule sees.
     let cmdline = crate::io::proc::kernel_cmdline();
     match blind::cmdline_audit(&cmdline) {
-        Some(v) if !blind::may_be_enabled_late(Some(&v)) => println!("cmdline    audit={v}: every process is audited from boot"),
+        Some(v) if !blind::may_be_enabled_late(Some(&v)) => {
+            println!("cmdline    audit={v}: every process is audited from boot")
+        }
         v => println!(
             "cmdline    {}: a process that started before audit was first switched on since boot (by auditd or sockwatch) is never audited, so a container started earlier can connect unseen until it restarts; add audit=1 to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub and reboot",
             v.map_or("no audit= setting".to_string(), |v| format!("audit={v}"))
@@ -91,8 +100,12 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     }
     match crate::io::x32::probe() {
         blind::X32::Disabled => println!("x32        disabled (x32 system calls return ENOSYS)"),
-        blind::X32::Enabled => println!("x32        ENABLED: a connect made through the x32 ABI matches no audit syscall rule and is invisible; disable x32 (syscall.x32=n on Debian kernels)"),
-        blind::X32::Unknown => println!("x32        unknown: the probe was stopped and no kernel configuration was found"),
+        blind::X32::Enabled => println!(
+            "x32        ENABLED: a connect made through the x32 ABI matches no audit syscall rule and is invisible; disable x32 (syscall.x32=n on Debian kernels)"
+        ),
+        blind::X32::Unknown => println!(
+            "x32        unknown: the probe was stopped and no kernel configuration was found"
+        ),
     }
 
     // fanotify.
@@ -104,11 +117,15 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                 println!("           {}: {flag}{status}", path.display());
             }
         }
-        Err(e) => println!("fanotify   unavailable ({e}): permission changes and replaced sockets will not be seen"),
+        Err(e) => println!(
+            "fanotify   unavailable ({e}): permission changes and replaced sockets will not be seen"
+        ),
     }
     match crate::io::fswatch::probe_socket_open() {
         Ok(true) => println!("           open attempts on socket files: reported by this kernel"),
-        Ok(false) => println!("           open attempts on socket files: not reported (expected; connects are watched through audit)"),
+        Ok(false) => println!(
+            "           open attempts on socket files: not reported (expected; connects are watched through audit)"
+        ),
         Err(e) => println!("           open attempts on socket files: probe failed: {e}"),
     }
 
@@ -126,13 +143,16 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let from = match reference {
         crate::io::proc::Reference::Pid1 => "PID 1",
         crate::io::proc::Reference::Kthreadd => "kthreadd (PID 2; PID 1's are unreadable)",
-        crate::io::proc::Reference::None => "nothing readable (needs CAP_SYS_PTRACE): runtime monitors are checked by their file only",
+        crate::io::proc::Reference::None => {
+            "nothing readable (needs CAP_SYS_PTRACE): runtime monitors are checked by their file only"
+        }
     };
     println!("host ns    mnt {} pid {}, from {from}", show(host.mnt), show(host.pid));
 
     // Sockets.
     for p in &paths {
-        let runtime = crate::core::runtimes::runtime_of(p).map_or(String::new(), |r| format!(" ({r})"));
+        let runtime =
+            crate::core::runtimes::runtime_of(p).map_or(String::new(), |r| format!(" ({r})"));
         match fs::symlink_metadata(p) {
             Ok(m) => {
                 let kind = if m.file_type().is_socket() { "socket" } else { "NOT A SOCKET" };
@@ -146,8 +166,12 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                     m.gid()
                 );
             }
-            Err(_) if crate::io::sockets::dir_exists(p) => println!("socket     {p}{runtime}: absent for now (watched, its rules load now)"),
-            Err(_) => println!("socket     {p}{runtime}: absent for now, and its directory too (its rules load when that appears)"),
+            Err(_) if crate::io::sockets::dir_exists(p) => {
+                println!("socket     {p}{runtime}: absent for now (watched, its rules load now)")
+            }
+            Err(_) => println!(
+                "socket     {p}{runtime}: absent for now, and its directory too (its rules load when that appears)"
+            ),
         }
     }
 
@@ -162,10 +186,17 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     }
     found.sort();
     found.dedup();
-    println!("runtimes   {}", if found.is_empty() { "none running".to_string() } else { found.join(", ") });
+    println!(
+        "runtimes   {}",
+        if found.is_empty() { "none running".to_string() } else { found.join(", ") }
+    );
 
     // Outputs.
-    let outputs = if args.outputs.is_empty() { cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout]) } else { args.outputs.clone() };
+    let outputs = if args.outputs.is_empty() {
+        cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout])
+    } else {
+        args.outputs.clone()
+    };
     for o in &outputs {
         let (ok, what) = match o {
             OutputSpec::Stdout => (true, "ok".to_string()),
@@ -174,7 +205,11 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                 _ => (false, format!("directory of {} does not exist", p.display())),
             },
             OutputSpec::Journald => socket_present(crate::io::output::journald::SOCKET),
-            OutputSpec::Syslog(p) => socket_present(&p.as_ref().map_or(crate::io::output::syslog::DEV_LOG.to_string(), |p| p.display().to_string())),
+            OutputSpec::Syslog(p) => socket_present(
+                &p.as_ref().map_or(crate::io::output::syslog::DEV_LOG.to_string(), |p| {
+                    p.display().to_string()
+                }),
+            ),
         };
         println!("output     {o}: {}{what}", if ok { "" } else { "PROBLEM: " });
     }

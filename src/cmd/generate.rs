@@ -93,8 +93,12 @@ fn render(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
 /// here. The date is left empty so that a build is reproducible.
 fn title(cmd: &clap::Command, name: &str, section: &str, manual: &str) -> String {
     let preamble = render(|w| Man::new(cmd.clone()).render_title(w));
-    let mut out: String = preamble.lines().filter(|l| !l.starts_with(".TH")).map(|l| format!("{l}\n")).collect();
-    out.push_str(&format!(".TH {name} {section} \"\" \"sockwatch {}\" \"{manual}\"\n", env!("CARGO_PKG_VERSION")));
+    let mut out: String =
+        preamble.lines().filter(|l| !l.starts_with(".TH")).map(|l| format!("{l}\n")).collect();
+    out.push_str(&format!(
+        ".TH {name} {section} \"\" \"sockwatch {}\" \"{manual}\"\n",
+        env!("CARGO_PKG_VERSION")
+    ));
     out
 }
 
@@ -147,7 +151,10 @@ pub fn man8() -> String {
     for sub in visible(&cmd) {
         let mut r = Roff::new();
         r.control("SS", [format!("sockwatch {} [OPTIONS]", usage_tail(sub)).as_str()]);
-        paragraphs(&mut r, sub.get_long_about().or(sub.get_about()).map(|s| s.to_string()).unwrap_or_default());
+        paragraphs(
+            &mut r,
+            sub.get_long_about().or(sub.get_about()).map(|s| s.to_string()).unwrap_or_default(),
+        );
         commands.push_str(&r.to_roff());
         commands.push_str(&options(sub, true));
     }
@@ -167,11 +174,17 @@ pub fn man8() -> String {
 fn usage_tail(sub: &clap::Command) -> String {
     let mut s = sub.get_name().to_string();
     for a in sub.get_positionals() {
-        let mut name = a.get_value_names().and_then(|v| v.first()).map(|v| v.to_string()).unwrap_or_else(|| a.get_id().to_string().to_uppercase());
+        let mut name = a
+            .get_value_names()
+            .and_then(|v| v.first())
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| a.get_id().to_string().to_uppercase());
         if !a.is_required_set() {
             name = format!("[{name}]");
         }
-        if a.get_num_args().is_some_and(|n| n.max_values() > 1) || matches!(a.get_action(), clap::ArgAction::Append) {
+        if a.get_num_args().is_some_and(|n| n.max_values() > 1)
+            || matches!(a.get_action(), clap::ArgAction::Append)
+        {
             name.push_str("...");
         }
         s.push(' ');
@@ -183,7 +196,16 @@ fn usage_tail(sub: &clap::Command) -> String {
 fn synopsis(cmd: &clap::Command) -> String {
     let mut r = Roff::new();
     for sub in visible(cmd) {
-        r.text([bold("sockwatch"), roman(" ["), italic("GLOBAL OPTIONS"), roman("] "), bold(usage_tail(sub)), roman(" ["), italic("OPTIONS"), roman("]")]);
+        r.text([
+            bold("sockwatch"),
+            roman(" ["),
+            italic("GLOBAL OPTIONS"),
+            roman("] "),
+            bold(usage_tail(sub)),
+            roman(" ["),
+            italic("OPTIONS"),
+            roman("]"),
+        ]);
         r.control("br", [] as [&str; 0]);
     }
     r.to_roff()
@@ -206,15 +228,17 @@ pub fn man5() -> String {
     let mut keys = Roff::new();
     for k in KEYS {
         let owner = match k.command {
-            Some(name) => cmd.find_subcommand(name).unwrap_or_else(|| panic!("config key {}: no subcommand {name}", k.key)),
+            Some(name) => cmd
+                .find_subcommand(name)
+                .unwrap_or_else(|| panic!("config key {}: no subcommand {name}", k.key)),
             None => &cmd,
         };
-        let arg = owner
-            .get_arguments()
-            .find(|a| a.get_id() == k.option)
-            .unwrap_or_else(|| panic!("config key {}: no option {} in {}", k.key, k.option, owner.get_name()));
+        let arg = owner.get_arguments().find(|a| a.get_id() == k.option).unwrap_or_else(|| {
+            panic!("config key {}: no option {} in {}", k.key, k.option, owner.get_name())
+        });
         let long = arg.get_long().expect("every mirrored option has a long name");
-        let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
+        let help =
+            arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
         keys.control("TP", [] as [&str; 0]);
         keys.text([bold(k.key), roman(" = "), italic(k.value)]);
         let scope = match k.command {
@@ -231,6 +255,9 @@ pub fn man5() -> String {
     }
     fill(
         MAN5_TEMPLATE,
-        &[("@TITLE@", title(&cmd, "SOCKWATCH.TOML", "5", "File Formats")), ("@KEYS@", keys.to_roff())],
+        &[
+            ("@TITLE@", title(&cmd, "SOCKWATCH.TOML", "5", "File Formats")),
+            ("@KEYS@", keys.to_roff()),
+        ],
     )
 }

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 
 use crate::cli::{RulesAction, RulesArgs};
 use crate::core::abi;
-use crate::core::blind::{task_never, TASK_NEVER_SOURCE};
-use crate::core::rules::{carries_our_key, copies, describe_listed, rule_set, rules_file, RuleSpec};
+use crate::core::blind::{TASK_NEVER_SOURCE, task_never};
+use crate::core::rules::{
+    RuleSpec, carries_our_key, copies, describe_listed, rule_set, rules_file,
+};
 use crate::io::netlink::{Control, Status};
 
-use super::{ctx, resolve_sockets, Failure};
+use super::{Failure, ctx, resolve_sockets};
 
 pub const RULES_FILE: &str = "50-sockwatch.rules";
 
@@ -28,14 +30,23 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, F
     let rules = rule_set(&paths, abi::native());
     // The file is the same on every host: users' rootless sockets come and go
     // with their logins, and `sockwatch run` follows them.
-    let fixed: Vec<std::path::PathBuf> = crate::core::runtimes::default_set(&[]).into_iter().map(Into::into).collect();
-    let file_rules = rule_set(&resolve_sockets(Some(configured.as_deref().unwrap_or(&fixed)))?, abi::native());
+    let fixed: Vec<std::path::PathBuf> =
+        crate::core::runtimes::default_set(&[]).into_iter().map(Into::into).collect();
+    let file_rules =
+        rule_set(&resolve_sockets(Some(configured.as_deref().unwrap_or(&fixed)))?, abi::native());
     // The kernel takes a path rule only while the socket's directory exists.
-    let present: Vec<String> = paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
+    let present: Vec<String> =
+        paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
     let loadable = rule_set(&present, abi::native());
     let persist = Persist {
-        dir: args.rules_dir.clone().or_else(|| cfg.rules_dir.clone()).unwrap_or_else(|| "/etc/audit/rules.d".into()),
-        enabled: !crate::config::flag(args.no_persist, args.persist).or(cfg.no_persist).unwrap_or(false),
+        dir: args
+            .rules_dir
+            .clone()
+            .or_else(|| cfg.rules_dir.clone())
+            .unwrap_or_else(|| "/etc/audit/rules.d".into()),
+        enabled: !crate::config::flag(args.no_persist, args.persist)
+            .or(cfg.no_persist)
+            .unwrap_or(false),
     };
     if args.all && args.action != RulesAction::Remove {
         return Err(Failure("--all goes only with `rules remove`".into()));
@@ -47,7 +58,9 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, F
         }
         RulesAction::Install => {
             for p in paths.iter().filter(|p| !present.contains(p)) {
-                println!("waiting: {p} (its directory does not exist yet; `sockwatch run` loads its rules once it does)");
+                println!(
+                    "waiting: {p} (its directory does not exist yet; `sockwatch run` loads its rules once it does)"
+                );
             }
             install(&persist, &loadable, &file_rules)
         }
@@ -93,7 +106,9 @@ pub fn load_missing(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<Load>, 
         }
         result[i] = match ctl.add_rule(&r.add_message()) {
             Ok(()) => Load::Added,
-            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32) => Load::AlreadyLoaded,
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32) => {
+                Load::AlreadyLoaded
+            }
             Err(e) => Load::Refused(e.to_string()),
         };
     }
@@ -106,13 +121,21 @@ pub fn is_required(rule: &RuleSpec) -> bool {
     matches!(rule, RuleSpec::Connect { abi, socketcall: false, .. } if Some(abi) == abi::native().first())
 }
 
-fn install(persist: &Persist, rules: &[RuleSpec], file_rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+fn install(
+    persist: &Persist,
+    rules: &[RuleSpec],
+    file_rules: &[RuleSpec],
+) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     ensure_unlocked(&st)?;
     if st.backlog_limit < crate::core::rules::BACKLOG_LIMIT {
         match ctl.set_backlog_limit(crate::core::rules::BACKLOG_LIMIT) {
-            Ok(()) => println!("raised the backlog limit from {} to {}", st.backlog_limit, crate::core::rules::BACKLOG_LIMIT),
+            Ok(()) => println!(
+                "raised the backlog limit from {} to {}",
+                st.backlog_limit,
+                crate::core::rules::BACKLOG_LIMIT
+            ),
             Err(e) => eprintln!("sockwatch: warning: cannot raise the backlog limit: {e}"),
         }
     }
@@ -131,7 +154,9 @@ fn install(persist: &Persist, rules: &[RuleSpec], file_rules: &[RuleSpec]) -> Re
         write_rules_file(&persist.dir, file_rules)?;
     }
     if st.enabled == 0 {
-        println!("note: audit is off (enabled=0); the rules take effect once it is on (`sockwatch run` turns it on)");
+        println!(
+            "note: audit is off (enabled=0); the rules take effect once it is on (`sockwatch run` turns it on)"
+        );
     }
     Ok(if failed_required { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -144,7 +169,12 @@ fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Failure> {
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&tmp)?;
         f.write_all(rules_file(rules).as_bytes())?;
         f.sync_all()
     };
@@ -221,7 +251,10 @@ pub fn loaded(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<bool>, usize
 
 /// How many times each of `rules` is loaded, and how many loaded rules could not
 /// be decoded at all.
-pub fn loaded_copies(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<usize>, usize), Failure> {
+pub fn loaded_copies(
+    ctl: &mut Control,
+    rules: &[RuleSpec],
+) -> Result<(Vec<usize>, usize), Failure> {
     let listed = ctx(ctl.list_rules(), "cannot list the audit rules")?;
     let undecodable = listed.iter().filter(|r| r.is_err()).count();
     let decoded: Vec<_> = listed.into_iter().filter_map(Result::ok).collect();
@@ -231,7 +264,10 @@ pub fn loaded_copies(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<usize
 /// Unloads every copy but one of each of `rules` that is loaded more than once
 /// (the copies are identical, so which one goes does not matter). Returns the
 /// rules that had copies, with how many were removed.
-pub fn remove_duplicates(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<(RuleSpec, usize)>, Failure> {
+pub fn remove_duplicates(
+    ctl: &mut Control,
+    rules: &[RuleSpec],
+) -> Result<Vec<(RuleSpec, usize)>, Failure> {
     let (counts, _) = loaded_copies(ctl, rules)?;
     let mut removed = Vec::new();
     for (r, n) in rules.iter().zip(counts).filter(|(_, n)| *n > 1) {
@@ -263,7 +299,9 @@ fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     let mut ctl = open_control()?;
     let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
     let (counts, undecodable) = loaded_copies(&mut ctl, rules)?;
-    let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut all = true;
     for (r, n) in rules.iter().zip(&counts) {
         let twice = if *n > 1 { format!(" ({n} copies)") } else { String::new() };
@@ -273,11 +311,18 @@ fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
         };
         // A kernel before 5.16 has no io_uring audit filter: the rule cannot be
         // loaded, and io_uring connects are invisible there whatever is done.
-        let unsupported = *r == RuleSpec::Uring && crate::core::blind::has_uring_filter(&release) == Some(false);
+        let unsupported =
+            *r == RuleSpec::Uring && crate::core::blind::has_uring_filter(&release) == Some(false);
         let (state, note) = match (*n > 0, waiting, unsupported) {
             (true, _, _) => ("loaded: ", String::new()),
             (false, true, _) => ("waiting:", " (its directory does not exist yet)".to_string()),
-            (false, false, true) => ("NO FILTER:", format!(" (kernel {release} has no io_uring audit filter: {} are invisible)", crate::core::blind::invisible_without(r))),
+            (false, false, true) => (
+                "NO FILTER:",
+                format!(
+                    " (kernel {release} has no io_uring audit filter: {} are invisible)",
+                    crate::core::blind::invisible_without(r)
+                ),
+            ),
             (false, false, false) => {
                 all = false;
                 ("MISSING:", String::new())
@@ -287,7 +332,9 @@ fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
     }
     let never = task_never_rules(&mut ctl)?;
     for (text, _) in &never {
-        println!("BLIND:   {text}: no task created while it is loaded is audited; it usually comes from {TASK_NEVER_SOURCE}");
+        println!(
+            "BLIND:   {text}: no task created while it is loaded is audited; it usually comes from {TASK_NEVER_SOURCE}"
+        );
     }
     let state = match st.enabled {
         0 => "off",
@@ -300,7 +347,13 @@ fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
         st.enabled, st.pid, st.lost, st.backlog, st.backlog_limit, st.backlog_wait_time, st.failure
     );
     if undecodable > 0 {
-        println!("note: {undecodable} loaded rule(s) of others could not be decoded and were not compared");
+        println!(
+            "note: {undecodable} loaded rule(s) of others could not be decoded and were not compared"
+        );
     }
-    Ok(if all && never.is_empty() && st.enabled >= 1 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all && never.is_empty() && st.enabled >= 1 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -13,26 +13,26 @@ use nix::sys::signal::Signal;
 
 use crate::cli::RunArgs;
 use crate::config::{Config, Settings};
-use crate::core::allow::{self, AllowRule};
-use crate::core::dedup::Dedup;
-use crate::core::finding::Finding;
-use crate::core::signature::{SOCKET_PERMISSIONS, SOCKET_REPLACED, SOCKET_WORLD_WRITABLE};
-use crate::io::fswatch::{self, FsWatch};
-use crate::core::health::{Health, Level as HealthLevel};
-use crate::core::assemble::{Assembler, Close, Event};
-use crate::core::connect::{self, ConnectEvent, SockAddr};
-use crate::core::detect::{self, FileId, Skip, WatchedSocket};
-use crate::core::finding::{self, Extra};
-use crate::core::record::{types, Record};
 use crate::core::abi;
+use crate::core::allow::{self, AllowRule};
+use crate::core::assemble::{Assembler, Close, Event};
 use crate::core::blind::{self, TASK_NEVER_SOURCE};
-use crate::core::rules::{rule_set, RuleSpec, BACKLOG_LIMIT};
+use crate::core::connect::{self, ConnectEvent, SockAddr};
+use crate::core::dedup::Dedup;
+use crate::core::detect::{self, FileId, Skip, WatchedSocket};
+use crate::core::finding::Finding;
+use crate::core::finding::{self, Extra};
+use crate::core::health::{Health, Level as HealthLevel};
+use crate::core::origin::{Attributor, By, Origin};
+use crate::core::record::{Record, types};
+use crate::core::rules::{BACKLOG_LIMIT, RuleSpec, rule_set};
+use crate::core::signature::{SOCKET_PERMISSIONS, SOCKET_REPLACED, SOCKET_WORLD_WRITABLE};
 use crate::core::stats::Stats;
 use crate::core::time;
+use crate::io::fswatch::{self, FsWatch};
 use crate::io::intake::{Intake, Read};
 use crate::io::netlink::Control;
 use crate::io::output::{Outputs, Report};
-use crate::core::origin::{Attributor, By, Origin};
 use crate::io::proc::{self, LiveProc};
 use crate::io::procevents::{ProcEvents, Read as ProcRead};
 use crate::io::runtime_meta::MetaCache;
@@ -40,8 +40,10 @@ use crate::io::signals::Signals;
 use crate::io::{notify, sockets};
 use crate::{debug, error, info, warn};
 
-use super::rules::{ensure_unlocked, is_required, load_missing, loaded, open_control, remove_duplicates, Load};
-use super::{ctx, resolve_sockets, Failure};
+use super::rules::{
+    Load, ensure_unlocked, is_required, load_missing, loaded, open_control, remove_duplicates,
+};
+use super::{Failure, ctx, resolve_sockets};
 
 const AUDIT: Token = Token(0);
 const SIGNAL: Token = Token(1);
@@ -74,7 +76,8 @@ const LINEAGE: usize = 65_536;
 const SHUTDOWN_DRAIN: usize = 100_000;
 
 pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
-    let hostname = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let hostname =
+        nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let settings = Settings::merge(args, cfg, hostname.clone())?;
     let paths = resolve_sockets(settings.sockets.as_deref())?;
     let specs = settings.outputs.clone();
@@ -93,7 +96,9 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let procevents = match ProcEvents::open() {
         Ok(p) => Some(p),
         Err(e) => {
-            warn!("no process events ({e}): clients that exit at once may be reported with an unknown container");
+            warn!(
+                "no process events ({e}): clients that exit at once may be reported with an unknown container"
+            );
             None
         }
     };
@@ -116,9 +121,15 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         match audit.ctl.set_backlog_limit(BACKLOG_LIMIT) {
             Ok(()) => {
                 audit.backlog_was = Some(st.backlog_limit);
-                info!("raised audit's backlog limit from {} to {BACKLOG_LIMIT} (restored on exit)", st.backlog_limit);
+                info!(
+                    "raised audit's backlog limit from {} to {BACKLOG_LIMIT} (restored on exit)",
+                    st.backlog_limit
+                );
             }
-            Err(e) => warn!("cannot raise audit's backlog limit from {} ({e}): bursts may lose records", st.backlog_limit),
+            Err(e) => warn!(
+                "cannot raise audit's backlog limit from {} ({e}): bursts may lose records",
+                st.backlog_limit
+            ),
         }
     }
     let mut late = None;
@@ -129,7 +140,10 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         let cmdline_audit = blind::cmdline_audit(&proc::kernel_cmdline());
         if blind::may_be_enabled_late(cmdline_audit.as_deref()) {
             // Every container process alive now started before this moment.
-            late = Some((cmdline_audit, blind::containers_started(&proc::processes(), None, proc::boot_ticks_now())));
+            late = Some((
+                cmdline_audit,
+                blind::containers_started(&proc::processes(), None, proc::boot_ticks_now()),
+            ));
         }
     }
     let x32 = crate::io::x32::probe();
@@ -153,7 +167,10 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         info!(
             "watching {} ({})",
             w.path,
-            w.id.map_or("absent for now".into(), |f| format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode))
+            w.id.map_or("absent for now".into(), |f| format!(
+                "dev {:02x}:{:02x} inode {}",
+                f.major, f.minor, f.inode
+            ))
         );
     }
     let mut daemon = Daemon {
@@ -164,7 +181,11 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         hostname,
         closed: Vec::new(),
         attributor: Attributor::new(LINEAGE, settings.namespace_fallback),
-        meta: MetaCache::new(settings.docker_root.clone(), settings.storage_root.clone(), settings.containerd_state.clone()),
+        meta: MetaCache::new(
+            settings.docker_root.clone(),
+            settings.storage_root.clone(),
+            settings.containerd_state.clone(),
+        ),
         allow: settings.allow.clone(),
         dedup: Dedup::new(settings.dedup_window),
         emitted: Vec::new(),
@@ -183,7 +204,16 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             // Those there at start have long settled.
             users: sockets::user_ids()
                 .into_iter()
-                .map(|u| (u, UserDir { seen: Instant::now(), mounted: sockets::user_dir_is_mount(u).unwrap_or(false), ready: true }))
+                .map(|u| {
+                    (
+                        u,
+                        UserDir {
+                            seen: Instant::now(),
+                            mounted: sockets::user_dir_is_mount(u).unwrap_or(false),
+                            ready: true,
+                        },
+                    )
+                })
                 .collect(),
             users_due: None,
             announced: Vec::new(),
@@ -279,8 +309,12 @@ impl Keeper {
         }
         // A user's sockets wait until their runtime directory is ready (see
         // `core::runtimes::user_dir_ready`).
-        let ready = |p: &String| crate::core::runtimes::user_of(p).is_none_or(|u| self.users.get(&u).is_some_and(|d| d.ready));
-        let present: Vec<String> = self.sockets.iter().filter(|p| sockets::dir_exists(p) && ready(p)).cloned().collect();
+        let ready = |p: &String| {
+            crate::core::runtimes::user_of(p)
+                .is_none_or(|u| self.users.get(&u).is_some_and(|d| d.ready))
+        };
+        let present: Vec<String> =
+            self.sockets.iter().filter(|p| sockets::dir_exists(p) && ready(p)).cloned().collect();
         rule_set(&present, abi::native())
     }
 
@@ -305,7 +339,11 @@ impl Keeper {
             };
             let unmounted = d.mounted && !is_mount;
             d.mounted |= is_mount;
-            let ready = crate::core::runtimes::user_dir_ready(is_mount, unmounted, now.saturating_duration_since(d.seen));
+            let ready = crate::core::runtimes::user_dir_ready(
+                is_mount,
+                unmounted,
+                now.saturating_duration_since(d.seen),
+            );
             if ready && !d.ready {
                 rearm.extend(crate::core::runtimes::rootless(*uid));
             }
@@ -319,7 +357,8 @@ impl Keeper {
         }
         if !rearm.is_empty() {
             // Rules loaded now are the sockets appearing, not a restore.
-            self.wanted_before.retain(|r| !matches!(r, RuleSpec::Connect { path, .. } if rearm.contains(path)));
+            self.wanted_before
+                .retain(|r| !matches!(r, RuleSpec::Connect { path, .. } if rearm.contains(path)));
             self.check = true;
         }
         self.users_due = due;
@@ -332,18 +371,27 @@ impl Keeper {
     /// when sockwatch exits. Only rules this run owns are touched, and after a
     /// removal it pauses (longer or shorter per process): two sockwatch instances
     /// that both re-added the same rules must not both remove a copy, each time.
-    fn hand_over_duplicates(&mut self, now: Instant, health: &mut Vec<Health>, h: &impl Fn(&'static str, HealthLevel, String) -> Health) {
+    fn hand_over_duplicates(
+        &mut self,
+        now: Instant,
+        health: &mut Vec<Health>,
+        h: &impl Fn(&'static str, HealthLevel, String) -> Health,
+    ) {
         if now < self.dedup_not_before {
             // Copies that arrive meanwhile are looked at when the pause ends.
             self.next_poll = self.next_poll.min(self.dedup_not_before);
             return;
         }
-        let owned: Vec<RuleSpec> = self.wanted().into_iter().filter(|r| self.audit.added.contains(r)).collect();
+        let owned: Vec<RuleSpec> =
+            self.wanted().into_iter().filter(|r| self.audit.added.contains(r)).collect();
         match remove_duplicates(&mut self.audit.ctl, &owned) {
             Ok(handed) if !handed.is_empty() => {
                 for (r, n) in handed {
                     self.audit.added.retain(|a| *a != r);
-                    info!("{} was loaded {n} time(s) more by another loader: removed the extra copies; it stays loaded when sockwatch exits", r.describe());
+                    info!(
+                        "{} was loaded {n} time(s) more by another loader: removed the extra copies; it stays loaded when sockwatch exits",
+                        r.describe()
+                    );
                 }
                 let jitter = u64::from(std::process::id()).wrapping_mul(7919) % 1000;
                 self.dedup_not_before = now + Duration::from_millis(500 + jitter);
@@ -368,7 +416,8 @@ impl Drop for AuditGuard {
     fn drop(&mut self) {
         // An audit daemon registered since (auditd started) owns the audit state
         // now: leave its enabled flag and backlog limit alone.
-        let other_daemon = self.ctl.status().is_ok_and(|s| s.pid != 0 && s.pid != std::process::id());
+        let other_daemon =
+            self.ctl.status().is_ok_and(|s| s.pid != 0 && s.pid != std::process::id());
         cleanup(&mut self.ctl, &self.added, self.enabled_by_us && !other_daemon);
         if let Some(was) = self.backlog_was.filter(|_| !other_daemon) {
             // Only if nobody changed it since.
@@ -388,7 +437,11 @@ impl Drop for AuditGuard {
 /// A rule the kernel refused, and its error.
 type Refused = (RuleSpec, String);
 
-fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<(Vec<RuleSpec>, Vec<Refused>), Failure> {
+fn install(
+    ctl: &mut Control,
+    rules: &[RuleSpec],
+    enabled: u32,
+) -> Result<(Vec<RuleSpec>, Vec<Refused>), Failure> {
     if enabled == 2 {
         let (have, _) = loaded(ctl, rules)?;
         if rules.iter().zip(&have).any(|(r, h)| !h && is_required(r)) {
@@ -402,15 +455,24 @@ fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<(Vec<R
     }
     let outcomes = load_missing(ctl, rules)?;
     let mut refused = Vec::new();
-    let added: Vec<RuleSpec> =
-        rules.iter().zip(&outcomes).filter(|(_, o)| **o == Load::Added).map(|(r, _)| r.clone()).collect();
+    let added: Vec<RuleSpec> = rules
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == Load::Added)
+        .map(|(r, _)| r.clone())
+        .collect();
     for (r, outcome) in rules.iter().zip(&outcomes) {
         match outcome {
             Load::Added => debug!("added rule: {}", r.describe()),
-            Load::AlreadyLoaded => info!("rule already loaded (left in place on exit): {}", r.describe()),
+            Load::AlreadyLoaded => {
+                info!("rule already loaded (left in place on exit): {}", r.describe())
+            }
             Load::Refused(why) if is_required(r) => {
                 cleanup(ctl, &added, false);
-                return Err(Failure(format!("the kernel refused the rule {}: {why}", r.describe())));
+                return Err(Failure(format!(
+                    "the kernel refused the rule {}: {why}",
+                    r.describe()
+                )));
             }
             Load::Refused(why) => {
                 warn!("the kernel refused {}: {why}; continuing without it", r.describe());
@@ -423,14 +485,26 @@ fn install(ctl: &mut Control, rules: &[RuleSpec], enabled: u32) -> Result<(Vec<R
 
 /// The health event for optional rules the kernel refused: what is now unseen.
 fn refused_health(hostname: &str, refused: &[Refused]) -> Health {
-    let what: Vec<String> = refused.iter().map(|(r, why)| format!("{} ({why}): {} are not seen", r.describe(), blind::invisible_without(r))).collect();
-    let mut invisible: Vec<&str> = refused.iter().map(|(r, _)| blind::invisible_without(r)).collect();
+    let what: Vec<String> = refused
+        .iter()
+        .map(|(r, why)| {
+            format!("{} ({why}): {} are not seen", r.describe(), blind::invisible_without(r))
+        })
+        .collect();
+    let mut invisible: Vec<&str> =
+        refused.iter().map(|(r, _)| blind::invisible_without(r)).collect();
     invisible.sort_unstable();
     invisible.dedup();
-    Health::new(time::now_micros(), "rules_refused", HealthLevel::Warning, format!("the kernel refused {} rule(s): {}", refused.len(), what.join("; ")), hostname)
-        .with("rules", refused.iter().map(|(r, _)| r.describe()).collect::<Vec<_>>())
-        .with("errors", refused.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>())
-        .with("invisible", invisible)
+    Health::new(
+        time::now_micros(),
+        "rules_refused",
+        HealthLevel::Warning,
+        format!("the kernel refused {} rule(s): {}", refused.len(), what.join("; ")),
+        hostname,
+    )
+    .with("rules", refused.iter().map(|(r, _)| r.describe()).collect::<Vec<_>>())
+    .with("errors", refused.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>())
+    .with("invisible", invisible)
 }
 
 /// Removes exactly the rules this run added, and turns audit off again if this run
@@ -536,16 +610,34 @@ struct Keeper {
 }
 
 impl Daemon {
-    fn run(&mut self, mut intake: Intake, mut signals: Signals, mut procs: Option<ProcEvents>, mut files: Option<FsWatch>) -> Result<(), Failure> {
+    fn run(
+        &mut self,
+        mut intake: Intake,
+        mut signals: Signals,
+        mut procs: Option<ProcEvents>,
+        mut files: Option<FsWatch>,
+    ) -> Result<(), Failure> {
         let mut poll = ctx(Poll::new(), "cannot create the event loop")?;
         let reg = poll.registry();
-        ctx(reg.register(&mut SourceFd(&intake.as_raw_fd()), AUDIT, Interest::READABLE), "cannot poll the audit socket")?;
-        ctx(reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE), "cannot poll signals")?;
+        ctx(
+            reg.register(&mut SourceFd(&intake.as_raw_fd()), AUDIT, Interest::READABLE),
+            "cannot poll the audit socket",
+        )?;
+        ctx(
+            reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE),
+            "cannot poll signals",
+        )?;
         if let Some(p) = &procs {
-            ctx(reg.register(&mut SourceFd(&p.as_raw_fd()), PROC, Interest::READABLE), "cannot poll process events")?;
+            ctx(
+                reg.register(&mut SourceFd(&p.as_raw_fd()), PROC, Interest::READABLE),
+                "cannot poll process events",
+            )?;
         }
         if let Some(f) = &files {
-            ctx(reg.register(&mut SourceFd(&f.as_raw_fd()), FILES, Interest::READABLE), "cannot poll fanotify")?;
+            ctx(
+                reg.register(&mut SourceFd(&f.as_raw_fd()), FILES, Interest::READABLE),
+                "cannot poll fanotify",
+            )?;
         }
         let mut events = Events::with_capacity(16);
         let mut backlog = false;
@@ -567,12 +659,13 @@ impl Daemon {
                     Some(self.keeper.next_poll),
                     self.keeper.users_due,
                     self.keeper.dir_check.then_some(self.keeper.dir_check_not_before),
-                    (self.stats.lost_enobufs > self.keeper.enobufs_reported).then_some(self.keeper.enobufs_next),
+                    (self.stats.lost_enobufs > self.keeper.enobufs_reported)
+                        .then_some(self.keeper.enobufs_next),
                 ]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .map(|d| d.saturating_duration_since(Instant::now()))
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|d| d.saturating_duration_since(Instant::now()))
             };
             if let Err(e) = poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
@@ -653,7 +746,9 @@ impl Daemon {
             if self.keeper.check || now >= self.keeper.next_poll {
                 self.keep_audit(now);
             }
-            if self.stats.lost_enobufs > self.keeper.enobufs_reported && now >= self.keeper.enobufs_next {
+            if self.stats.lost_enobufs > self.keeper.enobufs_reported
+                && now >= self.keeper.enobufs_next
+            {
                 self.report_enobufs(now);
             }
             self.dedup.expire(now, &mut self.emitted);
@@ -735,7 +830,10 @@ impl Daemon {
                         }
                         Err(e) => {
                             self.stats.malformed_records += 1;
-                            debug!("malformed audit record (type {rtype}): {e}: {:?}", String::from_utf8_lossy(payload));
+                            debug!(
+                                "malformed audit record (type {rtype}): {e}: {:?}",
+                                String::from_utf8_lossy(payload)
+                            );
                         }
                     }
                 }
@@ -769,22 +867,34 @@ impl Daemon {
         k.next_poll = now + AUDIT_POLL;
         let mut health = Vec::new();
         let host = self.hostname.clone();
-        let h = |event, level, msg: String| Health::new(time::now_micros(), event, level, msg, &host);
+        let h =
+            |event, level, msg: String| Health::new(time::now_micros(), event, level, msg, &host);
         let st = match k.audit.ctl.status() {
             Ok(st) => st,
             Err(e) => {
-                health.push(h("audit_unreadable", HealthLevel::Error, format!("cannot read the audit status: {e}")));
+                health.push(h(
+                    "audit_unreadable",
+                    HealthLevel::Error,
+                    format!("cannot read the audit status: {e}"),
+                ));
                 return self.report(health);
             }
         };
         if st.lost > k.lost {
             health.push(
-                h("records_lost", HealthLevel::Error, format!("the kernel lost {} audit record(s): connects may have been missed", st.lost - k.lost))
-                    .with("source", "kernel")
-                    .with("lost", st.lost - k.lost)
-                    .with("lost_total", st.lost)
-                    .with("backlog", st.backlog)
-                    .with("backlog_limit", st.backlog_limit),
+                h(
+                    "records_lost",
+                    HealthLevel::Error,
+                    format!(
+                        "the kernel lost {} audit record(s): connects may have been missed",
+                        st.lost - k.lost
+                    ),
+                )
+                .with("source", "kernel")
+                .with("lost", st.lost - k.lost)
+                .with("lost_total", st.lost)
+                .with("backlog", st.backlog)
+                .with("backlog_limit", st.backlog_limit),
             );
         }
         k.lost = st.lost;
@@ -798,9 +908,23 @@ impl Daemon {
             match k.audit.ctl.set_enabled(1) {
                 Ok(()) => {
                     enabled = 1;
-                    health.push(h("audit_disabled", HealthLevel::Warning, "audit was switched off; turned it back on".into()).with("restored", true));
+                    health.push(
+                        h(
+                            "audit_disabled",
+                            HealthLevel::Warning,
+                            "audit was switched off; turned it back on".into(),
+                        )
+                        .with("restored", true),
+                    );
                 }
-                Err(e) => health.push(h("audit_disabled", HealthLevel::Error, format!("audit was switched off and cannot be turned on: {e}")).with("restored", false)),
+                Err(e) => health.push(
+                    h(
+                        "audit_disabled",
+                        HealthLevel::Error,
+                        format!("audit was switched off and cannot be turned on: {e}"),
+                    )
+                    .with("restored", false),
+                ),
             }
         } else if k.blind {
             k.blind = false;
@@ -819,7 +943,8 @@ impl Daemon {
         if !rules.is_empty() && enabled == 2 {
             // Locked: nothing can be loaded; say once if what we need is missing.
             if let Ok((have, _)) = loaded(&mut k.audit.ctl, &rules) {
-                let missing = rules.iter().zip(&have).filter(|(r, h)| !**h && is_required(r)).count();
+                let missing =
+                    rules.iter().zip(&have).filter(|(r, h)| !**h && is_required(r)).count();
                 if missing > 0 && !k.missing_reported {
                     k.missing_reported = true;
                     health.push(h("rules_missing", HealthLevel::Error, format!("{missing} required rule(s) are not loaded and the audit configuration is locked until reboot: connects to those sockets are not seen")));
@@ -847,7 +972,9 @@ impl Daemon {
                                     continue;
                                 }
                                 match r {
-                                    RuleSpec::Connect { path, .. } if !k.wanted_before.contains(r) => {
+                                    RuleSpec::Connect { path, .. }
+                                        if !k.wanted_before.contains(r) =>
+                                    {
                                         if !appeared.contains(&path.as_str()) {
                                             appeared.push(path);
                                         }
@@ -856,17 +983,25 @@ impl Daemon {
                                 }
                             }
                             Load::Refused(_) if gone(r) => {}
-                            Load::Refused(why) if !is_required(r) && !k.refused_reported.contains(r) => {
+                            Load::Refused(why)
+                                if !is_required(r) && !k.refused_reported.contains(r) =>
+                            {
                                 k.refused_reported.push(r.clone());
                                 refused.push((r.clone(), why.clone()));
                             }
                             _ => {}
                         }
                     }
-                    let required: Vec<String> = rules.iter().zip(&outcomes).filter_map(|(r, o)| match o {
-                        Load::Refused(why) if is_required(r) && !gone(r) => Some(format!("{}: {why}", r.describe())),
-                        _ => None,
-                    }).collect();
+                    let required: Vec<String> = rules
+                        .iter()
+                        .zip(&outcomes)
+                        .filter_map(|(r, o)| match o {
+                            Load::Refused(why) if is_required(r) && !gone(r) => {
+                                Some(format!("{}: {why}", r.describe()))
+                            }
+                            _ => None,
+                        })
+                        .collect();
                     if restored > 0 {
                         health.push(h("rules_restored", HealthLevel::Warning, format!("{restored} sockwatch audit rule(s) had been removed; loaded them again")).with("restored", restored));
                     }
@@ -874,14 +1009,22 @@ impl Daemon {
                         // Once per socket: a directory made and removed over and
                         // over (a user's, under /run/user) must not flood.
                         if k.announced.iter().any(|a| a == path) {
-                            debug!("{path}: its directory appeared again; its connect rules are loaded");
+                            debug!(
+                                "{path}: its directory appeared again; its connect rules are loaded"
+                            );
                             continue;
                         }
                         k.announced.push(path.to_string());
                         health.push(
-                            h("socket_watched", HealthLevel::Info, format!("{path}: its directory appeared; its connect rules are loaded"))
-                                .with("socket", path)
-                                .with("runtime", crate::core::runtimes::runtime_of(path)),
+                            h(
+                                "socket_watched",
+                                HealthLevel::Info,
+                                format!(
+                                    "{path}: its directory appeared; its connect rules are loaded"
+                                ),
+                            )
+                            .with("socket", path)
+                            .with("runtime", crate::core::runtimes::runtime_of(path)),
                         );
                     }
                     if !refused.is_empty() {
@@ -889,7 +1032,11 @@ impl Daemon {
                     }
                     if !required.is_empty() && !k.missing_reported {
                         k.missing_reported = true;
-                        health.push(h("rules_missing", HealthLevel::Error, format!("required rules cannot be loaded: {}", required.join("; "))));
+                        health.push(h(
+                            "rules_missing",
+                            HealthLevel::Error,
+                            format!("required rules cannot be loaded: {}", required.join("; ")),
+                        ));
                     } else if required.is_empty() {
                         k.missing_reported = false;
                     }
@@ -951,7 +1098,11 @@ impl Daemon {
                     let from = if new { previous } else { None };
                     // After the removal: a task created up to it may be unaudited.
                     let until = proc::boot_ticks_now();
-                    let (names, n) = self.containers_json(blind::containers_started(&proc::processes(), from, until));
+                    let (names, n) = self.containers_json(blind::containers_started(
+                        &proc::processes(),
+                        from,
+                        until,
+                    ));
                     health.push(
                         self.health(
                             "audit_task_never",
@@ -988,7 +1139,10 @@ impl Daemon {
     /// Containers for a health event: id, runtime, name (from the runtime's state)
     /// and the number of processes concerned; at most 100 (the total is given
     /// beside them).
-    fn containers_json(&mut self, list: Vec<(crate::core::cgroup::Container, usize)>) -> (serde_json::Value, usize) {
+    fn containers_json(
+        &mut self,
+        list: Vec<(crate::core::cgroup::Container, usize)>,
+    ) -> (serde_json::Value, usize) {
         const SHOWN: usize = 100;
         let total = list.len();
         let out: Vec<serde_json::Value> = list
@@ -1010,25 +1164,44 @@ impl Daemon {
             let now_time = time::now_micros();
             match change {
                 fswatch::Change::Directory { path } => {
-                    debug!("{}: a directory on its way appeared or went; checking its rules", path.display());
+                    debug!(
+                        "{}: a directory on its way appeared or went; checking its rules",
+                        path.display()
+                    );
                     self.keeper.dir_check = true;
                     // Its rules went with the directory (the kernel drops a path
                     // rule whose directory is deleted): loading them again is the
                     // socket appearing, not a restore after someone removed them.
                     let p = path.to_string_lossy();
-                    self.keeper.wanted_before.retain(|r| !matches!(r, RuleSpec::Connect { path, .. } if *path == p));
+                    self.keeper
+                        .wanted_before
+                        .retain(|r| !matches!(r, RuleSpec::Connect { path, .. } if *path == p));
                     let changed = sockets::refresh(&mut self.watched);
                     self.socket_changes(changed);
                 }
                 fswatch::Change::UserDir(uid) => {
-                    let new: Vec<String> = crate::core::runtimes::rootless(uid).into_iter().filter(|p| !self.keeper.sockets.contains(p)).collect();
+                    let new: Vec<String> = crate::core::runtimes::rootless(uid)
+                        .into_iter()
+                        .filter(|p| !self.keeper.sockets.contains(p))
+                        .collect();
                     if !new.is_empty() {
-                        let users = self.keeper.sockets.iter().filter(|p| p.starts_with(crate::core::runtimes::USER_RUN)).count() / crate::core::runtimes::ROOTLESS.len();
+                        let users = self
+                            .keeper
+                            .sockets
+                            .iter()
+                            .filter(|p| p.starts_with(crate::core::runtimes::USER_RUN))
+                            .count()
+                            / crate::core::runtimes::ROOTLESS.len();
                         if users >= sockets::MAX_USERS {
-                            warn!("not watching the rootless sockets of user {uid}: already {users} users' are watched");
+                            warn!(
+                                "not watching the rootless sockets of user {uid}: already {users} users' are watched"
+                            );
                             continue;
                         }
-                        info!("user {uid}'s runtime directory appeared: watching {}", new.join(", "));
+                        info!(
+                            "user {uid}'s runtime directory appeared: watching {}",
+                            new.join(", ")
+                        );
                         for p in &new {
                             self.watched.extend(sockets::watch(std::slice::from_ref(p)));
                             self.keeper.sockets.push(p.clone());
@@ -1061,7 +1234,11 @@ impl Daemon {
                     }
                     let world = new.mode & 0o002 != 0 && old.is_none_or(|o| o.mode & 0o002 == 0);
                     let sig = if world { &SOCKET_WORLD_WRITABLE } else { &SOCKET_PERMISSIONS };
-                    let op = if old.is_some_and(|o| o.uid != new.uid || o.gid != new.gid) { "chown" } else { "chmod" };
+                    let op = if old.is_some_and(|o| o.uid != new.uid || o.gid != new.gid) {
+                        "chown"
+                    } else {
+                        "chmod"
+                    };
                     let details = serde_json::json!({
                         "old": old.map(|o| serde_json::json!({"mode": format!("{:04o}", o.mode), "uid": o.uid, "gid": o.gid})),
                         "new": {"mode": format!("{:04o}", new.mode), "uid": new.uid, "gid": new.gid},
@@ -1069,7 +1246,8 @@ impl Daemon {
                     });
                     self.file_finding(sig, op, &path, pid, details);
                 }
-                fswatch::Change::Removed { ref path, pid } | fswatch::Change::Appeared { ref path, pid } => {
+                fswatch::Change::Removed { ref path, pid }
+                | fswatch::Change::Appeared { ref path, pid } => {
                     let (op, what) = match change {
                         fswatch::Change::Removed { .. } => ("delete", "deleted or moved away"),
                         _ => ("create", "created or moved into place"),
@@ -1089,7 +1267,9 @@ impl Daemon {
                     let alive = pid > 0 && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok();
                     let owner = self.is_owner(&path, pid);
                     if !crate::core::signature::is_replacement_finding(created, owner, alive) {
-                        debug!("{path}: {what} by pid {pid} (its runtime, or a process already gone): no finding");
+                        debug!(
+                            "{path}: {what} by pid {pid} (its runtime, or a process already gone): no finding"
+                        );
                     } else {
                         let details = serde_json::json!({"change": what, "present_now": std::path::Path::new(&path).exists()});
                         self.file_finding(&SOCKET_REPLACED, op, &path, pid, details);
@@ -1108,15 +1288,38 @@ impl Daemon {
             || crate::core::runtimes::user_of(path).is_some_and(|uid| proc::is_users_own(pid, uid))
     }
 
-    fn file_finding(&mut self, sig: &'static crate::core::signature::Signature, op: &'static str, path: &str, pid: i32, details: serde_json::Value) {
+    fn file_finding(
+        &mut self,
+        sig: &'static crate::core::signature::Signature,
+        op: &'static str,
+        path: &str,
+        pid: i32,
+        details: serde_json::Value,
+    ) {
         let actor = proc::actor(pid);
-        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let mut origin = self.attributor.attribute(actor.pid, actor.ppid, at, &self.proc);
         if let Origin::Container(a) = &mut origin {
             a.meta = self.meta.lookup(&a.container);
         }
-        let file = self.watched.iter().find(|w| w.path == path).and_then(|w| w.id.or(w.previous.last().copied()));
-        let f = finding::file_finding(sig, op, path, file, &actor, &origin, details, time::now_micros(), &self.hostname);
+        let file = self
+            .watched
+            .iter()
+            .find(|w| w.path == path)
+            .and_then(|w| w.id.or(w.previous.last().copied()));
+        let f = finding::file_finding(
+            sig,
+            op,
+            path,
+            file,
+            &actor,
+            &origin,
+            details,
+            time::now_micros(),
+            &self.hostname,
+        );
         self.stats.findings += 1;
         if allow::allowed(&self.allow, &f) {
             self.stats.allowed += 1;
@@ -1154,15 +1357,23 @@ impl Daemon {
         let health = changes
             .into_iter()
             .map(|(path, old, new)| {
-                let inode = |f: Option<FileId>| f.map_or(serde_json::Value::Null, |f| f.inode.into());
+                let inode =
+                    |f: Option<FileId>| f.map_or(serde_json::Value::Null, |f| f.inode.into());
                 Health::new(
                     time::now_micros(),
                     "socket_changed",
                     HealthLevel::Info,
                     if old == new {
-                        format!("watched socket {path} was deleted or re-created (now {})", sockets::describe(new))
+                        format!(
+                            "watched socket {path} was deleted or re-created (now {})",
+                            sockets::describe(new)
+                        )
                     } else {
-                        format!("watched socket {path} changed from {} to {}; now matching the new one", sockets::describe(old), sockets::describe(new))
+                        format!(
+                            "watched socket {path} changed from {} to {}; now matching the new one",
+                            sockets::describe(old),
+                            sockets::describe(new)
+                        )
                     },
                     &self.hostname,
                 )
@@ -1256,11 +1467,15 @@ impl Daemon {
             Origin::Unknown { namespaces: None, .. } => {
                 self.stats.proc_vanished += 1;
                 self.stats.unattributed += 1;
-                debug!("connect {}: pid {:?} gone and no ancestor tells its container", c.stamp, c.ids.pid);
+                debug!(
+                    "connect {}: pid {:?} gone and no ancestor tells its container",
+                    c.stamp, c.ids.pid
+                );
             }
             Origin::Unknown { .. } | Origin::Host => {}
         }
-        let runtime_binary = detect::looks_like_runtime_setup(c) && proc::is_host_runtime_binary(c.ids.pid);
+        let runtime_binary =
+            detect::looks_like_runtime_setup(c) && proc::is_host_runtime_binary(c.ids.pid);
         if let Err(skip) = detect::judge(c, &origin, runtime_binary) {
             return self.skip(c, skip);
         }
@@ -1349,20 +1564,51 @@ mod tests {
             .map(|r| String::from_utf8_lossy(&r.body).into_owned())
             .collect();
         // sockwatch's own exit in the capture: seven rules removed, audit switched off.
-        assert_eq!(changes.iter().filter(|c| c.starts_with("auid=") && c.contains("op=remove_rule")).count(), 7, "{changes:#?}");
-        assert_eq!(changes.iter().filter(|c| c.starts_with("op=set audit_enabled=0")).count(), 1, "{changes:#?}");
-        let ours = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=1").unwrap();
-        assert!(is_audit_change(&ours), "someone may have loaded a second copy of one of our rules");
-        let failed = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=0").unwrap();
-        assert!(!is_audit_change(&failed), "a failed add changed nothing (and re-checking would loop)");
-        let other = Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"www\" list=4 res=1").unwrap();
+        assert_eq!(
+            changes
+                .iter()
+                .filter(|c| c.starts_with("auid=") && c.contains("op=remove_rule"))
+                .count(),
+            7,
+            "{changes:#?}"
+        );
+        assert_eq!(
+            changes.iter().filter(|c| c.starts_with("op=set audit_enabled=0")).count(),
+            1,
+            "{changes:#?}"
+        );
+        let ours = Record::parse_line(
+            b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=1",
+        )
+        .unwrap();
+        assert!(
+            is_audit_change(&ours),
+            "someone may have loaded a second copy of one of our rules"
+        );
+        let failed = Record::parse_line(
+            b"type=1305 audit(1.000:1): op=add_rule key=\"sockwatch\" list=4 res=0",
+        )
+        .unwrap();
+        assert!(
+            !is_audit_change(&failed),
+            "a failed add changed nothing (and re-checking would loop)"
+        );
+        let other =
+            Record::parse_line(b"type=1305 audit(1.000:1): op=add_rule key=\"www\" list=4 res=1")
+                .unwrap();
         assert!(!is_audit_change(&other), "others' rules are theirs");
         // auditctl -a never,task
         let never = Record::parse_line(b"type=1305 audit(1.000:1): auid=0 ses=1 subj=unconfined op=add_rule key=(null) list=1 res=1").unwrap();
         assert!(is_audit_change(&never), "a task-list rule may blind audit");
-        let exit_rule = Record::parse_line(b"type=1305 audit(1.000:1): auid=0 ses=1 op=add_rule key=(null) list=4 res=1").unwrap();
+        let exit_rule = Record::parse_line(
+            b"type=1305 audit(1.000:1): auid=0 ses=1 op=add_rule key=(null) list=4 res=1",
+        )
+        .unwrap();
         assert!(!is_audit_change(&exit_rule));
-        let backlog = Record::parse_line(b"type=1305 audit(1.000:2): op=set audit_backlog_limit=8192 old=64 res=1").unwrap();
+        let backlog = Record::parse_line(
+            b"type=1305 audit(1.000:2): op=set audit_backlog_limit=8192 old=64 res=1",
+        )
+        .unwrap();
         assert!(!is_audit_change(&backlog));
     }
 }

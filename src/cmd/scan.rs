@@ -18,17 +18,17 @@ use memchr::memchr_iter;
 
 use crate::cli::ScanArgs;
 use crate::config::Config;
-use crate::core::allow::{allowed, AllowRule};
+use crate::core::allow::{AllowRule, allowed};
 use crate::core::connect;
 use crate::core::detect::{self, Skip, WatchedSocket};
-use crate::core::finding::{connect_finding, Extra};
+use crate::core::finding::{Extra, connect_finding};
 use crate::core::logline;
 use crate::core::origin::{Origin, Unproven};
-use crate::core::scan::{by_name, parse_socket_inode, Candidate, Scanner, Target};
+use crate::core::scan::{Candidate, Scanner, Target, by_name, parse_socket_inode};
 use crate::core::time;
 use crate::io::proc::file_id;
 
-use super::{ctx, resolve_sockets, Failure};
+use super::{Failure, ctx, resolve_sockets};
 
 /// How many events may be open at once. auditd's log has no EOE records, so an
 /// event closes when this many newer ones have begun; records of one event are
@@ -38,7 +38,6 @@ const OPEN_EVENTS: usize = 4096;
 const MAX_LINE: usize = 1 << 20;
 /// Malformed lines named one by one in the summary; the rest are counted.
 const NAMED_ERRORS: usize = 10;
-
 
 #[derive(Default)]
 struct Summary {
@@ -63,7 +62,8 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let mut sum = Summary::default();
     let mut closed: Vec<Candidate> = Vec::new();
     let started = Instant::now();
-    let inputs: Vec<PathBuf> = if args.files.is_empty() { vec![PathBuf::from("-")] } else { args.files.clone() };
+    let inputs: Vec<PathBuf> =
+        if args.files.is_empty() { vec![PathBuf::from("-")] } else { args.files.clone() };
     for input in &inputs {
         let name = input.display().to_string();
         let reader: Box<dyn Read> = if input == Path::new("-") {
@@ -88,10 +88,14 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                     Ok(None) => {}
                     Err(e) => sum.malformed(&name, line_no, &e.to_string()),
                 },
-                Line::TooLong => sum.malformed(&name, line_no, &format!("longer than {MAX_LINE} bytes")),
+                Line::TooLong => {
+                    sum.malformed(&name, line_no, &format!("longer than {MAX_LINE} bytes"))
+                }
             }
             if !closed.is_empty() && write_err.is_none() {
-                if let Err(e) = report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out) {
+                if let Err(e) =
+                    report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out)
+                {
                     write_err = Some(e);
                 }
             }
@@ -107,7 +111,10 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         }
     }
     scanner.finish(&mut closed);
-    ctx(report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out), "cannot write findings to stdout")?;
+    ctx(
+        report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out),
+        "cannot write findings to stdout",
+    )?;
     ctx(out.flush(), "cannot write findings to stdout")?;
     drop(out);
     summarize(&sum, &scanner, started.elapsed().as_secs_f64());
@@ -137,19 +144,33 @@ fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Tar
     // The local sockets: those named, or (when no identity was given either) the
     // configured ones, or every known runtime socket that exists here.
     let named = !args.sockets.is_empty() || args.socket_inodes.is_empty();
-    let configured = if named { crate::config::sockets(&args.sockets, cfg) } else { Some(Vec::new()) };
+    let configured =
+        if named { crate::config::sockets(&args.sockets, cfg) } else { Some(Vec::new()) };
     let defaults = configured.is_none();
     let paths: Vec<PathBuf> = match &configured {
         Some(p) => p.clone(),
-        None => crate::core::runtimes::default_set(&crate::io::sockets::user_ids()).into_iter().map(PathBuf::from).collect(),
+        None => crate::core::runtimes::default_set(&crate::io::sockets::user_ids())
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
     };
-    let resolved = if defaults { paths.iter().map(|p| p.to_string_lossy().into_owned()).collect() } else { resolve_sockets(Some(&paths))? };
+    let resolved = if defaults {
+        paths.iter().map(|p| p.to_string_lossy().into_owned()).collect()
+    } else {
+        resolve_sockets(Some(&paths))?
+    };
     for (given, resolved) in paths.iter().zip(resolved) {
         // A known path is taken as it is (see `resolve_sockets`): only a socket
         // there counts, never where a symlink a user made points.
-        let meta = if defaults { std::fs::symlink_metadata(&resolved) } else { std::fs::metadata(&resolved) };
+        let meta = if defaults {
+            std::fs::symlink_metadata(&resolved)
+        } else {
+            std::fs::metadata(&resolved)
+        };
         let meta = match meta {
-            Ok(m) if defaults && !std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => continue,
+            Ok(m) if defaults && !std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+                continue;
+            }
             Ok(m) => m,
             // Of the known sockets, those on this host.
             Err(_) if defaults => continue,
@@ -157,7 +178,7 @@ fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Tar
                 return Err(Failure(format!(
                     "socket {}: {e}; for a log from another host, give the socket's identity there with --socket-inode MAJ:MIN:INODE",
                     given.display()
-                )))
+                )));
             }
         };
         let id = file_id(&meta);
@@ -203,8 +224,18 @@ fn report(
         match detect::target(&ev, watched, resolved) {
             Ok(hit) => {
                 let host = node.as_deref().map(String::from_utf8_lossy);
-                let extra = Extra { now: time::format_millis(ev.stamp.sec, ev.stamp.msec), cmdline: None, hostname: host.as_deref() };
-                let f = connect_finding(&ev, &hit, &watched[hit.watched].path, &Origin::Unknown { namespaces: None, why: Unproven::Offline }, extra);
+                let extra = Extra {
+                    now: time::format_millis(ev.stamp.sec, ev.stamp.msec),
+                    cmdline: None,
+                    hostname: host.as_deref(),
+                };
+                let f = connect_finding(
+                    &ev,
+                    &hit,
+                    &watched[hit.watched].path,
+                    &Origin::Unknown { namespaces: None, why: Unproven::Offline },
+                    extra,
+                );
                 // The configuration's allowlist applies as in `run`; offline only
                 // entries on `exe` alone can match, the container being unknown.
                 if allowed(allow, &f) {
@@ -241,7 +272,10 @@ fn summarize(sum: &Summary, scanner: &Scanner, secs: f64) {
         sum.not_watched, sum.not_unix
     );
     if sum.allowed > 0 {
-        eprintln!("sockwatch scan: {} connect(s) allowed by the configuration's allowlist, not reported", sum.allowed);
+        eprintln!(
+            "sockwatch scan: {} connect(s) allowed by the configuration's allowlist, not reported",
+            sum.allowed
+        );
     }
     if sum.malformed > 0 {
         eprintln!("sockwatch scan: {} malformed line(s) skipped:", sum.malformed);
@@ -253,13 +287,19 @@ fn summarize(sum: &Summary, scanner: &Scanner, secs: f64) {
         }
     }
     if st.undecided > 0 {
-        eprintln!("sockwatch scan: {} event(s) had no SYSCALL record (the log starts mid-event, or records were lost) and could not be judged", st.undecided);
+        eprintln!(
+            "sockwatch scan: {} event(s) had no SYSCALL record (the log starts mid-event, or records were lost) and could not be judged",
+            st.undecided
+        );
     }
     for u in &sum.unreadable {
         eprintln!("sockwatch scan: error: {u}");
     }
     if sum.findings > 0 {
-        eprintln!("sockwatch scan: container: unknown in every finding ({})", Unproven::Offline.note());
+        eprintln!(
+            "sockwatch scan: container: unknown in every finding ({})",
+            Unproven::Offline.note()
+        );
     }
 }
 
@@ -366,7 +406,10 @@ mod tests {
 
     #[test]
     fn aliases_through_var_run() {
-        assert_eq!(aliases("/run/docker.sock"), [b"/run/docker.sock".to_vec(), b"/var/run/docker.sock".to_vec()]);
+        assert_eq!(
+            aliases("/run/docker.sock"),
+            [b"/run/docker.sock".to_vec(), b"/var/run/docker.sock".to_vec()]
+        );
         assert_eq!(aliases("/srv/x.sock"), [b"/srv/x.sock".to_vec()]);
     }
 }

@@ -19,12 +19,18 @@ pub struct AllowRule {
 
 impl AllowRule {
     pub fn is_empty(&self) -> bool {
-        self.image.is_none() && self.name.is_none() && self.label.is_none() && self.exe.is_none() && self.container_id.is_none()
+        self.image.is_none()
+            && self.name.is_none()
+            && self.label.is_none()
+            && self.exe.is_none()
+            && self.container_id.is_none()
     }
 
     pub fn matches(&self, f: &Finding) -> bool {
         let c = &f.container;
-        let glob = |g: &Option<Glob>, v: &Option<String>| g.as_ref().is_none_or(|g| v.as_deref().is_some_and(|v| g.matches(v)));
+        let glob = |g: &Option<Glob>, v: &Option<String>| {
+            g.as_ref().is_none_or(|g| v.as_deref().is_some_and(|v| g.matches(v)))
+        };
         glob(&self.image, &c.image)
             && glob(&self.name, &c.name)
             && self.label.as_ref().is_none_or(|(k, v)| c.labels.get(k) == Some(v))
@@ -171,7 +177,10 @@ mod tests {
             runtime: "docker".into(),
             name: Some(name.into()),
             image: Some(image.into()),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
             pod: None,
             namespaces: None,
             attributed_by: Some("pid"),
@@ -185,8 +194,18 @@ mod tests {
     #[test]
     fn all_given_fields_must_match() {
         let id = "ab".repeat(32);
-        let f = finding("portainer", "portainer/portainer-ce:2.19", &[("role", "ui")], "/portainer", &id);
-        let rule = |image: Option<&str>, name: Option<&str>, label: Option<(&str, &str)>, exe: Option<&str>, cid: Option<&str>| AllowRule {
+        let f = finding(
+            "portainer",
+            "portainer/portainer-ce:2.19",
+            &[("role", "ui")],
+            "/portainer",
+            &id,
+        );
+        let rule = |image: Option<&str>,
+                    name: Option<&str>,
+                    label: Option<(&str, &str)>,
+                    exe: Option<&str>,
+                    cid: Option<&str>| AllowRule {
             image: image.map(|p| Glob::new(p).unwrap()),
             name: name.map(|p| Glob::new(p).unwrap()),
             label: label.map(|(k, v)| (k.into(), v.into())),
@@ -194,14 +213,29 @@ mod tests {
             container_id: cid.map(Into::into),
         };
         assert!(rule(Some("portainer/*"), None, None, None, None).matches(&f));
-        assert!(rule(Some("portainer/*"), Some("portainer"), Some(("role", "ui")), Some("/portainer"), Some(&id[..12])).matches(&f));
-        assert!(!rule(Some("portainer/*"), Some("other"), None, None, None).matches(&f), "name differs");
+        assert!(
+            rule(
+                Some("portainer/*"),
+                Some("portainer"),
+                Some(("role", "ui")),
+                Some("/portainer"),
+                Some(&id[..12])
+            )
+            .matches(&f)
+        );
+        assert!(
+            !rule(Some("portainer/*"), Some("other"), None, None, None).matches(&f),
+            "name differs"
+        );
         assert!(!rule(None, None, Some(("role", "admin")), None, None).matches(&f));
         assert!(!rule(None, None, None, Some("/bin/sh"), None).matches(&f));
         assert!(!rule(None, None, None, None, Some("cdcdcdcdcdcd")).matches(&f));
         let mut unnamed = f;
         unnamed.container.name = None;
-        assert!(!rule(None, Some("*"), None, None, None).matches(&unnamed), "a glob needs a value to match");
+        assert!(
+            !rule(None, Some("*"), None, None, None).matches(&unnamed),
+            "a glob needs a value to match"
+        );
         assert!(rule(None, None, None, None, None).is_empty());
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::record::{types, Record, Stamp};
+use super::record::{Record, Stamp, types};
 
 /// An assembled event: all records that share a stamp, in arrival order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,9 @@ impl Assembler {
             out.push(Event { stamp, records, closed_by: Close::Eoe });
             return;
         }
-        if (types::is_standalone(rec.rtype) || types::stands_aside(rec.rtype)) && !self.inflight.contains_key(&stamp) {
+        if (types::is_standalone(rec.rtype) || types::stands_aside(rec.rtype))
+            && !self.inflight.contains_key(&stamp)
+        {
             out.push(Event { stamp, records: vec![rec], closed_by: Close::Standalone });
             return;
         }
@@ -242,8 +244,12 @@ mod tests {
         a.push(rec(types::SYSCALL, 46), now, &mut out);
         a.push(rec(types::PROCTITLE, 46), now, &mut out);
         a.push(rec(types::EOE, 46), now, &mut out);
-        let got: Vec<(u64, Close, usize)> = out.iter().map(|e| (e.stamp.serial, e.closed_by, e.records.len())).collect();
-        assert_eq!(got, [(45, Close::Standalone, 1), (46, Close::Standalone, 1), (46, Close::Eoe, 2)]);
+        let got: Vec<(u64, Close, usize)> =
+            out.iter().map(|e| (e.stamp.serial, e.closed_by, e.records.len())).collect();
+        assert_eq!(
+            got,
+            [(45, Close::Standalone, 1), (46, Close::Standalone, 1), (46, Close::Eoe, 2)]
+        );
         assert_eq!(a.next_deadline(), None, "nothing waits for an EOE that may never come");
         // Inside an event already assembling (never seen, but possible), it joins.
         a.push(rec(types::SYSCALL, 47), now, &mut out);
@@ -251,7 +257,14 @@ mod tests {
         a.push(rec(types::EOE, 47), now, &mut out);
         assert_eq!(out.last().map(|e| e.records.len()), Some(2));
         // The records a connect's event is made of still wait for their EOE.
-        for t in [types::SYSCALL, types::PATH, types::SOCKADDR, types::CWD, types::PROCTITLE, types::URINGOP] {
+        for t in [
+            types::SYSCALL,
+            types::PATH,
+            types::SOCKADDR,
+            types::CWD,
+            types::PROCTITLE,
+            types::URINGOP,
+        ] {
             assert!(!types::stands_aside(t) && !types::is_standalone(t), "{t}");
         }
     }

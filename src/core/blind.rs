@@ -35,7 +35,8 @@ fn word(raw: &[u8], i: usize) -> Option<u32> {
 /// still blinds).
 pub fn task_never(raw: &[u8]) -> Option<String> {
     let list = word(raw, 0)? & !0x10;
-    (list == AUDIT_FILTER_TASK && word(raw, 1)? == AUDIT_NEVER).then(|| rule_text(raw, "never,task"))
+    (list == AUDIT_FILTER_TASK && word(raw, 1)? == AUDIT_NEVER)
+        .then(|| rule_text(raw, "never,task"))
 }
 
 /// A rule in auditctl's words, as far as its fields are known.
@@ -45,7 +46,11 @@ fn rule_text(raw: &[u8], head: &str) -> String {
     let buf = &raw.get(BUFLEN_AT * 4 + 4..).unwrap_or_default();
     let mut at = 0usize;
     for i in 0..count {
-        let (Some(field), Some(value), Some(op)) = (word(raw, FIELDS_AT + i), word(raw, VALUES_AT + i), word(raw, FLAGS_AT + i)) else { break };
+        let (Some(field), Some(value), Some(op)) =
+            (word(raw, FIELDS_AT + i), word(raw, VALUES_AT + i), word(raw, FLAGS_AT + i))
+        else {
+            break;
+        };
         let op = match op {
             0x4000_0000 => "=",
             0x3000_0000 => "!=",
@@ -60,7 +65,10 @@ fn rule_text(raw: &[u8], head: &str) -> String {
         let name = field_name(field);
         let shown = if is_string_field(field) {
             let len = value as usize;
-            let s = buf.get(at..at.saturating_add(len)).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            let s = buf
+                .get(at..at.saturating_add(len))
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
             at = at.saturating_add(len);
             s
         } else if name == "arch" {
@@ -122,7 +130,11 @@ fn field_name(field: u32) -> String {
 /// The value of `audit=` on the kernel command line (the last one wins, as in the
 /// kernel), or `None` when there is none.
 pub fn cmdline_audit(cmdline: &str) -> Option<String> {
-    cmdline.split_whitespace().filter_map(|w| w.strip_prefix("audit=")).next_back().map(str::to_string)
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("audit="))
+        .next_back()
+        .map(str::to_string)
 }
 
 /// Whether processes that ran before audit was first switched on since boot may
@@ -147,14 +159,22 @@ pub struct Proc {
 /// tasks.
 /// The bounds are inclusive: a tick is 10 ms, and a process of the same tick may
 /// be on either side, so it counts.
-pub fn containers_started(procs: &[Proc], from: Option<u64>, until: u64) -> Vec<(Container, usize)> {
-    let mut by: BTreeMap<(String, &'static str), (Container, std::collections::BTreeSet<u32>)> = BTreeMap::new();
+pub fn containers_started(
+    procs: &[Proc],
+    from: Option<u64>,
+    until: u64,
+) -> Vec<(Container, usize)> {
+    let mut by: BTreeMap<(String, &'static str), (Container, std::collections::BTreeSet<u32>)> =
+        BTreeMap::new();
     for p in procs {
         let Some(c) = &p.container else { continue };
         if p.start > until || from.is_some_and(|f| p.start < f) {
             continue;
         }
-        by.entry((c.id.clone(), c.runtime.as_str())).or_insert_with(|| (c.clone(), Default::default())).1.insert(p.pid);
+        by.entry((c.id.clone(), c.runtime.as_str()))
+            .or_insert_with(|| (c.clone(), Default::default()))
+            .1
+            .insert(p.pid);
     }
     by.into_values().map(|(c, pids)| (c, pids.len())).collect()
 }
@@ -163,7 +183,9 @@ pub fn containers_started(procs: &[Proc], from: Option<u64>, until: u64) -> Vec<
 pub fn invisible_without(rule: &RuleSpec) -> &'static str {
     match rule {
         RuleSpec::Uring => "io_uring connects (IORING_OP_CONNECT) to every watched socket",
-        RuleSpec::Connect { socketcall: true, .. } => "32-bit programs' connects made through socketcall()",
+        RuleSpec::Connect { socketcall: true, .. } => {
+            "32-bit programs' connects made through socketcall()"
+        }
         RuleSpec::Connect { abi, .. } if abi.name == "b32" => "32-bit programs' connects",
         RuleSpec::Connect { .. } => "every connect to this socket",
     }
@@ -197,7 +219,8 @@ pub fn x32_from_config(config: &str, cmdline: &str) -> X32 {
     if !set("CONFIG_X86_X32_ABI") && !set("CONFIG_X86_X32") {
         return X32::Disabled;
     }
-    let param = cmdline.split_whitespace().filter_map(|w| w.strip_prefix("syscall.x32=")).next_back();
+    let param =
+        cmdline.split_whitespace().filter_map(|w| w.strip_prefix("syscall.x32=")).next_back();
     let disabled_by_default = set("CONFIG_X86_X32_DISABLED");
     match param {
         Some("y" | "Y" | "1") => X32::Enabled,
@@ -211,7 +234,9 @@ pub fn x32_from_config(config: &str, cmdline: &str) -> X32 {
 mod tests {
     use super::*;
     use crate::core::cgroup::Runtime;
-    use netlink_packet_audit::rules::{RuleAction, RuleField, RuleFieldFlags, RuleFlags, RuleMessage};
+    use netlink_packet_audit::rules::{
+        RuleAction, RuleField, RuleFieldFlags, RuleFlags, RuleMessage,
+    };
 
     fn raw(m: &RuleMessage) -> Vec<u8> {
         use netlink_packet_core::Emitable;
@@ -232,12 +257,24 @@ mod tests {
     fn task_never_rules_are_found_with_their_text() {
         // auditctl -a never,task
         assert_eq!(task_never(&raw(&rule(1, 0, vec![]))).as_deref(), Some("-a never,task"));
-        let with = rule(1, 0, vec![(RuleField::Uid(1000), RuleFieldFlags::Equal), (RuleField::Dir("/srv/x y".into()), RuleFieldFlags::Equal)]);
-        assert_eq!(task_never(&raw(&with)).as_deref(), Some("-a never,task -F uid=1000 -F dir=/srv/x y"));
+        let with = rule(
+            1,
+            0,
+            vec![
+                (RuleField::Uid(1000), RuleFieldFlags::Equal),
+                (RuleField::Dir("/srv/x y".into()), RuleFieldFlags::Equal),
+            ],
+        );
+        assert_eq!(
+            task_never(&raw(&with)).as_deref(),
+            Some("-a never,task -F uid=1000 -F dir=/srv/x y")
+        );
         // A never rule on the exit list, an always rule on the task list, our own rules: not blinding.
         assert_eq!(task_never(&raw(&rule(4, 0, vec![]))), None);
         assert_eq!(task_never(&raw(&rule(1, 2, vec![]))), None);
-        for r in crate::core::rules::rule_set(&["/run/docker.sock".into()], crate::core::abi::native()) {
+        for r in
+            crate::core::rules::rule_set(&["/run/docker.sock".into()], crate::core::abi::native())
+        {
             assert_eq!(task_never(&raw(&r.message())), None, "{}", r.describe());
         }
         // Short or garbage bytes never panic.
@@ -266,7 +303,8 @@ mod tests {
 
     #[test]
     fn containers_started_within_a_window() {
-        let c = |id: &str| Some(Container { runtime: Runtime::Docker, id: id.into(), pod_uid: None });
+        let c =
+            |id: &str| Some(Container { runtime: Runtime::Docker, id: id.into(), pod_uid: None });
         let procs = vec![
             Proc { pid: 1, start: 100, container: c("a") },
             Proc { pid: 2, start: 200, container: c("a") },
@@ -276,9 +314,13 @@ mod tests {
             Proc { pid: 4, start: 150, container: None },
             Proc { pid: 5, start: 900, container: c("c") },
         ];
-        let ids = |v: Vec<(Container, usize)>| v.into_iter().map(|(c, n)| (c.id, n)).collect::<Vec<_>>();
+        let ids =
+            |v: Vec<(Container, usize)>| v.into_iter().map(|(c, n)| (c.id, n)).collect::<Vec<_>>();
         assert_eq!(ids(containers_started(&procs, None, 500)), [("a".into(), 2), ("b".into(), 1)]);
-        assert_eq!(ids(containers_started(&procs, Some(200), 300)), [("a".into(), 1), ("b".into(), 1)]);
+        assert_eq!(
+            ids(containers_started(&procs, Some(200), 300)),
+            [("a".into(), 1), ("b".into(), 1)]
+        );
         // A thread started in the window of a process started before it counts.
         assert_eq!(ids(containers_started(&procs, Some(205), 250)), [("a".into(), 1)]);
         assert_eq!(ids(containers_started(&procs, Some(301), 899)), Vec::<(String, usize)>::new());
@@ -291,12 +333,23 @@ mod tests {
         assert_eq!(x32_from_config(debian, "root=/dev/vda syscall.x32=y"), X32::Enabled);
         assert_eq!(x32_from_config("CONFIG_X86_X32_ABI=y\n", "quiet"), X32::Enabled);
         assert_eq!(x32_from_config("CONFIG_X86_X32_ABI=y\n", "syscall.x32=n"), X32::Disabled);
-        assert_eq!(x32_from_config("# CONFIG_X86_X32_ABI is not set\n", "syscall.x32=y"), X32::Disabled);
+        assert_eq!(
+            x32_from_config("# CONFIG_X86_X32_ABI is not set\n", "syscall.x32=y"),
+            X32::Disabled
+        );
     }
 
     #[test]
     fn the_uring_filter_came_in_5_16() {
-        for (release, want) in [("5.10.0-32-amd64", Some(false)), ("5.15.0-91-generic", Some(false)), ("5.16.0", Some(true)), ("6.18.44-fc-v1045", Some(true)), ("6.1.0-27-cloud-amd64", Some(true)), ("x", None), ("", None)] {
+        for (release, want) in [
+            ("5.10.0-32-amd64", Some(false)),
+            ("5.15.0-91-generic", Some(false)),
+            ("5.16.0", Some(true)),
+            ("6.18.44-fc-v1045", Some(true)),
+            ("6.1.0-27-cloud-amd64", Some(true)),
+            ("x", None),
+            ("", None),
+        ] {
             assert_eq!(has_uring_filter(release), want, "{release}");
         }
     }
@@ -304,7 +357,10 @@ mod tests {
     #[test]
     fn refused_rules_say_what_goes_unseen() {
         assert!(invisible_without(&RuleSpec::Uring).starts_with("io_uring"));
-        for r in crate::core::rules::rule_set(&["/s".into()], &[crate::core::abi::X86_64, crate::core::abi::I386]) {
+        for r in crate::core::rules::rule_set(
+            &["/s".into()],
+            &[crate::core::abi::X86_64, crate::core::abi::I386],
+        ) {
             assert!(!invisible_without(&r).is_empty());
         }
     }

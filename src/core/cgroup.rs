@@ -170,7 +170,10 @@ fn unescape(s: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < s.len() {
         if s[i] == b'\\' && s.get(i + 1) == Some(&b'x') {
-            if let Some(b) = s.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()) {
+            if let Some(b) = s
+                .get(i + 2..i + 4)
+                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
+            {
                 out.push(b);
                 i += 4;
                 continue;

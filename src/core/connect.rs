@@ -6,7 +6,10 @@
 
 use super::abi::{self, Call, SOCKETCALL_CONNECT, URING_OP_CONNECT};
 use super::assemble::Event;
-use super::record::{decode_hex, decode_untrusted, parse_dec, parse_hex_u64, parse_signed, types, Fields, Record, Stamp};
+use super::record::{
+    Fields, Record, Stamp, decode_hex, decode_untrusted, parse_dec, parse_hex_u64, parse_signed,
+    types,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -75,7 +78,8 @@ pub fn extract(ev: &Event) -> Option<ConnectEvent> {
     let main = uring.as_ref().or(syscall.as_ref())?;
     // URINGOP carries no comm/exe/auid; the io_uring_enter SYSCALL record does.
     let proc_rec = syscall.as_ref().unwrap_or(main);
-    let ids = Ids { pid: main.pid, ppid: main.ppid, uid: main.uid, euid: main.euid, auid: proc_rec.auid };
+    let ids =
+        Ids { pid: main.pid, ppid: main.ppid, uid: main.uid, euid: main.euid, auid: proc_rec.auid };
     Some(ConnectEvent {
         stamp: ev.stamp,
         via,
@@ -84,7 +88,10 @@ pub fn extract(ev: &Event) -> Option<ConnectEvent> {
         ids,
         comm: proc_rec.comm.and_then(decode_untrusted),
         exe: proc_rec.exe.and_then(decode_untrusted),
-        key: main.key.and_then(decode_untrusted).or_else(|| proc_rec.key.and_then(decode_untrusted)),
+        key: main
+            .key
+            .and_then(decode_untrusted)
+            .or_else(|| proc_rec.key.and_then(decode_untrusted)),
         addr: ev.first(types::SOCKADDR).and_then(|r| r.raw("saddr")).and_then(parse_saddr),
         paths: ev.all(types::PATH).map(path_item).collect(),
         cwd: ev.first(types::CWD).and_then(|r| r.text("cwd")),
@@ -157,11 +164,7 @@ impl<'a> MainFields<'a> {
 }
 
 fn path_item(r: &Record) -> PathItem {
-    PathItem {
-        name: r.text("name"),
-        inode: r.num("inode"),
-        dev: r.raw("dev").and_then(parse_dev),
-    }
+    PathItem { name: r.text("name"), inode: r.num("inode"), dev: r.raw("dev").and_then(parse_dev) }
 }
 
 /// Parses the PATH record's `dev=MAJ:MIN` (both hex).

@@ -144,7 +144,11 @@ mod tests {
         d.expire(t0 + Duration::from_millis(9_999), &mut emitted);
         assert_eq!(emitted.len(), 3);
         d.expire(t0 + Duration::from_millis(10_100), &mut emitted);
-        assert_eq!(emitted.len(), 5, "a summary each for docker and curl; none for the single EACCES");
+        assert_eq!(
+            emitted.len(),
+            5,
+            "a summary each for docker and curl; none for the single EACCES"
+        );
         assert_eq!(emitted.iter().map(|f| f.count).sum::<u64>(), seen);
         assert_eq!(d.next_deadline(), None);
         // After the window, the next one is emitted at once again.

@@ -84,8 +84,13 @@ impl Skip {
 /// may batch several ops into one event, whose single SOCKADDR is then the last
 /// op's) falls back to the address: `resolved` is what sun_path resolved to in the
 /// process's mount namespace.
-pub fn target(ev: &ConnectEvent, watched: &[WatchedSocket], resolved: Option<FileId>) -> Result<Hit, Skip> {
-    let find = |file: FileId| watched.iter().position(|w| w.is(file)).map(|i| Hit { watched: i, file });
+pub fn target(
+    ev: &ConnectEvent,
+    watched: &[WatchedSocket],
+    resolved: Option<FileId>,
+) -> Result<Hit, Skip> {
+    let find =
+        |file: FileId| watched.iter().position(|w| w.is(file)).map(|i| Hit { watched: i, file });
     let files: Vec<FileId> = ev.paths.iter().filter_map(path_file).collect();
     if let Some(hit) = files.iter().find_map(|f| find(*f)) {
         return Ok(hit);
@@ -108,7 +113,9 @@ fn path_file(p: &super::connect::PathItem) -> Option<FileId> {
 /// sockets' identities and try again: the event names a file, and a runtime may
 /// just have re-created its socket. One stat per socket, so no rate limit.
 pub fn worth_refresh(ev: &ConnectEvent, skip: Skip) -> bool {
-    skip == Skip::NotWatched && (ev.paths.iter().any(|p| path_file(p).is_some()) || matches!(ev.addr, Some(SockAddr::Unix(_))))
+    skip == Skip::NotWatched
+        && (ev.paths.iter().any(|p| path_file(p).is_some())
+            || matches!(ev.addr, Some(SockAddr::Unix(_))))
 }
 
 /// The whole decision: the socket must be watched and the process must be a
@@ -273,7 +280,10 @@ mod tests {
         assert!(worth_refresh(&named, Skip::NotWatched));
         assert!(!worth_refresh(&named, Skip::HostProcess));
         assert!(!worth_refresh(&connect(Some(SockAddr::Other(2)), None), Skip::NotUnixPath));
-        assert!(!worth_refresh(&connect(Some(SockAddr::Abstract(b"x".to_vec())), None), Skip::NotWatched));
+        assert!(!worth_refresh(
+            &connect(Some(SockAddr::Abstract(b"x".to_vec())), None),
+            Skip::NotWatched
+        ));
     }
 
     #[test]
@@ -296,7 +306,9 @@ mod tests {
         ev.comm = Some(b"runc".to_vec());
         assert!(detect(&ev, &w, None, &container(), true).is_ok());
         // Names of shims and monitors prove nothing: those run in host cgroups.
-        for (comm, exe) in [("containerd-shim", "/usr/bin/containerd-shim-runc-v2"), ("conmon", "/usr/bin/conmon")] {
+        for (comm, exe) in
+            [("containerd-shim", "/usr/bin/containerd-shim-runc-v2"), ("conmon", "/usr/bin/conmon")]
+        {
             ev.comm = Some(comm.as_bytes().to_vec());
             ev.exe = Some(exe.as_bytes().to_vec());
             assert!(detect(&ev, &w, None, &container(), false).is_ok(), "{comm}");

@@ -51,7 +51,11 @@ fn one(b: &[u8]) -> Option<FanEvent> {
     let u32_at = |o: usize| b.get(o..o + 4).map(|s| u32::from_ne_bytes(s.try_into().unwrap()));
     let event_len = u32_at(0)? as usize;
     let metadata_len = usize::from(u16_at(6)?);
-    if event_len < METADATA_LEN || event_len > b.len() || metadata_len < METADATA_LEN || metadata_len > event_len {
+    if event_len < METADATA_LEN
+        || event_len > b.len()
+        || metadata_len < METADATA_LEN
+        || metadata_len > event_len
+    {
         return None;
     }
     let mut ev = FanEvent {
@@ -68,7 +72,8 @@ fn one(b: &[u8]) -> Option<FanEvent> {
         }
         let rec = &b[i..i + len];
         // header (4), fsid (8), then struct file_handle: handle_bytes, handle_type, f_handle.
-        let handle_bytes = rec.get(12..16).map(|s| u32::from_ne_bytes(s.try_into().unwrap()) as usize)?;
+        let handle_bytes =
+            rec.get(12..16).map(|s| u32::from_ne_bytes(s.try_into().unwrap()) as usize)?;
         let handle_end = 20usize.checked_add(handle_bytes)?;
         let handle = rec.get(16..handle_end)?.to_vec();
         match info_type {
@@ -128,7 +133,11 @@ mod tests {
         let dir = [1, 0, 0, 0, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x11, 0x22];
         let obj = [1, 0, 0, 0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08];
         let mut buf = event(FAN_DELETE, 42, &[record(INFO_DFID_NAME, &dir, Some(b"docker.sock"))]);
-        buf.extend(event(FAN_ATTRIB, 43, &[record(INFO_DFID_NAME, &dir, Some(b"docker.sock")), record(INFO_FID, &obj, None)]));
+        buf.extend(event(
+            FAN_ATTRIB,
+            43,
+            &[record(INFO_DFID_NAME, &dir, Some(b"docker.sock")), record(INFO_FID, &obj, None)],
+        ));
         let (evs, bad) = parse(&buf);
         assert!(!bad);
         assert_eq!(evs.len(), 2);

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::connect::{ConnectEvent, SockAddr};
 use super::detect::{FileId, Hit};
 use super::origin::Origin;
-use super::signature::{Signature, DOCKER_ABUSE};
+use super::signature::{DOCKER_ABUSE, Signature};
 use super::time;
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,7 +80,13 @@ pub struct Process {
 impl Process {
     /// From raw bytes: each string as UTF-8 text, with its exact bytes in a `_hex`
     /// sibling when it is not UTF-8. `ids` are pid, ppid, uid, euid, auid.
-    fn new(ids: [Option<u32>; 5], comm: Option<&[u8]>, exe: Option<&[u8]>, cwd: Option<&[u8]>, argv: &[Vec<u8>]) -> Process {
+    fn new(
+        ids: [Option<u32>; 5],
+        comm: Option<&[u8]>,
+        exe: Option<&[u8]>,
+        cwd: Option<&[u8]>,
+        argv: &[Vec<u8>],
+    ) -> Process {
         let [pid, ppid, uid, euid, auid] = ids;
         let (comm, comm_hex) = opt_text(comm);
         let (exe, exe_hex) = opt_text(exe);
@@ -98,7 +104,10 @@ impl Process {
             cwd,
             cwd_hex,
             cmdline: argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect(),
-            cmdline_hex: argv.iter().any(|a| std::str::from_utf8(a).is_err()).then(|| argv.iter().map(|a| hex(a)).collect()),
+            cmdline_hex: argv
+                .iter()
+                .any(|a| std::str::from_utf8(a).is_err())
+                .then(|| argv.iter().map(|a| hex(a)).collect()),
         }
     }
 }
@@ -163,7 +172,13 @@ pub struct Extra<'a> {
     pub hostname: Option<&'a str>,
 }
 
-pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin: &Origin, extra: Extra<'_>) -> Finding {
+pub fn connect_finding(
+    ev: &ConnectEvent,
+    hit: &Hit,
+    watched_path: &str,
+    origin: &Origin,
+    extra: Extra<'_>,
+) -> Finding {
     let named = match &ev.addr {
         Some(SockAddr::Unix(p)) => Some(p.as_slice()),
         _ => ev.paths.iter().find_map(|p| p.name.as_deref()),
@@ -194,7 +209,10 @@ pub fn connect_finding(ev: &ConnectEvent, hit: &Hit, watched_path: &str, origin:
             &argv,
         ),
         container: container_info(origin),
-        audit: Some(Audit { serial: ev.stamp.serial, time: time::format_millis(ev.stamp.sec, ev.stamp.msec) }),
+        audit: Some(Audit {
+            serial: ev.stamp.serial,
+            time: time::format_millis(ev.stamp.sec, ev.stamp.msec),
+        }),
         host: Host { hostname: extra.hostname.map(str::to_string) },
         count: 1,
         details: None,
@@ -273,7 +291,8 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
             let meta = a.meta.clone().unwrap_or_default();
             let label = |k: &str| meta.labels.get(k).cloned();
             let pod_uid = a.container.pod_uid.clone().or_else(|| label("io.kubernetes.pod.uid"));
-            let (pod_name, pod_ns) = (meta.pod_name().map(str::to_string), meta.pod_namespace().map(str::to_string));
+            let (pod_name, pod_ns) =
+                (meta.pod_name().map(str::to_string), meta.pod_namespace().map(str::to_string));
             let pod = (pod_uid.is_some() || pod_name.is_some() || pod_ns.is_some())
                 .then_some(Pod { uid: pod_uid, name: pod_name, namespace: pod_ns });
             ContainerInfo {
@@ -288,7 +307,9 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
                 note: None,
             }
         }
-        Origin::Unknown { namespaces, why } => unknown(namespaces.map(|n| NamespaceIds { mnt: n.mnt, pid: n.pid }), Some(why.note())),
+        Origin::Unknown { namespaces, why } => {
+            unknown(namespaces.map(|n| NamespaceIds { mnt: n.mnt, pid: n.pid }), Some(why.note()))
+        }
         Origin::Host => unknown(None, None),
     }
 }
@@ -297,7 +318,9 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
 pub fn outcome(success: Option<bool>, exit: Option<i64>) -> Outcome {
     let success = success.unwrap_or(exit == Some(0));
     let errno = match exit {
-        Some(e) if e < 0 && !success => Some(e.checked_neg().map_or_else(|| format!("E{e}"), errno_name)),
+        Some(e) if e < 0 && !success => {
+            Some(e.checked_neg().map_or_else(|| format!("E{e}"), errno_name))
+        }
         _ => None,
     };
     Outcome { success, errno }
@@ -337,8 +360,8 @@ pub(crate) mod tests {
     use super::super::cgroup::{Container, Runtime};
     use super::super::connect::{Ids, PathItem, Via};
     use super::super::origin::{Attribution, By, Namespaces};
-    use super::super::runtime_state::Meta;
     use super::super::record::Stamp;
+    use super::super::runtime_state::Meta;
     use super::*;
 
     fn event() -> ConnectEvent {
@@ -347,14 +370,28 @@ pub(crate) mod tests {
             via: Via::Syscall,
             success: Some(false),
             exit: Some(-111),
-            ids: Ids { pid: Some(10), ppid: Some(9), uid: Some(0), euid: Some(0), auid: Some(u32::MAX) },
+            ids: Ids {
+                pid: Some(10),
+                ppid: Some(9),
+                uid: Some(0),
+                euid: Some(0),
+                auid: Some(u32::MAX),
+            },
             comm: Some(b"ev\nil\"x".to_vec()),
             exe: Some(b"/tmp/\xff\xfeexe".to_vec()),
             key: None,
             addr: Some(SockAddr::Unix(b"/tmp/x.sock".to_vec())),
-            paths: vec![PathItem { name: Some(b"/tmp/x.sock".to_vec()), inode: Some(5), dev: Some((254, 0)) }],
+            paths: vec![PathItem {
+                name: Some(b"/tmp/x.sock".to_vec()),
+                inode: Some(5),
+                dev: Some((254, 0)),
+            }],
             cwd: Some(b"/".to_vec()),
-            proctitle: Some(vec![b"socat".to_vec(), b"-".to_vec(), b"UNIX-CONNECT:/tmp/x.sock".to_vec()]),
+            proctitle: Some(vec![
+                b"socat".to_vec(),
+                b"-".to_vec(),
+                b"UNIX-CONNECT:/tmp/x.sock".to_vec(),
+            ]),
         }
     }
 
@@ -366,7 +403,11 @@ pub(crate) mod tests {
             &hit,
             "/run/docker.sock",
             &Origin::Unknown { namespaces: None, why: crate::core::origin::Unproven::Gone },
-            Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: Some("h1") },
+            Extra {
+                now: "2026-11-28T10:52:42.100000Z".into(),
+                cmdline: None,
+                hostname: Some("h1"),
+            },
         )
     }
 
@@ -378,14 +419,22 @@ pub(crate) mod tests {
         let origin = Origin::Container(Attribution {
             container: Container { runtime: Runtime::Docker, id: "b".repeat(64), pod_uid: None },
             by: By::Ppid,
-            meta: Some(Meta { name: Some("web-1".into()), image: Some("nginx:1.27".into()), labels }),
+            meta: Some(Meta {
+                name: Some("web-1".into()),
+                image: Some("nginx:1.27".into()),
+                labels,
+            }),
         });
         let f = connect_finding(
             &event(),
             &hit,
             "/run/docker.sock",
             &origin,
-            Extra { now: "2026-11-28T10:52:42.100000Z".into(), cmdline: None, hostname: Some("h1") },
+            Extra {
+                now: "2026-11-28T10:52:42.100000Z".into(),
+                cmdline: None,
+                hostname: Some("h1"),
+            },
         );
         let line = serde_json::to_string(&f).unwrap();
         assert!(!line.contains('\n'));
@@ -414,7 +463,10 @@ pub(crate) mod tests {
         assert_eq!(v["container"]["image"], "nginx:1.27");
         assert_eq!(v["container"]["pod"], serde_json::json!({"name": "web"}));
         assert!(v["container"].get("namespaces").is_none());
-        assert_eq!(v["audit"], serde_json::json!({"serial": 777, "time": "2026-11-28T10:52:42.042Z"}));
+        assert_eq!(
+            v["audit"],
+            serde_json::json!({"serial": 777, "time": "2026-11-28T10:52:42.042Z"})
+        );
         assert!(v.get("details").is_none());
         assert_eq!(v["host"]["hostname"], "h1");
         assert_eq!(v["count"], 1);
@@ -423,7 +475,10 @@ pub(crate) mod tests {
     #[test]
     fn unknown_containers_carry_their_namespaces() {
         let why = crate::core::origin::Unproven::ForeignNamespaces;
-        let info = container_info(&Origin::Unknown { namespaces: Some(Namespaces { mnt: 4026532000, pid: 4026532001 }), why });
+        let info = container_info(&Origin::Unknown {
+            namespaces: Some(Namespaces { mnt: 4026532000, pid: 4026532001 }),
+            why,
+        });
         let v = serde_json::to_value(&info).unwrap();
         assert_eq!(
             v,

@@ -42,8 +42,22 @@ pub struct Health {
 }
 
 impl Health {
-    pub fn new(time: String, event: &'static str, level: Level, message: String, hostname: &str) -> Health {
-        Health { kind: "health", time, event, level, message, details: BTreeMap::new(), host: Host { hostname: Some(hostname.to_string()) } }
+    pub fn new(
+        time: String,
+        event: &'static str,
+        level: Level,
+        message: String,
+        hostname: &str,
+    ) -> Health {
+        Health {
+            kind: "health",
+            time,
+            event,
+            level,
+            message,
+            details: BTreeMap::new(),
+            host: Host { hostname: Some(hostname.to_string()) },
+        }
     }
 
     pub fn with(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Health {
@@ -58,9 +72,15 @@ mod tests {
 
     #[test]
     fn serializes_as_kind_health() {
-        let h = Health::new("2026-11-28T00:00:00.000000Z".into(), "audit_disabled", Level::Warning, "audit was switched off".into(), "h")
-            .with("enabled", 0)
-            .with("restored", true);
+        let h = Health::new(
+            "2026-11-28T00:00:00.000000Z".into(),
+            "audit_disabled",
+            Level::Warning,
+            "audit was switched off".into(),
+            "h",
+        )
+        .with("enabled", 0)
+        .with("restored", true);
         let v = serde_json::to_value(&h).unwrap();
         assert_eq!(v["kind"], "health");
         assert_eq!(v["event"], "audit_disabled");

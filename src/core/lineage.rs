@@ -12,11 +12,18 @@ use std::collections::{HashMap, VecDeque};
 /// A process event from the kernel's process connector (cn_proc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcEvent {
-    Fork { parent: u32, child: u32 },
-    Exit { pid: u32 },
+    Fork {
+        parent: u32,
+        child: u32,
+    },
+    Exit {
+        pid: u32,
+    },
     /// A new program: what was read of the process before may no longer hold
     /// (runc init joins a container's namespaces, then execs the workload).
-    Exec { pid: u32 },
+    Exec {
+        pid: u32,
+    },
     /// Anything else (uid changes, threads); ignored.
     Other,
 }
@@ -137,7 +144,8 @@ impl Lineage {
         if self.forks.len() > 2 * self.capacity {
             let entries = &self.entries;
             self.forks.retain(|(p, g)| entries.get(p).is_some_and(|e| e.generation == *g));
-            self.exited.retain(|(p, g)| entries.get(p).is_some_and(|e| e.generation == *g && e.exited));
+            self.exited
+                .retain(|(p, g)| entries.get(p).is_some_and(|e| e.generation == *g && e.exited));
         }
     }
 }
@@ -159,10 +167,24 @@ mod tests {
 
     #[test]
     fn parses_fork_and_exit_and_ignores_threads() {
-        assert_eq!(parse_proc_event(&event(1, &[10, 10, 11, 11])), Some(ProcEvent::Fork { parent: 10, child: 11 }));
-        assert_eq!(parse_proc_event(&event(1, &[10, 10, 12, 11])), Some(ProcEvent::Other), "a new thread");
-        assert_eq!(parse_proc_event(&event(0x8000_0000, &[11, 11, 0, 0, 10, 10])), Some(ProcEvent::Exit { pid: 11 }));
-        assert_eq!(parse_proc_event(&event(2, &[11, 11])), Some(ProcEvent::Exec { pid: 11 }), "exec");
+        assert_eq!(
+            parse_proc_event(&event(1, &[10, 10, 11, 11])),
+            Some(ProcEvent::Fork { parent: 10, child: 11 })
+        );
+        assert_eq!(
+            parse_proc_event(&event(1, &[10, 10, 12, 11])),
+            Some(ProcEvent::Other),
+            "a new thread"
+        );
+        assert_eq!(
+            parse_proc_event(&event(0x8000_0000, &[11, 11, 0, 0, 10, 10])),
+            Some(ProcEvent::Exit { pid: 11 })
+        );
+        assert_eq!(
+            parse_proc_event(&event(2, &[11, 11])),
+            Some(ProcEvent::Exec { pid: 11 }),
+            "exec"
+        );
         assert_eq!(parse_proc_event(&event(1, &[10, 10])), None, "truncated");
         assert_eq!(parse_proc_event(&[1, 0]), None);
     }
@@ -199,7 +221,12 @@ mod tests {
             }
         }
         assert_eq!(l.len(), 3);
-        assert!(l.forks.len() <= 2 * 3 + 1 && l.exited.len() <= 2 * 3 + 1, "{} {}", l.forks.len(), l.exited.len());
+        assert!(
+            l.forks.len() <= 2 * 3 + 1 && l.exited.len() <= 2 * 3 + 1,
+            "{} {}",
+            l.forks.len(),
+            l.exited.len()
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 use memchr::{memchr, memmem};
 
-use super::record::{split_stamp, types, ParseError, Stamp};
+use super::record::{ParseError, Stamp, split_stamp, types};
 
 /// A named record type that detection does not look at.
 pub const OTHER: u16 = 0;
@@ -150,7 +150,9 @@ mod tests {
 
     #[test]
     fn types_by_name_number_and_unknown() {
-        let t = |s: &str| parse(format!("type={s} msg=audit(1.000:1): x=1").as_bytes()).map(|r| r.unwrap().rtype);
+        let t = |s: &str| {
+            parse(format!("type={s} msg=audit(1.000:1): x=1").as_bytes()).map(|r| r.unwrap().rtype)
+        };
         assert_eq!(t("SOCKADDR"), Ok(types::SOCKADDR));
         assert_eq!(t("UNKNOWN[1336]"), Ok(1336));
         assert_eq!(t("USER_LOGIN"), Ok(OTHER));

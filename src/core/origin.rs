@@ -10,9 +10,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::cgroup::{container_of, Container, Runtime};
+use super::cgroup::{Container, Runtime, container_of};
 use super::lineage::{Lineage, ProcEvent};
-use super::runtime_state::{exe_kind, monitored_container, ExeKind, Meta};
+use super::runtime_state::{ExeKind, Meta, exe_kind, monitored_container};
 
 /// Where the connecting process lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,10 @@ pub enum Origin {
     /// Not proven to be a host process, and no container can be named: reported
     /// all the same. `namespaces` are the process's own when they could be read;
     /// `why` says what could not be proven.
-    Unknown { namespaces: Option<Namespaces>, why: Unproven },
+    Unknown {
+        namespaces: Option<Namespaces>,
+        why: Unproven,
+    },
 }
 
 /// Why a connect's origin is `Unknown`: what sockwatch could not prove.
@@ -52,7 +55,9 @@ impl Unproven {
             Unproven::ForeignNamespaces => {
                 "its cgroup names no known container runtime and its namespaces are not the host's"
             }
-            Unproven::Gone => "the process had exited and no ancestor that could still be read showed where it ran",
+            Unproven::Gone => {
+                "the process had exited and no ancestor that could still be read showed where it ran"
+            }
             Unproven::SharedMonitor => {
                 "started by a runtime monitor shared by several containers (a pod's shim), which does not say which one"
             }
@@ -62,7 +67,9 @@ impl Unproven {
             Unproven::Launcher => {
                 "the process had exited and its nearest living ancestor is a container runtime, which does not say where it ran"
             }
-            Unproven::Offline => "offline scan: audit records do not say which container a process was in",
+            Unproven::Offline => {
+                "offline scan: audit records do not say which container a process was in"
+            }
         }
     }
 }
@@ -183,7 +190,9 @@ impl Attributor {
 
     pub fn apply(&mut self, ev: ProcEvent) {
         match ev {
-            ProcEvent::Fork { child: pid, .. } | ProcEvent::Exit { pid } | ProcEvent::Exec { pid } => {
+            ProcEvent::Fork { child: pid, .. }
+            | ProcEvent::Exit { pid }
+            | ProcEvent::Exec { pid } => {
                 self.recent.remove(&pid);
             }
             ProcEvent::Other => {}
@@ -231,7 +240,13 @@ impl Attributor {
     /// Decides where `pid` (with `ppid` from the audit record) lived at `at`, the
     /// event's Unix time. /proc is read first, always; the cache speaks only for
     /// pids that can no longer be read.
-    pub fn attribute(&mut self, pid: Option<u32>, ppid: Option<u32>, at: f64, view: &impl ProcView) -> Origin {
+    pub fn attribute(
+        &mut self,
+        pid: Option<u32>,
+        ppid: Option<u32>,
+        at: f64,
+        view: &impl ProcView,
+    ) -> Origin {
         if let Some(pid) = pid {
             if self.tracking {
                 if let Some((origin, t, p)) = self.recent.get(&pid) {
@@ -246,7 +261,9 @@ impl Attributor {
                     Some(found(c, By::Pid))
                 }
                 Seen::Host => Some(Origin::Host),
-                Seen::Unknown(ns) => Some(Origin::Unknown { namespaces: Some(ns), why: Unproven::ForeignNamespaces }),
+                Seen::Unknown(ns) => {
+                    Some(Origin::Unknown { namespaces: Some(ns), why: Unproven::ForeignNamespaces })
+                }
                 Seen::Unreadable => None,
             };
             if let Some(origin) = direct {
@@ -274,7 +291,12 @@ impl Attributor {
                     self.remember(a, c.clone());
                     return found(c, by);
                 }
-                Seen::Unknown(ns) => return Origin::Unknown { namespaces: Some(ns), why: Unproven::ForeignNamespaces },
+                Seen::Unknown(ns) => {
+                    return Origin::Unknown {
+                        namespaces: Some(ns),
+                        why: Unproven::ForeignNamespaces,
+                    };
+                }
                 Seen::Host => match view.exe(a) {
                     Exe::Trusted(exe) if exe_kind(std::slice::from_ref(&exe)) != ExeKind::Other => {
                         // A runtime's own process, installed on the host: its command
@@ -290,11 +312,21 @@ impl Attributor {
                         // A Kubernetes pod's shared shim does not say which container;
                         // runc or crun between the monitor and the process: go up.
                         match exe_kind(&argv) {
-                            ExeKind::Monitor => return Origin::Unknown { namespaces: None, why: Unproven::SharedMonitor },
+                            ExeKind::Monitor => {
+                                return Origin::Unknown {
+                                    namespaces: None,
+                                    why: Unproven::SharedMonitor,
+                                };
+                            }
                             // The monitor or runtime in between is gone: the
                             // daemon that started it cannot say whether the client
                             // ran in a container.
-                            ExeKind::Launcher => return Origin::Unknown { namespaces: None, why: Unproven::Launcher },
+                            ExeKind::Launcher => {
+                                return Origin::Unknown {
+                                    namespaces: None,
+                                    why: Unproven::Launcher,
+                                };
+                            }
                             ExeKind::RuntimeTool | ExeKind::Other => {}
                         }
                     }
@@ -305,9 +337,14 @@ impl Attributor {
                     // about the container nor "host" can be believed.
                     Exe::Untrusted(exe)
                         if exe_kind(std::slice::from_ref(&exe)) != ExeKind::Other
-                            || view.cmdline(a).is_some_and(|argv| exe_kind(&argv) != ExeKind::Other) =>
+                            || view
+                                .cmdline(a)
+                                .is_some_and(|argv| exe_kind(&argv) != ExeKind::Other) =>
                     {
-                        return Origin::Unknown { namespaces: None, why: Unproven::UnverifiedMonitor };
+                        return Origin::Unknown {
+                            namespaces: None,
+                            why: Unproven::UnverifiedMonitor,
+                        };
                     }
                     // A plain host process started it: what held for the parent held
                     // for the child (cgroup and namespaces are inherited), unless the
@@ -411,7 +448,10 @@ mod tests {
 
     impl Default for Fake {
         fn default() -> Fake {
-            Fake { procs: HashMap::new(), host: HostNamespaces { mnt: Some(HOST_NS.mnt), pid: Some(HOST_NS.pid) } }
+            Fake {
+                procs: HashMap::new(),
+                host: HostNamespaces { mnt: Some(HOST_NS.mnt), pid: Some(HOST_NS.pid) },
+            }
         }
     }
 
@@ -422,9 +462,23 @@ mod tests {
         /// A process; in a container's namespaces when its cgroup names one, else
         /// the host's. Host programs under /usr/bin count as installed binaries.
         fn with(mut self, pid: u32, cgroup: &str, cmdline: &str) -> Self {
-            let ns = if container_of(cgroup.as_bytes()).is_some() { Namespaces { mnt: 100 + u64::from(pid), pid: 200 } } else { HOST_NS };
+            let ns = if container_of(cgroup.as_bytes()).is_some() {
+                Namespaces { mnt: 100 + u64::from(pid), pid: 200 }
+            } else {
+                HOST_NS
+            };
             let trusted = ns == HOST_NS && cmdline.starts_with("/usr/bin/");
-            self.procs.insert(pid, P { cgroup: cgroup.into(), cmdline: cmdline.into(), ns: Some(ns), started: 10.0, trusted, exe: None });
+            self.procs.insert(
+                pid,
+                P {
+                    cgroup: cgroup.into(),
+                    cmdline: cmdline.into(),
+                    ns: Some(ns),
+                    started: 10.0,
+                    trusted,
+                    exe: None,
+                },
+            );
             self
         }
         fn ns(mut self, pid: u32, ns: Option<Namespaces>) -> Self {
@@ -457,7 +511,9 @@ mod tests {
             self.procs.get(&pid).map(|p| p.cgroup.as_bytes().to_vec())
         }
         fn cmdline(&self, pid: u32) -> Option<Vec<Vec<u8>>> {
-            self.procs.get(&pid).map(|p| p.cmdline.split(' ').map(|a| a.as_bytes().to_vec()).collect())
+            self.procs
+                .get(&pid)
+                .map(|p| p.cmdline.split(' ').map(|a| a.as_bytes().to_vec()).collect())
         }
         fn namespaces(&self, pid: u32) -> Option<Namespaces> {
             self.procs.get(&pid).and_then(|p| p.ns)
@@ -470,7 +526,11 @@ mod tests {
         }
         fn exe(&self, pid: u32) -> Exe {
             let Some(p) = self.procs.get(&pid) else { return Exe::Unreadable };
-            let path = p.exe.clone().unwrap_or_else(|| p.cmdline.split(' ').next().unwrap_or("").into()).into_bytes();
+            let path = p
+                .exe
+                .clone()
+                .unwrap_or_else(|| p.cmdline.split(' ').next().unwrap_or("").into())
+                .into_bytes();
             match p {
                 p if p.cmdline.is_empty() && p.exe.is_none() => Exe::Unreadable,
                 p if p.trusted => Exe::Trusted(path),
@@ -498,7 +558,8 @@ mod tests {
     fn table() {
         let in_ctr = format!("0::/docker/{ID}\n");
         let foreign = Some(Namespaces { mnt: 7, pid: 8 });
-        let runc = format!("/usr/bin/runc --root /var/run/docker/runtime-runc/moby exec --detach {ID}");
+        let runc =
+            format!("/usr/bin/runc --root /var/run/docker/runtime-runc/moby exec --detach {ID}");
         #[rustfmt::skip]
         let cases: Vec<Row> = vec![
             ("alive in a container",
@@ -590,14 +651,21 @@ mod tests {
         a.apply(ProcEvent::Fork { parent: 20, child: 21 });
         let empty = Fake::default();
         assert_eq!(a.attribute(Some(21), Some(20), AT, &empty), found(docker(ID), By::Cache));
-        assert_eq!(a.attribute(Some(22), Some(20), AT, &empty), found(docker(ID), By::Cache), "through the cached parent");
+        assert_eq!(
+            a.attribute(Some(22), Some(20), AT, &empty),
+            found(docker(ID), By::Cache),
+            "through the cached parent"
+        );
         // Pid 21 is reused by a host process: the old answer must not stick.
         a.apply(ProcEvent::Exit { pid: 21 });
         a.apply(ProcEvent::Fork { parent: 1, child: 21 });
         let host = Fake::default().with(21, "0::/user.slice\n", "bash");
         assert_eq!(a.attribute(Some(21), Some(1), AT, &host), Origin::Host);
         let later = AT + REUSE_SECS;
-        assert_eq!(a.attribute(Some(21), Some(1), later, &empty), Origin::Unknown { namespaces: None, why: Unproven::Gone });
+        assert_eq!(
+            a.attribute(Some(21), Some(1), later, &empty),
+            Origin::Unknown { namespaces: None, why: Unproven::Gone }
+        );
         // The shell's pid now shows another container's process: /proc wins over
         // the cache, for the pid and for an ancestor alike.
         let other = Fake::default().with(20, &format!("0::/docker/{OTHER}\n"), "x");
@@ -605,7 +673,12 @@ mod tests {
         let mut b = Attributor::new(1000, true);
         b.attribute(Some(30), Some(1), AT, &Fake::default().with(30, &in_ctr, "sh"));
         assert_eq!(
-            b.attribute(Some(31), Some(30), AT, &Fake::default().with(30, &format!("0::/docker/{OTHER}\n"), "sh")),
+            b.attribute(
+                Some(31),
+                Some(30),
+                AT,
+                &Fake::default().with(30, &format!("0::/docker/{OTHER}\n"), "sh")
+            ),
             found(docker(OTHER), By::Ppid)
         );
     }
@@ -621,28 +694,65 @@ mod tests {
         assert_eq!(a.attribute(Some(20), Some(5), AT + 0.5, &gone), found(docker(ID), By::Pid));
         // Not once the window has passed, nor for another parent (a reused pid),
         // nor after the pid's exit or a fork that reuses it.
-        assert_eq!(a.attribute(Some(20), Some(5), AT + REUSE_SECS, &gone), found(docker(ID), By::Cache));
+        assert_eq!(
+            a.attribute(Some(20), Some(5), AT + REUSE_SECS, &gone),
+            found(docker(ID), By::Cache)
+        );
         let mut b = Attributor::new(1000, true);
         b.attribute(Some(20), Some(5), AT, &view);
-        assert_eq!(b.attribute(Some(20), Some(6), AT, &Fake::default().with(20, "0::/user.slice\n", "bash")), Origin::Host);
+        assert_eq!(
+            b.attribute(
+                Some(20),
+                Some(6),
+                AT,
+                &Fake::default().with(20, "0::/user.slice\n", "bash")
+            ),
+            Origin::Host
+        );
         // "Host" is never reused: a host process that enters a container's
         // namespaces is seen doing so at its next connect.
         let foreign = Some(Namespaces { mnt: 7, pid: 8 });
         assert_eq!(
-            b.attribute(Some(20), Some(6), AT, &Fake::default().with(20, "0::/user.slice\n", "bash").ns(20, foreign)),
+            b.attribute(
+                Some(20),
+                Some(6),
+                AT,
+                &Fake::default().with(20, "0::/user.slice\n", "bash").ns(20, foreign)
+            ),
             Origin::Unknown { namespaces: foreign, why: Unproven::ForeignNamespaces }
         );
-        for ev in [ProcEvent::Exit { pid: 20 }, ProcEvent::Fork { parent: 1, child: 20 }, ProcEvent::Exec { pid: 20 }] {
+        for ev in [
+            ProcEvent::Exit { pid: 20 },
+            ProcEvent::Fork { parent: 1, child: 20 },
+            ProcEvent::Exec { pid: 20 },
+        ] {
             let mut c = Attributor::new(1000, true);
             c.attribute(Some(20), Some(5), AT, &view);
             c.apply(ev);
-            assert_eq!(c.attribute(Some(20), Some(5), AT, &Fake::default().with(20, "0::/user.slice\n", "bash")), Origin::Host, "{ev:?}");
+            assert_eq!(
+                c.attribute(
+                    Some(20),
+                    Some(5),
+                    AT,
+                    &Fake::default().with(20, "0::/user.slice\n", "bash")
+                ),
+                Origin::Host,
+                "{ev:?}"
+            );
         }
         // Without process events nothing would say the pid changed: no reuse.
         let mut d = Attributor::new(1000, true);
         d.tracking = false;
         d.attribute(Some(20), Some(5), AT, &view);
-        assert_eq!(d.attribute(Some(20), Some(5), AT, &Fake::default().with(20, "0::/user.slice\n", "bash")), Origin::Host);
+        assert_eq!(
+            d.attribute(
+                Some(20),
+                Some(5),
+                AT,
+                &Fake::default().with(20, "0::/user.slice\n", "bash")
+            ),
+            Origin::Host
+        );
     }
 
     #[test]
@@ -651,12 +761,18 @@ mod tests {
         let mut a = Attributor::new(1000, true);
         a.tracking = false;
         a.attribute(Some(20), Some(1), AT, &Fake::default().with(20, &in_ctr, "sh"));
-        assert_eq!(a.attribute(Some(20), Some(1), AT, &Fake::default()), Origin::Unknown { namespaces: None, why: Unproven::Gone });
+        assert_eq!(
+            a.attribute(Some(20), Some(1), AT, &Fake::default()),
+            Origin::Unknown { namespaces: None, why: Unproven::Gone }
+        );
         let mut b = Attributor::new(1000, true);
         b.attribute(Some(20), Some(1), AT, &Fake::default().with(20, &in_ctr, "sh"));
         b.apply(ProcEvent::Fork { parent: 5, child: 9 });
         b.reset();
-        assert_eq!(b.attribute(Some(20), Some(1), AT, &Fake::default()), Origin::Unknown { namespaces: None, why: Unproven::Gone });
+        assert_eq!(
+            b.attribute(Some(20), Some(1), AT, &Fake::default()),
+            Origin::Unknown { namespaces: None, why: Unproven::Gone }
+        );
         assert_eq!(b.lineage.parent(9), None);
     }
 
@@ -674,7 +790,9 @@ mod tests {
 
     #[test]
     fn namespace_fallback_can_be_turned_off() {
-        let view = Fake::default().with(10, "0::/custom\n", "x").ns(10, Some(Namespaces { mnt: 7, pid: 8 }));
+        let view = Fake::default()
+            .with(10, "0::/custom\n", "x")
+            .ns(10, Some(Namespaces { mnt: 7, pid: 8 }));
         assert_eq!(Attributor::new(10, false).attribute(Some(10), None, AT, &view), Origin::Host);
     }
 }

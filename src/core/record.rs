@@ -210,9 +210,7 @@ pub fn decode_hex(v: &[u8]) -> Option<Vec<u8>> {
     if v.is_empty() || v.len() % 2 != 0 {
         return None;
     }
-    v.chunks_exact(2)
-        .map(|p| Some((hexval(p[0])? << 4) | hexval(p[1])?))
-        .collect()
+    v.chunks_exact(2).map(|p| Some((hexval(p[0])? << 4) | hexval(p[1])?)).collect()
 }
 
 fn hexval(b: u8) -> Option<u8> {
@@ -334,7 +332,8 @@ mod tests {
 
     #[test]
     fn decodes_hex_and_keeps_non_utf8() {
-        let r = Record::parse(1302, b"audit(1.000:1): item=0 name=2F746D702FFF20782E736F636B").unwrap();
+        let r =
+            Record::parse(1302, b"audit(1.000:1): item=0 name=2F746D702FFF20782E736F636B").unwrap();
         assert_eq!(r.text("name").unwrap(), b"/tmp/\xff x.sock");
         // Raw non-UTF-8 bytes in the body itself (user-space records can carry them).
         let r = Record::parse(1107, b"audit(1.000:2): msg='op=\xff\xfe x' uid=0").unwrap();
@@ -344,7 +343,8 @@ mod tests {
 
     #[test]
     fn quoted_values_with_equals_and_spaces_stay_whole() {
-        let r = Record::parse(1305, b"audit(1.000:3): op=add_rule key=\"a=b\" list=4 res=1").unwrap();
+        let r =
+            Record::parse(1305, b"audit(1.000:3): op=add_rule key=\"a=b\" list=4 res=1").unwrap();
         assert_eq!(r.text("key").unwrap(), b"a=b");
         assert_eq!(r.num("list"), Some(4));
         let r = Record::parse(1100, b"audit(1.000:4): msg='a b=c d' res=0").unwrap();

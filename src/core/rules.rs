@@ -7,7 +7,9 @@
 //! filtered by `-F path=`, which the kernel resolves to an inode. io_uring gets one
 //! rule for all sockets: the kernel never fires a uring rule that has a path filter.
 
-use netlink_packet_audit::rules::{RuleAction, RuleField, RuleFieldFlags, RuleFlags, RuleMessage, RuleSyscalls};
+use netlink_packet_audit::rules::{
+    RuleAction, RuleField, RuleFieldFlags, RuleFlags, RuleMessage, RuleSyscalls,
+};
 
 use super::abi::{Abi, URING_OP_CONNECT};
 
@@ -38,8 +40,12 @@ impl RuleSpec {
     pub fn auditctl(&self) -> Option<String> {
         match self {
             RuleSpec::Connect { abi, socketcall, path } => {
-                let (sys, a0) = if *socketcall { ("socketcall", " -F a0=3") } else { ("connect", "") };
-                Some(format!("-A always,exit -F arch={} -S {sys}{a0} -F path={path} -F key={KEY}", abi.name))
+                let (sys, a0) =
+                    if *socketcall { ("socketcall", " -F a0=3") } else { ("connect", "") };
+                Some(format!(
+                    "-A always,exit -F arch={} -S {sys}{a0} -F path={path} -F key={KEY}",
+                    abi.name
+                ))
             }
             RuleSpec::Uring => None,
         }
@@ -152,7 +158,8 @@ pub fn rules_file(rules: &[RuleSpec]) -> String {
          ## raises the backlog limit to {BACKLOG_LIMIT} while it runs if it is lower. To keep it\n\
          ## for auditd too, set `-b {BACKLOG_LIMIT}` (or more) in your own rules.\n"
     ));
-    let deferred = |r: &RuleSpec| matches!(r, RuleSpec::Connect { path, .. } if !exists_at_boot(path));
+    let deferred =
+        |r: &RuleSpec| matches!(r, RuleSpec::Connect { path, .. } if !exists_at_boot(path));
     if rules.iter().any(deferred) {
         // auditctl -R stops at the first rule it cannot load, and the kernel
         // refuses a path rule whose directory does not exist: at boot, a
@@ -185,7 +192,8 @@ pub fn rules_file(rules: &[RuleSpec]) -> String {
 /// boot) does not.
 pub fn exists_at_boot(path: &str) -> bool {
     let parent = path.rsplit_once('/').map_or("", |(d, _)| d);
-    matches!(parent, "/run" | "/var/run") || !(path.starts_with("/run/") || path.starts_with("/var/run/"))
+    matches!(parent, "/run" | "/var/run")
+        || !(path.starts_with("/run/") || path.starts_with("/var/run/"))
 }
 
 #[cfg(test)]
@@ -214,7 +222,10 @@ mod tests {
 
     #[test]
     fn our_key_is_recognised_on_any_rule_of_ours_and_no_other() {
-        for r in rule_set(&["/run/docker.sock".into(), "/elsewhere.sock".into()], super::super::abi::native()) {
+        for r in rule_set(
+            &["/run/docker.sock".into(), "/elsewhere.sock".into()],
+            super::super::abi::native(),
+        ) {
             assert!(carries_our_key(&r.message()), "{}", r.describe());
         }
         assert!(carries_our_key(&RuleSpec::Uring.message()));
@@ -222,12 +233,18 @@ mod tests {
         other.fields.retain(|(f, _)| !matches!(f, RuleField::Filterkey(_)));
         other.fields.push((RuleField::Filterkey("sockwatch2".into()), RuleFieldFlags::Equal));
         assert!(!carries_our_key(&other));
-        assert_eq!(describe_listed(&RuleSpec::Uring.message()), "a rule with key=sockwatch and no path (io_uring)");
+        assert_eq!(
+            describe_listed(&RuleSpec::Uring.message()),
+            "a rule with key=sockwatch and no path (io_uring)"
+        );
     }
 
     #[test]
     fn encode_list_decode_roundtrip() {
-        let rules = rule_set(&["/run/docker.sock".into(), "/run/containerd/containerd.sock".into()], &[X86_64, I386]);
+        let rules = rule_set(
+            &["/run/docker.sock".into(), "/run/containerd/containerd.sock".into()],
+            &[X86_64, I386],
+        );
         assert_eq!(rules.len(), 2 * 3 + 1);
         for r in &rules {
             let m = r.add_message();
@@ -243,7 +260,8 @@ mod tests {
     #[test]
     fn copies_count_each_rule_as_listed() {
         let rules = rule_set(&["/run/docker.sock".into()], &[X86_64, I386]);
-        let listed: Vec<RuleMessage> = [0, 1, 1, 3, 3, 3].iter().map(|&i| as_kernel_lists(&rules[i].add_message())).collect();
+        let listed: Vec<RuleMessage> =
+            [0, 1, 1, 3, 3, 3].iter().map(|&i| as_kernel_lists(&rules[i].add_message())).collect();
         assert_eq!(copies(&rules, &listed), [1, 2, 0, 3]);
         // As added (prepend flag set), a rule is not the one the kernel lists.
         assert_eq!(copies(&rules[..1], &[rules[0].add_message()]), [0]);
@@ -285,11 +303,23 @@ mod tests {
         let file = rules_file(&rules);
         assert!(file.contains("\n# -A always,io_uring -U connect -F key=sockwatch\n"));
         assert_eq!(file.lines().filter(|l| l.starts_with("-A")).count(), 3);
-        assert!(!file.lines().any(|l| l.starts_with("-b") || l.starts_with("--backlog")), "no global settings in our file");
+        assert!(
+            !file.lines().any(|l| l.starts_with("-b") || l.starts_with("--backlog")),
+            "no global settings in our file"
+        );
 
-        let deep = rules_file(&rule_set(&["/run/docker.sock".into(), "/run/crio/crio.sock".into(), "/srv/x.sock".into()], &[X86_64]));
+        let deep = rules_file(&rule_set(
+            &["/run/docker.sock".into(), "/run/crio/crio.sock".into(), "/srv/x.sock".into()],
+            &[X86_64],
+        ));
         let active: Vec<&str> = deep.lines().filter(|l| l.starts_with("-A")).collect();
-        assert_eq!(active, ["-A always,exit -F arch=b64 -S connect -F path=/run/docker.sock -F key=sockwatch", "-A always,exit -F arch=b64 -S connect -F path=/srv/x.sock -F key=sockwatch"]);
+        assert_eq!(
+            active,
+            [
+                "-A always,exit -F arch=b64 -S connect -F path=/run/docker.sock -F key=sockwatch",
+                "-A always,exit -F arch=b64 -S connect -F path=/srv/x.sock -F key=sockwatch"
+            ]
+        );
         assert!(deep.contains("\n# -A always,exit -F arch=b64 -S connect -F path=/run/crio/crio.sock -F key=sockwatch\n"));
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::cgroup::{hex64, Container, Runtime};
+use super::cgroup::{Container, Runtime, hex64};
 
 /// A container's description, as far as the runtime's state tells it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,7 +79,11 @@ pub fn podman_meta(containers_json: &[u8], id: &str) -> Option<Meta> {
     let all: Vec<PodmanEntry> = serde_json::from_slice(containers_json).ok()?;
     let e = all.into_iter().find(|e| e.id == id)?;
     let md: PodmanMetadata = serde_json::from_str(&e.metadata).unwrap_or_default();
-    Some(Meta { name: e.names.into_iter().next().or(md.name), image: md.image_name, labels: BTreeMap::new() })
+    Some(Meta {
+        name: e.names.into_iter().next().or(md.name),
+        image: md.image_name,
+        labels: BTreeMap::new(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -138,7 +142,16 @@ pub fn exe_kind(argv: &[Vec<u8>]) -> ExeKind {
         ExeKind::Monitor
     } else if matches!(base, b"runc" | b"crun") || base.starts_with(b"runc:[") {
         ExeKind::RuntimeTool
-    } else if matches!(base, b"dockerd" | b"containerd" | b"podman" | b"crio" | b"lxc-start" | b"systemd-nspawn" | b"nsenter") {
+    } else if matches!(
+        base,
+        b"dockerd"
+            | b"containerd"
+            | b"podman"
+            | b"crio"
+            | b"lxc-start"
+            | b"systemd-nspawn"
+            | b"nsenter"
+    ) {
         ExeKind::Launcher
     } else {
         ExeKind::Other
@@ -159,7 +172,9 @@ fn exe_base(argv: &[Vec<u8>]) -> &[u8] {
 pub fn monitored_container(argv: &[Vec<u8>]) -> Option<Container> {
     let base = exe_base(argv);
     let arg = |names: &[&[u8]]| {
-        argv.windows(2).find(|w| names.contains(&w[0].as_slice())).and_then(|w| std::str::from_utf8(&w[1]).ok())
+        argv.windows(2)
+            .find(|w| names.contains(&w[0].as_slice()))
+            .and_then(|w| std::str::from_utf8(&w[1]).ok())
     };
     let id = |s: &str| hex64(s.as_bytes());
     let joined = || argv.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ");
@@ -237,7 +252,9 @@ mod tests {
         assert_eq!(m.image.as_deref(), Some("localhost/sockwatch-test:latest"));
         assert_eq!(podman_meta(json.as_bytes(), &"1".repeat(64)), None);
         assert_eq!(podman_meta(b"garbage", ID), None);
-        let anns = oci_annotations(br#"{"ociVersion":"1.0","annotations":{"io.kubernetes.pod.name":"p"}}"#);
+        let anns = oci_annotations(
+            br#"{"ociVersion":"1.0","annotations":{"io.kubernetes.pod.name":"p"}}"#,
+        );
         assert_eq!(anns.get("io.kubernetes.pod.name").map(String::as_str), Some("p"));
         assert!(oci_annotations(b"{}").is_empty());
     }
@@ -248,7 +265,10 @@ mod tests {
             "io.kubernetes.cri.container-name":"app","io.kubernetes.cri.image-name":"registry.k8s.io/app:1",
             "io.kubernetes.cri.sandbox-name":"app-7d9f","io.kubernetes.cri.sandbox-namespace":"prod"}}"#;
         let m = containerd_meta(json).unwrap();
-        assert_eq!((m.name.as_deref(), m.image.as_deref()), (Some("app"), Some("registry.k8s.io/app:1")));
+        assert_eq!(
+            (m.name.as_deref(), m.image.as_deref()),
+            (Some("app"), Some("registry.k8s.io/app:1"))
+        );
         assert_eq!((m.pod_name(), m.pod_namespace()), (Some("app-7d9f"), Some("prod")));
         assert_eq!(containerd_meta(br#"{"annotations":{}}"#), None);
         assert_eq!(containerd_meta(b"nope"), None);
@@ -256,23 +276,47 @@ mod tests {
 
     #[test]
     fn monitors() {
-        let shim = argv(&format!("/usr/bin/containerd-shim-runc-v2 -namespace moby -id {ID} -address /run/docker/containerd/containerd.sock"));
-        assert_eq!(monitored_container(&shim), Some(Container { runtime: Runtime::Docker, id: ID.into(), pod_uid: None }));
-        let k8s = argv(&format!("/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id {ID} -address /run/containerd/containerd.sock"));
+        let shim = argv(&format!(
+            "/usr/bin/containerd-shim-runc-v2 -namespace moby -id {ID} -address /run/docker/containerd/containerd.sock"
+        ));
+        assert_eq!(
+            monitored_container(&shim),
+            Some(Container { runtime: Runtime::Docker, id: ID.into(), pod_uid: None })
+        );
+        let k8s = argv(&format!(
+            "/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id {ID} -address /run/containerd/containerd.sock"
+        ));
         assert_eq!(monitored_container(&k8s), None, "a pod's shared shim names the sandbox");
         let podman = argv(&format!(
             "/usr/bin/conmon --api-version 1 -c {ID} -u {ID} -r /usr/bin/crun -b /x -n swtest-1 --exit-command /usr/bin/podman --exit-command-arg --root"
         ));
         assert_eq!(monitored_container(&podman).map(|c| c.runtime), Some(Runtime::Podman));
-        let crio = argv(&format!("/usr/bin/conmon -b /x -c {ID} -n k8s_x -r /usr/bin/runc --log-path /var/log/pods/x"));
+        let crio = argv(&format!(
+            "/usr/bin/conmon -b /x -c {ID} -n k8s_x -r /usr/bin/runc --log-path /var/log/pods/x"
+        ));
         assert_eq!(monitored_container(&crio).map(|c| c.runtime), Some(Runtime::Crio));
         assert_eq!(monitored_container(&argv("/usr/bin/conmon -c short")), None);
-        let runc = argv(&format!("runc --root /var/run/docker/runtime-runc/moby --log x/moby/y/log.json --log-format json exec --process /tmp/runc-process1 --detach --pid-file x.pid {ID}"));
-        assert_eq!(monitored_container(&runc), Some(Container { runtime: Runtime::Docker, id: ID.into(), pod_uid: None }));
-        let prunc = argv(&format!("/usr/bin/runc --log-format=json --log /var/lib/containers/storage/overlay-containers/{ID}/userdata/e/oci-log exec --pid-file p --process q --detach {ID}"));
+        let runc = argv(&format!(
+            "runc --root /var/run/docker/runtime-runc/moby --log x/moby/y/log.json --log-format json exec --process /tmp/runc-process1 --detach --pid-file x.pid {ID}"
+        ));
+        assert_eq!(
+            monitored_container(&runc),
+            Some(Container { runtime: Runtime::Docker, id: ID.into(), pod_uid: None })
+        );
+        let prunc = argv(&format!(
+            "/usr/bin/runc --log-format=json --log /var/lib/containers/storage/overlay-containers/{ID}/userdata/e/oci-log exec --pid-file p --process q --detach {ID}"
+        ));
         assert_eq!(monitored_container(&prunc).map(|c| c.runtime), Some(Runtime::Podman));
-        assert_eq!(monitored_container(&argv(&format!("runc run {ID}"))), None, "only exec says which container it joins");
-        assert_eq!(monitored_container(&argv(&format!("runc --root /x exec --detach {ID}"))), None, "no runtime named");
+        assert_eq!(
+            monitored_container(&argv(&format!("runc run {ID}"))),
+            None,
+            "only exec says which container it joins"
+        );
+        assert_eq!(
+            monitored_container(&argv(&format!("runc --root /x exec --detach {ID}"))),
+            None,
+            "no runtime named"
+        );
         assert_eq!(exe_kind(&argv("/usr/bin/conmon -c x")), ExeKind::Monitor);
         assert_eq!(exe_kind(&argv("/usr/sbin/runc exec")), ExeKind::RuntimeTool);
         assert_eq!(exe_kind(&argv("/bin/sh")), ExeKind::Other);

@@ -20,7 +20,7 @@ use super::assemble::{Close, Event};
 use super::connect::{ConnectEvent, SockAddr};
 use super::detect::FileId;
 use super::logline::LogRecord;
-use super::record::{parse_dec, parse_hex_u64, types, Fields, Record, Stamp};
+use super::record::{Fields, Record, Stamp, parse_dec, parse_hex_u64, types};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
@@ -93,7 +93,13 @@ pub struct Scanner {
 
 impl Scanner {
     pub fn new(capacity: usize) -> Scanner {
-        Scanner { slots: KeyMap::default(), order: VecDeque::new(), capacity: capacity.max(1), last_ignored: None, stats: ScanStats::default() }
+        Scanner {
+            slots: KeyMap::default(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            last_ignored: None,
+            stats: ScanStats::default(),
+        }
     }
 
     /// Takes one record; pushes onto `out` the candidate events this closes.
@@ -132,7 +138,11 @@ impl Scanner {
                     if records.is_empty() {
                         *node = r.node.map(<[u8]>::to_vec);
                     }
-                    records.push(Record { rtype: r.rtype, stamp: r.stamp, body: r.kernel_body().to_vec() });
+                    records.push(Record {
+                        rtype: r.rtype,
+                        stamp: r.stamp,
+                        body: r.kernel_body().to_vec(),
+                    });
                 }
             }
         }
@@ -211,14 +221,20 @@ fn verdict(r: &LogRecord<'_>) -> Option<bool> {
             let Some(nr) = nr else { return Some(false) };
             match arch.map_or(Call::Other, |a| abi::call(a, nr)) {
                 Call::Connect => Some(true),
-                Call::Socketcall => Some(fields.find(|(k, _)| *k == b"a0").and_then(|(_, v)| parse_hex_u64(v)) == Some(SOCKETCALL_CONNECT)),
+                Call::Socketcall => Some(
+                    fields.find(|(k, _)| *k == b"a0").and_then(|(_, v)| parse_hex_u64(v))
+                        == Some(SOCKETCALL_CONNECT),
+                ),
                 // Its URINGOP records decide, whichever order they come in.
                 Call::Other if nr == IO_URING_ENTER => None,
                 Call::Other => Some(false),
             }
         }
         types::URINGOP => {
-            let connect = Fields::new(r.body).find(|(k, _)| *k == b"uring_op").and_then(|(_, v)| parse_dec(v)) == Some(u64::from(URING_OP_CONNECT));
+            let connect = Fields::new(r.body)
+                .find(|(k, _)| *k == b"uring_op")
+                .and_then(|(_, v)| parse_dec(v))
+                == Some(u64::from(URING_OP_CONNECT));
             connect.then_some(true)
         }
         _ => None,
@@ -231,12 +247,22 @@ const IO_URING_ENTER: u64 = 426;
 
 /// The record types `connect::extract` reads.
 fn is_kept(t: u16) -> bool {
-    matches!(t, types::SYSCALL | types::URINGOP | types::SOCKADDR | types::PATH | types::CWD | types::PROCTITLE)
+    matches!(
+        t,
+        types::SYSCALL
+            | types::URINGOP
+            | types::SOCKADDR
+            | types::PATH
+            | types::CWD
+            | types::PROCTITLE
+    )
 }
 
 /// FNV-1a: node names are short, and only equality within one scan matters.
 fn node_hash(n: &[u8]) -> u64 {
-    n.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)) | 1
+    n.iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        | 1
 }
 
 /// A socket to look for in a log: its identity, and the names it may be reached
@@ -388,30 +414,50 @@ type=PATH msg=audit(1.000:3): item=0 name=\"/run/docker.sock\" inode=77 dev=fe:0
         assert_eq!(events.len(), 1, "the connect op decides, not the first op");
         assert_eq!(extract(&events[0]).unwrap().via, crate::core::connect::Via::IoUring);
         // io_uring_enter without a connect op: judged, not counted as undecided.
-        let (events, stats) = scan("type=URINGOP msg=audit(1.000:4): uring_op=22 success=yes\ntype=SYSCALL msg=audit(1.000:4): arch=c000003e syscall=426 success=yes exit=1", 16);
+        let (events, stats) = scan(
+            "type=URINGOP msg=audit(1.000:4): uring_op=22 success=yes\ntype=SYSCALL msg=audit(1.000:4): arch=c000003e syscall=426 success=yes exit=1",
+            16,
+        );
         assert!(events.is_empty());
         assert_eq!(stats.undecided, 0);
         // A user-space record alone is no event worth a word either.
-        let (events, stats) = scan("type=USER_ACCT msg=audit(1.000:5): pid=1 uid=0 msg='op=PAM:accounting'", 16);
+        let (events, stats) =
+            scan("type=USER_ACCT msg=audit(1.000:5): pid=1 uid=0 msg='op=PAM:accounting'", 16);
         assert!(events.is_empty() && stats.undecided == 0);
     }
 
     #[test]
     fn nodes_keep_equal_stamps_apart_and_capacity_closes_the_oldest() {
-        let two = format!("{}\n{}", CONNECT.replace("type=", "node=a type="), CONNECT.replace("type=", "node=b type="));
+        let two = format!(
+            "{}\n{}",
+            CONNECT.replace("type=", "node=a type="),
+            CONNECT.replace("type=", "node=b type=")
+        );
         let (events, _) = scan_nodes(&two, 16);
         assert_eq!(events.iter().map(|e| e.event.records.len()).collect::<Vec<_>>(), [5, 5]);
-        assert_eq!(events.iter().map(|e| e.node.clone().unwrap()).collect::<Vec<_>>(), [b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(
+            events.iter().map(|e| e.node.clone().unwrap()).collect::<Vec<_>>(),
+            [b"a".to_vec(), b"b".to_vec()]
+        );
         // With room for one open event, a record of an evicted event starts a new,
         // undecided one: counted, not reported as a connect.
-        let (events, stats) = scan(&two.lines().enumerate().map(|(i, l)| if i == 9 { l.replace("node=b", "node=a") } else { l.to_string() }).collect::<Vec<_>>().join("\n"), 1);
+        let (events, stats) = scan(
+            &two.lines()
+                .enumerate()
+                .map(|(i, l)| if i == 9 { l.replace("node=b", "node=a") } else { l.to_string() })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            1,
+        );
         assert_eq!(events.len(), 2);
         assert_eq!(stats.undecided, 1);
     }
 
     #[test]
     fn eoe_closes_at_once_and_a_missing_syscall_is_counted() {
-        let text = format!("{CONNECT}\ntype=EOE msg=audit(1.000:10): \ntype=PATH msg=audit(1.000:12): item=0 name=\"x\" inode=1 dev=fe:00");
+        let text = format!(
+            "{CONNECT}\ntype=EOE msg=audit(1.000:10): \ntype=PATH msg=audit(1.000:12): item=0 name=\"x\" inode=1 dev=fe:00"
+        );
         let mut s = Scanner::new(16);
         let mut out = Vec::new();
         for line in text.lines() {
@@ -427,7 +473,10 @@ type=PATH msg=audit(1.000:3): item=0 name=\"/run/docker.sock\" inode=77 dev=fe:0
 
     #[test]
     fn socket_inode_specs() {
-        assert_eq!(parse_socket_inode("fe:00:9805826"), Some((FileId { major: 0xfe, minor: 0, inode: 9805826 }, None)));
+        assert_eq!(
+            parse_socket_inode("fe:00:9805826"),
+            Some((FileId { major: 0xfe, minor: 0, inode: 9805826 }, None))
+        );
         assert_eq!(
             parse_socket_inode("8:1:5=/run/docker.sock"),
             Some((FileId { major: 8, minor: 1, inode: 5 }, Some("/run/docker.sock".into())))
@@ -439,13 +488,17 @@ type=PATH msg=audit(1.000:3): item=0 name=\"/run/docker.sock\" inode=77 dev=fe:0
 
     #[test]
     fn the_name_fallback_applies_only_without_an_inode() {
-        let target = [Target { id: Some(FileId { major: 0xfe, minor: 0, inode: 77 }), names: vec![b"/run/docker.sock".to_vec(), b"/var/run/docker.sock".to_vec()] }];
+        let target = [Target {
+            id: Some(FileId { major: 0xfe, minor: 0, inode: 77 }),
+            names: vec![b"/run/docker.sock".to_vec(), b"/var/run/docker.sock".to_vec()],
+        }];
         let no_inode = CONNECT.replace(" inode=77 dev=fe:00", "");
         let (events, _) = scan(&no_inode, 16);
         let ev = extract(&events[0]).unwrap();
         assert_eq!(by_name(&ev, &target).map(|f| f.inode), Some(77));
         // Relative to the CWD record, with dots.
-        let rel = no_inode.replace("name=\"/run/docker.sock\"", "name=\"./run/../run/docker.sock\"");
+        let rel =
+            no_inode.replace("name=\"/run/docker.sock\"", "name=\"./run/../run/docker.sock\"");
         let ev = extract(&scan(&rel, 16).0[0]).unwrap();
         assert_eq!(by_name(&ev, &target).map(|f| f.inode), Some(77));
         // A PATH record with an inode decides by itself.

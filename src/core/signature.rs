@@ -44,7 +44,10 @@ pub static SOCKET_PERMISSIONS: Signature = Signature {
     severity: 2,
     category: "privilege-escalation",
     technique: "File and Directory Permissions Modification",
-    mitre: Mitre { technique_id: "T1222", attack_pattern: "attack-pattern--65917ae0-b854-4139-83fe-bf2441cf0196" },
+    mitre: Mitre {
+        technique_id: "T1222",
+        attack_pattern: "attack-pattern--65917ae0-b854-4139-83fe-bf2441cf0196",
+    },
 };
 
 /// SW-1001 when the change makes the socket writable by everyone.
@@ -60,7 +63,10 @@ pub static SOCKET_REPLACED: Signature = Signature {
     severity: 3,
     category: "defense-evasion",
     technique: "Adversary-in-the-Middle",
-    mitre: Mitre { technique_id: "T1557", attack_pattern: "attack-pattern--035bb001-ab69-4a0b-9f6c-2de8b09e1b9d" },
+    mitre: Mitre {
+        technique_id: "T1557",
+        attack_pattern: "attack-pattern--035bb001-ab69-4a0b-9f6c-2de8b09e1b9d",
+    },
 };
 
 /// Whether a socket deleted or created is SW-1002. Its runtime doing it is a
@@ -89,7 +95,11 @@ mod tests {
             ((false, true, true), false),
         ];
         for ((created, owner, alive), want) in table {
-            assert_eq!(is_replacement_finding(created, owner, alive), want, "created={created} owner={owner} alive={alive}");
+            assert_eq!(
+                is_replacement_finding(created, owner, alive),
+                want,
+                "created={created} owner={owner} alive={alive}"
+            );
         }
     }
 }

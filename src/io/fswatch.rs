@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use nix::libc;
 use nix::sys::fanotify::{EventFFlags, Fanotify, InitFlags, MarkFlags, MaskFlags};
 
-use crate::core::fanotify::{parse, FanEvent, FAN_ATTRIB, FAN_CREATE, FAN_DELETE, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_Q_OVERFLOW};
+use crate::core::fanotify::{
+    FAN_ATTRIB, FAN_CREATE, FAN_DELETE, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_Q_OVERFLOW, FanEvent,
+    parse,
+};
 
 /// A socket file's owner and mode, to tell what a FAN_ATTRIB changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +53,27 @@ struct Watched {
 /// What happened to a watched socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Perms { path: PathBuf, old: Option<Perms>, new: Perms, pid: i32 },
+    Perms {
+        path: PathBuf,
+        old: Option<Perms>,
+        new: Perms,
+        pid: i32,
+    },
     /// Deleted, or moved away.
-    Removed { path: PathBuf, pid: i32 },
+    Removed {
+        path: PathBuf,
+        pid: i32,
+    },
     /// Created, or moved into place.
-    Appeared { path: PathBuf, pid: i32 },
+    Appeared {
+        path: PathBuf,
+        pid: i32,
+    },
     /// A directory on the way to the socket appeared or went: its audit rules
     /// can be loaded now, or are gone.
-    Directory { path: PathBuf },
+    Directory {
+        path: PathBuf,
+    },
     /// A user's runtime directory appeared (/run/user/UID): its rootless sockets
     /// can be watched.
     UserDir(u32),
@@ -84,10 +100,17 @@ pub struct FsWatch {
 impl FsWatch {
     pub fn open(paths: &[String]) -> io::Result<FsWatch> {
         let flags = InitFlags::from_bits_retain(
-            libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK | libc::FAN_REPORT_FID | libc::FAN_REPORT_DFID_NAME,
+            libc::FAN_CLASS_NOTIF
+                | libc::FAN_CLOEXEC
+                | libc::FAN_NONBLOCK
+                | libc::FAN_REPORT_FID
+                | libc::FAN_REPORT_DFID_NAME,
         );
-        let fan = Fanotify::init(flags, EventFFlags::O_RDONLY).map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("fanotify_init: {e}")))?;
-        let mut w = FsWatch { fan, sockets: Vec::new(), users: Users::default(), buf: vec![0; 16 << 10] };
+        let fan = Fanotify::init(flags, EventFFlags::O_RDONLY).map_err(|e| {
+            io::Error::new(io::Error::from(e).kind(), format!("fanotify_init: {e}"))
+        })?;
+        let mut w =
+            FsWatch { fan, sockets: Vec::new(), users: Users::default(), buf: vec![0; 16 << 10] };
         for p in paths {
             w.add(p);
         }
@@ -119,7 +142,9 @@ impl FsWatch {
     /// inode: a tmpfs mounted on it); returns what changed meanwhile.
     pub fn rearm(&mut self, path: &str) -> Vec<Change> {
         let mut changes = Vec::new();
-        if let Some(i) = self.sockets.iter().position(|s| s.path.as_os_str().as_bytes() == path.as_bytes()) {
+        if let Some(i) =
+            self.sockets.iter().position(|s| s.path.as_os_str().as_bytes() == path.as_bytes())
+        {
             let existed = self.sockets[i].perms.is_some();
             let old = self.arm(i);
             self.compare(i, old, existed, 0, &mut changes);
@@ -159,7 +184,8 @@ impl FsWatch {
     /// of them may have been replaced. Returns the permissions seen before.
     fn arm(&mut self, i: usize) -> Option<Perms> {
         let root = fs::File::open("/").ok();
-        let entry = MaskFlags::from_bits_retain(FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO);
+        let entry =
+            MaskFlags::from_bits_retain(FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO);
         let mut notes = Vec::new();
         let s = &self.sockets[i];
         let (dir, path) = (s.dir.clone(), s.path.clone());
@@ -168,12 +194,15 @@ impl FsWatch {
             self.fan.mark(flags, mask, root.as_fd(), Some(p)).map_err(|e| e.to_string())
         };
         // Never through a symlink: a user owns /run/user/UID and what is in it.
-        let dir_flags = MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_DONT_FOLLOW | MarkFlags::FAN_MARK_ONLYDIR;
+        let dir_flags =
+            MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_DONT_FOLLOW | MarkFlags::FAN_MARK_ONLYDIR;
         let dir_ok = mark(entry, dir_flags, &dir);
         let dir_handle = handle(&dir).ok();
         match (&dir_ok, &dir_handle) {
             (Ok(()), Some(_)) => notes.push("directory events".to_string()),
-            (Err(_), _) if !dir.is_dir() => notes.push("its directory is absent for now".to_string()),
+            (Err(_), _) if !dir.is_dir() => {
+                notes.push("its directory is absent for now".to_string())
+            }
             (Err(e), _) => notes.push(format!("NOT its directory ({e})")),
             (_, None) => notes.push("NOT its directory (no file handle)".to_string()),
         }
@@ -274,7 +303,12 @@ impl FsWatch {
                 if let Some(uid) = crate::core::runtimes::user_dir(name) {
                     changes.push(Change::UserDir(uid));
                 }
-            } else if self.users.parent_handle.is_some() && ev.dir == self.users.parent_handle && Path::new(crate::core::runtimes::USER_RUN).file_name().is_some_and(|n| n.as_bytes() == name) {
+            } else if self.users.parent_handle.is_some()
+                && ev.dir == self.users.parent_handle
+                && Path::new(crate::core::runtimes::USER_RUN)
+                    .file_name()
+                    .is_some_and(|n| n.as_bytes() == name)
+            {
                 self.arm_users();
                 for uid in crate::io::sockets::user_ids() {
                     changes.push(Change::UserDir(uid));
@@ -283,9 +317,14 @@ impl FsWatch {
         }
         for i in 0..self.sockets.len() {
             let s = &self.sockets[i];
-            let named = s.dir_handle.is_some() && s.dir_handle == ev.dir && ev.name.as_deref() == Some(&s.name);
-            let same_object = s.sock_handle.is_some() && ev.object.is_some() && s.sock_handle == ev.object;
-            let its_dir = s.grand_handle.is_some() && s.grand_handle == ev.dir && ev.name.as_deref() == Some(&s.dir_name);
+            let named = s.dir_handle.is_some()
+                && s.dir_handle == ev.dir
+                && ev.name.as_deref() == Some(&s.name);
+            let same_object =
+                s.sock_handle.is_some() && ev.object.is_some() && s.sock_handle == ev.object;
+            let its_dir = s.grand_handle.is_some()
+                && s.grand_handle == ev.dir
+                && ev.name.as_deref() == Some(&s.dir_name);
             if its_dir {
                 // A directory on the way to the socket was created, removed or moved.
                 let existed = s.perms.is_some();
@@ -319,12 +358,21 @@ impl FsWatch {
     }
 
     /// After a re-arm: what changed for socket `i` since it was last seen.
-    fn compare(&self, i: usize, old: Option<Perms>, existed: bool, pid: i32, changes: &mut Vec<Change>) {
+    fn compare(
+        &self,
+        i: usize,
+        old: Option<Perms>,
+        existed: bool,
+        pid: i32,
+        changes: &mut Vec<Change>,
+    ) {
         let s = &self.sockets[i];
         match (existed, s.perms) {
             (true, None) => changes.push(Change::Removed { path: s.path.clone(), pid }),
             (false, Some(_)) => changes.push(Change::Appeared { path: s.path.clone(), pid }),
-            (true, Some(new)) if old != Some(new) => changes.push(Change::Perms { path: s.path.clone(), old, new, pid }),
+            (true, Some(new)) if old != Some(new) => {
+                changes.push(Change::Perms { path: s.path.clone(), old, new, pid })
+            }
             _ => {}
         }
     }
@@ -344,13 +392,22 @@ fn perms(p: &Path) -> Option<Perms> {
 /// The file handle of `p` as fanotify reports it: handle type, then its bytes.
 fn handle(p: &Path) -> io::Result<Vec<u8>> {
     const MAX_HANDLE: usize = 128;
-    let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    let c = CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
     let mut buf = vec![0u8; 8 + MAX_HANDLE];
     buf[0..4].copy_from_slice(&(MAX_HANDLE as u32).to_ne_bytes());
     let mut mount_id: libc::c_int = 0;
     // SAFETY: buf is a struct file_handle with room for MAX_HANDLE bytes, as
     // handle_bytes says; c is a NUL-terminated path.
-    let r = unsafe { libc::name_to_handle_at(libc::AT_FDCWD, c.as_ptr(), buf.as_mut_ptr().cast(), &mut mount_id, 0) };
+    let r = unsafe {
+        libc::name_to_handle_at(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            &mut mount_id,
+            0,
+        )
+    };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -368,7 +425,10 @@ pub fn probe_socket_open() -> io::Result<bool> {
     let _ = fs::remove_file(&path);
     let result = (|| {
         let _listener = std::os::unix::net::UnixListener::bind(&path)?;
-        let fan = Fanotify::init(InitFlags::FAN_CLASS_NOTIF | InitFlags::FAN_NONBLOCK | InitFlags::FAN_CLOEXEC, EventFFlags::O_RDONLY)?;
+        let fan = Fanotify::init(
+            InitFlags::FAN_CLASS_NOTIF | InitFlags::FAN_NONBLOCK | InitFlags::FAN_CLOEXEC,
+            EventFFlags::O_RDONLY,
+        )?;
         let cwd = std::fs::File::open(".")?;
         fan.mark(MarkFlags::FAN_MARK_ADD, MaskFlags::FAN_OPEN, cwd.as_fd(), Some(&path))?;
         let opened = fs::File::open(&path);

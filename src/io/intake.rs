@@ -4,10 +4,10 @@
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
-use netlink_sys::{protocols::NETLINK_AUDIT, Socket};
+use netlink_sys::{Socket, protocols::NETLINK_AUDIT};
 use nix::errno::Errno;
 use nix::libc;
-use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
+use nix::sys::socket::{MsgFlags, recv, setsockopt, sockopt};
 
 use super::netlink::HEADER_LEN;
 
@@ -69,7 +69,8 @@ impl Intake {
         let mut sock = Socket::new(NETLINK_AUDIT)?;
         sock.bind_auto()?;
         sock.connect(&netlink_sys::SocketAddr::new(0, 0))?;
-        setsockopt(&sock, sockopt::ReceiveTimeout, &nix::sys::time::TimeVal::new(5, 0)).map_err(io::Error::from)?;
+        setsockopt(&sock, sockopt::ReceiveTimeout, &nix::sys::time::TimeVal::new(5, 0))
+            .map_err(io::Error::from)?;
         let mut status = StatusMessage::new();
         status.mask = super::netlink::AUDIT_STATUS_PID;
         status.pid = std::process::id();
@@ -86,8 +87,11 @@ impl Intake {
         let mut buf = vec![0u8; 8192];
         loop {
             let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(io::Error::from)?;
-            if let Some(m) = super::netlink::messages(&buf[..n]).find(|m| m.mtype == 2 && m.seq == 1) {
-                let code = m.payload.get(0..4).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
+            if let Some(m) =
+                super::netlink::messages(&buf[..n]).find(|m| m.mtype == 2 && m.seq == 1)
+            {
+                let code =
+                    m.payload.get(0..4).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
                 if code == -(Errno::EEXIST as i32) {
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
@@ -106,17 +110,28 @@ impl Intake {
     fn finish(sock: Socket, registered: bool) -> io::Result<Intake> {
         sock.set_non_blocking(true)?;
         if let Err(e) = setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF) {
-            crate::debug!("SO_RCVBUFFORCE refused ({e}; it needs CAP_NET_ADMIN): the buffer is capped by net.core.rmem_max");
+            crate::debug!(
+                "SO_RCVBUFFORCE refused ({e}; it needs CAP_NET_ADMIN): the buffer is capped by net.core.rmem_max"
+            );
             let _ = setsockopt(&sock, sockopt::RcvBuf, &RCVBUF);
         }
         // The kernel reports twice what it grants (it counts its bookkeeping).
         let got = nix::sys::socket::getsockopt(&sock, sockopt::RcvBuf).unwrap_or(0) / 2;
         if got < RCVBUF {
-            crate::warn!("audit receive buffer is {got} bytes, not {RCVBUF}: bursts may overflow it (ENOBUFS)");
+            crate::warn!(
+                "audit receive buffer is {got} bytes, not {RCVBUF}: bursts may overflow it (ENOBUFS)"
+            );
         } else {
             crate::debug!("audit receive buffer: {got} bytes");
         }
-        Ok(Intake { sock, buf: vec![0; DATAGRAM * BATCH], lens: [0; BATCH], count: 0, next: 0, registered })
+        Ok(Intake {
+            sock,
+            buf: vec![0; DATAGRAM * BATCH],
+            lens: [0; BATCH],
+            count: 0,
+            next: 0,
+            registered,
+        })
     }
 
     /// Reads one datagram. `Ok(None)` when there is nothing more to read now.
@@ -152,8 +167,10 @@ impl Intake {
         let base = self.buf.as_mut_ptr();
         // SAFETY: slot i starts i * DATAGRAM bytes into `self.buf`, which holds
         // BATCH slots.
-        let mut iovs: [libc::iovec; BATCH] =
-            std::array::from_fn(|i| libc::iovec { iov_base: unsafe { base.add(i * DATAGRAM) }.cast(), iov_len: DATAGRAM });
+        let mut iovs: [libc::iovec; BATCH] = std::array::from_fn(|i| libc::iovec {
+            iov_base: unsafe { base.add(i * DATAGRAM) }.cast(),
+            iov_len: DATAGRAM,
+        });
         // SAFETY: all-zero is a valid mmsghdr (null pointers, zero lengths).
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
@@ -162,7 +179,15 @@ impl Intake {
         }
         // SAFETY: each header points at one iovec over its own DATAGRAM-sized
         // slot of `self.buf`, all alive for the call.
-        let r = unsafe { libc::recvmmsg(self.sock.as_raw_fd(), hdrs.as_mut_ptr(), BATCH as u32, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+        let r = unsafe {
+            libc::recvmmsg(
+                self.sock.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
         let n = Errno::result(r)? as usize;
         for (len, h) in self.lens.iter_mut().zip(&hdrs[..n]) {
             *len = h.msg_len as usize;

@@ -1,13 +1,13 @@
 //! Everything that touches the kernel or the outside world: the audit netlink
 //! channels, /proc, the watched socket files, outputs, signals and sd_notify.
 
+pub mod fswatch;
 pub mod intake;
 pub mod log;
 pub mod netlink;
 pub mod notify;
 pub mod output;
 pub mod proc;
-pub mod fswatch;
 pub mod procevents;
 pub mod runtime_meta;
 pub mod signals;

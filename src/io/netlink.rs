@@ -11,8 +11,8 @@ use std::os::fd::AsRawFd;
 use netlink_packet_audit::rules::{RuleBuffer, RuleMessage};
 use netlink_packet_audit::status::{StatusMessage, StatusMessageBuffer};
 use netlink_packet_core::{Emitable, Parseable};
-use netlink_sys::{protocols::NETLINK_AUDIT, Socket, SocketAddr};
-use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_AUDIT};
+use nix::sys::socket::{MsgFlags, recv, setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 
 pub const AUDIT_GET: u16 = 1000;
@@ -107,11 +107,18 @@ impl Control {
 
     /// Reads replies to `seq` and hands each to `f` until it says it is done.
     /// `f` returns `Some(result)` to stop.
-    fn replies<T>(&mut self, seq: u32, mut f: impl FnMut(&Msg<'_>) -> Option<io::Result<T>>) -> io::Result<T> {
+    fn replies<T>(
+        &mut self,
+        seq: u32,
+        mut f: impl FnMut(&Msg<'_>) -> Option<io::Result<T>>,
+    ) -> io::Result<T> {
         loop {
             let n = recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::empty()).map_err(|e| {
                 if e == nix::errno::Errno::EAGAIN {
-                    io::Error::new(io::ErrorKind::TimedOut, "the kernel did not answer an audit request within 5 s")
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the kernel did not answer an audit request within 5 s",
+                    )
                 } else {
                     io::Error::from(e)
                 }
@@ -190,7 +197,11 @@ impl Control {
 
     /// Every loaded rule as the kernel's bytes, decoded or not.
     pub fn list_rules_raw(&mut self) -> io::Result<Vec<Vec<u8>>> {
-        Ok(self.list_rules()?.into_iter().map(|r| r.map_or_else(|raw| raw, |m| emit_rule(&m))).collect())
+        Ok(self
+            .list_rules()?
+            .into_iter()
+            .map(|r| r.map_or_else(|raw| raw, |m| emit_rule(&m)))
+            .collect())
     }
 
     /// Every loaded rule. Rules this crate cannot decode (for example with a
@@ -231,7 +242,9 @@ pub fn decode_rule(payload: &[u8]) -> Result<RuleMessage, Vec<u8>> {
 fn parse_status(payload: &[u8]) -> io::Result<Status> {
     let s = StatusMessageBuffer::new_checked(payload)
         .and_then(|b| StatusMessage::parse(&b))
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("malformed AUDIT_GET reply: {e}")))?;
+        .map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("malformed AUDIT_GET reply: {e}"))
+        })?;
     Ok(Status {
         enabled: s.enabled,
         pid: s.pid,

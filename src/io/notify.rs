@@ -13,7 +13,9 @@ pub fn notify(state: &str) -> io::Result<bool> {
     let target = target.into_encoded_bytes();
     let addr = match target.strip_prefix(b"@") {
         Some(name) => SocketAddr::from_abstract_name(name)?,
-        None => SocketAddr::from_pathname(std::path::Path::new(std::ffi::OsStr::from_bytes(&target)))?,
+        None => {
+            SocketAddr::from_pathname(std::path::Path::new(std::ffi::OsStr::from_bytes(&target)))?
+        }
     };
     let sock = UnixDatagram::unbound()?;
     sock.send_to_addr(state.as_bytes(), &addr)?;

@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 
 use crate::core::detect::FileId;
 use crate::core::origin::{Exe, HostNamespaces, Namespaces, ProcView};
@@ -59,9 +59,14 @@ pub fn host_reference() -> (HostNamespaces, Reference) {
 fn is_kthreadd(pid: u32) -> bool {
     const PF_KTHREAD: u64 = 0x0020_0000;
     let Ok(stat) = fs::read(format!("/proc/{pid}/stat")) else { return false };
-    let comm_ok = stat.iter().rposition(|&b| b == b')').is_some_and(|close| stat[..close].ends_with(b"(kthreadd"));
+    let comm_ok = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .is_some_and(|close| stat[..close].ends_with(b"(kthreadd"));
     // After the comm: state, ppid, pgrp, session, tty_nr, tpgid, flags.
-    comm_ok && stat_field(&stat, 1) == Some(0) && stat_field(&stat, 6).is_some_and(|flags| flags & PF_KTHREAD != 0)
+    comm_ok
+        && stat_field(&stat, 1) == Some(0)
+        && stat_field(&stat, 6).is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
 /// The `i`th numeric field of a stat line after the parenthesised comm (which may
@@ -92,22 +97,33 @@ impl ProcView for LiveProc {
         // Field 22 of stat: clock ticks since boot, on CLOCK_BOOTTIME.
         let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
         let ticks = stat_field(&stat, 19)?;
-        let boot = clock(nix::time::ClockId::CLOCK_REALTIME)? - clock(nix::time::ClockId::CLOCK_BOOTTIME)?;
+        let boot =
+            clock(nix::time::ClockId::CLOCK_REALTIME)? - clock(nix::time::ClockId::CLOCK_BOOTTIME)?;
         // USER_HZ is 100 on every Linux architecture's user ABI.
         Some(boot + ticks as f64 / 100.0)
     }
 
     fn exe(&self, pid: u32) -> Exe {
         use std::os::unix::ffi::OsStrExt;
-        let (Ok(meta), Ok(link)) = (fs::metadata(format!("/proc/{pid}/exe")), fs::read_link(format!("/proc/{pid}/exe"))) else {
+        let (Ok(meta), Ok(link)) =
+            (fs::metadata(format!("/proc/{pid}/exe")), fs::read_link(format!("/proc/{pid}/exe")))
+        else {
             return Exe::Unreadable;
         };
         let Some(ns) = namespaces_of(&pid.to_string()) else { return Exe::Unreadable };
         // A binary replaced by a package upgrade reads "... (deleted)".
         let path = link.as_os_str().as_bytes();
         let path = path.strip_suffix(b" (deleted)").unwrap_or(path);
-        const SYSTEM_DIRS: [&[u8]; 8] =
-            [b"/usr/bin/", b"/usr/sbin/", b"/usr/local/bin/", b"/usr/local/sbin/", b"/usr/libexec/", b"/usr/lib/", b"/bin/", b"/sbin/"];
+        const SYSTEM_DIRS: [&[u8]; 8] = [
+            b"/usr/bin/",
+            b"/usr/sbin/",
+            b"/usr/local/bin/",
+            b"/usr/local/sbin/",
+            b"/usr/libexec/",
+            b"/usr/lib/",
+            b"/bin/",
+            b"/sbin/",
+        ];
         if meta.uid() != 0 || !SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
             return Exe::Untrusted(path.to_vec());
         }
@@ -118,13 +134,10 @@ impl ProcView for LiveProc {
         // reference, a container that mounts the host's binaries must not pass.
         let host_view = match self.host.mnt {
             Some(mnt) => mnt == ns.mnt,
-            None => fs::metadata(std::ffi::OsStr::from_bytes(path)).is_ok_and(|here| here.dev() == meta.dev() && here.ino() == meta.ino()),
+            None => fs::metadata(std::ffi::OsStr::from_bytes(path))
+                .is_ok_and(|here| here.dev() == meta.dev() && here.ino() == meta.ino()),
         };
-        if host_view {
-            Exe::Trusted(path.to_vec())
-        } else {
-            Exe::Untrusted(path.to_vec())
-        }
+        if host_view { Exe::Trusted(path.to_vec()) } else { Exe::Untrusted(path.to_vec()) }
     }
 }
 
@@ -136,7 +149,9 @@ pub fn processes() -> Vec<crate::core::blind::Proc> {
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let container = fs::read(format!("/proc/{pid}/cgroup")).ok().and_then(|t| crate::core::cgroup::container_of(&t));
+        let container = fs::read(format!("/proc/{pid}/cgroup"))
+            .ok()
+            .and_then(|t| crate::core::cgroup::container_of(&t));
         // Host processes are never named; their threads need not be read.
         if container.is_none() {
             continue;
@@ -187,14 +202,24 @@ pub fn actor(pid: i32) -> crate::core::finding::Actor {
     if pid == 0 {
         return Default::default();
     }
-    let link = |what: &str| fs::read_link(format!("/proc/{pid}/{what}")).ok().map(|p| p.as_os_str().as_bytes().to_vec());
+    let link = |what: &str| {
+        fs::read_link(format!("/proc/{pid}/{what}")).ok().map(|p| p.as_os_str().as_bytes().to_vec())
+    };
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok());
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
     crate::core::finding::Actor {
         pid: Some(pid),
         ppid: field("PPid:"),
         uid: field("Uid:"),
-        comm: fs::read(format!("/proc/{pid}/comm")).ok().map(|c| c.strip_suffix(b"\n").unwrap_or(&c).to_vec()),
+        comm: fs::read(format!("/proc/{pid}/comm"))
+            .ok()
+            .map(|c| c.strip_suffix(b"\n").unwrap_or(&c).to_vec()),
         exe: link("exe"),
         cwd: link("cwd"),
         cmdline: read_argv(pid).unwrap_or_default(),
@@ -205,7 +230,8 @@ pub fn actor(pid: i32) -> crate::core::finding::Actor {
 /// them (`socket_owners` in the configuration, `--socket-owner`).
 /// systemd creates the sockets of socket-activated runtimes (docker.socket,
 /// podman.socket), for the system and for each user.
-pub const SOCKET_OWNERS: [&str; 8] = ["dockerd", "containerd", "podman", "crio", "systemd", "buildkitd", "k3s", "cri-dockerd"];
+pub const SOCKET_OWNERS: [&str; 8] =
+    ["dockerd", "containerd", "podman", "crio", "systemd", "buildkitd", "k3s", "cri-dockerd"];
 
 /// Whether `pid` is one of `owners`, proven on the host side: a root-owned binary
 /// from the system directories, in the host's mount namespace, with that name. A
@@ -223,8 +249,14 @@ pub fn is_socket_owner(view: &LiveProc, pid: i32, owners: &[String]) -> bool {
 
 /// Where runc and crun are installed on hosts; a process named `runc:[...` counts as
 /// runtime set-up only when its executable is one of these very files.
-const RUNTIME_BINARIES: [&str; 6] =
-    ["/usr/bin/runc", "/usr/sbin/runc", "/usr/local/bin/runc", "/usr/local/sbin/runc", "/usr/bin/crun", "/usr/local/bin/crun"];
+const RUNTIME_BINARIES: [&str; 6] = [
+    "/usr/bin/runc",
+    "/usr/sbin/runc",
+    "/usr/local/bin/runc",
+    "/usr/local/sbin/runc",
+    "/usr/bin/crun",
+    "/usr/local/bin/crun",
+];
 
 /// Whether `pid` is user `uid`'s own process outside any container: a
 /// rootless runtime (dockerd under rootlesskit, podman, the user's systemd)
@@ -234,15 +266,23 @@ const RUNTIME_BINARIES: [&str; 6] =
 pub fn is_users_own(pid: i32, uid: u32) -> bool {
     let Ok(pid) = u32::try_from(pid) else { return false };
     let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
-    let real = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u32>().ok());
-    let in_container = fs::read(format!("/proc/{pid}/cgroup")).ok().is_none_or(|t| crate::core::cgroup::container_of(&t).is_some());
+    let real = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u32>().ok());
+    let in_container = fs::read(format!("/proc/{pid}/cgroup"))
+        .ok()
+        .is_none_or(|t| crate::core::cgroup::container_of(&t).is_some());
     pid != 0 && real == Some(uid) && !in_container
 }
 
 /// Whether `pid`'s executable is the host's runc or crun, compared by (dev, inode)
 /// on the host side, so no name inside a container can fake it.
 pub fn is_host_runtime_binary(pid: Option<u32>) -> bool {
-    let Some(exe) = pid.and_then(|p| fs::metadata(format!("/proc/{p}/exe")).ok()) else { return false };
+    let Some(exe) = pid.and_then(|p| fs::metadata(format!("/proc/{p}/exe")).ok()) else {
+        return false;
+    };
     let id = file_id(&exe);
     RUNTIME_BINARIES.iter().filter_map(|b| fs::metadata(b).ok()).any(|m| file_id(&m) == id)
 }
@@ -269,19 +309,26 @@ pub fn resolve_in(pid: u32, cwd: Option<&[u8]>, path: &[u8]) -> io::Result<FileI
     let root = File::open(format!("/proc/{pid}/root"))?;
     let mut rel = Vec::new();
     if path.first() != Some(&b'/') {
-        let cwd = cwd.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "relative path, no cwd"))?;
+        let cwd =
+            cwd.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "relative path, no cwd"))?;
         rel.extend_from_slice(cwd);
         rel.push(b'/');
     }
     rel.extend_from_slice(path);
-    let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT);
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT);
     let fd = openat2(&root, OsStr::from_bytes(&rel), how)?;
     Ok(file_id(&File::from(fd).metadata()?))
 }
 
 pub fn file_id(m: &fs::Metadata) -> FileId {
     let dev = m.dev();
-    FileId { major: nix::sys::stat::major(dev) as u32, minor: nix::sys::stat::minor(dev) as u32, inode: m.ino() }
+    FileId {
+        major: nix::sys::stat::major(dev) as u32,
+        minor: nix::sys::stat::minor(dev) as u32,
+        inode: m.ino(),
+    }
 }
 
 #[cfg(test)]
@@ -296,7 +343,9 @@ mod tests {
             assert!(is_kthreadd(2));
         }
         assert!(!is_kthreadd(std::process::id()));
-        assert!(!is_kthreadd(1) || fs::read_to_string("/proc/1/comm").is_ok_and(|c| c == "kthreadd\n"));
+        assert!(
+            !is_kthreadd(1) || fs::read_to_string("/proc/1/comm").is_ok_and(|c| c == "kthreadd\n")
+        );
         assert!(!is_kthreadd(u32::MAX));
     }
 
@@ -343,10 +392,15 @@ mod tests {
         assert!(v.cgroup(u32::MAX).is_none() && v.namespaces(u32::MAX).is_none());
         assert!(!is_host_runtime_binary(Some(me)));
         let started = v.start_time(me).unwrap();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         assert!(started <= now + 0.05 && started > now - 3600.0, "started {started}, now {now}");
         // The test binary is not in a system directory.
-        assert!(matches!(v.exe(me), Exe::Untrusted(p) if p.ends_with(std::env::current_exe().unwrap().file_name().unwrap().as_encoded_bytes())));
+        assert!(
+            matches!(v.exe(me), Exe::Untrusted(p) if p.ends_with(std::env::current_exe().unwrap().file_name().unwrap().as_encoded_bytes()))
+        );
         assert_eq!(v.exe(u32::MAX), Exe::Unreadable);
     }
 }

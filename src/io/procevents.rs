@@ -9,9 +9,9 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use netlink_sys::{Socket, SocketAddr};
 use nix::errno::Errno;
-use nix::sys::socket::{recvfrom, setsockopt, sockopt, NetlinkAddr};
+use nix::sys::socket::{NetlinkAddr, recvfrom, setsockopt, sockopt};
 
-use crate::core::lineage::{parse_proc_event, ProcEvent};
+use crate::core::lineage::{ProcEvent, parse_proc_event};
 
 const NETLINK_CONNECTOR: isize = 11;
 const CN_IDX_PROC: u32 = 1;
@@ -63,10 +63,16 @@ impl ProcEvents {
             match recvfrom::<NetlinkAddr>(self.sock.as_raw_fd(), &mut self.buf) {
                 Ok((n, from)) => {
                     let b = &self.buf[..n];
-                    let word = |o: usize| b.get(o..o + 4).map(|s| u32::from_ne_bytes(s.try_into().unwrap()));
+                    let word = |o: usize| {
+                        b.get(o..o + 4).map(|s| u32::from_ne_bytes(s.try_into().unwrap()))
+                    };
                     let from_kernel = from.is_some_and(|a| a.pid() == 0);
                     let mtype = b.get(4..6).map(|s| u16::from_ne_bytes(s.try_into().unwrap()));
-                    if !from_kernel || mtype != Some(NLMSG_DONE) || word(16) != Some(CN_IDX_PROC) || word(20) != Some(CN_VAL_PROC) {
+                    if !from_kernel
+                        || mtype != Some(NLMSG_DONE)
+                        || word(16) != Some(CN_IDX_PROC)
+                        || word(20) != Some(CN_VAL_PROC)
+                    {
                         continue;
                     }
                     match b.get(HEADERS..).and_then(parse_proc_event) {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::core::cgroup::{Container, Runtime};
-use crate::core::runtime_state::{containerd_meta, docker_meta, oci_annotations, podman_meta, Meta};
+use crate::core::runtime_state::{
+    Meta, containerd_meta, docker_meta, oci_annotations, podman_meta,
+};
 
 const CAPACITY: usize = 1024;
 /// How long an answer stands before the files are looked at again. Without it a
@@ -42,8 +44,19 @@ impl MetaCache {
     /// `docker_root` is dockerd's data-root (/var/lib/docker); `storage_root` is
     /// containers/storage's graph root (/var/lib/containers/storage), which Podman
     /// and CRI-O share; `containerd_state` is containerd's state dir (/run/containerd).
-    pub fn new(docker_root: PathBuf, storage_root: PathBuf, containerd_state: PathBuf) -> MetaCache {
-        MetaCache { docker_root, storage_root, containerd_state, cache: HashMap::new(), misses: HashMap::new(), recheck: RECHECK }
+    pub fn new(
+        docker_root: PathBuf,
+        storage_root: PathBuf,
+        containerd_state: PathBuf,
+    ) -> MetaCache {
+        MetaCache {
+            docker_root,
+            storage_root,
+            containerd_state,
+            cache: HashMap::new(),
+            misses: HashMap::new(),
+            recheck: RECHECK,
+        }
     }
 
     pub fn lookup(&mut self, c: &Container) -> Option<Meta> {
@@ -52,7 +65,8 @@ impl MetaCache {
             if now.duration_since(e.checked) < self.recheck {
                 return Some(e.meta.clone());
             }
-            let fresh = e.probe.exists() && fs::metadata(&e.source).and_then(|m| m.modified()).ok() == e.mtime;
+            let fresh = e.probe.exists()
+                && fs::metadata(&e.source).and_then(|m| m.modified()).ok() == e.mtime;
             if fresh {
                 e.checked = now;
                 return Some(e.meta.clone());
@@ -80,7 +94,8 @@ impl MetaCache {
                 self.cache.clear();
             }
         }
-        self.cache.insert(c.id.clone(), Entry { checked: now, meta: meta.clone(), probe, source, mtime });
+        self.cache
+            .insert(c.id.clone(), Entry { checked: now, meta: meta.clone(), probe, source, mtime });
         Some(meta)
     }
 
@@ -125,7 +140,9 @@ impl MetaCache {
             if !dir.join(id).is_dir() {
                 continue;
             }
-            let Some(mut meta) = fs::read(&path).ok().and_then(|j| podman_meta(&j, id)) else { continue };
+            let Some(mut meta) = fs::read(&path).ok().and_then(|j| podman_meta(&j, id)) else {
+                continue;
+            };
             meta.labels = labels(&dir.join(id).join("userdata/config.json"));
             return Some((meta, dir.join(id), path));
         }
@@ -159,7 +176,8 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("config.v2.json");
         fs::write(&cfg, r#"{"Name":"/one","Config":{"Image":"img:1"}}"#).unwrap();
-        let mut cache = MetaCache::new(root.join("docker"), root.join("storage"), root.join("containerd"));
+        let mut cache =
+            MetaCache::new(root.join("docker"), root.join("storage"), root.join("containerd"));
         let c = Container { runtime: Runtime::Docker, id: id.clone(), pod_uid: None };
         assert_eq!(cache.lookup(&c).unwrap().name.as_deref(), Some("one"));
         // Within the recheck interval the answer stands without a look at the
@@ -170,7 +188,8 @@ mod tests {
         assert_eq!(cache.lookup(&absent), None);
         let adir = root.join("docker/containers").join(&absent.id);
         fs::create_dir_all(&adir).unwrap();
-        fs::write(adir.join("config.v2.json"), r#"{"Name":"/new","Config":{"Image":"img:1"}}"#).unwrap();
+        fs::write(adir.join("config.v2.json"), r#"{"Name":"/new","Config":{"Image":"img:1"}}"#)
+            .unwrap();
         assert_eq!(cache.lookup(&absent), None, "the miss is remembered for a second");
         // From here on every lookup looks.
         cache.recheck = Duration::ZERO;
@@ -193,7 +212,11 @@ mod tests {
             format!(r#"[{{"id":"{id}","names":["p1"],"metadata":"{{\"image-name\":\"localhost/x:1\"}}"}}]"#),
         )
         .unwrap();
-        fs::write(pdir.join(&id).join("userdata/config.json"), r#"{"annotations":{"io.podman.annotations.x":"1","team":"a"}}"#).unwrap();
+        fs::write(
+            pdir.join(&id).join("userdata/config.json"),
+            r#"{"annotations":{"io.podman.annotations.x":"1","team":"a"}}"#,
+        )
+        .unwrap();
         let p = Container { runtime: Runtime::Podman, id: id.clone(), pod_uid: None };
         let m = cache.lookup(&p).unwrap();
         assert_eq!((m.name.as_deref(), m.image.as_deref()), (Some("p1"), Some("localhost/x:1")));

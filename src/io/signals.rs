@@ -20,7 +20,8 @@ impl Signals {
             set.add(*s);
         }
         set.thread_block().map_err(io::Error::from)?;
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(io::Error::from)?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(io::Error::from)?;
         Ok(Signals { fd })
     }
 

@@ -26,10 +26,9 @@ pub fn resolve(path: &Path) -> io::Result<String> {
             fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf()).join(name)
         }
     };
-    resolved
-        .into_os_string()
-        .into_string()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "resolves to a path that is not UTF-8"))
+    resolved.into_os_string().into_string().map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "resolves to a path that is not UTF-8")
+    })
 }
 
 /// Removes `.` and `..` without touching the file system.
@@ -53,7 +52,11 @@ pub fn user_ids() -> Vec<u32> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| crate::core::runtimes::user_dir(std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str())))
+        .filter_map(|e| {
+            crate::core::runtimes::user_dir(std::os::unix::ffi::OsStrExt::as_bytes(
+                e.file_name().as_os_str(),
+            ))
+        })
         .collect();
     ids.sort_unstable();
     ids.truncate(MAX_USERS);
@@ -65,7 +68,9 @@ pub fn user_ids() -> Vec<u32> {
 pub fn user_dir_is_mount(uid: u32) -> Option<bool> {
     use std::os::unix::fs::MetadataExt;
     let base = fs::symlink_metadata(crate::core::runtimes::USER_RUN).ok()?;
-    let dir = fs::symlink_metadata(format!("{}/{uid}", crate::core::runtimes::USER_RUN)).ok().filter(|m| m.is_dir())?;
+    let dir = fs::symlink_metadata(format!("{}/{uid}", crate::core::runtimes::USER_RUN))
+        .ok()
+        .filter(|m| m.is_dir())?;
     Some(dir.dev() != base.dev())
 }
 
@@ -107,7 +112,9 @@ pub fn refresh(watched: &mut [WatchedSocket]) -> Vec<Change> {
 }
 
 pub fn describe(f: Option<FileId>) -> String {
-    f.map_or("absent".to_string(), |f| format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode))
+    f.map_or("absent".to_string(), |f| {
+        format!("dev {:02x}:{:02x} inode {}", f.major, f.minor, f.inode)
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::fs;
 
 use nix::libc;
 
-use crate::core::blind::{x32_from_config, X32};
+use crate::core::blind::{X32, x32_from_config};
 
 /// x32's getpid: its number with __X32_SYSCALL_BIT.
 const X32_GETPID: libc::c_long = 0x4000_0000 | 39;
@@ -17,13 +17,16 @@ const X32_GETPID: libc::c_long = 0x4000_0000 | 39;
 /// another ABI, and the kernel logs it) no probe is made, and the kernel's
 /// configuration decides.
 pub fn probe() -> X32 {
-    let filtered = fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.strip_prefix("Seccomp:").is_some_and(|v| v.trim() != "0")));
+    let filtered = fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines().any(|l| l.strip_prefix("Seccomp:").is_some_and(|v| v.trim() != "0"))
+    });
     match if filtered { None } else { probe_in_child() } {
         Some(found) => found,
         None => {
             let cmdline = super::proc::kernel_cmdline();
-            let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+            let release = nix::sys::utsname::uname()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_default();
             match fs::read_to_string(format!("/boot/config-{release}")) {
                 Ok(config) => x32_from_config(&config, &cmdline),
                 Err(_) => X32::Unknown,

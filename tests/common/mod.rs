@@ -21,7 +21,9 @@ pub fn privileged(what: &str) -> bool {
     let reason = if !nix::unistd::Uid::effective().is_root() {
         Some("needs root")
     } else if Control::open().and_then(|mut c| c.status()).is_err() {
-        Some("the kernel's audit netlink does not answer (no audit support, or not in the initial namespaces)")
+        Some(
+            "the kernel's audit netlink does not answer (no audit support, or not in the initial namespaces)",
+        )
     } else {
         None
     };
@@ -107,7 +109,8 @@ impl AuditTest {
 }
 
 pub fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sockwatch-{tag}-{}-{:x}", std::process::id(), rand64()));
+    let d =
+        std::env::temp_dir().join(format!("sockwatch-{tag}-{}-{:x}", std::process::id(), rand64()));
     fs::create_dir_all(&d).unwrap();
     // Other users (uid 65534 in tests) must be able to reach sockets inside.
     use std::os::unix::fs::PermissionsExt;
@@ -144,7 +147,12 @@ impl Daemon {
 
     /// Starts sockwatch under `wrapper` (a command that execs what follows it,
     /// such as setpriv or strace), or directly when `wrapper` is empty.
-    pub fn start_wrapped(dir: &Path, wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+    pub fn start_wrapped(
+        dir: &Path,
+        wrapper: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let findings = dir.join("findings.jsonl");
         let stderr = dir.join("sockwatch.stderr");
         let mut args = vec!["--log-level", "debug", "run"];
@@ -189,7 +197,11 @@ impl Daemon {
     pub fn wait_log(&self, needle: &str, timeout: Duration) {
         let t0 = Instant::now();
         while !self.log().contains(needle) {
-            assert!(t0.elapsed() < timeout, "sockwatch never logged {needle:?}; its log:\n{}", self.log());
+            assert!(
+                t0.elapsed() < timeout,
+                "sockwatch never logged {needle:?}; its log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -200,7 +212,12 @@ impl Daemon {
     }
 
     /// Waits until some finding satisfies `pred`, and returns it.
-    pub fn wait_finding(&self, what: &str, timeout: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_finding(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let t0 = Instant::now();
         loop {
             if let Some(f) = self.findings().into_iter().find(|f| pred(f)) {
@@ -274,7 +291,11 @@ pub fn build_client(dir: &Path) -> PathBuf {
     let out = dir.join("client");
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture/client.c");
     let cc = run("cc", &["-O1", "-static", "-o", out.to_str().unwrap(), src]);
-    assert!(cc.status.success(), "building the static client: {}", String::from_utf8_lossy(&cc.stderr));
+    assert!(
+        cc.status.success(),
+        "building the static client: {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
     out
 }
 
@@ -285,7 +306,10 @@ pub fn have(path: &str, what: &str) -> bool {
         return true;
     }
     let why = format!("{path} is not installed (tests/run.sh installs it)");
-    assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{what} cannot run under CI=true: {why}");
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{what} cannot run under CI=true: {why}"
+    );
     skip(what, &why);
     false
 }
@@ -293,10 +317,15 @@ pub fn have(path: &str, what: &str) -> bool {
 /// Whether a container runtime's CLI and test image are there; under CI=true their
 /// absence fails the test, elsewhere it skips it with the reason.
 pub fn runtime_ready(cli: &str, image: &str, setup: &str) -> bool {
-    let ok = run("sh", &["-c", &format!("{cli} image inspect {image} >/dev/null 2>&1")]).status.success();
+    let ok = run("sh", &["-c", &format!("{cli} image inspect {image} >/dev/null 2>&1")])
+        .status
+        .success();
     if !ok {
         let why = format!("{cli} or the image {image} is missing (run {setup})");
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{cli} end-to-end cannot run under CI=true: {why}");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "{cli} end-to-end cannot run under CI=true: {why}"
+        );
         skip(&format!("{cli} end-to-end"), &why);
     }
     ok
@@ -329,8 +358,14 @@ impl FakeContainer {
     /// moment, so a client that exits at once still has its parent in the container
     /// (attributing clients whose whole process tree is gone is later work).
     pub fn sh(&self, script: &str) -> std::process::Output {
-        let full = format!("echo $$ > {}/cgroup.procs && {{ {script}; }}; rc=$?; sleep 0.3; exit $rc", self.cgroup.display());
-        Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &full]).output().unwrap()
+        let full = format!(
+            "echo $$ > {}/cgroup.procs && {{ {script}; }}; rc=$?; sleep 0.3; exit $rc",
+            self.cgroup.display()
+        );
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &full])
+            .output()
+            .unwrap()
     }
 }
 
@@ -344,7 +379,6 @@ impl Drop for FakeContainer {
         }
     }
 }
-
 
 pub fn connect_cmd(path: &Path) -> String {
     format!("socat -u /dev/null UNIX-CONNECT:{}", path.display())
@@ -362,6 +396,9 @@ pub fn records_in(path: &Path) -> Vec<serde_json::Value> {
     fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("bad line {l:?}: {e}"))
+        })
         .collect()
 }

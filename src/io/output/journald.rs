@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 
 use super::text::{exact, priority, summary};
 use crate::core::finding::Finding;
@@ -36,16 +36,28 @@ impl Journald {
     }
 
     fn send_memfd(&self, payload: &[u8]) -> io::Result<()> {
-        use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-        use nix::sys::memfd::{memfd_create, MFdFlags};
-        let fd = memfd_create(c"sockwatch-journal", MFdFlags::MFD_ALLOW_SEALING | MFdFlags::MFD_CLOEXEC)?;
+        use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+        use nix::sys::memfd::{MFdFlags, memfd_create};
+        let fd = memfd_create(
+            c"sockwatch-journal",
+            MFdFlags::MFD_ALLOW_SEALING | MFdFlags::MFD_CLOEXEC,
+        )?;
         let mut file = std::fs::File::from(fd);
         file.write_all(payload)?;
-        let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SEAL;
+        let seals = SealFlag::F_SEAL_SHRINK
+            | SealFlag::F_SEAL_GROW
+            | SealFlag::F_SEAL_WRITE
+            | SealFlag::F_SEAL_SEAL;
         fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
         let addr = UnixAddr::new(&self.path)?;
         let fds = [file.as_raw_fd()];
-        sendmsg(self.sock.as_raw_fd(), &[], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), Some(&addr))?;
+        sendmsg(
+            self.sock.as_raw_fd(),
+            &[],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            Some(&addr),
+        )?;
         Ok(())
     }
 }
@@ -59,7 +71,12 @@ impl super::Sink for Journald {
         match self.sock.send_to(&payload, &self.path) {
             Ok(_) => Ok(()),
             // Too big for a datagram (as systemd's own client does for both).
-            Err(e) if matches!(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)), nix::errno::Errno::EMSGSIZE | nix::errno::Errno::ENOBUFS) => {
+            Err(e)
+                if matches!(
+                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    nix::errno::Errno::EMSGSIZE | nix::errno::Errno::ENOBUFS
+                ) =>
+            {
                 self.send_memfd(&payload)
             }
             Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))),
@@ -84,11 +101,19 @@ pub fn entry(f: &Finding, line: &[u8]) -> Vec<u8> {
     opt(&mut b, "PROCESS_PID", p.pid.map(|v| v.to_string()).as_deref().map(str::as_bytes));
     opt(&mut b, "PROCESS_EXE", exact(p.exe.as_deref(), p.exe_hex.as_deref()).as_deref());
     opt(&mut b, "PROCESS_COMM", exact(p.comm.as_deref(), p.comm_hex.as_deref()).as_deref());
-    opt(&mut b, "SOCKET_PATH", exact(Some(&f.socket.path), f.socket.path_hex.as_deref()).as_deref());
+    opt(
+        &mut b,
+        "SOCKET_PATH",
+        exact(Some(&f.socket.path), f.socket.path_hex.as_deref()).as_deref(),
+    );
     field(&mut b, "SOCKET_WATCHED", f.socket.watched.as_bytes());
     let outcome = f.outcome.errno.clone().unwrap_or_else(|| "success".into());
     field(&mut b, "OUTCOME", outcome.as_bytes());
-    opt(&mut b, "AUDIT_SERIAL", f.audit.as_ref().map(|a| a.serial.to_string()).as_deref().map(str::as_bytes));
+    opt(
+        &mut b,
+        "AUDIT_SERIAL",
+        f.audit.as_ref().map(|a| a.serial.to_string()).as_deref().map(str::as_bytes),
+    );
     field(&mut b, "COUNT", f.count.to_string().as_bytes());
     field(&mut b, "SOCKWATCH_JSON", line.strip_suffix(b"\n").unwrap_or(line));
     b
@@ -137,11 +162,17 @@ mod tests {
             let nl = b.iter().position(|&c| c == b'\n').unwrap();
             let head = &b[..nl];
             if let Some(eq) = head.iter().position(|&c| c == b'=') {
-                out.push((String::from_utf8(head[..eq].to_vec()).unwrap(), head[eq + 1..].to_vec()));
+                out.push((
+                    String::from_utf8(head[..eq].to_vec()).unwrap(),
+                    head[eq + 1..].to_vec(),
+                ));
                 b = &b[nl + 1..];
             } else {
                 let len = u64::from_le_bytes(b[nl + 1..nl + 9].try_into().unwrap()) as usize;
-                out.push((String::from_utf8(head.to_vec()).unwrap(), b[nl + 9..nl + 9 + len].to_vec()));
+                out.push((
+                    String::from_utf8(head.to_vec()).unwrap(),
+                    b[nl + 9..nl + 9 + len].to_vec(),
+                ));
                 assert_eq!(b[nl + 9 + len], b'\n');
                 b = &b[nl + 10 + len..];
             }
@@ -158,7 +189,9 @@ mod tests {
         f.process.exe_hex = None;
         let line = serde_json::to_vec(&f).unwrap();
         let fields = decode(&entry(&f, &line));
-        let all = |k: &str| fields.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        let all = |k: &str| {
+            fields.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect::<Vec<_>>()
+        };
         assert_eq!(all("CONTAINER_ID"), [b"a".repeat(64)]);
         assert_eq!(all("PROCESS_EXE"), [b"/tmp/x\nCONTAINER_ID=forged".to_vec()]);
         assert_eq!(all("PROCESS_COMM"), [b"x\nCONTAINER_ID=forged".to_vec()]);
@@ -170,7 +203,13 @@ mod tests {
 
     #[test]
     fn health_events_have_their_own_id_and_priority() {
-        let h = crate::core::health::Health::new("t".into(), "rules_restored", crate::core::health::Level::Warning, "rules\nback".into(), "h");
+        let h = crate::core::health::Health::new(
+            "t".into(),
+            "rules_restored",
+            crate::core::health::Level::Warning,
+            "rules\nback".into(),
+            "h",
+        );
         let line = serde_json::to_vec(&h).unwrap();
         let fields = decode(&health_entry(&h, &line));
         let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
@@ -196,7 +235,13 @@ mod tests {
         let mut buf = [0u8; 16];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = nix::sys::socket::recvmsg::<()>(rx.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+        let msg = nix::sys::socket::recvmsg::<()>(
+            rx.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .unwrap();
         assert_eq!(msg.bytes, 0);
         let fd = msg
             .cmsgs()

@@ -13,7 +13,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
     Batch,
@@ -51,12 +50,9 @@ impl Jsonl {
 }
 
 fn open_append(path: &PathBuf) -> io::Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {} for appending: {e}", path.display())))
+    OpenOptions::new().append(true).create(true).mode(0o640).open(path).map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot open {} for appending: {e}", path.display()))
+    })
 }
 
 impl super::Sink for Jsonl {
@@ -82,7 +78,12 @@ impl super::Sink for Jsonl {
             // keeps nothing; an append-only file refuses the cut, and then the
             // partial line is ended before the next one.
             if done > 0 {
-                let cut = self.file.metadata().ok().filter(|m| m.is_file() && m.len() >= done as u64).map(|m| m.len() - done as u64);
+                let cut = self
+                    .file
+                    .metadata()
+                    .ok()
+                    .filter(|m| m.is_file() && m.len() >= done as u64)
+                    .map(|m| m.len() - done as u64);
                 if cut.is_none_or(|len| self.file.set_len(len).is_err()) {
                     self.torn = true;
                 }
@@ -148,7 +149,10 @@ mod tests {
         s.write(&f, b"{\"a\":2}\n").unwrap(); // still the renamed file, as logrotate expects
         s.reopen().unwrap();
         s.write(&f, b"{\"a\":3}\n").unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("f.jsonl.1")).unwrap(), "{\"a\":1}\n{\"a\":2}\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("f.jsonl.1")).unwrap(),
+            "{\"a\":1}\n{\"a\":2}\n"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":3}\n");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode & !0o640, 0, "the umask may take bits away, never add them");

@@ -36,7 +36,11 @@ impl Report {
 
     fn serial(&self) -> String {
         match self {
-            Report::Finding(f) => f.audit.as_ref().map_or(format!("{} finding", f.signature.id), |a| format!("audit serial {}", a.serial)),
+            Report::Finding(f) => {
+                f.audit.as_ref().map_or(format!("{} finding", f.signature.id), |a| {
+                    format!("audit serial {}", a.serial)
+                })
+            }
             Report::Health(h) => format!("health event {}", h.event),
         }
     }
@@ -61,10 +65,16 @@ impl FromStr for OutputSpec {
             None if s == "stdout" => Ok(OutputSpec::Stdout),
             None if s == "journald" => Ok(OutputSpec::Journald),
             None if s == "syslog" => Ok(OutputSpec::Syslog(None)),
-            Some(("jsonl", path)) if path.starts_with('/') => Ok(OutputSpec::Jsonl(PathBuf::from(path))),
+            Some(("jsonl", path)) if path.starts_with('/') => {
+                Ok(OutputSpec::Jsonl(PathBuf::from(path)))
+            }
             Some(("jsonl", path)) => Err(format!("jsonl needs an absolute path, got {path:?}")),
-            Some(("syslog", path)) if path.starts_with('/') => Ok(OutputSpec::Syslog(Some(PathBuf::from(path)))),
-            Some(("syslog", path)) => Err(format!("syslog needs an absolute socket path, got {path:?}")),
+            Some(("syslog", path)) if path.starts_with('/') => {
+                Ok(OutputSpec::Syslog(Some(PathBuf::from(path))))
+            }
+            Some(("syslog", path)) => {
+                Err(format!("syslog needs an absolute socket path, got {path:?}"))
+            }
             _ => Err(format!(
                 "unknown output {s:?}: expected stdout, jsonl:/path, journald, syslog or syslog:/socket"
             )),
@@ -166,10 +176,18 @@ impl Outputs {
     pub fn open(specs: &[OutputSpec], opts: &Options) -> io::Result<Outputs> {
         let mut outputs = Vec::new();
         for spec in specs {
-            let sink = open(spec, opts).map_err(|e| io::Error::new(e.kind(), format!("output {spec}: {e}")))?;
+            let sink = open(spec, opts)
+                .map_err(|e| io::Error::new(e.kind(), format!("output {spec}: {e}")))?;
             outputs.push(Output { spec: spec.clone(), sink, pending: VecDeque::new() });
         }
-        Ok(Outputs { outputs, line: Vec::with_capacity(2048), wrote: false, sync_due: None, next_retry: None, counters: Counters::default() })
+        Ok(Outputs {
+            outputs,
+            line: Vec::with_capacity(2048),
+            wrote: false,
+            sync_due: None,
+            next_retry: None,
+            counters: Counters::default(),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -310,7 +328,11 @@ impl Outputs {
         if o.pending.len() >= PENDING_MAX {
             if let Some(lost) = o.pending.pop_front() {
                 self.counters.dropped += 1;
-                crate::error!("output {}: {PENDING_MAX} reports queued; dropping the oldest: {}", o.spec, lost.to_json());
+                crate::error!(
+                    "output {}: {PENDING_MAX} reports queued; dropping the oldest: {}",
+                    o.spec,
+                    lost.to_json()
+                );
             }
         }
         o.pending.push_back(f);
@@ -340,8 +362,14 @@ mod tests {
         assert_eq!("stdout".parse(), Ok(OutputSpec::Stdout));
         assert_eq!("journald".parse(), Ok(OutputSpec::Journald));
         assert_eq!("syslog".parse(), Ok(OutputSpec::Syslog(None)));
-        assert_eq!("syslog:/run/x.sock".parse(), Ok(OutputSpec::Syslog(Some("/run/x.sock".into()))));
-        assert_eq!("jsonl:/var/log/x.jsonl".parse(), Ok(OutputSpec::Jsonl("/var/log/x.jsonl".into())));
+        assert_eq!(
+            "syslog:/run/x.sock".parse(),
+            Ok(OutputSpec::Syslog(Some("/run/x.sock".into())))
+        );
+        assert_eq!(
+            "jsonl:/var/log/x.jsonl".parse(),
+            Ok(OutputSpec::Jsonl("/var/log/x.jsonl".into()))
+        );
         for bad in ["jsonl:rel.jsonl", "syslog:rel", "file:/x", "", "journal"] {
             assert!(bad.parse::<OutputSpec>().is_err(), "{bad}");
         }
@@ -371,7 +399,11 @@ mod tests {
         let fail = std::rc::Rc::new(std::cell::Cell::new(true));
         let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let mut outs = Outputs {
-            outputs: vec![Output { spec: OutputSpec::Stdout, sink: Box::new(Flaky { fail: fail.clone(), got: got.clone() }), pending: VecDeque::new() }],
+            outputs: vec![Output {
+                spec: OutputSpec::Stdout,
+                sink: Box::new(Flaky { fail: fail.clone(), got: got.clone() }),
+                pending: VecDeque::new(),
+            }],
             line: Vec::new(),
             wrote: false,
             sync_due: None,
@@ -384,7 +416,10 @@ mod tests {
             outs.emit(&Report::Finding(Box::new(f.clone())));
         }
         assert_eq!(outs.pending(), 3);
-        assert_eq!(outs.counters.failed, 3, "each emit retries the queue first, and counts its failure");
+        assert_eq!(
+            outs.counters.failed, 3,
+            "each emit retries the queue first, and counts its failure"
+        );
         assert!(outs.next_retry().is_some());
         // Not yet due: nothing happens.
         outs.retry(Instant::now(), false);
@@ -403,7 +438,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sockwatch-sync-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let spec: OutputSpec = format!("jsonl:{}", dir.join("f.jsonl").display()).parse().unwrap();
-        let opts = Options { syslog_format: syslog::Format::Rfc5424, syslog_facility: 10, jsonl_fsync: jsonl::Fsync::Batch, hostname: "h".into() };
+        let opts = Options {
+            syslog_format: syslog::Format::Rfc5424,
+            syslog_facility: 10,
+            jsonl_fsync: jsonl::Fsync::Batch,
+            hostname: "h".into(),
+        };
         let mut outs = Outputs::open(&[spec], &opts).unwrap();
         let t0 = Instant::now();
         outs.sync_when_due(t0);

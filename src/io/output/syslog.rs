@@ -38,8 +38,8 @@ impl std::str::FromStr for Format {
 }
 
 pub const FACILITY_NAMES: [&str; 20] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "local0",
-    "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
 ];
 
 /// The facility's code: the index in FACILITY_NAMES, local0 being 16.
@@ -60,7 +60,12 @@ pub struct Syslog {
 }
 
 impl Syslog {
-    pub fn new(path: PathBuf, format: Format, facility: u8, hostname: String) -> io::Result<Syslog> {
+    pub fn new(
+        path: PathBuf,
+        format: Format,
+        facility: u8,
+        hostname: String,
+    ) -> io::Result<Syslog> {
         // Non-blocking: a stalled syslog daemon must not stall the event loop; a
         // full queue is an error the caller retries.
         let sock = UnixDatagram::unbound()?;
@@ -78,11 +83,20 @@ const MAX_PARAM: usize = 1024;
 impl super::Sink for Syslog {
     fn write(&mut self, r: &super::Report, line: &[u8]) -> io::Result<()> {
         let msg = match (r, self.format) {
-            (super::Report::Finding(f), Format::Rfc5424) => rfc5424(f, self.facility, &self.hostname),
-            (super::Report::Finding(f), Format::Rfc3164) => rfc3164(f, self.facility, &self.hostname, line),
-            (super::Report::Health(h), format) => health(h, format, self.facility, &self.hostname, line),
+            (super::Report::Finding(f), Format::Rfc5424) => {
+                rfc5424(f, self.facility, &self.hostname)
+            }
+            (super::Report::Finding(f), Format::Rfc3164) => {
+                rfc3164(f, self.facility, &self.hostname, line)
+            }
+            (super::Report::Health(h), format) => {
+                health(h, format, self.facility, &self.hostname, line)
+            }
         };
-        self.sock.send_to(msg.as_bytes(), &self.path).map(|_| ()).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
+        self.sock
+            .send_to(msg.as_bytes(), &self.path)
+            .map(|_| ())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
     }
 }
 
@@ -110,7 +124,10 @@ pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
     param("process_comm_hex", p.comm_hex.clone());
     param("process_cwd", p.cwd.clone());
     param("process_cwd_hex", p.cwd_hex.clone());
-    param("process_cmdline", (!p.cmdline.is_empty()).then(|| serde_json::to_string(&p.cmdline).unwrap_or_default()));
+    param(
+        "process_cmdline",
+        (!p.cmdline.is_empty()).then(|| serde_json::to_string(&p.cmdline).unwrap_or_default()),
+    );
     param("socket_path", Some(f.socket.path.clone()));
     param("socket_path_hex", f.socket.path_hex.clone());
     param("socket_watched", Some(f.socket.watched.clone()));
@@ -131,7 +148,13 @@ pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
 
 /// A health event: MSGID `health` and its own SD-ID in RFC 5424; the JSON after
 /// the message in RFC 3164.
-pub fn health(h: &crate::core::health::Health, format: Format, facility: u8, hostname: &str, line: &[u8]) -> String {
+pub fn health(
+    h: &crate::core::health::Health,
+    format: Format,
+    facility: u8,
+    hostname: &str,
+    line: &[u8],
+) -> String {
     let pri = u16::from(facility) * 8 + u16::from(h.level.priority());
     let msg = escape_line(&h.message);
     let json = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
@@ -144,14 +167,25 @@ pub fn health(h: &crate::core::health::Health, format: Format, facility: u8, hos
             sd_escape(h.event),
             sd_escape(&format!("{:?}", h.level).to_lowercase())
         ),
-        Format::Rfc3164 => format!("<{pri}>{} {} sockwatch[{}]: {msg} {json}", bsd_time(&h.time), header_field(hostname), std::process::id()),
+        Format::Rfc3164 => format!(
+            "<{pri}>{} {} sockwatch[{}]: {msg} {json}",
+            bsd_time(&h.time),
+            header_field(hostname),
+            std::process::id()
+        ),
     };
     cut(&out, MAX_MESSAGE)
 }
 
 pub fn rfc3164(f: &Finding, facility: u8, hostname: &str, line: &[u8]) -> String {
     let pri = u16::from(facility) * 8 + u16::from(priority(f.signature.severity));
-    let head = format!("<{pri}>{} {} sockwatch[{}]: {}", bsd_time(&f.time), header_field(hostname), std::process::id(), summary(f));
+    let head = format!(
+        "<{pri}>{} {} sockwatch[{}]: {}",
+        bsd_time(&f.time),
+        header_field(hostname),
+        std::process::id(),
+        summary(f)
+    );
     let mut json = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
     if head.len() + 1 + json.len() > MAX_MESSAGE {
         // The argv is what a container can make arbitrarily long: drop it first.
@@ -168,8 +202,13 @@ pub fn rfc3164(f: &Finding, facility: u8, hostname: &str, line: &[u8]) -> String
 
 /// RFC 3164's `Mmm dd hh:mm:ss` from an RFC 3339 UTC time.
 fn bsd_time(t: &str) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = t.get(5..7).and_then(|m| m.parse::<usize>().ok()).and_then(|m| MONTHS.get(m.wrapping_sub(1))).unwrap_or(&"Jan");
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = t
+        .get(5..7)
+        .and_then(|m| m.parse::<usize>().ok())
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+        .unwrap_or(&"Jan");
     let day: u32 = t.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(1);
     format!("{month} {day:>2} {}", t.get(11..19).unwrap_or("00:00:00"))
 }
@@ -244,7 +283,13 @@ mod tests {
 
     #[test]
     fn health_events_have_their_own_msgid() {
-        let h = crate::core::health::Health::new("2026-11-28T10:52:42.100000Z".into(), "audit_disabled", crate::core::health::Level::Warning, "audit\nwas off".into(), "h");
+        let h = crate::core::health::Health::new(
+            "2026-11-28T10:52:42.100000Z".into(),
+            "audit_disabled",
+            crate::core::health::Level::Warning,
+            "audit\nwas off".into(),
+            "h",
+        );
         let line = serde_json::to_vec(&h).unwrap();
         let m = health(&h, Format::Rfc5424, 10, "h", &line);
         assert!(m.starts_with("<84>1 2026-11-28T10:52:42.100000Z h sockwatch "), "{m}");
@@ -259,7 +304,11 @@ mod tests {
         f.process.cmdline = vec!["z".repeat(300_000)];
         let line = serde_json::to_vec(&f).unwrap();
         let old = rfc3164(&f, 10, "h", &line);
-        assert!(old.len() <= MAX_MESSAGE && old.contains("(cut: too long for syslog)"), "{}", old.len());
+        assert!(
+            old.len() <= MAX_MESSAGE && old.contains("(cut: too long for syslog)"),
+            "{}",
+            old.len()
+        );
         let new = rfc5424(&f, 10, "h");
         assert!(new.len() <= MAX_MESSAGE, "{}", new.len());
         // The sample's exe is not UTF-8: its exact bytes come as hex.

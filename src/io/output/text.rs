@@ -68,7 +68,11 @@ pub fn summary(f: &Finding) -> String {
         Some(e) => format!("tried to connect ({e}) to"),
     };
     let times = if f.count > 1 { format!(" ({} times)", f.count) } else { String::new() };
-    format!("{}: {comm} (pid {pid}) in container {who}{image} {what} {}{times}", f.signature.name, escape_line(&f.socket.watched))
+    format!(
+        "{}: {comm} (pid {pid}) in container {who}{image} {what} {}{times}",
+        f.signature.name,
+        escape_line(&f.socket.watched)
+    )
 }
 
 #[cfg(test)]
