@@ -8,4 +8,5 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod core;
+pub mod error;
 pub mod io;

@@ -37,10 +37,10 @@ fn main() -> ExitCode {
     finish(result)
 }
 
-fn finish(result: Result<ExitCode, cmd::Failure>) -> ExitCode {
+fn finish(result: sockwatch::error::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
-        Err(cmd::Failure(msg)) => {
+        Err(msg) => {
             eprintln!("sockwatch: error: {msg}");
             ExitCode::FAILURE
         }

@@ -13,11 +13,12 @@ use crate::core::rules::{BACKLOG_LIMIT, rule_set};
 use crate::io::intake::Intake;
 use crate::io::output::OutputSpec;
 
-use super::rules::{loaded, open_control, task_never_rules};
-use super::{Failure, resolve_sockets};
+use super::resolve_sockets;
 use crate::core::blind::{self, TASK_NEVER_SOURCE};
+use crate::error::Error;
+use crate::io::audit_rules::{loaded, open_control, task_never_rules};
 
-pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
+pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
     let mut fatal: Vec<String> = Vec::new();
     let paths = resolve_sockets(crate::config::sockets(&args.sockets.sockets, cfg).as_deref())?;
     let present: Vec<String> =
@@ -25,8 +26,7 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     let rules = rule_set(&present, abi::native());
 
     // Audit.
-    match open_control().and_then(|mut c| Ok((c.status().map_err(|e| Failure(e.to_string()))?, c)))
-    {
+    match open_control().and_then(|mut c| Ok((c.status().map_err(Error::from)?, c))) {
         Ok((st, mut ctl)) => {
             let state = match st.enabled {
                 0 => "off (sockwatch run turns it on)",
@@ -59,7 +59,7 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                         );
                     }
                 }
-                Err(Failure(e)) => fatal.push(format!("cannot list audit rules: {e}")),
+                Err(e) => fatal.push(format!("cannot list audit rules: {e}")),
             }
             match task_never_rules(&mut ctl) {
                 Ok(never) if never.is_empty() => println!("           task-list never rules: none"),
@@ -71,10 +71,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
                         ));
                     }
                 }
-                Err(Failure(e)) => fatal.push(format!("cannot list audit rules: {e}")),
+                Err(e) => fatal.push(format!("cannot list audit rules: {e}")),
             }
         }
-        Err(Failure(e)) => {
+        Err(e) => {
             println!("audit      UNAVAILABLE: {e}");
             fatal.push(format!("audit control: {e}"));
         }

@@ -16,7 +16,7 @@ use roff::{Roff, bold, italic, roman};
 use crate::cli::{Cli, GenerateArgs, Generated};
 use crate::config::KEYS;
 
-use super::{Failure, ctx};
+use crate::error::{Context, Error};
 
 const MAN8_TEMPLATE: &str = include_str!("../../man/src/sockwatch.8.in");
 const MAN5_TEMPLATE: &str = include_str!("../../man/src/sockwatch.toml.5.in");
@@ -26,16 +26,16 @@ pub fn pages() -> Vec<(&'static str, String)> {
     vec![("sockwatch.8", man8()), ("sockwatch.toml.5", man5())]
 }
 
-pub fn main(args: &GenerateArgs) -> Result<ExitCode, Failure> {
+pub fn main(args: &GenerateArgs) -> Result<ExitCode, Error> {
     let mut cmd = Cli::command();
     let text = match args.what {
         Generated::Man => {
             let Some(dir) = &args.out_dir else {
-                return Err(Failure("`generate man` writes two pages: give --out-dir DIR".into()));
+                return Err(Error::msg("`generate man` writes two pages: give --out-dir DIR"));
             };
             for (name, text) in pages() {
                 let path = dir.join(name);
-                ctx(std::fs::write(&path, text), &format!("cannot write {}", path.display()))?;
+                std::fs::write(&path, text).context(&format!("cannot write {}", path.display()))?;
                 println!("wrote {}", path.display());
             }
             return Ok(ExitCode::SUCCESS);
@@ -47,10 +47,10 @@ pub fn main(args: &GenerateArgs) -> Result<ExitCode, Failure> {
     match &args.out_dir {
         Some(dir) => {
             let path = dir.join(completion_file(args.what));
-            ctx(std::fs::write(&path, text), &format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, text).context(&format!("cannot write {}", path.display()))?;
             println!("wrote {}", path.display());
         }
-        None => ctx(std::io::stdout().write_all(&text), "cannot write to stdout")?,
+        None => std::io::stdout().write_all(&text).context("cannot write to stdout")?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,22 +6,8 @@ pub mod rules;
 pub mod run;
 pub mod scan;
 
+use crate::error::{Context, Error};
 use crate::io::sockets;
-
-/// A failure a user can act on: the message says what failed and, where it helps,
-/// what to do.
-#[derive(Debug)]
-pub struct Failure(pub String);
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure(e.to_string())
-    }
-}
-
-pub fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, Failure> {
-    r.map_err(|e| Failure(format!("{what}: {e}")))
-}
 
 /// The watched sockets' host paths, resolved and without duplicates: those
 /// configured, or (`None`) every known runtime socket, the rootless ones of each
@@ -29,13 +15,13 @@ pub fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, Fa
 /// as they are, never resolved: a user owns /run/user/UID and could otherwise
 /// point a rootless socket's name anywhere, or at a name that is not UTF-8 and
 /// stop sockwatch from starting.
-pub fn resolve_sockets(configured: Option<&[std::path::PathBuf]>) -> Result<Vec<String>, Failure> {
+pub fn resolve_sockets(configured: Option<&[std::path::PathBuf]>) -> Result<Vec<String>, Error> {
     let Some(paths) = configured else {
         return Ok(crate::core::runtimes::default_set(&sockets::user_ids()));
     };
     let mut out: Vec<String> = Vec::new();
     for p in paths {
-        let r = ctx(sockets::resolve(p), &format!("socket {}", p.display()))?;
+        let r = sockets::resolve(p).context(&format!("socket {}", p.display()))?;
         if !out.contains(&r) {
             out.push(r);
         }

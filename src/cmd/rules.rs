@@ -7,13 +7,16 @@ use std::process::ExitCode;
 
 use crate::cli::{RulesAction, RulesArgs};
 use crate::core::abi;
-use crate::core::blind::{TASK_NEVER_SOURCE, task_never};
+use crate::core::blind::TASK_NEVER_SOURCE;
 use crate::core::rules::{
-    RuleSpec, carries_our_key, copies, describe_listed, rule_set, rules_file,
+    RuleSpec, carries_our_key, describe_listed, is_required, rule_set, rules_file,
 };
-use crate::io::netlink::{Control, Status};
+use crate::io::audit_rules::{
+    self, Load, ensure_unlocked, load_missing, loaded_copies, open_control, task_never_rules,
+};
 
-use super::{Failure, ctx, resolve_sockets};
+use super::resolve_sockets;
+use crate::error::{Context, Error};
 
 pub const RULES_FILE: &str = "50-sockwatch.rules";
 
@@ -24,7 +27,7 @@ struct Persist {
     enabled: bool,
 }
 
-pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, Failure> {
+pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, Error> {
     let configured = crate::config::sockets(&args.sockets.sockets, cfg);
     let paths = resolve_sockets(configured.as_deref())?;
     let rules = rule_set(&paths, abi::native());
@@ -49,7 +52,7 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, F
             .unwrap_or(false),
     };
     if args.all && args.action != RulesAction::Remove {
-        return Err(Failure("--all goes only with `rules remove`".into()));
+        return Err(Error::msg("--all goes only with `rules remove`"));
     }
     match args.action {
         RulesAction::Print => {
@@ -70,64 +73,13 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, F
     }
 }
 
-/// The result of loading one rule.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Load {
-    Added,
-    AlreadyLoaded,
-    Refused(String),
-}
-
-pub fn open_control() -> Result<Control, Failure> {
-    ctx(Control::open(), "cannot open the audit netlink socket (are you root?)")
-}
-
-/// Fails with one line when the audit configuration is locked (`auditctl -e 2`).
-pub fn ensure_unlocked(st: &Status) -> Result<(), Failure> {
-    if st.enabled == 2 {
-        return Err(Failure(
-            "the audit configuration is locked (enabled=2, auditctl -e 2): rules cannot be changed until reboot".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Loads each of `rules` that is not loaded yet, first on its list, and reports
-/// what happened to each, in the order of `rules`. The kernel does not refuse a
-/// duplicate of a rule added first on its list (it compares flags, and clears the
-/// prepend flag once the rule is in), so duplicates are found by listing.
-pub fn load_missing(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<Load>, Failure> {
-    let (have, _) = loaded(ctl, rules)?;
-    let mut result: Vec<Load> = have.iter().map(|_| Load::AlreadyLoaded).collect();
-    // In reverse: each goes to the front, so they end up in the order given.
-    for (i, r) in rules.iter().enumerate().rev() {
-        if have[i] {
-            continue;
-        }
-        result[i] = match ctl.add_rule(&r.add_message()) {
-            Ok(()) => Load::Added,
-            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32) => {
-                Load::AlreadyLoaded
-            }
-            Err(e) => Load::Refused(e.to_string()),
-        };
-    }
-    Ok(result)
-}
-
-/// Native-ABI connect rules are the ones detection cannot do without; 32-bit and
-/// io_uring rules are loaded where the kernel supports them.
-pub fn is_required(rule: &RuleSpec) -> bool {
-    matches!(rule, RuleSpec::Connect { abi, socketcall: false, .. } if Some(abi) == abi::native().first())
-}
-
 fn install(
     persist: &Persist,
     rules: &[RuleSpec],
     file_rules: &[RuleSpec],
-) -> Result<ExitCode, Failure> {
+) -> Result<ExitCode, Error> {
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
+    let st = audit_rules::status(&mut ctl)?;
     ensure_unlocked(&st)?;
     if st.backlog_limit < crate::core::rules::BACKLOG_LIMIT {
         match ctl.set_backlog_limit(crate::core::rules::BACKLOG_LIMIT) {
@@ -161,8 +113,8 @@ fn install(
     Ok(if failed_required { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Failure> {
-    ctx(fs::create_dir_all(dir), &format!("cannot create {}", dir.display()))?;
+fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Error> {
+    fs::create_dir_all(dir).context(&format!("cannot create {}", dir.display()))?;
     let path = dir.join(RULES_FILE);
     let tmp = dir.join(format!(".{RULES_FILE}.tmp"));
     // 0640, as auditd's own rules files.
@@ -178,15 +130,15 @@ fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Failure> {
         f.write_all(rules_file(rules).as_bytes())?;
         f.sync_all()
     };
-    ctx(write(), &format!("cannot write {}", tmp.display()))?;
-    ctx(fs::rename(&tmp, &path), &format!("cannot write {}", path.display()))?;
+    write().context(&format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, &path).context(&format!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
 }
 
-fn remove(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+fn remove(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Error> {
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
+    let st = audit_rules::status(&mut ctl)?;
     ensure_unlocked(&st)?;
     let mut ok = true;
     for r in rules {
@@ -204,11 +156,11 @@ fn remove(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
 }
 
 /// Unloads every loaded rule with sockwatch's key.
-fn remove_all(persist: &Persist) -> Result<ExitCode, Failure> {
+fn remove_all(persist: &Persist) -> Result<ExitCode, Error> {
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
+    let st = audit_rules::status(&mut ctl)?;
     ensure_unlocked(&st)?;
-    let listed = ctx(ctl.list_rules(), "cannot list the audit rules")?;
+    let listed = ctl.list_rules().context("cannot list the audit rules")?;
     let mut ok = true;
     let mut removed = 0;
     for m in listed.iter().filter_map(|r| r.as_ref().ok()).filter(|m| carries_our_key(m)) {
@@ -230,74 +182,21 @@ fn remove_all(persist: &Persist) -> Result<ExitCode, Failure> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn delete_rules_file(persist: &Persist) -> Result<(), Failure> {
+fn delete_rules_file(persist: &Persist) -> Result<(), Error> {
     if persist.enabled {
         let path = persist.dir.join(RULES_FILE);
         match fs::remove_file(&path) {
             Ok(()) => println!("deleted {}", path.display()),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(Failure(format!("cannot delete {}: {e}", path.display()))),
+            Err(e) => return Err(Error::msg(format!("cannot delete {}: {e}", path.display()))),
         }
     }
     Ok(())
 }
 
-/// Which of `rules` the kernel has loaded, and how many loaded rules could not be
-/// decoded at all.
-pub fn loaded(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<bool>, usize), Failure> {
-    let (counts, undecodable) = loaded_copies(ctl, rules)?;
-    Ok((counts.iter().map(|&n| n > 0).collect(), undecodable))
-}
-
-/// How many times each of `rules` is loaded, and how many loaded rules could not
-/// be decoded at all.
-pub fn loaded_copies(
-    ctl: &mut Control,
-    rules: &[RuleSpec],
-) -> Result<(Vec<usize>, usize), Failure> {
-    let listed = ctx(ctl.list_rules(), "cannot list the audit rules")?;
-    let undecodable = listed.iter().filter(|r| r.is_err()).count();
-    let decoded: Vec<_> = listed.into_iter().filter_map(Result::ok).collect();
-    Ok((copies(rules, &decoded), undecodable))
-}
-
-/// Unloads every copy but one of each of `rules` that is loaded more than once
-/// (the copies are identical, so which one goes does not matter). Returns the
-/// rules that had copies, with how many were removed.
-pub fn remove_duplicates(
-    ctl: &mut Control,
-    rules: &[RuleSpec],
-) -> Result<Vec<(RuleSpec, usize)>, Failure> {
-    let (counts, _) = loaded_copies(ctl, rules)?;
-    let mut removed = Vec::new();
-    for (r, n) in rules.iter().zip(counts).filter(|(_, n)| *n > 1) {
-        let mut gone = 0;
-        for _ in 1..n {
-            match ctl.del_rule(&r.message()) {
-                Ok(()) => gone += 1,
-                Err(e) => {
-                    crate::warn!("cannot remove a second copy of {}: {e}", r.describe());
-                    break;
-                }
-            }
-        }
-        if gone > 0 {
-            removed.push((r.clone(), gone));
-        }
-    }
-    Ok(removed)
-}
-
-/// Every `never` rule on the task list, as text and as the kernel's bytes (to
-/// delete it by).
-pub fn task_never_rules(ctl: &mut Control) -> Result<Vec<(String, Vec<u8>)>, Failure> {
-    let listed = ctx(ctl.list_rules_raw(), "cannot list the audit rules")?;
-    Ok(listed.into_iter().filter_map(|raw| task_never(&raw).map(|t| (t, raw))).collect())
-}
-
-fn status(rules: &[RuleSpec]) -> Result<ExitCode, Failure> {
+fn status(rules: &[RuleSpec]) -> Result<ExitCode, Error> {
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
+    let st = audit_rules::status(&mut ctl)?;
     let (counts, undecodable) = loaded_copies(&mut ctl, rules)?;
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())

@@ -28,7 +28,7 @@ use crate::core::record::{Record, types};
 use crate::core::rules::{BACKLOG_LIMIT, RuleSpec, rule_set};
 use crate::core::signature::{SOCKET_PERMISSIONS, SOCKET_REPLACED, SOCKET_WORLD_WRITABLE};
 use crate::core::stats::Stats;
-use crate::core::time;
+use crate::io::clock;
 use crate::io::fswatch::{self, FsWatch};
 use crate::io::intake::{Intake, Read};
 use crate::io::netlink::Control;
@@ -40,10 +40,12 @@ use crate::io::signals::Signals;
 use crate::io::{notify, sockets};
 use crate::{debug, error, info, warn};
 
-use super::rules::{
-    Load, ensure_unlocked, is_required, load_missing, loaded, open_control, remove_duplicates,
+use super::resolve_sockets;
+use crate::core::rules::is_required;
+use crate::error::{Context, Error};
+use crate::io::audit_rules::{
+    self, Load, ensure_unlocked, load_missing, loaded, open_control, remove_duplicates,
 };
-use super::{Failure, ctx, resolve_sockets};
 
 const AUDIT: Token = Token(0);
 const SIGNAL: Token = Token(1);
@@ -75,20 +77,19 @@ const LINEAGE: usize = 65_536;
 /// run out (and SIGKILL would leave the rules behind).
 const SHUTDOWN_DRAIN: usize = 100_000;
 
-pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
+pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Error> {
     let hostname =
         nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let settings = Settings::merge(args, cfg, hostname.clone())?;
     let paths = resolve_sockets(settings.sockets.as_deref())?;
     let specs = settings.outputs.clone();
     let outputs = Outputs::open(&specs, &settings.output)?;
-    let signals = ctx(
-        Signals::open(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1]),
-        "cannot set up signal handling",
-    )?;
+    let signals =
+        Signals::open(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1])
+            .context("cannot set up signal handling")?;
     // Open the intake before loading rules, so no event falls in between.
     let intake = if settings.unicast {
-        ctx(Intake::open_unicast(), "--audit-mode unicast")?
+        Intake::open_unicast().context("--audit-mode unicast")?
     } else {
         Intake::open()?
     };
@@ -103,7 +104,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         }
     };
     let mut ctl = open_control()?;
-    let st = ctx(ctl.status(), "cannot read the audit status (needs root, or CAP_AUDIT_CONTROL)")?;
+    let st = audit_rules::status(&mut ctl)?;
 
     // A path rule is taken only while the socket's directory exists; the others
     // are loaded when it appears (the keeper, woken by fanotify).
@@ -134,7 +135,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
     }
     let mut late = None;
     if st.enabled == 0 {
-        ctx(audit.ctl.set_enabled(1), "cannot turn audit on")?;
+        audit.ctl.set_enabled(1).context("cannot turn audit on")?;
         audit.enabled_by_us = true;
         info!("audit was off; turned it on (it is turned off again on exit)");
         let cmdline_audit = blind::cmdline_audit(&proc::kernel_cmdline());
@@ -155,7 +156,7 @@ pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             None
         }
         proc::Reference::None => Some(Health::new(
-            time::now_micros(),
+            clock::now_micros(),
             "host_namespaces_unknown",
             HealthLevel::Warning,
             "neither PID 1's nor kthreadd's namespaces can be read (needs CAP_SYS_PTRACE): no process counts as being in the host's mount namespace, a runtime monitor is believed only if its program is the very file installed on the host, and clients that exit at once may be reported with an unknown container".into(),
@@ -397,7 +398,7 @@ impl Keeper {
                 self.dedup_not_before = now + Duration::from_millis(500 + jitter);
             }
             Ok(_) => {}
-            Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
+            Err(e) => health.push(h("rules_unreadable", HealthLevel::Error, e.to_string())),
         }
     }
 }
@@ -441,7 +442,7 @@ fn install(
     ctl: &mut Control,
     rules: &[RuleSpec],
     enabled: u32,
-) -> Result<(Vec<RuleSpec>, Vec<Refused>), Failure> {
+) -> Result<(Vec<RuleSpec>, Vec<Refused>), Error> {
     if enabled == 2 {
         let (have, _) = loaded(ctl, rules)?;
         if rules.iter().zip(&have).any(|(r, h)| !h && is_required(r)) {
@@ -469,7 +470,7 @@ fn install(
             }
             Load::Refused(why) if is_required(r) => {
                 cleanup(ctl, &added, false);
-                return Err(Failure(format!(
+                return Err(Error::msg(format!(
                     "the kernel refused the rule {}: {why}",
                     r.describe()
                 )));
@@ -496,7 +497,7 @@ fn refused_health(hostname: &str, refused: &[Refused]) -> Health {
     invisible.sort_unstable();
     invisible.dedup();
     Health::new(
-        time::now_micros(),
+        clock::now_micros(),
         "rules_refused",
         HealthLevel::Warning,
         format!("the kernel refused {} rule(s): {}", refused.len(), what.join("; ")),
@@ -616,28 +617,20 @@ impl Daemon {
         mut signals: Signals,
         mut procs: Option<ProcEvents>,
         mut files: Option<FsWatch>,
-    ) -> Result<(), Failure> {
-        let mut poll = ctx(Poll::new(), "cannot create the event loop")?;
+    ) -> Result<(), Error> {
+        let mut poll = Poll::new().context("cannot create the event loop")?;
         let reg = poll.registry();
-        ctx(
-            reg.register(&mut SourceFd(&intake.as_raw_fd()), AUDIT, Interest::READABLE),
-            "cannot poll the audit socket",
-        )?;
-        ctx(
-            reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE),
-            "cannot poll signals",
-        )?;
+        reg.register(&mut SourceFd(&intake.as_raw_fd()), AUDIT, Interest::READABLE)
+            .context("cannot poll the audit socket")?;
+        reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE)
+            .context("cannot poll signals")?;
         if let Some(p) = &procs {
-            ctx(
-                reg.register(&mut SourceFd(&p.as_raw_fd()), PROC, Interest::READABLE),
-                "cannot poll process events",
-            )?;
+            reg.register(&mut SourceFd(&p.as_raw_fd()), PROC, Interest::READABLE)
+                .context("cannot poll process events")?;
         }
         if let Some(f) = &files {
-            ctx(
-                reg.register(&mut SourceFd(&f.as_raw_fd()), FILES, Interest::READABLE),
-                "cannot poll fanotify",
-            )?;
+            reg.register(&mut SourceFd(&f.as_raw_fd()), FILES, Interest::READABLE)
+                .context("cannot poll fanotify")?;
         }
         let mut events = Events::with_capacity(16);
         let mut backlog = false;
@@ -671,7 +664,7 @@ impl Daemon {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                return Err(Failure(format!("event loop: {e}")));
+                return Err(Error::msg(format!("event loop: {e}")));
             }
             let mut audit_ready = backlog;
             for ev in events.iter() {
@@ -680,7 +673,7 @@ impl Daemon {
                     PROC => proc_backlog = self.read_proc_events(&mut procs),
                     FILES => files_backlog = true,
                     SIGNAL => {
-                        while let Some(sig) = ctx(signals.pending(), "reading signals")? {
+                        while let Some(sig) = signals.pending().context("reading signals")? {
                             match sig {
                                 Signal::SIGTERM | Signal::SIGINT => {
                                     info!("{sig}: shutting down");
@@ -801,10 +794,10 @@ impl Daemon {
     }
 
     /// Reads up to `limit` datagrams; returns whether more may be waiting.
-    fn drain(&mut self, intake: &mut Intake, limit: usize) -> Result<bool, Failure> {
+    fn drain(&mut self, intake: &mut Intake, limit: usize) -> Result<bool, Error> {
         for _ in 0..limit {
             let now = Instant::now();
-            match ctx(intake.read(), "reading audit records")? {
+            match intake.read().context("reading audit records")? {
                 None => {
                     self.handle_closed();
                     return Ok(false);
@@ -868,7 +861,7 @@ impl Daemon {
         let mut health = Vec::new();
         let host = self.hostname.clone();
         let h =
-            |event, level, msg: String| Health::new(time::now_micros(), event, level, msg, &host);
+            |event, level, msg: String| Health::new(clock::now_micros(), event, level, msg, &host);
         let st = match k.audit.ctl.status() {
             Ok(st) => st,
             Err(e) => {
@@ -1043,7 +1036,7 @@ impl Daemon {
                     k.wanted_before = rules;
                     k.hand_over_duplicates(now, &mut health, &h);
                 }
-                Err(Failure(e)) => health.push(h("rules_unreadable", HealthLevel::Error, e)),
+                Err(e) => health.push(h("rules_unreadable", HealthLevel::Error, e.to_string())),
             }
         }
         self.check_task_never(enabled, &mut health);
@@ -1057,10 +1050,10 @@ impl Daemon {
         // Before the listing: a rule absent from it was loaded after this.
         let ticks = proc::boot_ticks_now();
         let k = &mut self.keeper;
-        let found = match super::rules::task_never_rules(&mut k.audit.ctl) {
+        let found = match audit_rules::task_never_rules(&mut k.audit.ctl) {
             Ok(f) => f,
-            Err(Failure(e)) => {
-                health.push(self.health("rules_unreadable", HealthLevel::Error, e));
+            Err(e) => {
+                health.push(self.health("rules_unreadable", HealthLevel::Error, e.to_string()));
                 return;
             }
         };
@@ -1133,7 +1126,7 @@ impl Daemon {
 
     /// A health event stamped now, from this host.
     fn health(&self, event: &'static str, level: HealthLevel, message: String) -> Health {
-        Health::new(time::now_micros(), event, level, message, &self.hostname)
+        Health::new(clock::now_micros(), event, level, message, &self.hostname)
     }
 
     /// Containers for a health event: id, runtime, name (from the runtime's state)
@@ -1161,7 +1154,7 @@ impl Daemon {
     fn on_file_changes(&mut self, changes: Vec<fswatch::Change>) -> Vec<String> {
         let mut add = Vec::new();
         for change in changes {
-            let now_time = time::now_micros();
+            let now_time = clock::now_micros();
             match change {
                 fswatch::Change::Directory { path } => {
                     debug!(
@@ -1317,7 +1310,7 @@ impl Daemon {
             &actor,
             &origin,
             details,
-            time::now_micros(),
+            clock::now_micros(),
             &self.hostname,
         );
         self.stats.findings += 1;
@@ -1339,7 +1332,7 @@ impl Daemon {
         k.enobufs_reported = self.stats.lost_enobufs;
         k.enobufs_next = now + ENOBUFS_EVERY;
         let ev = Health::new(
-            time::now_micros(),
+            clock::now_micros(),
             "records_lost",
             HealthLevel::Error,
             format!("{n} overflow(s) of sockwatch's audit socket (ENOBUFS): connects may have been missed"),
@@ -1360,7 +1353,7 @@ impl Daemon {
                 let inode =
                     |f: Option<FileId>| f.map_or(serde_json::Value::Null, |f| f.inode.into());
                 Health::new(
-                    time::now_micros(),
+                    clock::now_micros(),
                     "socket_changed",
                     HealthLevel::Info,
                     if old == new {
@@ -1485,7 +1478,7 @@ impl Daemon {
             &hit,
             &self.watched[hit.watched].path,
             &origin,
-            Extra { now: time::now_micros(), cmdline, hostname: Some(&self.hostname) },
+            Extra { now: clock::now_micros(), cmdline, hostname: Some(&self.hostname) },
         );
         self.stats.findings += 1;
         if allow::allowed(&self.allow, &f) {

@@ -28,7 +28,8 @@ use crate::core::scan::{Candidate, Scanner, Target, by_name, parse_socket_inode}
 use crate::core::time;
 use crate::io::proc::file_id;
 
-use super::{Failure, ctx, resolve_sockets};
+use super::resolve_sockets;
+use crate::error::{Context, Error};
 
 /// How many events may be open at once. auditd's log has no EOE records, so an
 /// event closes when this many newer ones have begun; records of one event are
@@ -54,7 +55,7 @@ struct Summary {
     unreadable: Vec<String>,
 }
 
-pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Failure> {
+pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
     let (watched, targets) = sockets(args, cfg)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -102,7 +103,7 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Failure> {
             write_err.is_none()
         });
         if let Some(e) = write_err {
-            return Err(Failure(format!("cannot write findings to stdout: {e}")));
+            return Err(Error::msg(format!("cannot write findings to stdout: {e}")));
         }
         sum.lines += line_no;
         match read {
@@ -111,11 +112,9 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Failure> {
         }
     }
     scanner.finish(&mut closed);
-    ctx(
-        report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out),
-        "cannot write findings to stdout",
-    )?;
-    ctx(out.flush(), "cannot write findings to stdout")?;
+    report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out)
+        .context("cannot write findings to stdout")?;
+    out.flush().context("cannot write findings to stdout")?;
     drop(out);
     summarize(&sum, &scanner, started.elapsed().as_secs_f64());
     Ok(if sum.unreadable.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -131,12 +130,12 @@ impl Summary {
 }
 
 /// The watched sockets, and what the name fallback compares with.
-fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Target>), Failure> {
+fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Target>), Error> {
     let mut watched = Vec::new();
     let mut targets = Vec::new();
     for spec in &args.socket_inodes {
         let (id, name) = parse_socket_inode(spec).ok_or_else(|| {
-            Failure(format!("--socket-inode {spec:?}: expected MAJ:MIN:INODE as a PATH record writes dev and inode (fe:00:9805826), optionally =/absolute/path"))
+            Error::msg(format!("--socket-inode {spec:?}: expected MAJ:MIN:INODE as a PATH record writes dev and inode (fe:00:9805826), optionally =/absolute/path"))
         })?;
         watched.push(WatchedSocket::new(name.clone().unwrap_or_else(|| spec.clone()), Some(id)));
         targets.push(Target { id: Some(id), names: name.map(|n| aliases(&n)).unwrap_or_default() });
@@ -175,7 +174,7 @@ fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Tar
             // Of the known sockets, those on this host.
             Err(_) if defaults => continue,
             Err(e) => {
-                return Err(Failure(format!(
+                return Err(Error::msg(format!(
                     "socket {}: {e}; for a log from another host, give the socket's identity there with --socket-inode MAJ:MIN:INODE",
                     given.display()
                 )));
@@ -188,8 +187,8 @@ fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Tar
         targets.push(Target { id: Some(id), names });
     }
     if defaults && watched.is_empty() {
-        return Err(Failure(
-            "no known runtime socket exists on this host: name one with --socket PATH, or, for a log from another host, --socket-inode MAJ:MIN:INODE".into(),
+        return Err(Error::msg(
+            "no known runtime socket exists on this host: name one with --socket PATH, or, for a log from another host, --socket-inode MAJ:MIN:INODE",
         ));
     }
     Ok((watched, targets))

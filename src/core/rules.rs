@@ -196,6 +196,12 @@ pub fn exists_at_boot(path: &str) -> bool {
         || !(path.starts_with("/run/") || path.starts_with("/var/run/"))
 }
 
+/// Native-ABI connect rules are the ones detection cannot do without; 32-bit and
+/// io_uring rules are loaded where the kernel supports them.
+pub fn is_required(rule: &RuleSpec) -> bool {
+    matches!(rule, RuleSpec::Connect { abi, socketcall: false, .. } if Some(abi) == super::abi::native().first())
+}
+
 #[cfg(test)]
 mod tests {
     use netlink_packet_audit::rules::RuleBuffer;

@@ -1,13 +1,6 @@
 //! RFC 3339 timestamps in UTC, without a calendar crate: only the proleptic
-//! Gregorian date of a Unix time is needed.
-
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// `2026-11-28T10:52:42.123456Z` for the current time.
-pub fn now_micros() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    format_micros(d.as_secs(), d.subsec_micros())
-}
+//! Gregorian date of a Unix time is needed. The clock itself is read in
+//! `io::clock`: the core only formats the times it is given.
 
 pub fn format_micros(secs: u64, micros: u32) -> String {
     format!("{}.{micros:06}Z", date_time(secs))

@@ -1,6 +1,8 @@
 //! Everything that touches the kernel or the outside world: the audit netlink
 //! channels, /proc, the watched socket files, outputs, signals and sd_notify.
 
+pub mod audit_rules;
+pub mod clock;
 pub mod fswatch;
 pub mod intake;
 pub mod log;
