@@ -6,6 +6,7 @@
 //! file that happens to be called `docker.sock` does not.
 
 use super::connect::{ConnectEvent, SockAddr};
+use super::finding::{Extra, Finding, connect_finding};
 use super::origin::Origin;
 
 /// A socket being guarded, with its identity as last seen on the host. The identity
@@ -118,19 +119,44 @@ pub fn worth_refresh(ev: &ConnectEvent, skip: Skip) -> bool {
             || matches!(ev.addr, Some(SockAddr::Unix(_))))
 }
 
-/// The whole decision: the socket must be watched and the process must be a
-/// container's, past the runtime's own set-up. `setup` is what the I/O side found
-/// about a process that looks like runtime set-up (see `looks_like_runtime_setup`).
+/// What the I/O side found out about the process behind a connect that reaches
+/// a watched socket (looked up only then: /proc is read for nothing else).
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub origin: Origin,
+    /// Its executable is the host's runtime binary (asked only when the
+    /// connect looks like runtime set-up, see `looks_like_runtime_setup`).
+    pub runtime_binary: bool,
+    /// Its full argv, when it was read (the record's PROCTITLE is cut short).
+    pub cmdline: Option<Vec<Vec<u8>>>,
+}
+
+/// A connect to a watched socket by a container's workload, as a finding.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    pub hit: Hit,
+    pub finding: Finding,
+}
+
+/// TRC-1019, from a connect to its finding: the socket must be watched and the
+/// process a container's (or not proven to be the host's), past the runtime's
+/// own set-up. `run` and `scan` both come through here. `look` is asked about
+/// the process only for a connect that reaches a watched socket; `now` and
+/// `hostname` stamp the finding.
 pub fn detect(
     ev: &ConnectEvent,
     watched: &[WatchedSocket],
     resolved: Option<FileId>,
-    origin: &Origin,
-    runtime_binary: bool,
-) -> Result<Hit, Skip> {
+    look: impl FnOnce(&Hit) -> Process,
+    now: String,
+    hostname: Option<&str>,
+) -> Result<Detection, Skip> {
     let hit = target(ev, watched, resolved)?;
-    judge(ev, origin, runtime_binary)?;
-    Ok(hit)
+    let process = look(&hit);
+    judge(ev, &process.origin, process.runtime_binary)?;
+    let extra = Extra { now, cmdline: process.cmdline, hostname };
+    let finding = connect_finding(ev, &hit, &watched[hit.watched].path, &process.origin, extra);
+    Ok(Detection { hit, finding })
 }
 
 /// The second half of `detect`, for a connect already known to reach a watched
@@ -165,6 +191,18 @@ mod tests {
 
     const SOCK: FileId = FileId { major: 0, minor: 26, inode: 1234 };
     const DECOY: FileId = FileId { major: 0, minor: 26, inode: 999 };
+
+    /// `detect`, with the process's origin given and the finding's stamp fixed.
+    fn verdict(
+        ev: &ConnectEvent,
+        w: &[WatchedSocket],
+        resolved: Option<FileId>,
+        origin: &Origin,
+        runtime_binary: bool,
+    ) -> Result<Hit, Skip> {
+        let look = |_: &Hit| Process { origin: origin.clone(), runtime_binary, cmdline: None };
+        detect(ev, w, resolved, look, "T".into(), None).map(|d| d.hit)
+    }
 
     fn watched() -> Vec<WatchedSocket> {
         vec![
@@ -254,7 +292,7 @@ mod tests {
                 connect(Some(SockAddr::Other(2)), Some(("/run/docker.sock", SOCK))), None, container(), hit.clone()),
         ];
         for (name, ev, resolved, origin, want) in cases {
-            assert_eq!(detect(&ev, &w, resolved, &origin, false), want, "{name}");
+            assert_eq!(verdict(&ev, &w, resolved, &origin, false), want, "{name}");
         }
     }
 
@@ -291,7 +329,7 @@ mod tests {
         let mut ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
         ev.success = Some(false);
         ev.exit = Some(-13);
-        assert!(detect(&ev, &watched(), None, &container(), false).is_ok());
+        assert!(verdict(&ev, &watched(), None, &container(), false).is_ok());
     }
 
     #[test]
@@ -299,19 +337,19 @@ mod tests {
         let w = watched();
         let mut ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
         ev.comm = Some(b"runc:[2:INIT]".to_vec());
-        assert_eq!(detect(&ev, &w, None, &container(), true), Err(Skip::RuntimeSetup));
+        assert_eq!(verdict(&ev, &w, None, &container(), true), Err(Skip::RuntimeSetup));
         // The same name on a binary that is not the host's runc: a workload hiding.
-        assert!(detect(&ev, &w, None, &container(), false).is_ok());
+        assert!(verdict(&ev, &w, None, &container(), false).is_ok());
         // The host's runc binary under its ordinary name is not set-up either.
         ev.comm = Some(b"runc".to_vec());
-        assert!(detect(&ev, &w, None, &container(), true).is_ok());
+        assert!(verdict(&ev, &w, None, &container(), true).is_ok());
         // Names of shims and monitors prove nothing: those run in host cgroups.
         for (comm, exe) in
             [("containerd-shim", "/usr/bin/containerd-shim-runc-v2"), ("conmon", "/usr/bin/conmon")]
         {
             ev.comm = Some(comm.as_bytes().to_vec());
             ev.exe = Some(exe.as_bytes().to_vec());
-            assert!(detect(&ev, &w, None, &container(), false).is_ok(), "{comm}");
+            assert!(verdict(&ev, &w, None, &container(), false).is_ok(), "{comm}");
         }
     }
 }

@@ -7,13 +7,7 @@ use crate::core::rules::{RuleSpec, copies};
 use crate::error::{Context, Error};
 use crate::io::netlink::{Control, Status};
 
-/// The result of loading one rule.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Load {
-    Added,
-    AlreadyLoaded,
-    Refused(String),
-}
+pub use crate::core::keeper::Load;
 
 pub fn open_control() -> Result<Control, Error> {
     Control::open().context("cannot open the audit netlink socket (are you root?)")

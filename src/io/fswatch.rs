@@ -23,13 +23,7 @@ use crate::core::fanotify::{
     parse,
 };
 
-/// A socket file's owner and mode, to tell what a FAN_ATTRIB changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Perms {
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-}
+pub use crate::core::socket_file::Perms;
 
 struct Watched {
     path: PathBuf,

@@ -65,19 +65,7 @@ fn header(len: usize, mtype: u16, flags: u16, seq: u32) -> Vec<u8> {
     v
 }
 
-/// The audit state AUDIT_GET reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Status {
-    /// 0 off, 1 on, 2 on and locked until reboot.
-    pub enabled: u32,
-    pub pid: u32,
-    pub lost: u32,
-    pub backlog: u32,
-    pub backlog_limit: u32,
-    /// In jiffies (the kernel's HZ), as the kernel keeps it.
-    pub backlog_wait_time: u32,
-    pub failure: u32,
-}
+pub use crate::core::keeper::Status;
 
 /// A synchronous request/reply channel to the kernel's audit subsystem.
 pub struct Control {
