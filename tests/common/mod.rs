@@ -1,7 +1,9 @@
 //! Helpers shared by the privileged and end-to-end tests: the root/CI gate, the
 //! lock that keeps tests on global audit state apart, a snapshot of that state, and
-//! a running `sockwatch run` with its findings.
+//! a running `sockwatch run` with its findings; and the golden files (`golden`).
 #![allow(dead_code)]
+
+pub mod golden;
 
 use std::fs::{self, File};
 use std::io::Read;
