@@ -8,5 +8,6 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod core;
+pub mod daemon;
 pub mod error;
 pub mod io;

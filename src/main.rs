@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     });
     log::set_level(level.unwrap_or(log::Level::Info));
     let result = match &cli.command {
-        Command::Run(args) => cmd::run::main(args, &cfg),
+        Command::Run(args) => sockwatch::daemon::main(args, &cfg),
         Command::Rules(args) => cmd::rules::main(args, &cfg),
         Command::Doctor(args) => cmd::doctor::main(args, &cfg),
         Command::Scan(args) => cmd::scan::main(args, &cfg),

@@ -14,8 +14,7 @@ use common::{BIN, tempdir};
 use sockwatch::core::assemble::Assembler;
 use sockwatch::core::cgroup::{Container, Runtime};
 use sockwatch::core::connect;
-use sockwatch::core::detect::{self, FileId, WatchedSocket};
-use sockwatch::core::finding::{self, Extra};
+use sockwatch::core::detect::{self, FileId, Process, WatchedSocket};
 use sockwatch::core::origin::{Attribution, By, Origin};
 use sockwatch::core::record::Record;
 
@@ -95,9 +94,8 @@ fn scan_auditd_raw_log_with_an_exe_allowlist() {
 
 /// Every connect in `capture` that reaches `watched`, as the JSON line `run` writes
 /// for it with `origin`: records parsed and assembled into events, connects
-/// extracted, detected and made findings by the pure core. This is the one place
-/// that knows the library's path from a connect event to a finding line; when that
-/// API changes, retarget it here. The clock and the hostname are fixed (and masked
+/// extracted, and made findings by `detect::detect`, the function `run` and `scan`
+/// both go through. The clock and the hostname are fixed (and masked
 /// all the same, as `run` takes them from the machine).
 fn finding_lines(capture: &[u8], watched: &WatchedSocket, origin: &Origin) -> String {
     let t0 = Instant::now();
@@ -111,14 +109,12 @@ fn finding_lines(capture: &[u8], watched: &WatchedSocket, origin: &Origin) -> St
     let watched = std::slice::from_ref(watched);
     let mut out = String::new();
     for c in events.iter().filter_map(connect::extract) {
-        let Ok(hit) = detect::detect(&c, watched, None, origin, false) else { continue };
-        let extra = Extra {
-            now: "2026-01-01T00:00:00.000000Z".into(),
-            cmdline: None,
-            hostname: Some("golden-host"),
+        let look = |_: &_| Process { origin: origin.clone(), runtime_binary: false, cmdline: None };
+        let now = "2026-01-01T00:00:00.000000Z".to_string();
+        let Ok(d) = detect::detect(&c, watched, None, look, now, Some("golden-host")) else {
+            continue;
         };
-        let f = finding::connect_finding(&c, &hit, &watched[hit.watched].path, origin, extra);
-        out.push_str(&serde_json::to_string(&f).unwrap());
+        out.push_str(&serde_json::to_string(&d.finding).unwrap());
         out.push('\n');
     }
     out

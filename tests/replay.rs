@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use sockwatch::core::assemble::{Assembler, Close, Event};
 use sockwatch::core::cgroup::{Container, Runtime};
-use sockwatch::core::connect::{self, SockAddr, Via};
-use sockwatch::core::detect::{self, FileId, Skip, WatchedSocket};
-use sockwatch::core::finding::{self, Extra};
+use sockwatch::core::connect::{self, ConnectEvent, SockAddr, Via};
+use sockwatch::core::detect::{self, Detection, FileId, Process, Skip, WatchedSocket};
 use sockwatch::core::origin::{Attribution, By, Origin};
 use sockwatch::core::record::Record;
 
@@ -41,6 +40,13 @@ fn container() -> Origin {
 
 /// The watched socket's identity, read from the capture itself: the PATH record of
 /// the host's connect by the real name.
+/// `detect::detect` as `run` calls it, for a process in a Docker container,
+/// stamped with a fixed time and host "h".
+fn detect_in_container(c: &ConnectEvent, watched: &[WatchedSocket]) -> Result<Detection, Skip> {
+    let look = |_: &_| Process { origin: container(), runtime_binary: false, cmdline: None };
+    detect::detect(c, watched, None, look, "2026-01-01T00:00:00.000000Z".into(), Some("h"))
+}
+
 fn real_socket(events: &[Event]) -> FileId {
     events
         .iter()
@@ -98,7 +104,7 @@ fn captured_connects_to_the_watched_inode_fire_and_others_do_not() {
     let verdicts: Vec<_> = events
         .iter()
         .filter_map(connect::extract)
-        .map(|c| detect::detect(&c, &watched, None, &container(), false).map(|h| h.file))
+        .map(|c| detect_in_container(&c, &watched).map(|d| d.hit.file))
         .collect();
     assert_eq!(
         verdicts,
@@ -116,14 +122,7 @@ fn findings_from_captured_records_carry_exact_bytes() {
         &events.iter().filter(|e| connect::extract(e).is_some()).nth(1).unwrap().clone(),
     )
     .unwrap();
-    let hit = detect::detect(&c, &watched, None, &container(), false).unwrap();
-    let f = finding::connect_finding(
-        &c,
-        &hit,
-        "/run/docker.sock",
-        &container(),
-        Extra { now: "2026-01-01T00:00:00.000000Z".into(), cmdline: None, hostname: Some("h") },
-    );
+    let f = detect_in_container(&c, &watched).unwrap().finding;
     let v: serde_json::Value = serde_json::to_value(&f).unwrap();
     let hex = v["socket"]["path_hex"].as_str().unwrap();
     assert!(hex.ends_with("616c696173fffe20782e736f636b"), "{hex}");
@@ -147,7 +146,7 @@ fn malformed_input_is_counted_and_does_not_cost_the_good_event() {
         "/run/docker.sock".into(),
         Some(FileId { major: 0xfe, minor: 0, inode: 10010627 }),
     )];
-    assert!(detect::detect(&good, &watched, None, &container(), false).is_ok());
+    assert!(detect_in_container(&good, &watched).is_ok());
 
     // Serial 41 was cut short and never got its EOE: closed by the timeout, and
     // without an inode it cannot be matched (no guess by name).
@@ -155,7 +154,7 @@ fn malformed_input_is_counted_and_does_not_cost_the_good_event() {
     assert_eq!(cut.closed_by, Close::Timeout);
     let cut = connect::extract(cut).unwrap();
     assert!(cut.paths.iter().all(|p| p.inode.is_none()));
-    assert_eq!(detect::detect(&cut, &watched, None, &container(), false), Err(Skip::NotWatched));
+    assert_eq!(detect_in_container(&cut, &watched).err(), Some(Skip::NotWatched));
 
     // The stray PATH after serial 40's EOE, the unknown types: events of their own.
     assert!(events.iter().any(|e| e.stamp.serial == 40 && e.closed_by == Close::Timeout));

@@ -35,7 +35,7 @@ pub fn main(args: &GenerateArgs) -> Result<ExitCode, Error> {
             };
             for (name, text) in pages() {
                 let path = dir.join(name);
-                std::fs::write(&path, text).context(&format!("cannot write {}", path.display()))?;
+                std::fs::write(&path, text).context(format!("cannot write {}", path.display()))?;
                 println!("wrote {}", path.display());
             }
             return Ok(ExitCode::SUCCESS);
@@ -47,7 +47,7 @@ pub fn main(args: &GenerateArgs) -> Result<ExitCode, Error> {
     match &args.out_dir {
         Some(dir) => {
             let path = dir.join(completion_file(args.what));
-            std::fs::write(&path, text).context(&format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, text).context(format!("cannot write {}", path.display()))?;
             println!("wrote {}", path.display());
         }
         None => std::io::stdout().write_all(&text).context("cannot write to stdout")?,

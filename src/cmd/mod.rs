@@ -3,7 +3,6 @@
 pub mod doctor;
 pub mod generate;
 pub mod rules;
-pub mod run;
 pub mod scan;
 
 use crate::error::{Context, Error};
@@ -21,7 +20,7 @@ pub fn resolve_sockets(configured: Option<&[std::path::PathBuf]>) -> Result<Vec<
     };
     let mut out: Vec<String> = Vec::new();
     for p in paths {
-        let r = sockets::resolve(p).context(&format!("socket {}", p.display()))?;
+        let r = sockets::resolve(p).context(format!("socket {}", p.display()))?;
         if !out.contains(&r) {
             out.push(r);
         }

@@ -114,7 +114,7 @@ fn install(
 }
 
 fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Error> {
-    fs::create_dir_all(dir).context(&format!("cannot create {}", dir.display()))?;
+    fs::create_dir_all(dir).context(format!("cannot create {}", dir.display()))?;
     let path = dir.join(RULES_FILE);
     let tmp = dir.join(format!(".{RULES_FILE}.tmp"));
     // 0640, as auditd's own rules files.
@@ -130,8 +130,8 @@ fn write_rules_file(dir: &Path, rules: &[RuleSpec]) -> Result<(), Error> {
         f.write_all(rules_file(rules).as_bytes())?;
         f.sync_all()
     };
-    write().context(&format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, &path).context(&format!("cannot write {}", path.display()))?;
+    write().context(format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, &path).context(format!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -20,8 +20,7 @@ use crate::cli::ScanArgs;
 use crate::config::Config;
 use crate::core::allow::{AllowRule, allowed};
 use crate::core::connect;
-use crate::core::detect::{self, Skip, WatchedSocket};
-use crate::core::finding::{Extra, connect_finding};
+use crate::core::detect::{self, Detection, Process, Skip, WatchedSocket};
 use crate::core::logline;
 use crate::core::origin::{Origin, Unproven};
 use crate::core::scan::{Candidate, Scanner, Target, by_name, parse_socket_inode};
@@ -220,21 +219,17 @@ fn report(
         let Some(ev) = connect::extract(&event) else { continue };
         sum.connects += 1;
         let resolved = by_name(&ev, targets);
-        match detect::target(&ev, watched, resolved) {
-            Ok(hit) => {
-                let host = node.as_deref().map(String::from_utf8_lossy);
-                let extra = Extra {
-                    now: time::format_millis(ev.stamp.sec, ev.stamp.msec),
-                    cmdline: None,
-                    hostname: host.as_deref(),
-                };
-                let f = connect_finding(
-                    &ev,
-                    &hit,
-                    &watched[hit.watched].path,
-                    &Origin::Unknown { namespaces: None, why: Unproven::Offline },
-                    extra,
-                );
+        // A past event has no live /proc: the container is unknown, and the
+        // finding is stamped with the event's own time and host.
+        let look = |_: &_| Process {
+            origin: Origin::Unknown { namespaces: None, why: Unproven::Offline },
+            runtime_binary: false,
+            cmdline: None,
+        };
+        let host = node.as_deref().map(String::from_utf8_lossy);
+        let now = time::format_millis(ev.stamp.sec, ev.stamp.msec);
+        match detect::detect(&ev, watched, resolved, look, now, host.as_deref()) {
+            Ok(Detection { finding: f, .. }) => {
                 // The configuration's allowlist applies as in `run`; offline only
                 // entries on `exe` alone can match, the container being unknown.
                 if allowed(allow, &f) {

@@ -125,8 +125,6 @@ pub enum Load {
 /// What the keeper remembers about the rules between checks.
 #[derive(Debug, Clone, Default)]
 pub struct RuleMemory {
-    /// The rules this run added (removed on exit).
-    pub added: Vec<RuleSpec>,
     /// The rules wanted at the last check: one wanted again after it went is
     /// restored; one wanted for the first time is a socket directory that appeared.
     pub wanted_before: Vec<RuleSpec>,
@@ -148,12 +146,14 @@ pub struct Outcome<'a> {
 
 /// After loading the missing rules: which were restored (someone removed
 /// them), which are sockets appearing, which the kernel refused, and which
-/// required ones cannot be loaded. `runtime_of` names a socket's runtime.
+/// required ones cannot be loaded. `added`: the rules this run added (removed
+/// on exit); those it adds now join them. `runtime_of` names a socket's runtime.
 /// Returns the health events and lines for the log.
 pub fn after_load(
     outcomes: &[Outcome<'_>],
     mem: &mut RuleMemory,
-    runtime_of: &dyn Fn(&str) -> &'static str,
+    added: &mut Vec<RuleSpec>,
+    runtime_of: &dyn Fn(&str) -> Option<&'static str>,
     h: Stamp<'_>,
 ) -> (Vec<Health>, Vec<String>) {
     let mut health = Vec::new();
@@ -165,8 +165,8 @@ pub fn after_load(
         match o.load {
             Load::Added => {
                 // Ours now, whatever it was at start: removed on exit.
-                if !mem.added.contains(o.rule) {
-                    mem.added.push(o.rule.clone());
+                if !added.contains(o.rule) {
+                    added.push(o.rule.clone());
                 }
                 if let Some(i) = mem.refused_reported.iter().position(|x| x == o.rule) {
                     // Refused before, taken now (a module loaded, say).
@@ -371,7 +371,8 @@ mod tests {
         let unicast = Policy { unicast: true, ..restore };
         let blind = Memory { blind: true, ..Memory::default() };
         // (status, policy, memory before, events, enable?, blind after)
-        let cases: Vec<(Status, Policy, Memory, Vec<(&str, Level)>, bool, bool)> = vec![
+        type Row = (Status, Policy, Memory, Vec<(&'static str, Level)>, bool, bool);
+        let cases: Vec<Row> = vec![
             (st(1, 0, 0), restore, Memory::default(), vec![], false, false),
             (st(0, 0, 0), restore, Memory::default(), vec![], true, false),
             (
@@ -434,8 +435,9 @@ mod tests {
         let conn = |p: &str| RuleSpec::Connect { abi: native, socketcall: false, path: p.into() };
         let (docker, podman) = (conn("/run/docker.sock"), conn("/run/podman/podman.sock"));
         let uring = RuleSpec::Uring;
-        let rt = |_: &str| "docker";
+        let rt = |_: &str| Some("docker");
         let mut mem = RuleMemory { wanted_before: vec![docker.clone()], ..RuleMemory::default() };
+        let mut added = Vec::new();
         // docker's rule was there before and is back: restored; podman's is new:
         // its directory appeared; the uring rule is optional and refused.
         let refused = Load::Refused("EINVAL".into());
@@ -444,7 +446,7 @@ mod tests {
             Outcome { rule: &podman, load: &Load::Added, dir_gone: false },
             Outcome { rule: &uring, load: &refused, dir_gone: false },
         ];
-        let got = after_load(&outcomes, &mut mem, &rt, &h).0;
+        let got = after_load(&outcomes, &mut mem, &mut added, &rt, &h).0;
         assert_eq!(
             events(&got),
             vec![
@@ -453,7 +455,7 @@ mod tests {
                 ("rules_refused", Level::Warning)
             ]
         );
-        assert_eq!(mem.added, vec![docker.clone(), podman.clone()]);
+        assert_eq!(added, vec![docker.clone(), podman.clone()]);
         assert_eq!(mem.wanted_before.len(), 3);
         // The same again: nothing new to say (announced and refused once each).
         mem.wanted_before.retain(|r| *r != podman);
@@ -461,17 +463,17 @@ mod tests {
             Outcome { rule: &podman, load: &Load::Added, dir_gone: false },
             Outcome { rule: &uring, load: &refused, dir_gone: false },
         ];
-        assert!(after_load(&again, &mut mem, &rt, &h).0.is_empty());
+        assert!(after_load(&again, &mut mem, &mut added, &rt, &h).0.is_empty());
         // A required rule refused: said once, and again only after it loaded.
         let req = [Outcome { rule: &docker, load: &refused, dir_gone: false }];
         assert_eq!(
-            events(&after_load(&req, &mut mem, &rt, &h).0),
+            events(&after_load(&req, &mut mem, &mut added, &rt, &h).0),
             vec![("rules_missing", Level::Error)]
         );
-        assert!(after_load(&req, &mut mem, &rt, &h).0.is_empty());
+        assert!(after_load(&req, &mut mem, &mut added, &rt, &h).0.is_empty());
         // Its directory went between the look and the load: waiting, not missing.
         let gone = [Outcome { rule: &docker, load: &refused, dir_gone: true }];
-        assert!(after_load(&gone, &mut mem, &rt, &h).0.is_empty());
+        assert!(after_load(&gone, &mut mem, &mut added, &rt, &h).0.is_empty());
         assert!(!mem.missing_reported);
         // Locked: the missing required rules are counted once.
         let mut m = RuleMemory::default();

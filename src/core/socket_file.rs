@@ -131,7 +131,8 @@ mod tests {
     fn table() {
         let sock = Some(p(0o660, 0, 998));
         // (event, actor, expected (id, severity, operation) or no finding)
-        let cases: &[(Event, Actor, Option<(&str, u8, &str)>)] = &[
+        type Row = (Event, Actor, Option<(&'static str, u8, &'static str)>);
+        let cases: &[Row] = &[
             (
                 Event::Perms { old: sock, new: p(0o666, 0, 998) },
                 OTHER,

@@ -1,0 +1,137 @@
+//! Assembled audit events -> connects -> TRC-1019 findings. The decision is
+//! `core::detect::detect`, the same function `scan` uses; this file supplies
+//! what only a live host knows: the process's origin from /proc and the
+//! process connector, its full argv, and the sockets' current identities.
+
+use std::time::Instant;
+
+use crate::core::assemble::Close;
+use crate::core::connect::{self, ConnectEvent, SockAddr};
+use crate::core::detect::{self, FileId, Hit, Process, Skip, looks_like_runtime_setup};
+use crate::core::origin::{By, Origin};
+use crate::debug;
+use crate::io::{clock, proc, sockets};
+
+use super::Daemon;
+use super::keeper::is_audit_change;
+
+impl Daemon {
+    /// Takes the events the assembler closed: counts them, wakes the keeper on
+    /// an audit configuration change, and judges every connect.
+    pub(super) fn handle_closed(&mut self) {
+        let closed = std::mem::take(&mut self.closed);
+        for ev in &closed {
+            self.stats.events += 1;
+            match ev.closed_by {
+                Close::Timeout => self.stats.events_timed_out += 1,
+                Close::Evicted => self.stats.events_evicted += 1,
+                _ => {}
+            }
+            if ev.records.iter().any(is_audit_change) {
+                self.keeper.check = true;
+            }
+            if let Some(c) = connect::extract(ev) {
+                self.stats.connects += 1;
+                self.on_connect(&c);
+            }
+        }
+        self.closed = closed;
+        self.closed.clear();
+    }
+
+    fn on_connect(&mut self, c: &ConnectEvent) {
+        let resolved = self.resolve_without_path(c);
+        let mut result = self.detect(c, resolved);
+        if let Err(skip) = result {
+            // A runtime may just have re-created its socket: look again.
+            if detect::worth_refresh(c, skip) {
+                let changed = sockets::refresh(&mut self.watched);
+                if !changed.is_empty() {
+                    self.socket_changes(changed);
+                    result = self.detect(c, resolved);
+                }
+            }
+        }
+        let f = match result {
+            Ok(d) => d.finding,
+            Err(skip) => return self.skip(c, skip),
+        };
+        if self.is_allowed(&f) {
+            debug!("connect {}: allowed by the allowlist ({:?})", c.stamp, f.container.name);
+            return;
+        }
+        self.offer(f, Instant::now());
+    }
+
+    fn detect(
+        &mut self,
+        c: &ConnectEvent,
+        resolved: Option<FileId>,
+    ) -> Result<detect::Detection, Skip> {
+        let watched = std::mem::take(&mut self.watched);
+        let now = clock::now_micros();
+        let hostname = self.hostname.clone();
+        let result =
+            detect::detect(c, &watched, resolved, |hit| self.look_up(c, hit), now, Some(&hostname));
+        self.watched = watched;
+        result
+    }
+
+    /// What only /proc and the process history know about a connect that
+    /// reached a watched socket.
+    fn look_up(&mut self, c: &ConnectEvent, _hit: &Hit) -> Process {
+        let at = c.stamp.sec as f64 + f64::from(c.stamp.msec) / 1000.0;
+        let mut origin = self.attributor.attribute(c.ids.pid, c.ids.ppid, at, &self.proc);
+        match &mut origin {
+            Origin::Container(a) => {
+                if a.by != By::Pid {
+                    self.stats.proc_vanished += 1;
+                }
+                a.meta = self.meta.lookup(&a.container);
+            }
+            Origin::Unknown { namespaces: None, .. } => {
+                self.stats.proc_vanished += 1;
+                self.stats.unattributed += 1;
+                debug!(
+                    "connect {}: pid {:?} gone and no ancestor tells its container",
+                    c.stamp, c.ids.pid
+                );
+            }
+            Origin::Unknown { .. } | Origin::Host => {}
+        }
+        let runtime_binary = looks_like_runtime_setup(c) && proc::is_host_runtime_binary(c.ids.pid);
+        // Read only for what will be a finding: a host process's argv is not needed.
+        let cmdline = match origin {
+            Origin::Host => None,
+            _ if runtime_binary => None,
+            _ => proc::full_cmdline(c.ids.pid, c.proctitle.as_deref()),
+        };
+        Process { origin, runtime_binary, cmdline }
+    }
+
+    /// A connect with no PATH record (the kernel did not resolve a name) is matched
+    /// by resolving sun_path inside the process's root, while it still exists.
+    fn resolve_without_path(&self, c: &ConnectEvent) -> Option<FileId> {
+        if c.paths.iter().any(|p| p.inode.is_some()) {
+            return None;
+        }
+        let (Some(pid), Some(SockAddr::Unix(path))) = (c.ids.pid, &c.addr) else { return None };
+        proc::resolve_in(pid, c.cwd.as_deref(), path).ok()
+    }
+
+    fn skip(&mut self, c: &ConnectEvent, why: Skip) {
+        match why {
+            Skip::NotUnixPath => self.stats.skipped_not_unix += 1,
+            Skip::NotWatched => self.stats.skipped_not_watched += 1,
+            Skip::HostProcess => self.stats.skipped_host += 1,
+            Skip::RuntimeSetup => self.stats.skipped_runtime_setup += 1,
+        }
+        debug!(
+            "connect {} by pid {:?} ({}) skipped: {}",
+            c.stamp,
+            c.ids.pid,
+            String::from_utf8_lossy(c.comm.as_deref().unwrap_or_default()),
+            why.as_str()
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Findings, health events and counters on their way out: the allowlist, the
+//! de-duplication window, the outputs, the log.
+
+use std::time::{Duration, Instant};
+
+use crate::core::allow;
+use crate::core::cgroup::Container;
+use crate::core::finding::Finding;
+use crate::core::health::{Health, Level};
+use crate::io::clock;
+use crate::io::output::Report;
+use crate::{error, info, warn};
+
+use super::Daemon;
+
+/// The counters are logged this long after they first change since the last
+/// report (and on SIGUSR1 and at exit); an idle daemon logs nothing and wakes for
+/// nothing.
+pub(super) const STATS_EVERY: Duration = Duration::from_secs(600);
+/// ENOBUFS losses are reported at most this often.
+pub(super) const ENOBUFS_EVERY: Duration = Duration::from_secs(10);
+/// Containers named in one health event, at most (the total is given beside).
+const CONTAINERS_SHOWN: usize = 100;
+
+impl Daemon {
+    /// A health event stamped now, from this host.
+    pub(super) fn health(&self, event: &'static str, level: Level, message: String) -> Health {
+        Health::new(clock::now_micros(), event, level, message, &self.hostname)
+    }
+
+    pub(super) fn report(&mut self, health: Vec<Health>) {
+        for ev in health {
+            match ev.level {
+                Level::Error => error!("health: {}", ev.message),
+                Level::Warning => warn!("health: {}", ev.message),
+                Level::Info => info!("health: {}", ev.message),
+            }
+            self.stats.health_events += 1;
+            self.outputs.emit(&Report::Health(ev));
+        }
+    }
+
+    /// Counts a finding and says whether the allowlist takes it.
+    pub(super) fn is_allowed(&mut self, f: &Finding) -> bool {
+        self.stats.findings += 1;
+        let allowed = allow::allowed(&self.allow, f);
+        if allowed {
+            self.stats.allowed += 1;
+        }
+        allowed
+    }
+
+    /// A finding through the de-duplication window to the outputs.
+    pub(super) fn offer(&mut self, f: Finding, now: Instant) {
+        let mut out = std::mem::take(&mut self.emitted);
+        self.dedup.offer(f, now, &mut out);
+        self.emitted = out;
+        self.emit();
+    }
+
+    pub(super) fn emit(&mut self) {
+        for f in std::mem::take(&mut self.emitted) {
+            self.stats.findings_emitted += 1;
+            self.outputs.emit(&Report::Finding(Box::new(f)));
+        }
+        self.stats.output_errors = self.outputs.counters.failed;
+        self.stats.output_dropped = self.outputs.counters.dropped;
+    }
+
+    /// Containers for a health event: id, runtime, name (from the runtime's state)
+    /// and the number of processes concerned; at most 100 (the total is given
+    /// beside them).
+    pub(super) fn containers_json(
+        &mut self,
+        list: Vec<(Container, usize)>,
+    ) -> (serde_json::Value, usize) {
+        let total = list.len();
+        let out: Vec<serde_json::Value> = list
+            .into_iter()
+            .take(CONTAINERS_SHOWN)
+            .map(|(c, n)| {
+                let name = self.meta.lookup(&c).and_then(|m| m.name);
+                serde_json::json!({"id": c.id, "runtime": c.runtime.as_str(), "name": name, "processes": n})
+            })
+            .collect();
+        (serde_json::Value::Array(out), total)
+    }
+
+    /// ENOBUFS on sockwatch's own socket, reported at most every 10 s: it happens
+    /// when sockwatch is already behind, so it must cost next to nothing.
+    pub(super) fn report_enobufs(&mut self, now: Instant) {
+        let k = &mut self.keeper;
+        let n = self.stats.lost_enobufs - k.enobufs_reported;
+        k.enobufs_reported = self.stats.lost_enobufs;
+        k.enobufs_next = now + ENOBUFS_EVERY;
+        let ev = self
+            .health(
+                "records_lost",
+                Level::Error,
+                format!("{n} overflow(s) of sockwatch's audit socket (ENOBUFS): connects may have been missed"),
+            )
+            .with("source", "enobufs")
+            .with("overflows", n)
+            .with("overflows_total", self.stats.lost_enobufs);
+        self.report(vec![ev]);
+    }
+
+    pub(super) fn periodic_stats(&mut self, now: Instant) {
+        match self.stats_due {
+            Some(due) if now >= due => {
+                info!("stats: {}", self.stats);
+                self.reported = self.stats.clone();
+                self.stats_due = None;
+            }
+            None if self.stats != self.reported => self.stats_due = Some(now + STATS_EVERY),
+            _ => {}
+        }
+    }
+}
