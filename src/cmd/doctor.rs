@@ -25,7 +25,25 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
         paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
     let rules = rule_set(&present, abi::native());
 
-    // Audit.
+    audit(&rules, &mut fatal);
+    multicast(&mut fatal);
+    blind_spots();
+    fanotify(&paths);
+    cgroups();
+    sockets(&paths);
+    runtimes();
+    outputs(args, cfg);
+    if fatal.is_empty() {
+        println!("result     detection can work");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("result     DETECTION CANNOT WORK: {}", fatal.join("; "));
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Audit's state, sockwatch's rules, and the task-list never rules.
+fn audit(rules: &[crate::core::rules::RuleSpec], fatal: &mut Vec<String>) {
     match open_control().and_then(|mut c| Ok((c.status().map_err(Error::from)?, c))) {
         Ok((st, mut ctl)) => {
             let state = match st.enabled {
@@ -46,7 +64,7 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
                 "           lost {}, backlog {}/{} (sockwatch run raises the limit to {BACKLOG_LIMIT}), backlog_wait_time {} jiffies",
                 st.lost, st.backlog, st.backlog_limit, st.backlog_wait_time
             );
-            match loaded(&mut ctl, &rules) {
+            match loaded(&mut ctl, rules) {
                 Ok((have, _)) => {
                     let n = have.iter().filter(|h| **h).count();
                     println!(
@@ -79,6 +97,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
             fatal.push(format!("audit control: {e}"));
         }
     }
+}
+
+/// The multicast group `run` reads records from beside auditd.
+fn multicast(fatal: &mut Vec<String>) {
     match Intake::open() {
         Ok(_) => println!("           multicast (AUDIT_NLGRP_READLOG): readable"),
         Err(e) => {
@@ -86,8 +108,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
             fatal.push(format!("audit multicast: {e}"));
         }
     }
+}
 
-    // The kernel command line, and ABIs no syscall rule sees.
+/// The kernel command line, and ABIs no syscall rule sees.
+fn blind_spots() {
     let cmdline = crate::io::proc::kernel_cmdline();
     match blind::cmdline_audit(&cmdline) {
         Some(v) if !blind::may_be_enabled_late(Some(&v)) => {
@@ -107,9 +131,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
             "x32        unknown: the probe was stopped and no kernel configuration was found"
         ),
     }
+}
 
-    // fanotify.
-    match crate::io::fswatch::FsWatch::open(&paths) {
+fn fanotify(paths: &[String]) {
+    match crate::io::fswatch::FsWatch::open(paths) {
         Ok(w) => {
             println!("fanotify   FID-mode group: ok");
             for (path, status) in w.status() {
@@ -128,8 +153,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
         ),
         Err(e) => println!("           open attempts on socket files: probe failed: {e}"),
     }
+}
 
-    // cgroups.
+/// The cgroup version, and the host namespaces attribution compares with.
+fn cgroups() {
     let cgroup = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "v2 (unified)"
     } else if Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() {
@@ -148,9 +175,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
         }
     };
     println!("host ns    mnt {} pid {}, from {from}", show(host.mnt), show(host.pid));
+}
 
-    // Sockets.
-    for p in &paths {
+fn sockets(paths: &[String]) {
+    for p in paths {
         let runtime =
             crate::core::runtimes::runtime_of(p).map_or(String::new(), |r| format!(" ({r})"));
         match fs::symlink_metadata(p) {
@@ -174,8 +202,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
             ),
         }
     }
+}
 
-    // Runtimes.
+/// Container runtimes running now.
+fn runtimes() {
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(comm) = fs::read_to_string(entry.path().join("comm")) else { continue };
@@ -190,8 +220,10 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
         "runtimes   {}",
         if found.is_empty() { "none running".to_string() } else { found.join(", ") }
     );
+}
 
-    // Outputs.
+/// Whether each output can be written to.
+fn outputs(args: &DoctorArgs, cfg: &Config) {
     let outputs = if args.outputs.is_empty() {
         cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout])
     } else {
@@ -212,14 +244,6 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
             ),
         };
         println!("output     {o}: {}{what}", if ok { "" } else { "PROBLEM: " });
-    }
-
-    if fatal.is_empty() {
-        println!("result     detection can work");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("result     DETECTION CANNOT WORK: {}", fatal.join("; "));
-        Ok(ExitCode::FAILURE)
     }
 }
 

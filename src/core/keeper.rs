@@ -157,42 +157,7 @@ pub fn after_load(
     h: Stamp<'_>,
 ) -> (Vec<Health>, Vec<String>) {
     let mut health = Vec::new();
-    let mut notes = Vec::new();
-    let mut restored = 0;
-    let mut appeared: Vec<&str> = Vec::new();
-    let mut refused = Vec::new();
-    for o in outcomes {
-        match o.load {
-            Load::Added => {
-                // Ours now, whatever it was at start: removed on exit.
-                if !added.contains(o.rule) {
-                    added.push(o.rule.clone());
-                }
-                if let Some(i) = mem.refused_reported.iter().position(|x| x == o.rule) {
-                    // Refused before, taken now (a module loaded, say).
-                    mem.refused_reported.remove(i);
-                    notes.push(format!("the kernel now takes {}", o.rule.describe()));
-                    continue;
-                }
-                match o.rule {
-                    RuleSpec::Connect { path, .. } if !mem.wanted_before.contains(o.rule) => {
-                        if !appeared.contains(&path.as_str()) {
-                            appeared.push(path);
-                        }
-                    }
-                    _ => restored += 1,
-                }
-            }
-            Load::Refused(_) if o.dir_gone => {}
-            Load::Refused(why)
-                if !is_required(o.rule) && !mem.refused_reported.contains(o.rule) =>
-            {
-                mem.refused_reported.push(o.rule.clone());
-                refused.push((o.rule.clone(), why.clone()));
-            }
-            _ => {}
-        }
-    }
+    let Sorted { restored, appeared, refused, notes } = sort(outcomes, mem, added);
     let required: Vec<String> = outcomes
         .iter()
         .filter_map(|o| match o.load {
@@ -244,6 +209,58 @@ pub fn after_load(
     }
     mem.wanted_before = outcomes.iter().map(|o| o.rule.clone()).collect();
     (health, notes)
+}
+
+/// The loads sorted by what they mean.
+struct Sorted<'a> {
+    restored: usize,
+    appeared: Vec<&'a str>,
+    refused: Vec<Refused>,
+    notes: Vec<String>,
+}
+
+fn sort<'a>(
+    outcomes: &[Outcome<'a>],
+    mem: &mut RuleMemory,
+    added: &mut Vec<RuleSpec>,
+) -> Sorted<'a> {
+    let mut notes = Vec::new();
+    let mut restored = 0;
+    let mut appeared: Vec<&'a str> = Vec::new();
+    let mut refused = Vec::new();
+    for o in outcomes {
+        match o.load {
+            Load::Added => {
+                // Ours now, whatever it was at start: removed on exit.
+                if !added.contains(o.rule) {
+                    added.push(o.rule.clone());
+                }
+                if let Some(i) = mem.refused_reported.iter().position(|x| x == o.rule) {
+                    // Refused before, taken now (a module loaded, say).
+                    mem.refused_reported.remove(i);
+                    notes.push(format!("the kernel now takes {}", o.rule.describe()));
+                    continue;
+                }
+                match o.rule {
+                    RuleSpec::Connect { path, .. } if !mem.wanted_before.contains(o.rule) => {
+                        if !appeared.contains(&path.as_str()) {
+                            appeared.push(path);
+                        }
+                    }
+                    _ => restored += 1,
+                }
+            }
+            Load::Refused(_) if o.dir_gone => {}
+            Load::Refused(why)
+                if !is_required(o.rule) && !mem.refused_reported.contains(o.rule) =>
+            {
+                mem.refused_reported.push(o.rule.clone());
+                refused.push((o.rule.clone(), why.clone()));
+            }
+            _ => {}
+        }
+    }
+    Sorted { restored, appeared, refused, notes }
 }
 
 /// With the configuration locked nothing can be loaded: said once when
