@@ -1,4 +1,5 @@
-//! The subcommands: each wires the pure core to the I/O it needs.
+//! The subcommands other than `run` (see `daemon`): each wires the pure core to
+//! the I/O it needs.
 
 pub mod doctor;
 pub mod generate;
