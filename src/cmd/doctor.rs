@@ -193,7 +193,7 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Failure> {
 
     // Outputs.
     let outputs = if args.outputs.is_empty() {
-        cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout])
+        cfg.run.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout])
     } else {
         args.outputs.clone()
     };
