@@ -1,13 +1,29 @@
 //! The command line, defined once with clap. `--help`, the man pages and the
 //! shell completions are all generated from these definitions (`sockwatch
 //! generate`), so they cannot drift apart.
+//!
+//! The options the configuration file can set too are defined once, in the
+//! `*Options` structs, which derive both `clap::Args` and `serde::Deserialize`:
+//! a field is an option on the command line and, under the same name, a key of
+//! the file (`config`), and sockwatch.toml(5) shows each key with its option's
+//! help. Every such field is an `Option`: `None` when not given, so that the
+//! command line wins over the file and the file over the defaults
+//! (`config::Settings`). A `--x`/`--no-x` pair is one setting written to two
+//! fields: the one named after the file's key, and its negation, which the file
+//! does not take (`#[serde(skip)]`) and which holds the same setting's value
+//! (`--rules` sets `no_rules` to false there); clap keeps only the last of a pair
+//! given. Their values have types (enums, `OutputSpec`, `DedupWindow`) that both
+//! sides parse the same way.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
 
 use crate::io::log::Level;
 use crate::io::output::OutputSpec;
+use crate::io::output::jsonl::Fsync;
+use crate::io::output::syslog::{Facility, Format as SyslogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,9 +38,8 @@ use crate::io::output::OutputSpec;
         JSON finding per connect."
 )]
 pub struct Cli {
-    /// How much to log on stderr [default: info].
-    #[arg(long, value_enum, global = true)]
-    pub log_level: Option<Level>,
+    #[command(flatten)]
+    pub global: GlobalOptions,
 
     /// The configuration file [default: /etc/sockwatch/sockwatch.toml, if it
     /// exists]. Options given on the command line win over it.
@@ -33,6 +48,14 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The options of every command that the configuration file can set too.
+#[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
+pub struct GlobalOptions {
+    /// How much to log on stderr [default: info].
+    #[arg(long, value_enum, global = true)]
+    pub log_level: Option<Level>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,18 +154,37 @@ pub struct RunArgs {
     #[command(flatten)]
     pub sockets: SocketArgs,
 
+    #[command(flatten)]
+    pub options: RunOptions,
+}
+
+/// How `run` reads audit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditMode {
+    Multicast,
+    Unicast,
+}
+
+/// A number of seconds from 0 to 86400 (a day).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DedupWindow(pub f64);
+
+/// `run`'s options, which are also keys of the configuration file. Their
+/// defaults are `RunOptions::defaults` (config.rs).
+#[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
+pub struct RunOptions {
     /// Where findings go (repeatable) [default: stdout]: `stdout`; `jsonl:PATH` to
     /// append JSON lines to PATH (created with mode 0640); `journald` (the native
     /// journal protocol); `syslog` (/dev/log) or `syslog:SOCKET`.
     #[arg(long = "output", value_name = "SPEC")]
-    pub outputs: Vec<OutputSpec>,
+    pub outputs: Option<Vec<OutputSpec>>,
 
     /// A program that may delete and re-create the watched sockets, by executable
     /// name (repeatable) [default: dockerd, containerd, podman, crio, systemd
     /// (socket activation), buildkitd, k3s, cri-dockerd]. Anyone else
     /// doing it is finding SW-1002.
     #[arg(long = "socket-owner", value_name = "NAME")]
-    pub socket_owners: Vec<String>,
+    pub socket_owners: Option<Vec<String>>,
 
     /// How records are read [default: multicast]. `multicast` reads a copy
     /// beside any audit daemon (auditd). `unicast` registers sockwatch as the
@@ -150,40 +192,47 @@ pub struct RunArgs {
     /// record to its log and holds records when sockwatch is busy instead of
     /// dropping them; refused when another daemon is registered, given back on
     /// exit. A held registration would keep auditd from starting.
-    #[arg(long, value_name = "MODE", value_parser = ["multicast", "unicast"])]
-    pub audit_mode: Option<String>,
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub audit_mode: Option<AuditMode>,
 
     /// When something switches audit off, only report it (a health event) instead
     /// of turning it back on.
-    #[arg(long, overrides_with = "restore_audit_state")]
-    pub keep_audit_state: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    #[arg(overrides_with = "restore_audit_state")]
+    pub keep_audit_state: Option<bool>,
 
     /// Turn audit back on when something switches it off (the default; overrides
     /// `keep_audit_state = true` in the configuration file).
-    #[arg(long, overrides_with = "keep_audit_state")]
-    pub restore_audit_state: bool,
+    #[arg(long, num_args = 0, default_missing_value = "false")]
+    #[arg(overrides_with = "keep_audit_state")]
+    #[serde(skip)]
+    pub restore_audit_state: Option<bool>,
 
     /// Delete every `never` rule on audit's task list (`-a never,task`, as auditd's
     /// 10-no-audit.rules loads) whenever one appears, with a health event each
     /// time. Such a rule gives no task created while it is loaded an audit
     /// context, so no connect of theirs is ever seen. Without this option it is
     /// reported (an error health event) and left in place.
-    #[arg(long, overrides_with = "keep_task_never")]
-    pub remove_task_never: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    #[arg(overrides_with = "keep_task_never")]
+    pub remove_task_never: Option<bool>,
 
     /// Report `never` rules on the task list but leave them (the default;
     /// overrides `remove_task_never = true` in the configuration file).
-    #[arg(long, overrides_with = "remove_task_never")]
-    pub keep_task_never: bool,
+    #[arg(long, num_args = 0, default_missing_value = "false")]
+    #[arg(overrides_with = "remove_task_never")]
+    #[serde(skip)]
+    pub keep_task_never: Option<bool>,
 
     /// Do not load audit rules; rely on rules loaded by someone else.
-    #[arg(long, overrides_with = "rules")]
-    pub no_rules: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true", overrides_with = "rules")]
+    pub no_rules: Option<bool>,
 
     /// Load the audit rules (the default; overrides `no_rules = true` in the
     /// configuration file).
-    #[arg(long, overrides_with = "no_rules")]
-    pub rules: bool,
+    #[arg(long, num_args = 0, default_missing_value = "false", overrides_with = "no_rules")]
+    #[serde(skip)]
+    pub rules: Option<bool>,
 
     /// dockerd's data-root, where container names, images and labels are read
     /// [default: /var/lib/docker].
@@ -203,33 +252,38 @@ pub struct RunArgs {
     /// Treat a process whose cgroup names no known runtime as a host process even
     /// when its mount and pid namespaces are not the host's. By default it is
     /// reported, as a container with runtime "unknown".
-    #[arg(long, overrides_with = "namespace_fallback")]
-    pub no_namespace_fallback: bool,
+    // The file's key is the setting, `namespace_fallback = false`: this option
+    // sets it to false (sockwatch.toml(5) says so).
+    #[arg(long = "no-namespace-fallback", num_args = 0, default_missing_value = "false")]
+    #[arg(overrides_with = "with_namespace_fallback")]
+    pub namespace_fallback: Option<bool>,
 
     /// Report such processes (the default; overrides `namespace_fallback = false`
     /// in the configuration file).
-    #[arg(long, overrides_with = "no_namespace_fallback")]
-    pub namespace_fallback: bool,
+    #[arg(long = "namespace-fallback", num_args = 0, default_missing_value = "true")]
+    #[arg(overrides_with = "namespace_fallback")]
+    #[serde(skip)]
+    pub with_namespace_fallback: Option<bool>,
 
     /// Fold findings with the same container, executable, socket and outcome
     /// within this many seconds into the first and one summary with a count
     /// [default: 10]. 0 turns folding off.
     #[arg(long, value_name = "SECONDS")]
-    pub dedup_window: Option<f64>,
+    pub dedup_window: Option<DedupWindow>,
 
     /// The syslog message format [default: rfc5424].
-    #[arg(long, value_name = "FORMAT", value_parser = ["rfc5424", "rfc3164"])]
-    pub syslog_format: Option<String>,
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub syslog_format: Option<SyslogFormat>,
 
     /// The syslog facility [default: authpriv].
-    #[arg(long, value_name = "NAME")]
-    pub syslog_facility: Option<String>,
+    #[arg(long, value_name = "NAME", value_enum, hide_possible_values = true)]
+    pub syslog_facility: Option<Facility>,
 
     /// When JSON lines files are synced to disk [default: batch]: `batch` at most
     /// once a second while findings are written, `line` after every line, `never`
     /// (the kernel decides).
-    #[arg(long, value_name = "POLICY", value_parser = ["batch", "line", "never"])]
-    pub jsonl_fsync: Option<String>,
+    #[arg(long, value_name = "POLICY", value_enum)]
+    pub jsonl_fsync: Option<Fsync>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -254,6 +308,13 @@ pub struct RulesArgs {
     #[command(flatten)]
     pub sockets: SocketArgs,
 
+    #[command(flatten)]
+    pub options: RulesOptions,
+}
+
+/// `rules`' options; all but `--all` are also keys of the configuration file.
+#[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
+pub struct RulesOptions {
     /// The directory for the persistent rules file 50-sockwatch.rules
     /// [default: /etc/audit/rules.d].
     #[arg(long, value_name = "DIR")]
@@ -263,14 +324,16 @@ pub struct RulesArgs {
     /// (key=sockwatch), whatever socket it names, not only the rules for the
     /// sockets configured now. The package's removal uses this.
     #[arg(long)]
+    #[serde(skip)]
     pub all: bool,
 
     /// Change only the loaded rules, not the rules file.
-    #[arg(long, overrides_with = "persist")]
-    pub no_persist: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true", overrides_with = "persist")]
+    pub no_persist: Option<bool>,
 
     /// Change the rules file too (the default; overrides `no_persist = true` in the
     /// configuration file).
-    #[arg(long, overrides_with = "no_persist")]
-    pub persist: bool,
+    #[arg(long, num_args = 0, default_missing_value = "false", overrides_with = "no_persist")]
+    #[serde(skip)]
+    pub persist: Option<bool>,
 }

@@ -21,11 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let level = cli.log_level.or_else(|| {
-        cfg.log_level
-            .as_deref()
-            .and_then(|l| <log::Level as clap::ValueEnum>::from_str(l, true).ok())
-    });
+    let level = cli.global.log_level.or(cfg.global.log_level);
     log::set_level(level.unwrap_or(log::Level::Info));
     let result = match &cli.command {
         Command::Run(args) => sockwatch::daemon::main(args, &cfg),

@@ -225,7 +225,7 @@ fn runtimes() {
 /// Whether each output can be written to.
 fn outputs(args: &DoctorArgs, cfg: &Config) {
     let outputs = if args.outputs.is_empty() {
-        cfg.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout])
+        cfg.run.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout])
     } else {
         args.outputs.clone()
     };

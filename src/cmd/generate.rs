@@ -240,13 +240,13 @@ pub fn man5() -> String {
         let help =
             arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
         keys.control("TP", [] as [&str; 0]);
-        keys.text([bold(k.key), roman(" = "), italic(k.value)]);
+        keys.text([bold(k.key), roman(" = "), italic(k.value.as_str())]);
         let scope = match k.command {
             Some(c) => format!("sockwatch {c}"),
             None => "every command".to_string(),
         };
-        if k.key == "namespace_fallback" {
-            // The one key whose sense is the opposite of its option's.
+        if long == format!("no-{}", k.key.replace('_', "-")) {
+            // A key whose option is its negation (`--no-namespace-fallback`).
             keys.text([roman(format!("false is --{long} (of {scope}): "))]);
         } else {
             keys.text([roman(format!("As --{long} (of {scope}): "))]);

@@ -43,15 +43,19 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, E
     let loadable = rule_set(&present, abi::native());
     let persist = Persist {
         dir: args
+            .options
             .rules_dir
             .clone()
-            .or_else(|| cfg.rules_dir.clone())
+            .or_else(|| cfg.rules.rules_dir.clone())
             .unwrap_or_else(|| "/etc/audit/rules.d".into()),
-        enabled: !crate::config::flag(args.no_persist, args.persist)
-            .or(cfg.no_persist)
+        enabled: !args
+            .options
+            .no_persist
+            .or(args.options.persist)
+            .or(cfg.rules.no_persist)
             .unwrap_or(false),
     };
-    if args.all && args.action != RulesAction::Remove {
+    if args.options.all && args.action != RulesAction::Remove {
         return Err(Error::msg("--all goes only with `rules remove`"));
     }
     match args.action {
@@ -67,7 +71,7 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, E
             }
             install(&persist, &loadable, &file_rules)
         }
-        RulesAction::Remove if args.all => remove_all(&persist),
+        RulesAction::Remove if args.options.all => remove_all(&persist),
         RulesAction::Remove => remove(&persist, &rules),
         RulesAction::Status => status(&rules),
     }

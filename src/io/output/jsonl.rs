@@ -13,23 +13,13 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When the file is synced; its names are the command line's and the
+/// configuration file's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Fsync {
     Batch,
     Line,
     Never,
-}
-
-impl std::str::FromStr for Fsync {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Fsync, String> {
-        match s {
-            "batch" => Ok(Fsync::Batch),
-            "line" => Ok(Fsync::Line),
-            "never" => Ok(Fsync::Never),
-            _ => Err(format!("{s:?} is not one of batch, line, never")),
-        }
-    }
 }
 
 pub struct Jsonl {

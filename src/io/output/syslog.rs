@@ -20,34 +20,44 @@ use crate::core::finding::Finding;
 
 pub const DEV_LOG: &str = "/dev/log";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The message format; its names are the command line's and the configuration
+/// file's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Rfc5424,
     Rfc3164,
 }
 
-impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Format, String> {
-        match s {
-            "rfc5424" => Ok(Format::Rfc5424),
-            "rfc3164" => Ok(Format::Rfc3164),
-            _ => Err(format!("{s:?} is not rfc5424 or rfc3164")),
-        }
-    }
+/// A syslog facility, by the name the command line and the configuration file
+/// use; its value is the facility's code (local0 is 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[repr(u8)]
+pub enum Facility {
+    Kern = 0,
+    User = 1,
+    Mail = 2,
+    Daemon = 3,
+    Auth = 4,
+    Syslog = 5,
+    Lpr = 6,
+    News = 7,
+    Uucp = 8,
+    Cron = 9,
+    Authpriv = 10,
+    Ftp = 11,
+    Local0 = 16,
+    Local1 = 17,
+    Local2 = 18,
+    Local3 = 19,
+    Local4 = 20,
+    Local5 = 21,
+    Local6 = 22,
+    Local7 = 23,
 }
 
-pub const FACILITY_NAMES: [&str; 20] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
-];
-
-/// The facility's code: the index in FACILITY_NAMES, local0 being 16.
-pub fn facility(name: &str) -> Result<u8, String> {
-    match FACILITY_NAMES.iter().position(|n| *n == name) {
-        Some(i) if i < 12 => Ok(i as u8),
-        Some(i) => Ok((i + 4) as u8),
-        None => Err(format!("{name:?} is not a syslog facility ({})", FACILITY_NAMES.join(", "))),
+impl Facility {
+    pub fn code(self) -> u8 {
+        self as u8
     }
 }
 
@@ -253,10 +263,13 @@ mod tests {
 
     #[test]
     fn facilities() {
-        assert_eq!(facility("authpriv"), Ok(10));
-        assert_eq!(facility("local0"), Ok(16));
-        assert_eq!(facility("local7"), Ok(23));
-        assert!(facility("nope").is_err());
+        use clap::ValueEnum;
+        let code = |name| Facility::from_str(name, false).map(Facility::code);
+        assert_eq!(code("authpriv"), Ok(10));
+        assert_eq!(code("local0"), Ok(16));
+        assert_eq!(code("local7"), Ok(23));
+        assert!(code("nope").is_err());
+        assert_eq!(Facility::value_variants().len(), 20);
     }
 
     #[test]
