@@ -20,6 +20,7 @@ use toml::Spanned;
 
 use crate::cli::{AuditMode, DedupWindow, GlobalOptions, RulesOptions, RunOptions};
 use crate::core::allow::AllowRule;
+use crate::error::Error;
 use crate::io::log::Level;
 use crate::io::output::OutputSpec;
 use crate::io::output::jsonl::Fsync;
@@ -329,15 +330,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
 /// Reads and parses `path`. A missing file is fine only when it is the default
 /// path and was not asked for by name.
-pub fn load(path: Option<&Path>) -> Result<Config, String> {
+pub fn load(path: Option<&Path>) -> crate::error::Result<Config> {
     let (path, explicit) = match path {
         Some(p) => (p.to_path_buf(), true),
         None => (PathBuf::from(DEFAULT_PATH), false),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&path, &text).map_err(|e| e.to_string()),
+        Ok(text) => Ok(parse(&path, &text)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Config::default()),
-        Err(e) => Err(format!("{}: cannot read the configuration: {e}", path.display())),
+        Err(e) => {
+            Err(Error::msg(format!("{}: cannot read the configuration: {e}", path.display())))
+        }
     }
 }
 
@@ -463,16 +466,12 @@ impl RunOptions {
 }
 
 impl Settings {
-    pub fn merge(
-        cli: &crate::cli::RunArgs,
-        cfg: &Config,
-        hostname: String,
-    ) -> Result<Settings, String> {
+    pub fn merge(cli: &crate::cli::RunArgs, cfg: &Config, hostname: String) -> Settings {
         fn set<T>(v: Option<T>) -> T {
             v.expect("RunOptions::defaults sets every option")
         }
         let o = cli.options.clone().or(cfg.run.clone()).or(RunOptions::defaults());
-        Ok(Settings {
+        Settings {
             sockets: sockets(&cli.sockets.sockets, cfg),
             remove_task_never: set(o.remove_task_never),
             outputs: set(o.outputs),
@@ -492,6 +491,6 @@ impl Settings {
                 hostname,
             },
             allow: cfg.allow.clone(),
-        })
+        }
     }
 }

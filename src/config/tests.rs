@@ -44,7 +44,7 @@ fn the_command_line_wins_both_ways() {
     let settings = |argv: &[&str]| {
         let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
         let crate::cli::Command::Run(args) = cli.command else { panic!() };
-        Settings::merge(&args, &cfg, "h".into()).unwrap()
+        Settings::merge(&args, &cfg, "h".into())
     };
     let from_file = settings(&["sockwatch", "run"]);
     assert!(from_file.no_rules && !from_file.namespace_fallback);
@@ -72,8 +72,7 @@ fn the_command_line_wins_both_ways() {
         },
         &Config::default(),
         "h".into(),
-    )
-    .unwrap();
+    );
     assert!(
         !defaults.no_rules && defaults.namespace_fallback && defaults.dedup_window.as_secs() == 10
     );
@@ -134,7 +133,7 @@ fn the_file_takes_exactly_the_command_lines_values() {
         sockets: crate::cli::SocketArgs { sockets: vec![] },
         options: RunOptions::default(),
     };
-    let s = Settings::merge(&run, &c, "h".into()).unwrap();
+    let s = Settings::merge(&run, &c, "h".into());
     assert_eq!((s.output.syslog_facility, s.unicast), (16, true));
     assert_eq!(s.output.jsonl_fsync, Fsync::Line);
 }
@@ -149,7 +148,7 @@ fn each_pair_is_one_setting_the_last_given_wins() {
         else {
             panic!()
         };
-        let s = Settings::merge(&a, &p(file).unwrap(), "h".into()).unwrap();
+        let s = Settings::merge(&a, &p(file).unwrap(), "h".into());
         (s.keep_audit_state, s.remove_task_never, s.no_rules, s.namespace_fallback)
     };
     assert_eq!(run(&[], ""), (false, false, false, true));

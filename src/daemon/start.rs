@@ -61,7 +61,7 @@ struct Taken {
 pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), Error> {
     let hostname =
         nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
-    let settings = Settings::merge(args, cfg, hostname.clone())?;
+    let settings = Settings::merge(args, cfg, hostname.clone());
     let paths = resolve_sockets(settings.sockets.as_deref())?;
     let outputs = Outputs::open(&settings.outputs, &settings.output)?;
     let (signals, intake, procs) = open_sources(settings.unicast)?;
