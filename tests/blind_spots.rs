@@ -10,33 +10,8 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::docker::*;
 use common::*;
-
-const IMAGE: &str = "sockwatch-test:latest";
-const TOOLS: [&str; 6] = ["-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
-
-fn docker_ready() -> bool {
-    runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh")
-}
-
-/// `docker run -d` with the tools mounted; returns the full container id.
-fn docker_run(volumes: &[&str], script: &str) -> String {
-    let mut args = vec!["run", "-d", "--network", "none"];
-    args.extend_from_slice(&TOOLS);
-    args.extend_from_slice(volumes);
-    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
-    let out = run("docker", &args);
-    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// Removes the container however the test ends.
-struct Removed(String);
-impl Drop for Removed {
-    fn drop(&mut self) {
-        run("docker", &["rm", "-f", &self.0]);
-    }
-}
 
 /// `-a never,task` loaded for the life of this value, deleted however the test
 /// ends: a host left with it would audit no new task at all.
@@ -116,21 +91,28 @@ fn never_rules_loaded() -> usize {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("-a never,task")).count()
 }
 
-#[test]
-fn a_task_list_never_rule_is_reported_and_blinds_detection() {
-    if !privileged("task-list never rule")
-        || !have("/usr/sbin/auditctl", "task-list never rule")
-        || !docker_ready()
-    {
-        return;
+/// What both never-rule tests need first: root, auditctl and dockerd (or a
+/// one-line skip), the audit lock, a host without a never rule of its own, and a
+/// socket to watch (its listener, and its path).
+fn never_rule_setup(what: &str, tag: &str) -> Option<(AuditTest, UnixListener, String)> {
+    if !privileged(what) || !have("/usr/sbin/auditctl", what) || !docker_ready() {
+        return None;
     }
-    let t = AuditTest::begin("task-never");
-    if !host_has_no_never_rule("task-list never rule") {
-        return t.end();
+    let t = AuditTest::begin(tag);
+    if !host_has_no_never_rule(what) {
+        t.end();
+        return None;
     }
     let sock = t.dir.join("real.sock");
-    let _l = UnixListener::bind(&sock).unwrap();
-    let s = sock.to_str().unwrap();
+    let listener = UnixListener::bind(&sock).unwrap();
+    let path = sock.to_str().unwrap().to_string();
+    Some((t, listener, path))
+}
+
+#[test]
+fn a_task_list_never_rule_is_reported_and_blinds_detection() {
+    let Some((t, _l, s)) = never_rule_setup("task-list never rule", "task-never") else { return };
+    let s = s.as_str();
     let d = Daemon::start(&t.dir, &["--socket", s]);
     assert!(health(&d, "audit_task_never").is_empty(), "none loaded at start");
 
@@ -191,19 +173,8 @@ fn a_task_list_never_rule_is_reported_and_blinds_detection() {
 
 #[test]
 fn remove_task_never_deletes_the_rule_each_time_and_names_the_containers_started_under_it() {
-    if !privileged("--remove-task-never")
-        || !have("/usr/sbin/auditctl", "--remove-task-never")
-        || !docker_ready()
-    {
-        return;
-    }
-    let t = AuditTest::begin("remove-never");
-    if !host_has_no_never_rule("--remove-task-never") {
-        return t.end();
-    }
-    let sock = t.dir.join("real.sock");
-    let _l = UnixListener::bind(&sock).unwrap();
-    let s = sock.to_str().unwrap();
+    let Some((t, _l, s)) = never_rule_setup("--remove-task-never", "remove-never") else { return };
+    let s = s.as_str();
     let vol = format!("{s}:/s.sock");
     let never = TaskNever::load();
     // A container started under the rule whose own process (exec: the same task)

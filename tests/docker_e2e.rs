@@ -7,28 +7,8 @@ mod common;
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
+use common::docker::*;
 use common::*;
-
-const IMAGE: &str = "sockwatch-test:latest";
-/// Host tools, read-only, so the busybox image can run the docker CLI and socat.
-const TOOLS: [&str; 6] = ["-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"];
-
-fn docker_ready() -> bool {
-    runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh")
-}
-
-/// `docker run -d` with the tools mounted; returns the full container id.
-fn docker_run(volumes: &[&str], script: &str) -> String {
-    let mut args = vec!["run", "-d", "--network", "none"];
-    args.extend_from_slice(&TOOLS);
-    args.extend_from_slice(volumes);
-    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
-    let out = run("docker", &args);
-    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
-    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert_eq!(id.len(), 64, "docker run -d prints the full id: {id:?}");
-    id
-}
 
 /// Waits for the container to exit, removes it, and returns its exit code.
 fn docker_wait(id: &str) -> i64 {
@@ -244,13 +224,6 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let long = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    // Removed however the test ends.
-    struct Removed(String);
-    impl Drop for Removed {
-        fn drop(&mut self) {
-            run("docker", &["rm", "-f", &self.0]);
-        }
-    }
     let _removed = Removed(long.clone());
     const EXECS: usize = 20;
     for _ in 0..EXECS {

@@ -1,8 +1,10 @@
 //! Helpers shared by the privileged and end-to-end tests: the root/CI gate, the
 //! lock that keeps tests on global audit state apart, a snapshot of that state, and
-//! a running `sockwatch run` with its findings; and the golden files (`golden`).
+//! a running `sockwatch run` with its findings; Docker containers (`docker`);
+//! and the golden files (`golden`).
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod golden;
 
 use std::fs::{self, File};
