@@ -287,17 +287,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let top: BTreeMap<Spanned<String>, IgnoredAny> =
         toml::from_str(text).map_err(|e| located(path, text, e, false))?;
     let known = known_keys();
-    if let Some(k) =
-        top.keys().filter(|k| !known.contains(&k.get_ref().as_str())).min_by_key(|k| k.span().start)
-    {
-        let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-        return Err(err(
-            Some(k.span()),
-            Some(k.get_ref()),
-            format!("unknown field `{}`, expected one of {}", k.get_ref(), expected.join(", ")),
-        ));
-    }
-    // Each set of keys from the whole file; the first error in it is reported.
+    let unknown = top
+        .keys()
+        .filter(|k| !known.contains(&k.get_ref().as_str()))
+        .min_by_key(|k| k.span().start)
+        .map(|k| {
+            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            let message =
+                format!("unknown field `{}`, expected one of {}", k.get_ref(), expected.join(", "));
+            (k.span().start, err(Some(k.span()), Some(k.get_ref()), message))
+        });
+    // Each set of keys from the whole file; the first error in the file, an
+    // unknown key included, is reported.
     let (global, run, rules, sockets, allowlist) = match (
         toml::from_str::<GlobalOptions>(text),
         toml::from_str::<RunOptions>(text),
@@ -305,14 +306,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         toml::from_str::<Sockets>(text),
         toml::from_str::<allowlist::Allowlist>(text),
     ) {
-        (Ok(g), Ok(r), Ok(ru), Ok(s), Ok(a)) => (g, r, ru, s, a),
+        (Ok(g), Ok(r), Ok(ru), Ok(s), Ok(a)) if unknown.is_none() => (g, r, ru, s, a),
         (g, r, ru, s, a) => {
             let first = [g.err(), r.err(), ru.err(), s.err(), a.err()]
                 .into_iter()
                 .flatten()
-                .min_by_key(|e| e.span().map_or(usize::MAX, |s| s.start))
+                .map(|e| (e.span().map_or(usize::MAX, |s| s.start), located(path, text, e, true)))
+                .chain(unknown)
+                .min_by_key(|(at, _)| *at)
                 .expect("one of them failed");
-            return Err(located(path, text, first, true));
+            return Err(first.1);
         }
     };
     let mut c = Config {

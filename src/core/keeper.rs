@@ -57,7 +57,7 @@ pub struct Plan {
 }
 
 /// The reaction to audit's status: records lost, audit switched off (turned
-/// back on unless told to keep it), switched on again, the registration lost.
+/// back on unless told to keep it), switched on again.
 pub fn on_status(st: &Status, policy: Policy, mem: &mut Memory, h: Stamp<'_>) -> Plan {
     let mut plan = Plan::default();
     if st.lost > mem.lost {
@@ -87,11 +87,24 @@ pub fn on_status(st: &Status, policy: Policy, mem: &mut Memory, h: Stamp<'_>) ->
         mem.blind = false;
         plan.health.push(h("audit_enabled", Level::Info, "audit is on again".into()));
     }
-    if policy.unicast && st.pid != policy.own_pid && !mem.lost_registration {
-        mem.lost_registration = true;
-        plan.health.push(h("registration_lost", Level::Error, format!("no longer the registered audit daemon (the kernel now has pid {}): records no longer reach sockwatch", st.pid)));
-    }
     plan
+}
+
+/// Registered as the audit daemon and no longer: said once. Checked after
+/// `on_status`'s plan is carried out.
+pub fn registration(st: &Status, policy: Policy, mem: &mut Memory, h: Stamp<'_>) -> Option<Health> {
+    if !policy.unicast || st.pid == policy.own_pid || mem.lost_registration {
+        return None;
+    }
+    mem.lost_registration = true;
+    Some(h(
+        "registration_lost",
+        Level::Error,
+        format!(
+            "no longer the registered audit daemon (the kernel now has pid {}): records no longer reach sockwatch",
+            st.pid
+        ),
+    ))
 }
 
 /// After turning audit back on: the health event, and the enabled flag now.

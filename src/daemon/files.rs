@@ -112,17 +112,27 @@ impl Daemon {
             }
             self.socket_changes(changed);
         }
-        // A process on its way out (its memory, and so its exe link, already
-        // gone; or a zombie) is as gone as one that exited.
-        let actor = Actor {
-            owner: self.is_owner(path, pid),
-            alive: pid > 0 && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok(),
+        let actor = match event {
+            Event::Perms { .. } => Actor { owner: self.is_owner(path, pid), alive: true },
+            // A process on its way out (its memory, and so its exe link,
+            // already gone; or a zombie) is as gone as one that exited. Looked
+            // at first: the owner check reads /proc too.
+            Event::Removed | Event::Appeared => {
+                let alive = pid > 0 && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok();
+                Actor { owner: self.is_owner(path, pid), alive }
+            }
         };
-        let present_now = std::path::Path::new(path).exists();
+        let replaced = matches!(event, Event::Removed | Event::Appeared);
+        let present_now = replaced && std::path::Path::new(path).exists();
         let Some(verdict) = socket_file::judge(event, actor, present_now) else {
-            debug!(
-                "{path}: {event:?} by pid {pid} (its runtime, or a process already gone): no finding"
-            );
+            if replaced {
+                let what = socket_file::change(event == Event::Appeared);
+                debug!(
+                    "{path}: {what} by pid {pid} (its runtime, or a process already gone): no finding"
+                );
+            } else {
+                debug!("{path}: permissions set by its runtime (pid {pid})");
+            }
             return;
         };
         self.file_finding(&verdict, path, pid);

@@ -278,10 +278,14 @@ impl Daemon {
         let k = &mut self.keeper;
         k.check = false;
         k.next_poll = now + AUDIT_POLL;
-        let st = match audit_rules::status(&mut k.audit.ctl) {
+        let st = match k.audit.ctl.status() {
             Ok(st) => st,
             Err(e) => {
-                let ev = h("audit_unreadable", Level::Error, e.to_string());
+                let ev = h(
+                    "audit_unreadable",
+                    Level::Error,
+                    format!("cannot read the audit status: {e}"),
+                );
                 return self.report(vec![ev]);
             }
         };
@@ -294,6 +298,7 @@ impl Daemon {
             health.push(ev);
             enabled = now_enabled;
         }
+        health.extend(keeper::registration(&st, k.policy, &mut k.status, &h));
         if k.status.blind {
             // Turning audit on from off leaves no record to wake us: look often
             // while blind.

@@ -68,6 +68,9 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
     let taken = take_audit(&settings, &paths)?;
     let x32 = crate::io::x32::probe();
     let (host_ns, reference) = proc::host_reference();
+    if reference == proc::Reference::Kthreadd {
+        info!("host namespaces taken from kthreadd (PID 2): PID 1's are unreadable");
+    }
     let watched = watch_sockets(&paths);
     let mut daemon = Daemon {
         watched,
@@ -285,10 +288,7 @@ impl Daemon {
     ) -> Vec<Health> {
         let mut health = Vec::new();
         match reference {
-            proc::Reference::Pid1 => {}
-            proc::Reference::Kthreadd => {
-                info!("host namespaces taken from kthreadd (PID 2): PID 1's are unreadable")
-            }
+            proc::Reference::Pid1 | proc::Reference::Kthreadd => {}
             proc::Reference::None => health.push(self.health(
                 "host_namespaces_unknown",
                 Level::Warning,

@@ -55,7 +55,8 @@ fn status_table() {
         (st(2, 0, 0), restore, Memory::default(), vec![], false, false),
     ];
     for (i, (s, p, mut m, want, enable, blind_after)) in cases.into_iter().enumerate() {
-        let plan = on_status(&s, p, &mut m, &h);
+        let mut plan = on_status(&s, p, &mut m, &h);
+        plan.health.extend(registration(&s, p, &mut m, &h));
         let want: Vec<(&str, Level)> = want;
         let got: Vec<(&str, Level)> = events(&plan.health).into_iter().collect();
         assert_eq!(got, want, "case {i}");
