@@ -93,7 +93,8 @@ pub fn sockwatch_rules_loaded() -> usize {
 }
 
 /// A test on global audit state: holds the lock, remembers the state it found, and
-/// has a scratch directory. `end` checks the state is back and cleans up.
+/// has a scratch directory. `end` checks the state is back and cleans up; a test
+/// that panics gets the state put back when this is dropped.
 pub struct AuditTest {
     _lock: Flock<File>,
     pub before: AuditState,
@@ -109,6 +110,45 @@ impl AuditTest {
     pub fn end(self) {
         assert_eq!(audit_state(), self.before, "audit rules and state are as the test found them");
         fs::remove_dir_all(&self.dir).unwrap();
+    }
+}
+
+/// A test that failed half-way (a panic) may have left rules loaded or audit's
+/// state changed: put back what it found, so one failure does not fail the
+/// tests after it or leave the host changed.
+impl Drop for AuditTest {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(mut c) = Control::open() else { return };
+        let mut expected = self.before.rules.clone();
+        for r in c.list_rules().unwrap_or_default() {
+            let bytes = match &r {
+                Ok(m) => sockwatch::io::netlink::emit_rule(m),
+                Err(raw) => raw.clone(),
+            };
+            if let Some(i) = expected.iter().position(|b| *b == bytes) {
+                expected.remove(i);
+                continue;
+            }
+            let gone = match &r {
+                Ok(m) => c.del_rule(m),
+                Err(raw) => c.del_rule_raw(raw),
+            };
+            eprintln!(
+                "test failed: removing a rule it left loaded: {}",
+                gone.map_or_else(|e| e.to_string(), |()| "done".into())
+            );
+        }
+        if let Ok(st) = c.status() {
+            if st.enabled != self.before.enabled && st.enabled != 2 && self.before.enabled != 2 {
+                let _ = c.set_enabled(self.before.enabled);
+            }
+            if st.backlog_limit != self.before.backlog_limit {
+                let _ = c.set_backlog_limit(self.before.backlog_limit);
+            }
+        }
     }
 }
 
