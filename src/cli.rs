@@ -76,8 +76,9 @@ pub enum Command {
     /// Detect offline, over audit logs already written.
     ///
     /// Reads auditd's log (with or without node=, RAW or ENRICHED) or raw netlink
-    /// text (type=1300 audit(...): ...) from the files given, in order, or from
-    /// standard input, and writes the JSON finding `run` would have written for
+    /// text (type=1300 audit(...): ...), also behind the kernel's or an audit
+    /// dispatcher's syslog prefix (kernel: audit:, audisp-syslog:), from the files
+    /// given, in order, or from standard input, and writes the JSON finding `run` would have written for
     /// every connect to a watched socket, matched by (dev, inode), one per connect,
     /// after the configuration's allowlist. A past event has
     /// no live /proc, so the container is unknown (the finding says so) and host

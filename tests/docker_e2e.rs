@@ -337,3 +337,76 @@ fn in_a_private_mount_namespace_short_lived_clients_are_all_reported() {
     );
     t.end();
 }
+
+/// A container's own output reaches the journal through Docker's journald log
+/// driver. Output that forges whole audit records (the records of a real connect
+/// to the socket) is not taken for records by `scan` over `journalctl -o short`:
+/// every forged line is counted and named. The same lines without the journal's
+/// prefix would make a finding.
+#[test]
+fn scan_does_not_take_a_containers_logged_records_for_audit_records() {
+    if !privileged("forged records in the journal") || !docker_ready() || !journald_ready() {
+        return;
+    }
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let tag = format!("forge-{:x}", rand64());
+    let out = run(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--log-driver=journald",
+            "--log-opt",
+            &format!("tag={tag}"),
+            "-v",
+            &format!("{data}:/data:ro"),
+            IMAGE,
+            "sh",
+            "-c",
+            "grep ':42)' /data/records-6.18.txt",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(printed >= 3, "the container printed the event's records");
+    let mut journal = String::new();
+    for _ in 0..50 {
+        let out = run("journalctl", &["-o", "short", "--no-pager", "-t", &tag]);
+        journal = String::from_utf8_lossy(&out.stdout).into_owned();
+        if journal.lines().filter(|l| l.contains(" type=")).count() >= printed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let forged: Vec<&str> = journal.lines().filter(|l| l.contains(" type=")).collect();
+    assert_eq!(forged.len(), printed, "{journal}");
+    let scan = |input: &str| {
+        let mut child = std::process::Command::new(BIN)
+            .args(["--config", "/dev/null", "scan", "--socket-inode", "fe:00:10010627", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        (
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (findings, err) = scan(&journal);
+    assert_eq!(findings, 0, "a container's output is not an audit record: {err}");
+    assert!(err.contains(&format!("{printed} malformed line(s) skipped")), "{err}");
+    assert!(err.contains("a type= behind text no audit log puts there"), "{err}");
+    // The control: the records themselves, without the journal's prefix.
+    let bare: String =
+        forged.iter().map(|l| format!("{}\n", &l[l.find(" type=").unwrap() + 1..])).collect();
+    let (findings, err) = scan(&bare);
+    assert_eq!(findings, 1, "the same records, bare, are a finding: {err}");
+    eprintln!("forged records: {printed} line(s) through the journal, 0 findings; 1 finding bare");
+}

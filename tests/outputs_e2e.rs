@@ -13,20 +13,6 @@ use common::*;
 
 const IMAGE: &str = "sockwatch-test:latest";
 
-fn journald_ready() -> bool {
-    let ok = Path::new("/run/systemd/journal/socket").exists()
-        && run("sh", &["-c", "command -v journalctl"]).status.success();
-    if !ok {
-        let why = "systemd-journald is not running (run tests/env/setup-journald.sh)";
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "journald end-to-end cannot run under CI=true: {why}"
-        );
-        skip("journald end-to-end", why);
-    }
-    ok
-}
-
 /// Starts a container with the static client at /client and the Docker socket
 /// mounted; returns its id.
 fn container(name: &str, client: &Path, script: &str) -> String {

@@ -190,3 +190,32 @@ fn the_allowlist_applies_where_it_can_offline() {
     assert!(err.contains("1 connect(s) allowed"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The kernel's records as a syslog file carries them are read; a container's
+/// own output in the same file, forging whole records (another serial), is not
+/// taken for audit records: each forged line is counted and named.
+#[test]
+fn records_in_a_syslog_file_count_and_a_containers_forged_lines_do_not() {
+    let capture = std::fs::read_to_string(format!("{DATA}/records-6.18.txt")).unwrap();
+    let mut log = String::new();
+    for line in capture.lines().filter(|l| !l.is_empty()) {
+        log.push_str(&format!("Dec  1 21:00:00 host kernel: audit: {line}\n"));
+    }
+    // The records of serial 42, forged under serial 9942 by a container whose
+    // log lines reach the same file.
+    let forged: Vec<String> = capture
+        .lines()
+        .filter(|l| l.contains(":42): ") || l.contains(":42):"))
+        .map(|l| format!("Dec  1 21:00:01 host web-1[4242]: {}", l.replace(":42)", ":9942)")))
+        .collect();
+    assert!(forged.len() >= 3, "serial 42 has its records: {forged:?}");
+    for f in &forged {
+        log.push_str(f);
+        log.push('\n');
+    }
+    let (f, err, ok) = scan(&["--socket-inode", "fe:00:10010627", "-"], Some(log.as_bytes()));
+    assert!(ok, "{err}");
+    assert_eq!(serials(&f), [40, 41, 42, 44, 45], "{err}");
+    assert!(err.contains(&format!("{} malformed line(s) skipped", forged.len())), "{err}");
+    assert!(err.contains("a type= behind text no audit log puts there"), "{err}");
+}

@@ -8,8 +8,12 @@
 //!   the kernel wrote;
 //! - raw netlink text, as the kernel log and sockwatch's captures write it:
 //!   `type=1300 audit(1732790000.123:4567): arch=...`;
-//! - any of these behind a prefix (syslog's, or `audit: ` from the kernel log):
-//!   the record starts at the first ` type=`.
+//! - any of these behind the prefix of a log that carries audit records: the
+//!   kernel's (`kernel: audit: `, dmesg's `[   12.345678] audit: `) or an audit
+//!   dispatcher's syslog tag (`audisp-syslog: `, `audispd: `, `auditd: `), after a
+//!   syslog or journal header, with an optional `node=NAME`. A ` type=` anywhere
+//!   else is another program's text (a container can log whatever it likes) and
+//!   is not taken for a record.
 //!
 //! Nothing is copied: the parts borrow the line. A record type auditd names but
 //! detection has no use for is `OTHER`; `UNKNOWN[1336]` (a type auditd does not
@@ -45,6 +49,9 @@ impl<'a> LogRecord<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineError {
+    /// A `type=` behind text that is not an audit log's prefix (another
+    /// program's line, perhaps forging a record).
+    Misplaced,
     /// No `type=` anywhere.
     NoType,
     /// A `type=` whose value is empty or not a number or a name.
@@ -58,6 +65,9 @@ pub enum LineError {
 impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            LineError::Misplaced => {
+                "a type= behind text no audit log puts there (another program's line, not a record)"
+            }
             LineError::NoType => "no type= field",
             LineError::BadType => "a type= that is neither a number nor a name",
             LineError::NoStamp => "no audit(...) stamp after the type",
@@ -75,19 +85,25 @@ pub fn parse(line: &[u8]) -> Result<Option<LogRecord<'_>>, LineError> {
     if line.is_empty() {
         return Ok(None);
     }
+    let line = match line.strip_prefix(b"type=").or_else(|| line.strip_prefix(b"node=")) {
+        Some(_) => line,
+        None => {
+            let at = memmem::find(line, b" type=").ok_or(LineError::NoType)?;
+            let (prefix, node) = split_node(&line[..at]);
+            if !is_audit_prefix(prefix) {
+                return Err(LineError::Misplaced);
+            }
+            // From `node=` (kept) or from `type=`.
+            node.map_or(&line[at + 1..], |n| &line[n..])
+        }
+    };
     let (node, rest) = if let Some(r) = line.strip_prefix(b"node=") {
         let sp = memchr(b' ', r).ok_or(LineError::NoType)?;
         (Some(&r[..sp]), &r[sp + 1..])
     } else {
         (None, line)
     };
-    let rest = match rest.strip_prefix(b"type=") {
-        Some(r) => r,
-        None => {
-            let at = memmem::find(rest, b" type=").ok_or(LineError::NoType)?;
-            &rest[at + 6..]
-        }
-    };
+    let rest = rest.strip_prefix(b"type=").ok_or(LineError::NoType)?;
     let sp = memchr(b' ', rest).ok_or(LineError::NoStamp)?;
     let rtype = type_number(&rest[..sp]).ok_or(LineError::BadType)?;
     let mut rest = &rest[sp + 1..];
@@ -97,6 +113,42 @@ pub fn parse(line: &[u8]) -> Result<Option<LogRecord<'_>>, LineError> {
         _ => LineError::BadStamp,
     })?;
     Ok(Some(LogRecord { node, rtype, stamp, body }))
+}
+
+/// A prefix's trailing `node=NAME` (audisp-syslog writes it after its tag):
+/// the prefix without it, and where it starts in the line.
+fn split_node(prefix: &[u8]) -> (&[u8], Option<usize>) {
+    let start = prefix.iter().rposition(|&b| b == b' ').map_or(0, |i| i + 1);
+    if prefix[start..].starts_with(b"node=") {
+        (prefix[..start].strip_suffix(b" ").unwrap_or(&prefix[..start]), Some(start))
+    } else {
+        (prefix, None)
+    }
+}
+
+/// Whether the text before a record is a prefix audit records come behind: its
+/// first tag (the first word ending in `:`, after a syslog or journal header of
+/// words without one) is the kernel's or an audit dispatcher's, and only the
+/// kernel's `audit:` may follow it. A dmesg timestamp in brackets may stand in
+/// for the header.
+fn is_audit_prefix(prefix: &[u8]) -> bool {
+    let text = match prefix.strip_prefix(b"[") {
+        // dmesg: `[   12.345678] audit:` or `[Tue Dec  1 21:00:00 2026] audit:`.
+        Some(r) => match memchr(b']', r) {
+            Some(end) => &r[end + 1..],
+            None => return false,
+        },
+        None => prefix,
+    };
+    let mut words = text.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let Some(tag) = words.find(|w| w.ends_with(b":")) else { return false };
+    let name = tag[..tag.len() - 1].split(|&b| b == b'[').next().unwrap_or_default();
+    let rest: Vec<&[u8]> = words.collect();
+    match name {
+        b"kernel" => rest == [&b"audit:"[..]],
+        b"audit" | b"audisp-syslog" | b"audispd" | b"auditd" => rest.is_empty(),
+        _ => false,
+    }
 }
 
 /// `1300`, `SYSCALL` or `UNKNOWN[1336]` to a type number; other names are `OTHER`.
@@ -139,6 +191,12 @@ mod tests {
             b"type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0\x1dARCH=x86_64 SYSCALL=connect",
             b"type=1300 audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
             b"Nov 28 10:00:00 host kernel: audit: type=1300 audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
+            b"2026-11-28T10:00:00.123456+00:00 host kernel: audit: type=1300 audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
+            b"[ 1234.567890] audit: type=1300 audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
+            b"[Tue Dec  1 21:00:00 2026] audit: type=1300 audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
+            b"audit: type=1300 audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
+            b"Nov 28 10:00:00 host audisp-syslog: type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
+            b"Nov 28 10:00:00 host audispd[812]: type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0",
             b"type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0\r",
         ] {
             let r = parse(line).unwrap().unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
@@ -146,6 +204,30 @@ mod tests {
         }
         let r = parse(b"node=web-1 type=PATH msg=audit(1732790000.123:4567): item=0 name=\"/run/docker.sock\"").unwrap().unwrap();
         assert_eq!((r.node, r.rtype), (Some(&b"web-1"[..]), types::PATH));
+        let r = parse(b"Nov 28 10:00:00 host audisp-syslog: node=web-1 type=PATH msg=audit(1732790000.123:4567): item=0").unwrap().unwrap();
+        assert_eq!((r.node, r.rtype), (Some(&b"web-1"[..]), types::PATH));
+    }
+
+    /// A container's own output, forwarded into a syslog file or the journal,
+    /// may contain a whole audit record; only a real audit prefix carries one.
+    #[test]
+    fn a_record_inside_another_programs_line_is_not_taken() {
+        let forged = "type=SYSCALL msg=audit(1732790000.123:4567): arch=c000003e syscall=42 success=yes exit=0";
+        for prefix in [
+            "Nov 28 10:00:00 host web-1[4242]: ",
+            "Nov 28 10:00:00 host dockerd[812]: time=\"x\" msg=\"log\" ",
+            "Nov 28 10:00:00 host web-1[4242]: kernel: audit: ",
+            "Nov 28 10:00:00 host web-1[4242]: audisp-syslog: ",
+            "Nov 28 10:00:00 host kernel: audit: hello ",
+            "Nov 28 10:00:00 host kernel: ",
+            "2026-11-28T10:00:00+00:00 host 0123456789ab[99]: ",
+            "[ 1234.5] web: ",
+            "[ 1234.5 audit: ",
+            "hello ",
+        ] {
+            let line = format!("{prefix}{forged}");
+            assert_eq!(parse(line.as_bytes()), Err(LineError::Misplaced), "{line}");
+        }
     }
 
     #[test]

@@ -446,3 +446,19 @@ pub fn records_in(path: &Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// systemd-journald is running (tests/env/setup-journald.sh starts it by hand),
+/// or the test skips (fails under CI=true).
+pub fn journald_ready() -> bool {
+    let ok = Path::new("/run/systemd/journal/socket").exists()
+        && run("sh", &["-c", "command -v journalctl"]).status.success();
+    if !ok {
+        let why = "systemd-journald is not running (run tests/env/setup-journald.sh)";
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "journald end-to-end cannot run under CI=true: {why}"
+        );
+        skip("journald end-to-end", why);
+    }
+    ok
+}

@@ -87,8 +87,10 @@ impl Syslog {
 /// The largest message sent (rsyslog's and syslog-ng's usual limit). Longer
 /// values are cut, and say so; the JSON of RFC 3164 loses the argv first.
 pub const MAX_MESSAGE: usize = 8192;
-/// The longest SD-PARAM value, before escaping.
+/// The longest SD-PARAM value, after escaping.
 const MAX_PARAM: usize = 1024;
+/// What marks a value or a summary that was cut.
+const CUT_MARK: &str = "…(cut)";
 
 impl super::Sink for Syslog {
     fn write(&mut self, r: &super::Report, line: &[u8]) -> io::Result<()> {
@@ -110,50 +112,82 @@ impl super::Sink for Syslog {
     }
 }
 
+/// RFC 5424 with the finding's fields as structured data. Every value is escaped
+/// first and cut afterwards, between escaped characters, so a cut never splits
+/// an escape or a closing quote; when the parameters together would not fit the
+/// message, the longest are cut further. The structured data is always whole and
+/// well-formed: only the summary after it is cut to fit.
 pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
     let pri = u16::from(facility) * 8 + u16::from(priority(f.signature.severity));
-    let p = &f.process;
-    let c = &f.container;
-    let mut sd = String::from("[sockwatch@32473");
-    let mut param = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            sd.push_str(&format!(" {k}=\"{}\"", sd_escape(&cut(&v, MAX_PARAM))));
-        }
-    };
-    param("signature_id", Some(f.signature.id.into()));
-    param("container_id", c.id.clone());
-    param("container_name", c.name.clone());
-    param("container_image", c.image.clone());
-    param("container_runtime", Some(c.runtime.clone()));
-    param("process_pid", p.pid.map(|v| v.to_string()));
-    // Text fields as UTF-8 (escaped); a value that is not UTF-8 also comes as the
-    // exact bytes in hex, as in the JSON.
-    param("process_exe", p.exe.clone());
-    param("process_exe_hex", p.exe_hex.clone());
-    param("process_comm", p.comm.clone());
-    param("process_comm_hex", p.comm_hex.clone());
-    param("process_cwd", p.cwd.clone());
-    param("process_cwd_hex", p.cwd_hex.clone());
-    param(
-        "process_cmdline",
-        (!p.cmdline.is_empty()).then(|| serde_json::to_string(&p.cmdline).unwrap_or_default()),
-    );
-    param("socket_path", Some(f.socket.path.clone()));
-    param("socket_path_hex", f.socket.path_hex.clone());
-    param("socket_watched", Some(f.socket.watched.clone()));
-    param("outcome", Some(f.outcome.errno.clone().unwrap_or_else(|| "success".into())));
-    param("audit_serial", f.audit.as_ref().map(|a| a.serial.to_string()));
-    param("count", Some(f.count.to_string()));
-    sd.push(']');
-    let msg = format!(
-        "<{pri}>1 {} {} sockwatch {} {} {sd} {}",
+    let head = format!(
+        "<{pri}>1 {} {} sockwatch {} {} ",
         f.time,
         header_field(hostname),
         std::process::id(),
-        f.signature.id,
-        summary(f)
+        f.signature.id
     );
-    cut(&msg, MAX_MESSAGE)
+    let mut params = sd_params(f);
+    // "[sockwatch@32473" + each ` k="v"` + "]" + " " + at least a short summary.
+    const SUMMARY_MIN: usize = 64;
+    let budget = MAX_MESSAGE.saturating_sub(head.len() + "[sockwatch@32473] ".len() + SUMMARY_MIN);
+    fit(&mut params, budget);
+    let mut sd = String::from("[sockwatch@32473");
+    for (k, v) in &params {
+        sd.push_str(&format!(" {k}=\"{v}\""));
+    }
+    sd.push(']');
+    let room = MAX_MESSAGE.saturating_sub(head.len() + sd.len() + 1);
+    format!("{head}{sd} {}", cut(&summary(f), room))
+}
+
+/// The finding's SD-PARAMs, values escaped and each cut to `MAX_PARAM`.
+fn sd_params(f: &Finding) -> Vec<(&'static str, String)> {
+    let p = &f.process;
+    let c = &f.container;
+    let cmdline =
+        (!p.cmdline.is_empty()).then(|| serde_json::to_string(&p.cmdline).unwrap_or_default());
+    let fields: [(&'static str, Option<String>); 19] = [
+        ("signature_id", Some(f.signature.id.into())),
+        ("container_id", c.id.clone()),
+        ("container_name", c.name.clone()),
+        ("container_image", c.image.clone()),
+        ("container_runtime", Some(c.runtime.clone())),
+        ("process_pid", p.pid.map(|v| v.to_string())),
+        // Text fields as UTF-8 (escaped); a value that is not UTF-8 also comes as
+        // the exact bytes in hex, as in the JSON.
+        ("process_exe", p.exe.clone()),
+        ("process_exe_hex", p.exe_hex.clone()),
+        ("process_comm", p.comm.clone()),
+        ("process_comm_hex", p.comm_hex.clone()),
+        ("process_cwd", p.cwd.clone()),
+        ("process_cwd_hex", p.cwd_hex.clone()),
+        ("process_cmdline", cmdline),
+        ("socket_path", Some(f.socket.path.clone())),
+        ("socket_path_hex", f.socket.path_hex.clone()),
+        ("socket_watched", Some(f.socket.watched.clone())),
+        ("outcome", Some(f.outcome.errno.clone().unwrap_or_else(|| "success".into()))),
+        ("audit_serial", f.audit.as_ref().map(|a| a.serial.to_string())),
+        ("count", Some(f.count.to_string())),
+    ];
+    fields.into_iter().filter_map(|(k, v)| v.map(|v| (k, sd_escape(&v, MAX_PARAM)))).collect()
+}
+
+/// Cuts the longest values until the parameters (` k="v"` each) fit `budget`.
+fn fit(params: &mut [(&'static str, String)], budget: usize) {
+    let size = |ps: &[(&str, String)]| ps.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>();
+    loop {
+        let total = size(params);
+        if total <= budget {
+            return;
+        }
+        let Some(longest) = params.iter_mut().max_by_key(|(_, v)| v.len()) else { return };
+        if longest.1.len() <= CUT_MARK.len() {
+            // Nothing left to cut: no finding has that many parameters.
+            return;
+        }
+        let keep = longest.1.len().saturating_sub(total - budget).max(CUT_MARK.len());
+        longest.1 = recut(&longest.1, keep);
+    }
 }
 
 /// A health event: MSGID `health` and its own SD-ID in RFC 5424; the JSON after
@@ -174,8 +208,8 @@ pub fn health(
             h.time,
             header_field(hostname),
             std::process::id(),
-            sd_escape(h.event),
-            sd_escape(&format!("{:?}", h.level).to_lowercase())
+            sd_escape(h.event, MAX_PARAM),
+            sd_escape(&format!("{:?}", h.level).to_lowercase(), MAX_PARAM)
         ),
         Format::Rfc3164 => format!(
             "<{pri}>{} {} sockwatch[{}]: {msg} {json}",
@@ -228,16 +262,17 @@ fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let mark = "…(cut)";
-    let mut end = max.saturating_sub(mark.len());
+    let mut end = max.saturating_sub(CUT_MARK.len());
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}{mark}", &s[..end])
+    format!("{}{CUT_MARK}", &s[..end])
 }
 
-fn sd_escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
+/// An SD-PARAM value escaped (`"`, `\\`, `]` and control characters), at most
+/// `max` bytes: cut between escaped characters, with a mark.
+fn sd_escape(v: &str, max: usize) -> String {
+    let mut out = String::with_capacity(v.len().min(max + 16));
     for c in v.chars() {
         match c {
             '"' | '\\' | ']' => {
@@ -247,8 +282,48 @@ fn sd_escape(v: &str) -> String {
             c if super::text::needs_escape(c) => out.push_str(&super::text::escape_char(c)),
             c => out.push(c),
         }
+        // Escaping stops as soon as the value is too long: the cost is bounded
+        // by `max`, whatever the length of the value.
+        if out.len() > max {
+            return recut(&out, max);
+        }
     }
     out
+}
+
+/// An escaped value cut again to at most `max` bytes, between escaped
+/// characters (an escape starts with `\\`), with the mark.
+fn recut(escaped: &str, max: usize) -> String {
+    let body = escaped.strip_suffix(CUT_MARK).unwrap_or(escaped);
+    let limit = max.saturating_sub(CUT_MARK.len());
+    let mut end = 0;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        // One escaped character: `\\x1b`, `\\u{202e}`, `\\"`, or a plain one.
+        let mut next = i + c.len_utf8();
+        if c == '\\' {
+            match chars.next() {
+                Some((j, 'x')) => {
+                    next = j + 3;
+                    chars.next();
+                    chars.next();
+                }
+                Some((_, 'u')) => {
+                    next = body[i..].find('}').map_or(body.len(), |k| i + k + 1);
+                    while chars.peek().is_some_and(|(j, _)| *j < next) {
+                        chars.next();
+                    }
+                }
+                Some((j, e)) => next = j + e.len_utf8(),
+                None => {}
+            }
+        }
+        if next > limit {
+            break;
+        }
+        end = next;
+    }
+    format!("{}{CUT_MARK}", &body[..end])
 }
 
 /// A header field: printable ASCII without spaces, or "-".
@@ -326,5 +401,93 @@ mod tests {
         assert!(new.len() <= MAX_MESSAGE, "{}", new.len());
         // The sample's exe is not UTF-8: its exact bytes come as hex.
         assert!(new.contains(r#"process_exe_hex="2f746d702ffffe657865""#), "{new}");
+    }
+
+    /// Checks an RFC 5424 message's structured data: one SD-ELEMENT, every
+    /// PARAM-VALUE closed, `]` outside a value ends it, then a space and the
+    /// summary. Returns the parameter names and values (still escaped).
+    fn parse_sd(m: &str) -> Vec<(String, String)> {
+        let start = m.find(" [sockwatch@32473").expect("an SD-ELEMENT") + 1;
+        let b = m.as_bytes();
+        let mut i = start + "[sockwatch@32473".len();
+        let mut params = Vec::new();
+        loop {
+            match b[i] {
+                b']' => break,
+                b' ' => {
+                    let eq = m[i..].find("=\"").expect("name=\"") + i;
+                    let name = m[i + 1..eq].to_string();
+                    assert!(name.bytes().all(|c| c.is_ascii_lowercase() || c == b'_'), "{name}");
+                    let mut j = eq + 2;
+                    while b[j] != b'"' {
+                        j += if b[j] == b'\\' { 2 } else { 1 };
+                    }
+                    params.push((name, m[eq + 2..j].to_string()));
+                    i = j + 1;
+                }
+                c => panic!("unexpected {:?} at {i} in the structured data", c as char),
+            }
+        }
+        assert_eq!(b[i + 1], b' ', "a space, then the summary");
+        params
+    }
+
+    #[test]
+    fn the_worst_case_keeps_the_structured_data_whole() {
+        let mut f = crate::core::finding::tests::sample();
+        // Every text field a container controls, long, and made of what escaping
+        // makes longest: control characters (4 bytes each), quotes, brackets and
+        // backslashes (2 bytes), bidi overrides (8 bytes), and multi-byte text.
+        let nasty: String = "\u{1}\"]\\\u{202e}é\n".repeat(3000);
+        f.container.id = Some("a".repeat(64));
+        f.container.name = Some(nasty.clone());
+        f.container.image = Some(nasty.clone());
+        f.process.exe = Some(nasty.clone());
+        f.process.exe_hex = Some("ab".repeat(20_000));
+        f.process.comm = Some(nasty.clone());
+        f.process.cwd = Some(nasty.clone());
+        f.process.cwd_hex = Some("cd".repeat(20_000));
+        f.process.cmdline = vec![nasty.clone(), nasty.clone()];
+        f.socket.path = nasty.clone();
+        f.socket.path_hex = Some("ef".repeat(20_000));
+        let m = rfc5424(&f, 10, "h");
+        assert!(m.len() <= MAX_MESSAGE, "{}", m.len());
+        assert!(!m.contains('\n'));
+        let params = parse_sd(&m);
+        let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+        for want in ["signature_id", "container_id", "process_cmdline", "socket_path", "count"] {
+            assert!(names.contains(&want), "{want} kept: {names:?}");
+        }
+        for (k, v) in &params {
+            assert!(v.len() <= MAX_PARAM, "{k}: {}", v.len());
+        }
+        let cut: Vec<&str> =
+            params.iter().filter(|(_, v)| v.ends_with(CUT_MARK)).map(|(k, _)| k.as_str()).collect();
+        assert!(cut.contains(&"process_cmdline") && cut.contains(&"process_exe"), "{cut:?}");
+        // The summary follows, cut or whole, and the short fields are exact.
+        let id = params.iter().find(|(k, _)| k == "signature_id").unwrap();
+        assert_eq!(id.1, "TRC-1019");
+        // Short values are never cut: the same finding without the long fields
+        // gives them whole.
+        let plain = rfc5424(&crate::core::finding::tests::sample(), 10, "h");
+        assert!(parse_sd(&plain).iter().all(|(_, v)| !v.ends_with(CUT_MARK)), "{plain}");
+        let whole = summary(&crate::core::finding::tests::sample());
+        assert!(plain.ends_with(&format!("] {whole}")), "{plain}");
+    }
+
+    #[test]
+    fn a_cut_never_splits_an_escape() {
+        for (value, max) in
+            [("\u{1}".repeat(50), 30), ("\"".repeat(50), 31), ("\u{202e}".repeat(9), 40)]
+        {
+            for m in max..max + 8 {
+                let v = sd_escape(&value, m);
+                assert!(v.len() <= m, "{v}");
+                let body = v.strip_suffix(CUT_MARK).unwrap();
+                // Whole escapes only: what is left unescapes back to a prefix.
+                let unit = sd_escape(&value[..value.chars().next().unwrap().len_utf8()], 100);
+                assert_eq!(body.len() % unit.len(), 0, "{value:?} at {m}: {v}");
+            }
+        }
     }
 }
