@@ -410,3 +410,51 @@ fn scan_does_not_take_a_containers_logged_records_for_audit_records() {
     assert_eq!(findings, 1, "the same records, bare, are a finding: {err}");
     eprintln!("forged records: {printed} line(s) through the journal, 0 findings; 1 finding bare");
 }
+
+/// `setfacl -m u:1000:rw` on the socket, from inside a container that has its
+/// directory mounted, leaves mode, owner and group as they were: the access ACL
+/// is compared too, and the grant is SW-1001 with the container named.
+#[test]
+fn a_container_granting_the_socket_through_an_acl_is_sw_1001() {
+    if !privileged("socket ACL")
+        || !have("/usr/bin/setfacl", "socket ACL (the acl package)")
+        || !docker_ready()
+    {
+        return;
+    }
+    let t = AuditTest::begin("acl");
+    let sock = t.dir.join("real.sock");
+    let _l = UnixListener::bind(&sock).unwrap();
+    // As dockerd leaves its socket: 0660, so the ACL mask (rw) keeps the mode.
+    assert!(run("chmod", &["0660", sock.to_str().unwrap()]).status.success());
+    let d = Daemon::start(&t.dir, &["--socket", sock.to_str().unwrap()]);
+    let mode = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).unwrap().mode() & 0o7777
+    };
+    let id = docker_run(
+        &["-v", &format!("{}:/d", t.dir.display())],
+        "setfacl -m u:1000:rw /d/real.sock",
+    );
+    let _r = Removed(id.clone());
+    // The daemon's findings beyond TRC-1019 are read from its file as they come.
+    let t0 = std::time::Instant::now();
+    let f = loop {
+        let found = records_in(&t.dir.join("findings.jsonl"))
+            .into_iter()
+            .find(|f| f["signature"]["id"] == "SW-1001" && f["operation"] == "setfacl");
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "no SW-1001 setfacl; log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(mode(&sock), 0o660, "setfacl left the mode as it was");
+    assert_eq!(f["container"]["id"], id.as_str(), "{f:#}");
+    assert_eq!(f["details"]["new"]["acl"], serde_json::json!(["user:1000:rw-", "mask::rw-"]));
+    assert_eq!(f["details"]["acl_grants_write"], true, "{f:#}");
+    assert!(f["details"]["old"].get("acl").is_none(), "{f:#}");
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    t.end();
+}

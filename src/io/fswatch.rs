@@ -24,6 +24,7 @@ use crate::core::fanotify::{
 };
 
 pub use crate::core::socket_file::Perms;
+use crate::core::socket_file::{ACL_MAX, Acl};
 
 struct Watched {
     path: PathBuf,
@@ -45,6 +46,8 @@ struct Watched {
 }
 
 /// What happened to a watched socket.
+// A batch holds at most a few dozen; a permission change carries two ACLs.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Perms {
@@ -380,7 +383,28 @@ impl AsRawFd for FsWatch {
 
 fn perms(p: &Path) -> Option<Perms> {
     let m = fs::symlink_metadata(p).ok()?;
-    Some(Perms { mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid() })
+    Some(Perms { mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid(), acl: access_acl(p) })
+}
+
+/// The socket's access ACL (`system.posix_acl_access`), read without following
+/// a symlink into a bounded buffer. None set, or a file system without ACLs, is
+/// the empty ACL; one too large for the buffer is marked as having more entries.
+fn access_acl(p: &Path) -> Acl {
+    const NAME: &[u8] = b"system.posix_acl_access\0";
+    // The header and the four base entries, plus the named ones kept.
+    let mut buf = [0u8; 4 + 8 * (5 + ACL_MAX)];
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return Acl::default() };
+    // SAFETY: c and NAME are NUL-terminated; buf is valid for buf.len() bytes.
+    let n = unsafe {
+        libc::lgetxattr(c.as_ptr(), NAME.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len())
+    };
+    if n < 0 {
+        return match io::Error::last_os_error().raw_os_error() {
+            Some(libc::ERANGE) => Acl { more: true, ..Acl::default() },
+            _ => Acl::default(),
+        };
+    }
+    Acl::parse(&buf[..n as usize]).unwrap_or_default()
 }
 
 /// The file handle of `p` as fanotify reports it: handle type, then its bytes.
