@@ -258,3 +258,85 @@ fn repeated_connects_fold_and_allowed_containers_are_counted_not_reported() {
     assert!(log.contains("allowed=1"), "but it is counted: {log}");
     t.end();
 }
+
+/// An allow entry on the image's content (`image_id`) keeps allowing its
+/// containers, while another image given the same repository's tag (`docker tag`
+/// is anyone's to run) is reported; an entry that rests only on names is warned
+/// about at start.
+#[test]
+fn an_image_id_allow_entry_is_not_fooled_by_a_tag() {
+    if !privileged("image_id allow end-to-end")
+        || !runtime_ready("docker", IMAGE, "tests/env/setup-docker.sh")
+    {
+        return;
+    }
+    let t = AuditTest::begin("image-id");
+    let dir = t.dir.clone();
+    let client = build_client(&dir);
+    let inspect = |what: &str| {
+        let out = run("docker", &["image", "inspect", "-f", "{{.Id}}", what]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let trusted = inspect(IMAGE);
+    // Other content under the trusted repository's name.
+    let suffix = format!("{:x}", rand64());
+    let base = run("docker", &["create", IMAGE, "true"]);
+    let base = String::from_utf8(base.stdout).unwrap().trim().to_string();
+    let evil_tag = format!("sockwatch-test:evil-{suffix}");
+    let out = run("docker", &["commit", "--change", "LABEL evil=1", &base, &evil_tag]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run("docker", &["rm", "-f", &base]);
+    let evil = inspect(&evil_tag);
+    assert_ne!(evil, trusted);
+    let cfg = dir.join("sockwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[allow]]\nimage_id = \"{trusted}\"\n\n[[allow]]\nname = \"sw-none-*\"\n"),
+    )
+    .unwrap();
+    let d = Daemon::start(&dir, &["--config", cfg.to_str().unwrap()]);
+    assert!(
+        d.log().contains("allow[1] matches only on what whoever starts a container chooses"),
+        "{}",
+        d.log()
+    );
+    assert!(!d.log().contains("allow[0] matches only"), "{}", d.log());
+    let ok = container(&format!("sw-trusted-{suffix}"), &client, "sleep 60");
+    let vol = format!("{}:/client:ro", client.display());
+    let out = run(
+        "docker",
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "-v",
+            &vol,
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            &evil_tag,
+            "sh",
+            "-c",
+            "sleep 60",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    exec(&ok, "/client /var/run/docker.sock");
+    exec(&bad, "/client /var/run/docker.sock");
+    let f = d.wait_finding("the retagged image", Duration::from_secs(10), |f| {
+        f["container"]["id"] == bad.as_str()
+    });
+    assert_eq!(f["container"]["image"], evil_tag.as_str());
+    assert_eq!(f["container"]["image_id"], evil.as_str());
+    // The trusted container's connect came first and was allowed, not reported.
+    std::thread::sleep(Duration::from_millis(500));
+    let (st, log) = d.stop();
+    run("docker", &["rm", "-f", &ok, &bad]);
+    run("docker", &["rmi", &evil_tag]);
+    assert!(st.success(), "{log}");
+    assert!(lines(&dir.join("findings.jsonl")).iter().all(|f| f["container"]["id"] != ok.as_str()));
+    assert!(log.contains("allowed=1"), "{log}");
+    t.end();
+}

@@ -24,6 +24,7 @@ pub(super) struct AllowEntry {
     label: Option<Spanned<String>>,
     exe: Option<Spanned<String>>,
     container_id: Option<Spanned<String>>,
+    image_id: Option<Spanned<String>>,
 }
 
 /// The `i`th entry of the file at `path` (whose text is `text`) as a rule.
@@ -62,6 +63,19 @@ pub(super) fn rule(
             return Err(err(&s, "container_id", msg));
         }
     };
+    let image_id = match a.image_id {
+        None => None,
+        Some(s) => match crate::core::runtime_state::image_id(s.get_ref()) {
+            Some(id) => Some(id),
+            None => {
+                let msg = format!(
+                    "{:?} is not an image id (sha256: and 64 hex digits, as `docker inspect -f {{{{.Image}}}}` prints it)",
+                    s.get_ref()
+                );
+                return Err(err(&s, "image_id", msg));
+            }
+        },
+    };
     let exe = match a.exe {
         None => None,
         Some(s) if s.get_ref().starts_with('/') => Some(s.into_inner()),
@@ -75,6 +89,7 @@ pub(super) fn rule(
         label,
         exe,
         container_id,
+        image_id,
     };
     if rule.is_empty() {
         return Err(ConfigError {
@@ -82,7 +97,7 @@ pub(super) fn rule(
             line: nth_allow_line(text, i),
             key: Some(format!("allow[{i}]")),
             message:
-                "an [[allow]] entry needs at least one of image, name, label, exe, container_id"
+                "an [[allow]] entry needs at least one of image_id, container_id, image, name, label, exe"
                     .into(),
         });
     }

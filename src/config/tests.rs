@@ -21,6 +21,9 @@ image = "portainer/portainer-ce:*"
 [[allow]]
 name = "traefik*"
 label = "com.example.role=proxy"
+
+[[allow]]
+image_id = "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"
 "#)
     .unwrap();
     assert_eq!(c.sockets.unwrap().len(), 2);
@@ -29,7 +32,11 @@ label = "com.example.role=proxy"
     assert_eq!(c.global.log_level, Some(Level::Debug));
     assert_eq!(c.run.syslog_facility, Some(Facility::Local3));
     assert_eq!(c.run.namespace_fallback, Some(false));
-    assert_eq!(c.allow.len(), 2);
+    assert_eq!(c.allow.len(), 3);
+    assert_eq!(
+        c.allow[2].image_id.as_deref(),
+        Some("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+    );
     assert_eq!(c.allow[1].label, Some(("com.example.role".into(), "proxy".into())));
     assert_eq!(p("").unwrap(), Config::default());
 }
@@ -213,6 +220,10 @@ fn errors_name_file_line_and_key() {
         ),
         ("[[allow]]\ncolour = \"red\"\n", "sockwatch.toml:2: key `colour`: unknown field"),
         ("[[allow]]\ncontainer_id = \"xyz\"\n", "sockwatch.toml:2: key `allow[0].container_id`"),
+        (
+            "[[allow]]\nimage_id = \"nginx:1.27\"\n",
+            "sockwatch.toml:2: key `allow[0].image_id`: \"nginx:1.27\" is not an image id",
+        ),
         (&long_id, "sockwatch.toml:2: key `allow[0].container_id`"),
         (
             "[[allow]]\nexe = \"docker\"\n",

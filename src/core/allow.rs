@@ -5,7 +5,7 @@
 
 use super::finding::Finding;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowRule {
     pub image: Option<Glob>,
     pub name: Option<Glob>,
@@ -15,6 +15,8 @@ pub struct AllowRule {
     pub exe: Option<String>,
     /// A full id or a prefix of at least 12 hex digits, lower case.
     pub container_id: Option<String>,
+    /// The image's content digest, `sha256:` and 64 hex digits, lower case.
+    pub image_id: Option<String>,
 }
 
 impl AllowRule {
@@ -24,6 +26,15 @@ impl AllowRule {
             && self.label.is_none()
             && self.exe.is_none()
             && self.container_id.is_none()
+            && self.image_id.is_none()
+    }
+
+    /// Whether everything this entry matches on can be chosen by whoever starts
+    /// a container, or by the container itself: an image tag (`docker tag x
+    /// trusted:1`), a name, a label, the path of an executable inside it. Only
+    /// `image_id` (the image's content) and `container_id` pin it down.
+    pub fn only_mutable(&self) -> bool {
+        self.image_id.is_none() && self.container_id.is_none()
     }
 
     pub fn matches(&self, f: &Finding) -> bool {
@@ -37,6 +48,7 @@ impl AllowRule {
             // An exe that is not UTF-8 has a _hex sibling and never equals a config string.
             && self.exe.as_ref().is_none_or(|e| f.process.exe_hex.is_none() && f.process.exe.as_ref() == Some(e))
             && self.container_id.as_ref().is_none_or(|id| c.id.as_deref().is_some_and(|cid| cid.starts_with(id.as_str())))
+            && self.image_id.as_ref().is_none_or(|id| c.image_id.as_ref() == Some(id))
     }
 }
 
@@ -177,6 +189,7 @@ mod tests {
             runtime: "docker".into(),
             name: Some(name.into()),
             image: Some(image.into()),
+            image_id: Some(format!("sha256:{}", "e".repeat(64))),
             labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -211,6 +224,7 @@ mod tests {
             label: label.map(|(k, v)| (k.into(), v.into())),
             exe: exe.map(Into::into),
             container_id: cid.map(Into::into),
+            image_id: None,
         };
         assert!(rule(Some("portainer/*"), None, None, None, None).matches(&f));
         assert!(
@@ -237,5 +251,30 @@ mod tests {
             "a glob needs a value to match"
         );
         assert!(rule(None, None, None, None, None).is_empty());
+    }
+
+    #[test]
+    fn image_ids_pin_the_content_and_tags_do_not() {
+        let f = finding("web", "trusted:1", &[], "/bin/sh", &"ab".repeat(32));
+        let by_id = |id: &str| AllowRule { image_id: Some(id.into()), ..AllowRule::default() };
+        assert!(by_id(&format!("sha256:{}", "e".repeat(64))).matches(&f));
+        assert!(!by_id(&format!("sha256:{}", "f".repeat(64))).matches(&f));
+        // The same tag on other content (`docker tag evil trusted:1`).
+        let mut evil = f.clone();
+        evil.container.image_id = Some(format!("sha256:{}", "0".repeat(64)));
+        let tag =
+            AllowRule { image: Some(Glob::new("trusted:*").unwrap()), ..AllowRule::default() };
+        assert!(tag.matches(&evil), "a tag is anyone's to give");
+        assert!(!by_id(&format!("sha256:{}", "e".repeat(64))).matches(&evil));
+        // Unknown content never matches an image_id entry.
+        evil.container.image_id = None;
+        assert!(!by_id(&format!("sha256:{}", "e".repeat(64))).matches(&evil));
+        // Which entries rest only on what a container's creator chooses.
+        assert!(tag.only_mutable());
+        assert!(!by_id("x").only_mutable());
+        let cid = AllowRule { container_id: Some("ab".repeat(6)), ..AllowRule::default() };
+        assert!(!cid.only_mutable());
+        let exe = AllowRule { exe: Some("/usr/bin/portainer".into()), ..AllowRule::default() };
+        assert!(exe.only_mutable(), "an executable's path inside a container is its own");
     }
 }

@@ -120,6 +120,9 @@ pub struct ContainerInfo {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The image's content digest (`sha256:...`), where the runtime's state has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -280,6 +283,7 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
         runtime: "unknown".into(),
         name: None,
         image: None,
+        image_id: None,
         labels: BTreeMap::new(),
         pod: None,
         namespaces,
@@ -300,6 +304,7 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
                 runtime: a.container.runtime.as_str().to_string(),
                 name: meta.name,
                 image: meta.image,
+                image_id: meta.image_id,
                 labels: meta.labels,
                 pod,
                 namespaces: None,
@@ -422,6 +427,7 @@ pub(crate) mod tests {
             meta: Some(Meta {
                 name: Some("web-1".into()),
                 image: Some("nginx:1.27".into()),
+                image_id: None,
                 labels,
             }),
         });

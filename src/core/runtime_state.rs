@@ -15,6 +15,9 @@ use super::cgroup::{Container, Runtime, hex64};
 pub struct Meta {
     pub name: Option<String>,
     pub image: Option<String>,
+    /// The image's content digest, `sha256:` and 64 hex digits: unlike a tag,
+    /// nobody can give another image this one.
+    pub image_id: Option<String>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -32,6 +35,9 @@ impl Meta {
 struct DockerConfig {
     #[serde(rename = "Name")]
     name: Option<String>,
+    /// The image id (`sha256:...`).
+    #[serde(rename = "Image")]
+    image: Option<String>,
     #[serde(rename = "Config")]
     config: Option<DockerInner>,
 }
@@ -53,6 +59,7 @@ pub fn docker_meta(json: &[u8]) -> Option<Meta> {
     Some(Meta {
         name: c.name.map(|n| n.strip_prefix('/').map(str::to_string).unwrap_or(n)),
         image: inner.as_ref().and_then(|i| i.image.clone()),
+        image_id: c.image.as_deref().and_then(image_id),
         labels: inner.and_then(|i| i.labels).unwrap_or_default(),
     })
 }
@@ -60,6 +67,9 @@ pub fn docker_meta(json: &[u8]) -> Option<Meta> {
 #[derive(Deserialize)]
 struct PodmanEntry {
     id: String,
+    /// The image id (64 hex digits).
+    #[serde(default)]
+    image: Option<String>,
     #[serde(default)]
     names: Vec<String>,
     /// A JSON document in a string.
@@ -82,6 +92,7 @@ pub fn podman_meta(containers_json: &[u8], id: &str) -> Option<Meta> {
     Some(Meta {
         name: e.names.into_iter().next().or(md.name),
         image: md.image_name,
+        image_id: e.image.as_deref().and_then(image_id),
         labels: BTreeMap::new(),
     })
 }
@@ -116,9 +127,18 @@ pub fn containerd_meta(config_json: &[u8]) -> Option<Meta> {
     let meta = Meta {
         name: get("io.kubernetes.cri.container-name").or_else(|| get("nerdctl/name")),
         image: get("io.kubernetes.cri.image-name"),
+        image_id: None,
         labels,
     };
     (meta != Meta::default()).then_some(meta)
+}
+
+/// An image id as `sha256:` and 64 lower-case hex digits, from either form the
+/// runtimes write (`sha256:HEX`, or the bare digits); anything else is `None`.
+pub fn image_id(s: &str) -> Option<String> {
+    let hex = s.strip_prefix("sha256:").unwrap_or(s);
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
 }
 
 /// What kind of runtime process an argv's program is.
@@ -234,6 +254,10 @@ mod tests {
         assert_eq!(m.image.as_deref(), Some("bb:test"));
         assert_eq!((m.pod_name(), m.pod_namespace()), (Some("p"), Some("ns")));
         assert_eq!(m.labels.len(), 3);
+        assert_eq!(m.image_id, None, "a short id is not an image id");
+        let full = json.replace("sha256:0123", &format!("sha256:{}", "A".repeat(64)));
+        let m = docker_meta(full.as_bytes()).unwrap();
+        assert_eq!(m.image_id, Some(format!("sha256:{}", "a".repeat(64))));
         let bare = docker_meta(br#"{"Name":"/x","Config":{"Image":"i","Labels":null}}"#).unwrap();
         assert!(bare.labels.is_empty());
         assert_eq!(docker_meta(b"{not json"), None);

@@ -109,6 +109,7 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         settings.dedup_window,
         settings.allow.len()
     );
+    warn_mutable_allow(&settings.allow);
     let health = daemon.start_health(reference, taken.late, &taken.refused, x32);
     daemon.report(health);
     daemon.attributor.tracking = procs.is_some();
@@ -255,6 +256,17 @@ fn watch_sockets(paths: &[String]) -> Vec<WatchedSocket> {
         );
     }
     watched
+}
+
+/// Allow entries that rest only on what whoever starts a container chooses (an
+/// image tag, a name, a label, a path inside it) allow an attacker who copies
+/// them: said at start, one line each.
+fn warn_mutable_allow(allow: &[crate::core::allow::AllowRule]) {
+    for (i, _) in allow.iter().enumerate().filter(|(_, r)| r.only_mutable()) {
+        warn!(
+            "allow[{i}] matches only on what whoever starts a container chooses (an image tag, a name, a label, an executable's path inside it): a container made to look the same is allowed too; add image_id (docker inspect -f '{{{{.Image}}}}' CONTAINER) or container_id"
+        );
+    }
 }
 
 /// fanotify on the sockets and their directories; without it, permission
