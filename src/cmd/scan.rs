@@ -224,7 +224,6 @@ fn report(
         let look = |_: &_| Process {
             origin: Origin::Unknown { namespaces: None, why: Unproven::Offline },
             runtime_binary: false,
-            cmdline: None,
         };
         let host = node.as_deref().map(String::from_utf8_lossy);
         let now = time::format_millis(ev.stamp.sec, ev.stamp.msec);

@@ -127,8 +127,6 @@ pub struct Process {
     /// Its executable is the host's runtime binary (asked only when the
     /// connect looks like runtime set-up, see `looks_like_runtime_setup`).
     pub runtime_binary: bool,
-    /// Its full argv, when it was read (the record's PROCTITLE is cut short).
-    pub cmdline: Option<Vec<Vec<u8>>>,
 }
 
 /// A connect to a watched socket by a container's workload, as a finding.
@@ -154,7 +152,9 @@ pub fn detect(
     let hit = target(ev, watched, resolved)?;
     let process = look(&hit);
     judge(ev, &process.origin, process.runtime_binary)?;
-    let extra = Extra { now, cmdline: process.cmdline, hostname };
+    // The argv is the record's PROCTITLE here; the daemon reads the full one
+    // only for a finding the allowlist does not take (`Process::with_cmdline`).
+    let extra = Extra { now, cmdline: None, hostname };
     let finding = connect_finding(ev, &hit, &watched[hit.watched].path, &process.origin, extra);
     Ok(Detection { hit, finding })
 }
@@ -200,7 +200,7 @@ mod tests {
         origin: &Origin,
         runtime_binary: bool,
     ) -> Result<Hit, Skip> {
-        let look = |_: &Hit| Process { origin: origin.clone(), runtime_binary, cmdline: None };
+        let look = |_: &Hit| Process { origin: origin.clone(), runtime_binary };
         detect(ev, w, resolved, look, "T".into(), None).map(|d| d.hit)
     }
 

@@ -75,6 +75,9 @@ pub struct Process {
     pub cmdline: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmdline_hex: Option<Vec<String>>,
+    /// The argv was longer than sockwatch reads (4 KiB): what is shown is its start.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cmdline_truncated: bool,
 }
 
 impl Process {
@@ -103,12 +106,23 @@ impl Process {
             exe_hex,
             cwd,
             cwd_hex,
-            cmdline: argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect(),
-            cmdline_hex: argv
-                .iter()
-                .any(|a| std::str::from_utf8(a).is_err())
-                .then(|| argv.iter().map(|a| hex(a)).collect()),
+            cmdline: Vec::new(),
+            cmdline_hex: None,
+            cmdline_truncated: false,
         }
+        .with_cmdline(argv, false)
+    }
+
+    /// Sets the argv, each string as text, all of them also in hex when one is
+    /// not UTF-8. `truncated`: the argv was longer than what was read.
+    pub fn with_cmdline(mut self, argv: &[Vec<u8>], truncated: bool) -> Process {
+        self.cmdline = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        self.cmdline_hex = argv
+            .iter()
+            .any(|a| std::str::from_utf8(a).is_err())
+            .then(|| argv.iter().map(|a| hex(a)).collect());
+        self.cmdline_truncated = truncated;
+        self
     }
 }
 
@@ -356,8 +370,17 @@ fn opt_text(b: Option<&[u8]>) -> (Option<String>, Option<String>) {
     }
 }
 
+/// Lower-case hex in one pass: no allocation per byte, so a long non-UTF-8
+/// value costs a copy, not a formatter call per byte.
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(b.len() * 2);
+    for &x in b {
+        out.push(DIGITS[usize::from(x >> 4)]);
+        out.push(DIGITS[usize::from(x & 15)]);
+    }
+    // Only ASCII digits were pushed.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -414,6 +437,21 @@ pub(crate) mod tests {
                 hostname: Some("h1"),
             },
         )
+    }
+
+    #[test]
+    fn a_cut_argv_says_so_and_hex_is_exact() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        let f = sample();
+        let p = f.process.clone().with_cmdline(&[b"a".to_vec(), vec![0xff, 0x41]], true);
+        assert_eq!(p.cmdline, ["a", "\u{fffd}A"]);
+        assert_eq!(p.cmdline_hex, Some(vec!["61".into(), "ff41".into()]));
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["cmdline_truncated"], true);
+        let whole =
+            serde_json::to_value(f.process.clone().with_cmdline(&[b"a".to_vec()], false)).unwrap();
+        assert!(whole.get("cmdline_truncated").is_none(), "only said when true: {whole}");
+        assert!(whole.get("cmdline_hex").is_none());
     }
 
     #[test]

@@ -52,13 +52,18 @@ impl Daemon {
                 }
             }
         }
-        let f = match result {
+        let mut f = match result {
             Ok(d) => d.finding,
             Err(skip) => return self.skip(c, skip),
         };
         if self.is_allowed(&f) {
             debug!("connect {}: allowed by the allowlist ({:?})", c.stamp, f.container.name);
             return;
+        }
+        // The costly part last, for a finding that will be written: the whole
+        // argv from /proc (bounded), when the record's was cut short.
+        if let Some((argv, truncated)) = proc::full_cmdline(c.ids.pid, c.proctitle.as_deref()) {
+            f.process = f.process.with_cmdline(&argv, truncated);
         }
         self.offer(f, Instant::now());
     }
@@ -100,13 +105,7 @@ impl Daemon {
             Origin::Unknown { .. } | Origin::Host => {}
         }
         let runtime_binary = looks_like_runtime_setup(c) && proc::is_host_runtime_binary(c.ids.pid);
-        // Read only for what will be a finding: a host process's argv is not needed.
-        let cmdline = match origin {
-            Origin::Host => None,
-            _ if runtime_binary => None,
-            _ => proc::full_cmdline(c.ids.pid, c.proctitle.as_deref()),
-        };
-        Process { origin, runtime_binary, cmdline }
+        Process { origin, runtime_binary }
     }
 
     /// A connect with no PATH record (the kernel did not resolve a name) is matched

@@ -180,10 +180,35 @@ fn clock(id: nix::time::ClockId) -> Option<f64> {
     Some(t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
 }
 
+/// The most of a process's argv that is read and kept: a container can make its
+/// argv megabytes long, and every connect would cost reading and encoding it.
+pub const MAX_ARGV: usize = 4096;
+
 fn read_argv(pid: u32) -> Option<Vec<Vec<u8>>> {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    read_argv_bounded(pid).map(|(argv, _)| argv)
+}
+
+/// At most `MAX_ARGV` bytes of the argv, and whether there was more.
+fn read_argv_bounded(pid: u32) -> Option<(Vec<Vec<u8>>, bool)> {
+    use std::io::Read;
+    // One buffer of the cap's size, filled by as few reads as the kernel allows:
+    // each read of another process's argv walks its memory anew.
+    let mut raw = vec![0u8; MAX_ARGV + 1];
+    let mut f = fs::File::open(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut len = 0;
+    while len < raw.len() {
+        match f.read(&mut raw[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    raw.truncate(len);
+    let truncated = raw.len() > MAX_ARGV;
+    raw.truncate(MAX_ARGV);
     let trimmed = raw.strip_suffix(b"\0").unwrap_or(&raw);
-    Some(trimmed.split(|&b| b == 0).map(<[u8]>::to_vec).collect())
+    Some((trimmed.split(|&b| b == 0).map(<[u8]>::to_vec).collect(), truncated))
 }
 
 fn namespaces_of(pid: &str) -> Option<Namespaces> {
@@ -288,16 +313,20 @@ pub fn is_host_runtime_binary(pid: Option<u32>) -> bool {
 }
 
 /// The kernel cuts PROCTITLE at 128 bytes. When it did, and the process is still
-/// there with an argv that begins the same way, return the whole argv.
-pub fn full_cmdline(pid: Option<u32>, proctitle: Option<&[Vec<u8>]>) -> Option<Vec<Vec<u8>>> {
+/// there with an argv that begins the same way, return the whole argv, up to
+/// `MAX_ARGV` bytes, and whether it was cut there.
+pub fn full_cmdline(
+    pid: Option<u32>,
+    proctitle: Option<&[Vec<u8>]>,
+) -> Option<(Vec<Vec<u8>>, bool)> {
     let title = proctitle?;
     let joined_len: usize = title.iter().map(|a| a.len() + 1).sum::<usize>().saturating_sub(1);
     if joined_len < 128 {
         return None;
     }
-    let argv = read_argv(pid?)?;
+    let (argv, truncated) = read_argv_bounded(pid?)?;
     let (full, cut) = (argv.join(&0u8), title.join(&0u8));
-    (full.starts_with(&cut) && full.len() > cut.len()).then_some(argv)
+    (full.starts_with(&cut) && full.len() > cut.len()).then_some((argv, truncated))
 }
 
 /// Resolves an AF_UNIX path as the process would: from its cwd, with symlinks and
@@ -334,6 +363,48 @@ pub fn file_id(m: &fs::Metadata) -> FileId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process with a 300 KiB argv of non-UTF-8 bytes (several arguments:
+    /// one may not exceed 128 KiB): what is read stops at `MAX_ARGV`, and says so.
+    #[test]
+    fn a_huge_argv_is_read_only_up_to_the_cap() {
+        use std::os::unix::ffi::OsStrExt;
+        let big = vec![0xffu8; 100 * 1024];
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            // Not a lone command: dash would exec sleep in its place.
+            .arg("sleep 5; true")
+            .arg("sh")
+            .args([&big, &big, &big].map(|b| std::ffi::OsStr::from_bytes(b)))
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // The record's PROCTITLE: the first 128 bytes of the argv.
+        let mut title: Vec<Vec<u8>> =
+            vec![b"/bin/sh".to_vec(), b"-c".to_vec(), b"sleep 5; true".to_vec(), b"sh".to_vec()];
+        let used: usize = title.iter().map(|a| a.len() + 1).sum();
+        title.push(vec![0xff; 128 - used]);
+        // The child may not have reached exec yet when spawn returns.
+        let mut got = None;
+        for _ in 0..200 {
+            got = full_cmdline(Some(pid), Some(&title));
+            if got.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (argv, truncated) = got.expect("the argv, as far as it is read");
+        assert!(truncated);
+        let bytes: usize = argv.iter().map(|a| a.len() + 1).sum();
+        assert!(bytes <= MAX_ARGV + 1, "{bytes}");
+        assert_eq!(&argv[..4], &title[..4]);
+        // A short argv is whole and not marked.
+        let me = std::process::id();
+        let (_, cut) = read_argv_bounded(me).unwrap();
+        assert!(!cut);
+    }
 
     #[test]
     fn kthreadd_is_told_from_user_processes() {
