@@ -190,6 +190,7 @@ mod tests {
             name: Some(name.into()),
             image: Some(image.into()),
             image_id: Some(format!("sha256:{}", "e".repeat(64))),
+            metadata_truncated: false,
             labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

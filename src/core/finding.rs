@@ -139,6 +139,10 @@ pub struct ContainerInfo {
     pub image_id: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The name, image or labels were longer than kept (256 and 512 bytes; 64
+    /// labels, keys up to 256 bytes, values cut at 1024).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub metadata_truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod: Option<Pod>,
     /// For a container of an unknown runtime: the namespaces that gave it away.
@@ -246,6 +250,8 @@ pub struct Actor {
     pub exe: Option<Vec<u8>>,
     pub cwd: Option<Vec<u8>>,
     pub cmdline: Vec<Vec<u8>>,
+    /// The argv was longer than what was read.
+    pub cmdline_truncated: bool,
 }
 
 /// A finding about the socket file itself (fanotify): SW-1001 or SW-1002.
@@ -281,8 +287,9 @@ pub fn file_finding(
             actor.comm.as_deref(),
             actor.exe.as_deref(),
             actor.cwd.as_deref(),
-            &actor.cmdline,
-        ),
+            &[],
+        )
+        .with_cmdline(&actor.cmdline, actor.cmdline_truncated),
         container: container_info(origin),
         audit: None,
         host: Host { hostname: Some(hostname.to_string()) },
@@ -299,6 +306,7 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
         image: None,
         image_id: None,
         labels: BTreeMap::new(),
+        metadata_truncated: false,
         pod: None,
         namespaces,
         attributed_by: None,
@@ -319,6 +327,7 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
                 name: meta.name,
                 image: meta.image,
                 image_id: meta.image_id,
+                metadata_truncated: meta.truncated,
                 labels: meta.labels,
                 pod,
                 namespaces: None,
@@ -467,6 +476,7 @@ pub(crate) mod tests {
                 image: Some("nginx:1.27".into()),
                 image_id: None,
                 labels,
+                truncated: false,
             }),
         });
         let f = connect_finding(

@@ -19,9 +19,59 @@ pub struct Meta {
     /// nobody can give another image this one.
     pub image_id: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// A name, image or label was longer than kept (see `Meta::bounded`).
+    pub truncated: bool,
+}
+
+/// What is kept of a container's description: whoever creates a container
+/// chooses its name, image reference and labels, and every finding carries them.
+pub const MAX_NAME: usize = 256;
+pub const MAX_IMAGE: usize = 512;
+pub const MAX_LABELS: usize = 64;
+pub const MAX_LABEL_KEY: usize = 256;
+pub const MAX_LABEL_VALUE: usize = 1024;
+
+/// `s` cut to at most `max` bytes on a character boundary; whether it was cut.
+fn cut(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
 }
 
 impl Meta {
+    /// The description within the bounds above, marked when anything was cut.
+    /// Labels whose key is too long are dropped (a cut key would be another
+    /// label); the Kubernetes pod labels are kept first.
+    pub fn bounded(mut self) -> Meta {
+        let mut t = false;
+        if let Some(n) = self.name.as_mut() {
+            t |= cut(n, MAX_NAME);
+        }
+        if let Some(i) = self.image.as_mut() {
+            t |= cut(i, MAX_IMAGE);
+        }
+        let all = std::mem::take(&mut self.labels);
+        let total = all.len();
+        let (pod, rest): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|(k, _)| k.starts_with("io.kubernetes.pod."));
+        for (k, mut v) in pod.into_iter().chain(rest) {
+            if k.len() > MAX_LABEL_KEY || self.labels.len() >= MAX_LABELS {
+                continue;
+            }
+            t |= cut(&mut v, MAX_LABEL_VALUE);
+            self.labels.insert(k, v);
+        }
+        t |= self.labels.len() < total;
+        self.truncated |= t;
+        self
+    }
+
     pub fn pod_name(&self) -> Option<&str> {
         self.labels.get("io.kubernetes.pod.name").map(String::as_str)
     }
@@ -56,12 +106,16 @@ struct DockerInner {
 pub fn docker_meta(json: &[u8]) -> Option<Meta> {
     let c: DockerConfig = serde_json::from_slice(json).ok()?;
     let inner = c.config;
-    Some(Meta {
-        name: c.name.map(|n| n.strip_prefix('/').map(str::to_string).unwrap_or(n)),
-        image: inner.as_ref().and_then(|i| i.image.clone()),
-        image_id: c.image.as_deref().and_then(image_id),
-        labels: inner.and_then(|i| i.labels).unwrap_or_default(),
-    })
+    Some(
+        Meta {
+            name: c.name.map(|n| n.strip_prefix('/').map(str::to_string).unwrap_or(n)),
+            image: inner.as_ref().and_then(|i| i.image.clone()),
+            image_id: c.image.as_deref().and_then(image_id),
+            labels: inner.and_then(|i| i.labels).unwrap_or_default(),
+            truncated: false,
+        }
+        .bounded(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -89,12 +143,16 @@ pub fn podman_meta(containers_json: &[u8], id: &str) -> Option<Meta> {
     let all: Vec<PodmanEntry> = serde_json::from_slice(containers_json).ok()?;
     let e = all.into_iter().find(|e| e.id == id)?;
     let md: PodmanMetadata = serde_json::from_str(&e.metadata).unwrap_or_default();
-    Some(Meta {
-        name: e.names.into_iter().next().or(md.name),
-        image: md.image_name,
-        image_id: e.image.as_deref().and_then(image_id),
-        labels: BTreeMap::new(),
-    })
+    Some(
+        Meta {
+            name: e.names.into_iter().next().or(md.name),
+            image: md.image_name,
+            image_id: e.image.as_deref().and_then(image_id),
+            labels: BTreeMap::new(),
+            truncated: false,
+        }
+        .bounded(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -129,7 +187,9 @@ pub fn containerd_meta(config_json: &[u8]) -> Option<Meta> {
         image: get("io.kubernetes.cri.image-name"),
         image_id: None,
         labels,
-    };
+        truncated: false,
+    }
+    .bounded();
     (meta != Meta::default()).then_some(meta)
 }
 
@@ -242,6 +302,39 @@ mod tests {
 
     fn argv(s: &str) -> Vec<Vec<u8>> {
         s.split(' ').map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn what_a_container_creator_chooses_is_bounded_and_marked() {
+        let mut labels: BTreeMap<String, String> =
+            (0..200).map(|i| (format!("l{i:03}"), "v".repeat(10))).collect();
+        labels.insert("io.kubernetes.pod.name".into(), "p".into());
+        labels.insert("k".repeat(300), "dropped".into());
+        labels.insert("big".into(), "é".repeat(1000));
+        let m = Meta {
+            name: Some("n".repeat(1000)),
+            image: Some("i".repeat(100)),
+            labels,
+            ..Meta::default()
+        }
+        .bounded();
+        assert!(m.truncated);
+        assert_eq!(m.name.as_ref().unwrap().len(), MAX_NAME);
+        assert_eq!(m.image.as_ref().unwrap().len(), 100);
+        assert_eq!(m.labels.len(), MAX_LABELS);
+        assert_eq!(m.pod_name(), Some("p"), "the pod's labels are kept first");
+        assert!(m.labels.keys().all(|k| k.len() <= MAX_LABEL_KEY));
+        if let Some(v) = m.labels.get("big") {
+            assert!(v.len() <= MAX_LABEL_VALUE && v.chars().all(|c| c == 'é'));
+        }
+        let small = Meta { name: Some("web".into()), ..Meta::default() }.bounded();
+        assert!(!small.truncated);
+        // Through Docker's state file: a label set of any size comes out bounded.
+        let many: Vec<String> = (0..5000).map(|i| format!("\"k{i}\":\"v\"")).collect();
+        let json =
+            format!(r#"{{"Name":"/x","Config":{{"Image":"i","Labels":{{{}}}}}}}"#, many.join(","));
+        let m = docker_meta(json.as_bytes()).unwrap();
+        assert!(m.truncated && m.labels.len() == MAX_LABELS);
     }
 
     #[test]

@@ -247,8 +247,14 @@ pub fn actor(pid: i32) -> crate::core::finding::Actor {
             .map(|c| c.strip_suffix(b"\n").unwrap_or(&c).to_vec()),
         exe: link("exe"),
         cwd: link("cwd"),
-        cmdline: read_argv(pid).unwrap_or_default(),
+        ..argv_of(pid)
     }
+}
+
+/// An actor's argv, up to `MAX_ARGV` bytes, and whether it was longer.
+fn argv_of(pid: u32) -> crate::core::finding::Actor {
+    let (cmdline, cmdline_truncated) = read_argv_bounded(pid).unwrap_or_default();
+    crate::core::finding::Actor { cmdline, cmdline_truncated, ..Default::default() }
 }
 
 /// The runtimes that own their sockets by default: they may delete and re-create
@@ -393,8 +399,11 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        // The process behind a socket-file event is read the same way.
+        let who = actor(pid as i32);
         child.kill().unwrap();
         child.wait().unwrap();
+        assert!(who.cmdline_truncated, "{:?}", who.cmdline.len());
         let (argv, truncated) = got.expect("the argv, as far as it is read");
         assert!(truncated);
         let bytes: usize = argv.iter().map(|a| a.len() + 1).sum();

@@ -144,7 +144,7 @@ impl MetaCache {
                 continue;
             };
             meta.labels = labels(&dir.join(id).join("userdata/config.json"));
-            return Some((meta, dir.join(id), path));
+            return Some((meta.bounded(), dir.join(id), path));
         }
         None
     }
