@@ -400,7 +400,13 @@ pub struct Settings {
     pub dedup_window: std::time::Duration,
     pub output: crate::io::output::Options,
     pub allow: Vec<AllowRule>,
+    /// The rules.d file `sockwatch rules install` writes (`rules_dir` in the
+    /// file's `[rules]`): on exit beside an audit daemon, what it loads stays.
+    pub rules_file: PathBuf,
 }
+
+/// Where `sockwatch rules install` writes its file unless told otherwise.
+pub const DEFAULT_RULES_DIR: &str = "/etc/audit/rules.d";
 
 /// The sockets named on the command line, else in the file; `None` when neither
 /// names any: every known runtime socket is watched (`core::runtimes`).
@@ -494,6 +500,12 @@ impl Settings {
                 hostname,
             },
             allow: cfg.allow.clone(),
+            rules_file: cfg
+                .rules
+                .rules_dir
+                .clone()
+                .unwrap_or_else(|| DEFAULT_RULES_DIR.into())
+                .join(crate::cmd::rules::RULES_FILE),
         }
     }
 }

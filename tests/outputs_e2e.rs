@@ -16,6 +16,10 @@ const IMAGE: &str = "sockwatch-test:latest";
 /// Starts a container with the static client at /client and the Docker socket
 /// mounted; returns its id.
 fn container(name: &str, client: &Path, script: &str) -> String {
+    container_of(IMAGE, name, client, script)
+}
+
+fn container_of(image: &str, name: &str, client: &Path, script: &str) -> String {
     let vol = format!("{}:/client:ro", client.display());
     let out = run(
         "docker",
@@ -30,7 +34,7 @@ fn container(name: &str, client: &Path, script: &str) -> String {
             &vol,
             "-v",
             "/var/run/docker.sock:/var/run/docker.sock",
-            IMAGE,
+            image,
             "sh",
             "-c",
             script,
@@ -303,26 +307,7 @@ fn an_image_id_allow_entry_is_not_fooled_by_a_tag() {
     );
     assert!(!d.log().contains("allow[0] matches only"), "{}", d.log());
     let ok = container(&format!("sw-trusted-{suffix}"), &client, "sleep 60");
-    let vol = format!("{}:/client:ro", client.display());
-    let out = run(
-        "docker",
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "-v",
-            &vol,
-            "-v",
-            "/var/run/docker.sock:/var/run/docker.sock",
-            &evil_tag,
-            "sh",
-            "-c",
-            "sleep 60",
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let bad = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let bad = container_of(&evil_tag, &format!("sw-retagged-{suffix}"), &client, "sleep 60");
     exec(&ok, "/client /var/run/docker.sock");
     exec(&bad, "/client /var/run/docker.sock");
     let f = d.wait_finding("the retagged image", Duration::from_secs(10), |f| {

@@ -47,7 +47,7 @@ pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, E
             .rules_dir
             .clone()
             .or_else(|| cfg.rules.rules_dir.clone())
-            .unwrap_or_else(|| "/etc/audit/rules.d".into()),
+            .unwrap_or_else(|| crate::config::DEFAULT_RULES_DIR.into()),
         enabled: !args
             .options
             .no_persist

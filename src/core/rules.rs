@@ -187,6 +187,27 @@ pub fn rules_file(rules: &[RuleSpec]) -> String {
     out
 }
 
+/// Whether the rules.d file (as `rules_file` writes it, or as an administrator
+/// edited it) loads `rule`: a line, not commented out, that is the rule's
+/// auditctl text.
+pub fn file_loads(text: &str, rule: &RuleSpec) -> bool {
+    let Some(line) = rule.auditctl() else { return false };
+    text.lines().any(|l| l.trim() == line)
+}
+
+/// Which of the rules this run added to remove on exit. With an audit daemon
+/// registered, a rule that its rules file also loads stays: that daemon's
+/// loader (augenrules after auditd's `-D`) found the rule already there, as
+/// sockwatch had restored it first, so no copy of its own exists; removing
+/// sockwatch's would leave the host without a rule its rules file asks for.
+pub fn removed_on_exit<'a>(
+    added: &'a [RuleSpec],
+    audit_daemon: bool,
+    rules_file: Option<&str>,
+) -> (Vec<&'a RuleSpec>, Vec<&'a RuleSpec>) {
+    added.iter().partition(|r| !(audit_daemon && rules_file.is_some_and(|t| file_loads(t, r))))
+}
+
 /// Whether a socket's directory exists when audit's rules are loaded at boot:
 /// /run itself does, a runtime's directory under it (a tmpfs emptied at every
 /// boot) does not.
@@ -327,6 +348,37 @@ mod tests {
             ]
         );
         assert!(deep.contains("\n# -A always,exit -F arch=b64 -S connect -F path=/run/crio/crio.sock -F key=sockwatch\n"));
+    }
+
+    #[test]
+    fn on_exit_the_rules_an_audit_daemons_file_loads_stay() {
+        let added = rule_set(
+            &["/run/docker.sock".into(), "/run/crio/crio.sock".into(), "/srv/x.sock".into()],
+            &[X86_64],
+        );
+        let file = rules_file(&added);
+        let names = |v: Vec<&RuleSpec>| v.into_iter().map(RuleSpec::describe).collect::<Vec<_>>();
+        // Alone on the host: everything this run added goes.
+        let (gone, kept) = removed_on_exit(&added, false, Some(&file));
+        assert_eq!((gone.len(), kept.len()), (added.len(), 0));
+        // auditd registered, no rules file: the same.
+        let (gone, kept) = removed_on_exit(&added, true, None);
+        assert_eq!((gone.len(), kept.len()), (added.len(), 0));
+        // auditd registered with our file: what it loads stays; the commented-out
+        // rules (a runtime directory made after boot, io_uring) still go.
+        let (gone, kept) = removed_on_exit(&added, true, Some(&file));
+        assert_eq!(
+            names(kept),
+            [
+                "-A always,exit -F arch=b64 -S connect -F path=/run/docker.sock -F key=sockwatch",
+                "-A always,exit -F arch=b64 -S connect -F path=/srv/x.sock -F key=sockwatch"
+            ]
+        );
+        assert_eq!(gone.len(), 2);
+        // A line edited by hand (another key) does not count as ours.
+        let edited = file.replace("/srv/x.sock -F key=sockwatch", "/srv/x.sock -F key=other");
+        let (_, kept) = removed_on_exit(&added, true, Some(&edited));
+        assert_eq!(kept.len(), 1);
     }
 
     #[test]

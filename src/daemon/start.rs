@@ -152,7 +152,13 @@ fn take_audit(settings: &Settings, paths: &[String]) -> Result<Taken, Error> {
     for p in paths.iter().filter(|p| !present.contains(p)) {
         debug!("{p}: its directory does not exist yet; its rules are loaded once it does");
     }
-    let mut guard = AuditGuard { ctl, added: Vec::new(), enabled_by_us: false, backlog_was: None };
+    let mut guard = AuditGuard {
+        ctl,
+        added: Vec::new(),
+        enabled_by_us: false,
+        backlog_was: None,
+        rules_file: settings.rules_file.clone(),
+    };
     let mut refused = Vec::new();
     if !settings.no_rules {
         (guard.added, refused) = install(&mut guard.ctl, &rules, status.enabled)?;

@@ -1,11 +1,12 @@
 //! Shutdown and clean-up: the last findings out, then what this run changed in
 //! the kernel's audit state undone, and only that: the rules it added (never
-//! ones that were there before), audit turned off again if it was off, the
-//! backlog limit put back.
+//! ones that were there before, nor ones an audit daemon's rules file loads),
+//! audit turned off again if it was off, the backlog limit put back.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::core::rules::{BACKLOG_LIMIT, RuleSpec};
+use crate::core::rules::{BACKLOG_LIMIT, RuleSpec, removed_on_exit};
 use crate::io::audit_rules;
 use crate::io::netlink::Control;
 use crate::io::notify;
@@ -47,6 +48,8 @@ pub(super) struct AuditGuard {
     pub enabled_by_us: bool,
     /// The backlog limit before this run raised it.
     pub backlog_was: Option<u32>,
+    /// The rules.d file, read on exit only when an audit daemon is registered.
+    pub rules_file: PathBuf,
 }
 
 impl Drop for AuditGuard {
@@ -55,7 +58,17 @@ impl Drop for AuditGuard {
         // now: leave its enabled flag and backlog limit alone.
         let other_daemon =
             self.ctl.status().is_ok_and(|s| s.pid != 0 && s.pid != std::process::id());
-        cleanup(&mut self.ctl, &self.added, self.enabled_by_us && !other_daemon);
+        let file = other_daemon.then(|| std::fs::read_to_string(&self.rules_file).ok()).flatten();
+        let (remove, keep) = removed_on_exit(&self.added, other_daemon, file.as_deref());
+        for r in keep {
+            info!(
+                "left loaded for the audit daemon, whose rules file {} loads it too: {}",
+                self.rules_file.display(),
+                r.describe()
+            );
+        }
+        let remove: Vec<RuleSpec> = remove.into_iter().cloned().collect();
+        cleanup(&mut self.ctl, &remove, self.enabled_by_us && !other_daemon);
         if let Some(was) = self.backlog_was.filter(|_| !other_daemon) {
             // Only if nobody changed it since.
             if self.ctl.status().is_ok_and(|s| s.backlog_limit == BACKLOG_LIMIT) {
