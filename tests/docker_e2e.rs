@@ -458,3 +458,197 @@ fn a_container_granting_the_socket_through_an_acl_is_sw_1001() {
     assert!(st.success(), "{log}");
     t.end();
 }
+
+/// A loaded audit rule of another tool's, for every native connect, removed
+/// however the test ends (after sockwatch's, so the AuditTest sees no leftover).
+struct OtherRule;
+
+impl OtherRule {
+    const SPEC: [&'static str; 8] =
+        ["always,exit", "-F", "arch=b64", "-S", "connect", "-F", "key=another-tool", ""];
+
+    fn load() -> OtherRule {
+        let out = run("auditctl", &[&["-a"], &Self::SPEC[..7]].concat());
+        assert!(out.status.success(), "auditctl: {}", String::from_utf8_lossy(&out.stderr));
+        OtherRule
+    }
+}
+
+impl Drop for OtherRule {
+    fn drop(&mut self) {
+        run("auditctl", &[&["-d"], &Self::SPEC[..7]].concat());
+    }
+}
+
+/// A container serving a FUSE mount that stops answering cannot stall the
+/// daemon. The FUSE daemon answers the first lookup of a name with ENOENT and
+/// holds every later one, and holds every READ of its file "argv" for ever:
+/// - connects to a missing name on it, through io_uring and through connect(2)
+///   under another tool's rule for every connect: a connect that found no file
+///   reached no socket, so sockwatch does not look the name up again (it used
+///   to, and stayed blocked in the lookup);
+/// - a client whose argv has a page mapped from that file connects to the
+///   Docker socket: its finding comes at once, since the kernel reads another
+///   process's argv only from anonymous memory.
+///
+/// Meanwhile another container's connect is reported within 1 s.
+#[test]
+fn a_fuse_mount_that_never_answers_does_not_stall_the_daemon() {
+    if !privileged("FUSE stall")
+        || !docker_ready()
+        || !have("/dev/fuse", "FUSE")
+        || !have("/usr/sbin/auditctl", "another tool's audit rule")
+    {
+        return;
+    }
+    let t = AuditTest::begin("fuse-stall");
+    let dir = t.dir.clone();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let cc = |out: &str, src: &str, flags: &[&str]| {
+        let out = dir.join(out);
+        let src = format!("{data}/{src}");
+        let mut args = vec!["-O1", "-o", out.to_str().unwrap(), &src];
+        args.extend_from_slice(flags);
+        let r = run("cc", &args);
+        assert!(r.status.success(), "building {src}: {}", String::from_utf8_lossy(&r.stderr));
+    };
+    cc("client_uring", "capture/client_uring.c", &["-luring"]);
+    cc("client_fuse_argv", "fuse/client_fuse_argv.c", &["-static"]);
+    std::fs::copy(format!("{data}/fuse/stall_fuse.py"), dir.join("stall_fuse.py")).unwrap();
+    let client = build_client(&dir);
+    let d = Daemon::start(&dir, &["--socket", "/var/run/docker.sock"]);
+    let _other_rule = OtherRule::load();
+
+    // The hostile container: it may mount FUSE, and use io_uring (which Docker's
+    // default seccomp profile refuses).
+    let vol = format!("{}:/t:ro", dir.display());
+    let mut args = vec![
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--device",
+        "/dev/fuse",
+        "--security-opt",
+        "apparmor=unconfined",
+        "--security-opt",
+        "seccomp=unconfined",
+        "-v",
+        &vol,
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+    ];
+    args.extend_from_slice(&TOOLS);
+    args.extend_from_slice(&[
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir -p /mnt/f && { python3 /t/stall_fuse.py /mnt/f /tmp/ready & } \
+         && until [ -e /tmp/ready ]; do sleep 0.1; done \
+         && { /t/client_uring /mnt/f/missing-uring 120 & } \
+         && { SW_STAY=120 /t/client /mnt/f/missing-connect & } \
+         && /t/client_fuse_argv /var/run/docker.sock /mnt/f/argv",
+    ]);
+    let out = run("docker", &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hostile = Removed(String::from_utf8(out.stdout).unwrap().trim().to_string());
+    let fuse_log = || {
+        let out = run("docker", &["logs", &hostile.0]);
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+
+    // The argv client's finding comes, argv read up to the mapped page.
+    let f =
+        d.wait_finding("the client with a FUSE page in its argv", Duration::from_secs(30), |f| {
+            f["container"]["id"] == hostile.0.as_str()
+        });
+    assert_eq!(f["process"]["exe"], "/t/client_fuse_argv", "{f:#}");
+    let argv_len: usize = f["process"]["cmdline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().len() + 1)
+        .sum();
+    assert!((128..4096).contains(&argv_len), "argv read up to the FUSE page: {argv_len} bytes");
+    // Both missing-name connects were seen (the io_uring one through sockwatch's
+    // rule, the other through the other tool's) and not looked up again.
+    d.wait_log("(client_uring) skipped: not a watched socket", Duration::from_secs(10));
+    d.wait_log("(client) skipped: not a watched socket", Duration::from_secs(10));
+    let log = fuse_log();
+    assert_eq!(log.matches("connect: No such file or directory").count(), 2, "{log}");
+    assert!(!log.contains("stall_fuse: holding"), "nobody asked the FUSE daemon again: {log}");
+
+    // Meanwhile another container reaches the Docker socket.
+    let other = Removed(docker_run(
+        &[
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "-v",
+            &format!("{}:/c:ro", client.display()),
+        ],
+        "/c /var/run/docker.sock && sleep 30",
+    ));
+    let f = d.wait_finding("the other container", Duration::from_secs(15), |f| {
+        f["container"]["id"] == other.0.as_str()
+    });
+    let lat = latency_ms(&f);
+    eprintln!(
+        "fuse stall: the other container's connect reported {lat:.1} ms after its audit stamp"
+    );
+    assert!(lat < 1000.0, "reported {lat} ms after the connect: {f:#}");
+    drop(_other_rule);
+    drop(hostile);
+    drop(other);
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("connects_unchecked=0 lookups_stalled=0"), "{log}");
+    t.end();
+}
+
+/// runc's set-up names and the host's runc binary exempt nothing: a container
+/// that mounts the host's /usr runs the host's runc with an LD_PRELOAD library
+/// that names the process `runc:[2:INIT]` and connects to the Docker socket. And
+/// runc's own set-up of containers makes no connect at all (another tool's rule
+/// for every connect is loaded while they start).
+#[test]
+fn runc_init_is_no_exemption() {
+    if !privileged("runc exemption")
+        || !docker_ready()
+        || !have("/usr/sbin/runc", "the host's runc")
+        || !have("/usr/sbin/auditctl", "another tool's audit rule")
+    {
+        return;
+    }
+    let t = AuditTest::begin("runc-init");
+    let dir = t.dir.clone();
+    let so = dir.join("preload.so");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture/preload_connect.c");
+    let cc = run("cc", &["-O1", "-shared", "-fPIC", "-o", so.to_str().unwrap(), src]);
+    assert!(cc.status.success(), "building {src}: {}", String::from_utf8_lossy(&cc.stderr));
+    let d = Daemon::start(&dir, &["--socket", "/var/run/docker.sock"]);
+    let other_rule = OtherRule::load();
+    // Plain containers, the socket mounted: runc's set-up connects nowhere.
+    for _ in 0..3 {
+        let id = docker_run(&["-v", "/var/run/docker.sock:/var/run/docker.sock"], "true");
+        assert_eq!(docker_wait(&id), 0);
+    }
+    drop(other_rule);
+    let vol = format!("{}:/t:ro", dir.display());
+    let id = Removed(docker_run(
+        &["-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", &vol],
+        "SW_SOCK=/var/run/docker.sock LD_PRELOAD=/t/preload.so /usr/sbin/runc --version; sleep 30",
+    ));
+    let f = d.wait_finding("the host's runc, named runc:[2:INIT]", Duration::from_secs(15), |f| {
+        f["container"]["id"] == id.0.as_str()
+    });
+    assert_eq!(f["process"]["comm"], "runc:[2:INIT]", "{f:#}");
+    assert_eq!(f["process"]["exe"], "/usr/sbin/runc", "{f:#}");
+    drop(id);
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("(runc:["), "runc's set-up made a connect: {log}");
+    assert_eq!(d_findings(&dir).len(), 1, "{:#?}", d_findings(&dir));
+    t.end();
+}

@@ -109,7 +109,7 @@ fn finding_lines(capture: &[u8], watched: &WatchedSocket, origin: &Origin) -> St
     let watched = std::slice::from_ref(watched);
     let mut out = String::new();
     for c in events.iter().filter_map(connect::extract) {
-        let look = |_: &_| Process { origin: origin.clone(), runtime_binary: false };
+        let look = |_: &_| Process { origin: origin.clone() };
         let now = "2026-01-01T00:00:00.000000Z".to_string();
         let Ok(d) = detect::detect(&c, watched, None, look, now, Some("golden-host")) else {
             continue;

@@ -43,7 +43,7 @@ fn container() -> Origin {
 /// `detect::detect` as `run` calls it, for a process in a Docker container,
 /// stamped with a fixed time and host "h".
 fn detect_in_container(c: &ConnectEvent, watched: &[WatchedSocket]) -> Result<Detection, Skip> {
-    let look = |_: &_| Process { origin: container(), runtime_binary: false };
+    let look = |_: &_| Process { origin: container() };
     detect::detect(c, watched, None, look, "2026-01-01T00:00:00.000000Z".into(), Some("h"))
 }
 

@@ -223,7 +223,6 @@ fn report(
         // finding is stamped with the event's own time and host.
         let look = |_: &_| Process {
             origin: Origin::Unknown { namespaces: None, why: Unproven::Offline },
-            runtime_binary: false,
         };
         let host = node.as_deref().map(String::from_utf8_lossy);
         let now = time::format_millis(ev.stamp.sec, ev.stamp.msec);

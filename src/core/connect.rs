@@ -18,6 +18,16 @@ pub enum Via {
     IoUring,
 }
 
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Syscall => "connect",
+            Via::Socketcall => "socketcall",
+            Via::IoUring => "io_uring",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SockAddr {
     /// A filesystem AF_UNIX address: sun_path up to its first NUL.

@@ -65,8 +65,6 @@ pub enum Skip {
     NotWatched,
     /// A process on the host.
     HostProcess,
-    /// The container runtime setting up a container (runc init, the shim, conmon).
-    RuntimeSetup,
 }
 
 impl Skip {
@@ -75,7 +73,6 @@ impl Skip {
             Skip::NotUnixPath => "not a unix path",
             Skip::NotWatched => "not a watched socket",
             Skip::HostProcess => "host process",
-            Skip::RuntimeSetup => "runtime set-up",
         }
     }
 }
@@ -105,6 +102,32 @@ pub fn target(
     }
 }
 
+/// A connect that failed with one of these found no file at its name: it
+/// reached no socket, and there is nothing to resolve.
+const NAME_NOT_FOUND: [i64; 4] = [
+    -2,  // ENOENT
+    -20, // ENOTDIR
+    -36, // ENAMETOOLONG
+    -40, // ELOOP
+];
+
+/// The sun_path to resolve in the process's root for `target`'s `resolved`:
+/// only when the kernel gave no (dev, inode) for the connect and did not say
+/// that its lookup of the name failed (a PATH record for the name without an
+/// inode, or an error that means no file was there). Resolving walks the
+/// process's file systems, which it may control, so it is done no more than this.
+pub fn needs_resolution(ev: &ConnectEvent) -> Option<&[u8]> {
+    let Some(SockAddr::Unix(path)) = &ev.addr else { return None };
+    let lookup_failed = ev.paths.iter().any(|p| p.name.as_deref() == Some(path.as_slice()));
+    if ev.paths.iter().any(|p| path_file(p).is_some())
+        || lookup_failed
+        || ev.exit.is_some_and(|e| NAME_NOT_FOUND.contains(&e))
+    {
+        return None;
+    }
+    Some(path)
+}
+
 fn path_file(p: &super::connect::PathItem) -> Option<FileId> {
     let (major, minor) = p.dev?;
     Some(FileId { major, minor, inode: p.inode? })
@@ -124,9 +147,6 @@ pub fn worth_refresh(ev: &ConnectEvent, skip: Skip) -> bool {
 #[derive(Debug, Clone)]
 pub struct Process {
     pub origin: Origin,
-    /// Its executable is the host's runtime binary (asked only when the
-    /// connect looks like runtime set-up, see `looks_like_runtime_setup`).
-    pub runtime_binary: bool,
 }
 
 /// A connect to a watched socket by a container's workload, as a finding.
@@ -151,7 +171,7 @@ pub fn detect(
 ) -> Result<Detection, Skip> {
     let hit = target(ev, watched, resolved)?;
     let process = look(&hit);
-    judge(ev, &process.origin, process.runtime_binary)?;
+    judge(&process.origin)?;
     // The argv is the record's PROCTITLE here; the daemon reads the full one
     // only for a finding the allowlist does not take (`Process::with_cmdline`).
     let extra = Extra { now, cmdline: None, hostname };
@@ -161,24 +181,17 @@ pub fn detect(
 
 /// The second half of `detect`, for a connect already known to reach a watched
 /// socket: is it a container's workload? Split out so the daemon reads /proc only
-/// for connects that reach a watched socket.
-pub fn judge(ev: &ConnectEvent, origin: &Origin, runtime_binary: bool) -> Result<(), Skip> {
-    if looks_like_runtime_setup(ev) && runtime_binary {
-        return Err(Skip::RuntimeSetup);
-    }
+/// for connects that reach a watched socket. The runtime's own set-up of a
+/// container (runc or crun init, in the container's cgroup) is not exempt: it
+/// never connects to a runtime's API socket, and the name and program that
+/// would tell it apart are both a container's to fake (`runc:[2:INIT]` is one
+/// prctl away, and a container with the host's root mounted can run the host's
+/// runc with LD_PRELOAD).
+pub fn judge(origin: &Origin) -> Result<(), Skip> {
     match origin {
         Origin::Host => Err(Skip::HostProcess),
         Origin::Container(_) | Origin::Unknown { .. } => Ok(()),
     }
-}
-
-/// runc (and crun) re-exec themselves as `runc:[0:PARENT]`, `runc:[1:CHILD]`,
-/// `runc:[2:INIT]` until the entrypoint is exec'd; until then the process belongs to
-/// the runtime, not to the workload. A name is no proof (a workload can call itself
-/// anything), so this only says whether to ask the I/O side to check that the
-/// process's executable really is the host's runtime binary.
-pub fn looks_like_runtime_setup(ev: &ConnectEvent) -> bool {
-    ev.comm.as_deref().is_some_and(|c| c.starts_with(b"runc:[") || c.starts_with(b"crun:["))
 }
 
 #[cfg(test)]
@@ -198,9 +211,8 @@ mod tests {
         w: &[WatchedSocket],
         resolved: Option<FileId>,
         origin: &Origin,
-        runtime_binary: bool,
     ) -> Result<Hit, Skip> {
-        let look = |_: &Hit| Process { origin: origin.clone(), runtime_binary };
+        let look = |_: &Hit| Process { origin: origin.clone() };
         detect(ev, w, resolved, look, "T".into(), None).map(|d| d.hit)
     }
 
@@ -292,7 +304,39 @@ mod tests {
                 connect(Some(SockAddr::Other(2)), Some(("/run/docker.sock", SOCK))), None, container(), hit.clone()),
         ];
         for (name, ev, resolved, origin, want) in cases {
-            assert_eq!(verdict(&ev, &w, resolved, &origin, false), want, "{name}");
+            assert_eq!(verdict(&ev, &w, resolved, &origin), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn what_needs_resolving_in_the_process_root() {
+        let failed = |mut ev: ConnectEvent, errno: i64| {
+            ev.success = Some(false);
+            ev.exit = Some(-errno);
+            ev
+        };
+        let sock = Some(("/run/docker.sock", SOCK));
+        #[rustfmt::skip]
+        let cases: Vec<(&str, ConnectEvent, Option<&[u8]>)> = vec![
+            ("a PATH record with an inode", connect(unix("/run/docker.sock"), sock), None),
+            ("no PATH record, connected", connect(unix("/x/s"), None), Some(b"/x/s")),
+            ("no PATH record, ENOENT", failed(connect(unix("/x/s"), None), 2), None),
+            ("no PATH record, ENOTDIR", failed(connect(unix("/x/s"), None), 20), None),
+            ("no PATH record, ENAMETOOLONG", failed(connect(unix("/x/s"), None), 36), None),
+            ("no PATH record, ELOOP", failed(connect(unix("/x/s"), None), 40), None),
+            // The file is there (a socket nobody listens on, or one the caller may
+            // not write): it may be a watched one.
+            ("no PATH record, ECONNREFUSED", failed(connect(unix("/x/s"), None), 111), Some(b"/x/s")),
+            ("no PATH record, EACCES", failed(connect(unix("/x/s"), None), 13), Some(b"/x/s")),
+            ("no PATH record, exit unknown", { let mut e = connect(unix("/x/s"), None); e.exit = None; e }, Some(b"/x/s")),
+            ("abstract", connect(Some(SockAddr::Abstract(b"x".to_vec())), None), None),
+            ("AF_INET", connect(Some(SockAddr::Other(2)), None), None),
+            ("no address", connect(None, None), None),
+            ("a PATH record for the name, without an inode (its lookup failed)",
+                failed({ let mut e = connect(unix("/x/s"), None); e.paths = vec![PathItem { name: Some(b"/x/s".to_vec()), inode: None, dev: None }]; e }, 13), None),
+        ];
+        for (name, ev, want) in cases {
+            assert_eq!(needs_resolution(&ev), want, "{name}");
         }
     }
 
@@ -329,27 +373,26 @@ mod tests {
         let mut ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
         ev.success = Some(false);
         ev.exit = Some(-13);
-        assert!(verdict(&ev, &watched(), None, &container(), false).is_ok());
+        assert!(verdict(&ev, &watched(), None, &container()).is_ok());
     }
 
+    /// Nothing a process in a container's cgroup says about itself exempts it:
+    /// not runc's or crun's set-up names, not a runtime's program name.
     #[test]
-    fn runtime_setup_needs_the_name_and_the_host_binary() {
+    fn no_name_exempts_a_container_process() {
         let w = watched();
         let mut ev = connect(unix("/run/docker.sock"), Some(("/run/docker.sock", SOCK)));
-        ev.comm = Some(b"runc:[2:INIT]".to_vec());
-        assert_eq!(verdict(&ev, &w, None, &container(), true), Err(Skip::RuntimeSetup));
-        // The same name on a binary that is not the host's runc: a workload hiding.
-        assert!(verdict(&ev, &w, None, &container(), false).is_ok());
-        // The host's runc binary under its ordinary name is not set-up either.
-        ev.comm = Some(b"runc".to_vec());
-        assert!(verdict(&ev, &w, None, &container(), true).is_ok());
-        // Names of shims and monitors prove nothing: those run in host cgroups.
-        for (comm, exe) in
-            [("containerd-shim", "/usr/bin/containerd-shim-runc-v2"), ("conmon", "/usr/bin/conmon")]
-        {
+        for (comm, exe) in [
+            ("runc:[2:INIT]", "/usr/sbin/runc"),
+            ("runc:[1:CHILD]", "/usr/bin/runc"),
+            ("crun:[2:INIT]", "/usr/bin/crun"),
+            ("runc", "/usr/sbin/runc"),
+            ("containerd-shim", "/usr/bin/containerd-shim-runc-v2"),
+            ("conmon", "/usr/bin/conmon"),
+        ] {
             ev.comm = Some(comm.as_bytes().to_vec());
             ev.exe = Some(exe.as_bytes().to_vec());
-            assert!(verdict(&ev, &w, None, &container(), false).is_ok(), "{comm}");
+            assert!(verdict(&ev, &w, None, &container()).is_ok(), "{comm}");
         }
     }
 }

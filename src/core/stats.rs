@@ -20,7 +20,6 @@ pub struct Stats {
     pub skipped_not_watched: u64,
     pub skipped_not_unix: u64,
     pub skipped_host: u64,
-    pub skipped_runtime_setup: u64,
     pub proc_vanished: u64,
     pub unattributed: u64,
     pub lost_enobufs: u64,
@@ -28,6 +27,12 @@ pub struct Stats {
     pub output_errors: u64,
     pub output_dropped: u64,
     pub health_events: u64,
+    /// Connects with no PATH record whose sun_path could not be resolved in
+    /// time (a file system the process controls stalled the read).
+    pub connects_unchecked: u64,
+    /// Lookups in a process's root that did not answer in time, or were not
+    /// tried since earlier ones had not.
+    pub lookups_stalled: u64,
 }
 
 impl fmt::Display for Stats {
@@ -35,8 +40,9 @@ impl fmt::Display for Stats {
         write!(
             f,
             "records={} malformed={} unknown_types={} events={} timed_out={} evicted={} \
-             connects={} findings={} allowed={} emitted={} not_watched={} not_unix={} host={} runtime_setup={} \
-             proc_vanished={} unattributed={} lost_enobufs={} lost_proc_events={} output_errors={} output_dropped={} health_events={}",
+             connects={} findings={} allowed={} emitted={} not_watched={} not_unix={} host={} \
+             proc_vanished={} unattributed={} lost_enobufs={} lost_proc_events={} output_errors={} output_dropped={} health_events={} \
+             connects_unchecked={} lookups_stalled={}",
             self.records,
             self.malformed_records,
             self.unknown_record_types,
@@ -50,7 +56,6 @@ impl fmt::Display for Stats {
             self.skipped_not_watched,
             self.skipped_not_unix,
             self.skipped_host,
-            self.skipped_runtime_setup,
             self.proc_vanished,
             self.unattributed,
             self.lost_enobufs,
@@ -58,6 +63,8 @@ impl fmt::Display for Stats {
             self.output_errors,
             self.output_dropped,
             self.health_events,
+            self.connects_unchecked,
+            self.lookups_stalled,
         )
     }
 }

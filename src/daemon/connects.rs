@@ -6,11 +6,11 @@
 use std::time::Instant;
 
 use crate::core::assemble::Close;
-use crate::core::connect::{self, ConnectEvent, SockAddr};
-use crate::core::detect::{self, FileId, Hit, Process, Skip, looks_like_runtime_setup};
+use crate::core::connect::{self, ConnectEvent};
+use crate::core::detect::{self, FileId, Hit, Process, Skip};
 use crate::core::origin::{By, Origin};
 use crate::debug;
-use crate::io::{clock, proc, sockets};
+use crate::io::{clock, sockets};
 
 use super::Daemon;
 use super::keeper::is_audit_change;
@@ -62,7 +62,7 @@ impl Daemon {
         }
         // The costly part last, for a finding that will be written: the whole
         // argv from /proc (bounded), when the record's was cut short.
-        if let Some((argv, truncated)) = proc::full_cmdline(c.ids.pid, c.proctitle.as_deref()) {
+        if let Some((argv, truncated)) = self.proc.full_cmdline(c.ids.pid, c.proctitle.as_deref()) {
             f.process = f.process.with_cmdline(&argv, truncated);
         }
         self.offer(f, Instant::now());
@@ -104,18 +104,23 @@ impl Daemon {
             }
             Origin::Unknown { .. } | Origin::Host => {}
         }
-        let runtime_binary = looks_like_runtime_setup(c) && proc::is_host_runtime_binary(c.ids.pid);
-        Process { origin, runtime_binary }
+        Process { origin }
     }
 
     /// A connect with no PATH record (the kernel did not resolve a name) is matched
     /// by resolving sun_path inside the process's root, while it still exists.
-    fn resolve_without_path(&self, c: &ConnectEvent) -> Option<FileId> {
-        if c.paths.iter().any(|p| p.inode.is_some()) {
-            return None;
+    /// When that read does not answer (a FUSE mount the process serves), the
+    /// connect cannot be checked, and a health event says so.
+    fn resolve_without_path(&mut self, c: &ConnectEvent) -> Option<FileId> {
+        let path = detect::needs_resolution(c)?;
+        let pid = c.ids.pid?;
+        match self.proc.resolve(pid, c.cwd.as_deref(), path) {
+            Ok(r) => r.ok(),
+            Err(why) => {
+                self.unchecked(c, path.to_vec(), why);
+                None
+            }
         }
-        let (Some(pid), Some(SockAddr::Unix(path))) = (c.ids.pid, &c.addr) else { return None };
-        proc::resolve_in(pid, c.cwd.as_deref(), path).ok()
     }
 
     fn skip(&mut self, c: &ConnectEvent, why: Skip) {
@@ -123,7 +128,6 @@ impl Daemon {
             Skip::NotUnixPath => self.stats.skipped_not_unix += 1,
             Skip::NotWatched => self.stats.skipped_not_watched += 1,
             Skip::HostProcess => self.stats.skipped_host += 1,
-            Skip::RuntimeSetup => self.stats.skipped_runtime_setup += 1,
         }
         debug!(
             "connect {} by pid {:?} ({}) skipped: {}",

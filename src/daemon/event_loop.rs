@@ -99,6 +99,7 @@ impl Daemon {
             k.users_due,
             k.dir_check.then_some(k.dir_check_not_before),
             (self.stats.lost_enobufs > k.enobufs_reported).then_some(k.enobufs_next),
+            self.stalls.pending.is_some().then_some(self.stalls.unchecked_next),
         ]
         .into_iter()
         .flatten()
@@ -174,6 +175,9 @@ impl Daemon {
         }
         if self.keeper.check || now >= self.keeper.next_poll {
             self.keep_audit(now);
+        }
+        if self.stalls.pending.is_some() && now >= self.stalls.unchecked_next {
+            self.report_unchecked(now);
         }
         if self.stats.lost_enobufs > self.keeper.enobufs_reported && now >= self.keeper.enobufs_next
         {

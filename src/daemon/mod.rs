@@ -74,4 +74,5 @@ struct Daemon {
     keeper: keeper::Keeper,
     /// /proc, with the host's namespaces as read at start.
     proc: LiveProc,
+    stalls: report::Stalls,
 }

@@ -4,10 +4,12 @@
 use std::time::{Duration, Instant};
 
 use crate::core::allow;
-use crate::core::cgroup::Container;
+use crate::core::cgroup::{self, Container};
+use crate::core::connect::ConnectEvent;
 use crate::core::finding::Finding;
 use crate::core::health::{Health, Level};
 use crate::io::clock;
+use crate::io::lookups::Stalled;
 use crate::io::output::Report;
 use crate::{error, info, warn};
 
@@ -21,6 +23,24 @@ pub(super) const STATS_EVERY: Duration = Duration::from_secs(600);
 pub(super) const ENOBUFS_EVERY: Duration = Duration::from_secs(10);
 /// Containers named in one health event, at most (the total is given beside).
 const CONTAINERS_SHOWN: usize = 100;
+/// Unchecked connects are reported at most this often (the rest are counted
+/// into the next report).
+pub(super) const UNCHECKED_EVERY: Duration = Duration::from_secs(10);
+
+/// Connects whose path could not be resolved in time, for the health events
+/// about them.
+pub(super) struct Stalls {
+    pub unchecked_reported: u64,
+    pub unchecked_next: Instant,
+    /// The latest unchecked connect not yet reported.
+    pub pending: Option<Health>,
+}
+
+impl Stalls {
+    pub fn new(now: Instant) -> Stalls {
+        Stalls { unchecked_reported: 0, unchecked_next: now, pending: None }
+    }
+}
 
 impl Daemon {
     /// A health event stamped now, from this host.
@@ -103,6 +123,55 @@ impl Daemon {
             .with("overflows", n)
             .with("overflows_total", self.stats.lost_enobufs);
         self.report(vec![ev]);
+    }
+
+    /// A connect whose sun_path could not be resolved: it may have reached a
+    /// watched socket, so it is reported, though not as a finding.
+    pub(super) fn unchecked(&mut self, c: &ConnectEvent, path: Vec<u8>, why: Stalled) {
+        self.stats.connects_unchecked += 1;
+        let pid = c.ids.pid.unwrap_or_default();
+        let comm = String::from_utf8_lossy(c.comm.as_deref().unwrap_or_default()).into_owned();
+        let path = String::from_utf8_lossy(&path).into_owned();
+        let container = std::fs::read(format!("/proc/{pid}/cgroup"))
+            .ok()
+            .and_then(|t| cgroup::container_of(&t))
+            .map(|c| c.id);
+        let ev = self
+            .health(
+                "connect_unchecked",
+                Level::Error,
+                format!(
+                    "a connect by pid {pid} ({comm:?}) to {path:?} could not be checked against the watched sockets: \
+                     resolving the path in the process's root: {}; a file system the process controls (FUSE) may be stalling sockwatch",
+                    why.as_str()
+                ),
+            )
+            .with("pid", pid)
+            .with("comm", comm)
+            .with("path", path)
+            .with("via", c.via.as_str())
+            .with("reason", why.as_str())
+            .with("container_id", container)
+            .with("helpers_stuck", self.proc.lookups.stuck());
+        let c = self.proc.lookups.counters();
+        self.stats.lookups_stalled = c.timed_out + c.refused;
+        self.stalls.pending = Some(ev);
+        let now = Instant::now();
+        if now >= self.stalls.unchecked_next {
+            self.report_unchecked(now);
+        }
+    }
+
+    /// The latest unchecked connect, with how many there were since the last
+    /// report: at most one every `UNCHECKED_EVERY`.
+    pub(super) fn report_unchecked(&mut self, now: Instant) {
+        let total = self.stats.connects_unchecked;
+        let n = total - self.stalls.unchecked_reported;
+        self.stalls.unchecked_reported = total;
+        self.stalls.unchecked_next = now + UNCHECKED_EVERY;
+        if let Some(ev) = self.stalls.pending.take() {
+            self.report(vec![ev.with("connects", n).with("connects_total", total)]);
+        }
     }
 
     pub(super) fn periodic_stats(&mut self, now: Instant) {

@@ -4,6 +4,8 @@
 //! watched sockets, then the daemon and fanotify. An error in any step undoes
 //! what the earlier ones changed in the kernel (`stop::AuditGuard`).
 
+use std::time::Instant;
+
 use nix::sys::signal::Signal;
 
 use crate::cli::RunArgs;
@@ -34,7 +36,7 @@ use crate::{debug, info, warn};
 
 use super::keeper::Keeper;
 use super::stop::{AuditGuard, cleanup};
-use super::{Daemon, EVENT_TIMEOUT, LINEAGE, MAX_IN_FLIGHT};
+use super::{Daemon, EVENT_TIMEOUT, LINEAGE, MAX_IN_FLIGHT, report};
 use crate::cmd::resolve_sockets;
 
 /// What the loop polls.
@@ -100,6 +102,7 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
             taken.status.lost,
         ),
         proc: LiveProc::new(host_ns),
+        stalls: report::Stalls::new(Instant::now()),
     };
     let _ = notify::notify("READY=1");
     info!(

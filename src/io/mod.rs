@@ -6,6 +6,7 @@ pub mod clock;
 pub mod fswatch;
 pub mod intake;
 pub mod log;
+pub mod lookups;
 pub mod netlink;
 pub mod notify;
 pub mod output;

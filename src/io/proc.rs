@@ -8,18 +8,52 @@ use std::os::unix::fs::MetadataExt;
 
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 
+use nix::libc;
+
 use crate::core::detect::FileId;
 use crate::core::origin::{Exe, HostNamespaces, Namespaces, ProcView};
+
+use super::lookups::{Lookups, Stalled};
 
 /// The live /proc, as the attribution walk sees it, with the host's namespaces
 /// read once at start (they never change).
 pub struct LiveProc {
     host: HostNamespaces,
+    /// Reads a process can make hang (its argv, paths in its root) run here.
+    pub lookups: Lookups,
 }
 
 impl LiveProc {
     pub fn new(host: HostNamespaces) -> LiveProc {
-        LiveProc { host }
+        LiveProc { host, lookups: Lookups::new() }
+    }
+
+    /// The kernel cuts PROCTITLE at 128 bytes. When it did, and the process is
+    /// still there with an argv that begins the same way, the whole argv, up to
+    /// `MAX_ARGV` bytes, and whether it was cut there. Read on the loop: the
+    /// kernel reads another process's argv only from anonymous memory (never from
+    /// a file mapping, such as one on a FUSE mount the process serves), so this
+    /// read cannot be made to wait on a file system.
+    pub fn full_cmdline(&self, pid: Option<u32>, proctitle: Option<&[Vec<u8>]>) -> Option<Argv> {
+        let title = proctitle?;
+        let joined_len: usize = title.iter().map(|a| a.len() + 1).sum::<usize>().saturating_sub(1);
+        if joined_len < 128 {
+            return None;
+        }
+        let (argv, truncated) = read_argv_bounded(pid?)?;
+        let (full, cut) = (argv.join(&0u8), title.join(&0u8));
+        (full.starts_with(&cut) && full.len() > cut.len()).then_some((argv, truncated))
+    }
+
+    /// `resolve_in` on a helper: a FUSE mount the process serves may never answer.
+    pub fn resolve(
+        &self,
+        pid: u32,
+        cwd: Option<&[u8]>,
+        path: &[u8],
+    ) -> Result<io::Result<FileId>, Stalled> {
+        let (cwd, path) = (cwd.map(<[u8]>::to_vec), path.to_vec());
+        self.lookups.run(mnt_ns(pid), move || resolve_in(pid, cwd.as_deref(), &path))
     }
 }
 
@@ -105,8 +139,8 @@ impl ProcView for LiveProc {
 
     fn exe(&self, pid: u32) -> Exe {
         use std::os::unix::ffi::OsStrExt;
-        let (Ok(meta), Ok(link)) =
-            (fs::metadata(format!("/proc/{pid}/exe")), fs::read_link(format!("/proc/{pid}/exe")))
+        let (Some(meta), Ok(link)) =
+            (stat_cached(&format!("/proc/{pid}/exe")), fs::read_link(format!("/proc/{pid}/exe")))
         else {
             return Exe::Unreadable;
         };
@@ -124,7 +158,7 @@ impl ProcView for LiveProc {
             b"/bin/",
             b"/sbin/",
         ];
-        if meta.uid() != 0 || !SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
+        if meta.uid != 0 || !SYSTEM_DIRS.iter().any(|d| path.starts_with(d)) {
             return Exe::Untrusted(path.to_vec());
         }
         // The path names the host's file when the process is in the host's mount
@@ -135,7 +169,7 @@ impl ProcView for LiveProc {
         let host_view = match self.host.mnt {
             Some(mnt) => mnt == ns.mnt,
             None => fs::metadata(std::ffi::OsStr::from_bytes(path))
-                .is_ok_and(|here| here.dev() == meta.dev() && here.ino() == meta.ino()),
+                .is_ok_and(|here| file_id(&here) == meta.id),
         };
         if host_view { Exe::Trusted(path.to_vec()) } else { Exe::Untrusted(path.to_vec()) }
     }
@@ -278,17 +312,6 @@ pub fn is_socket_owner(view: &LiveProc, pid: i32, owners: &[String]) -> bool {
     }
 }
 
-/// Where runc and crun are installed on hosts; a process named `runc:[...` counts as
-/// runtime set-up only when its executable is one of these very files.
-const RUNTIME_BINARIES: [&str; 6] = [
-    "/usr/bin/runc",
-    "/usr/sbin/runc",
-    "/usr/local/bin/runc",
-    "/usr/local/sbin/runc",
-    "/usr/bin/crun",
-    "/usr/local/bin/crun",
-];
-
 /// Whether `pid` is user `uid`'s own process outside any container: a
 /// rootless runtime (dockerd under rootlesskit, podman, the user's systemd)
 /// runs in a mount namespace of its own from wherever the user installed it,
@@ -308,31 +331,39 @@ pub fn is_users_own(pid: i32, uid: u32) -> bool {
     pid != 0 && real == Some(uid) && !in_container
 }
 
-/// Whether `pid`'s executable is the host's runc or crun, compared by (dev, inode)
-/// on the host side, so no name inside a container can fake it.
-pub fn is_host_runtime_binary(pid: Option<u32>) -> bool {
-    let Some(exe) = pid.and_then(|p| fs::metadata(format!("/proc/{p}/exe")).ok()) else {
-        return false;
-    };
-    let id = file_id(&exe);
-    RUNTIME_BINARIES.iter().filter_map(|b| fs::metadata(b).ok()).any(|m| file_id(&m) == id)
+/// An argv, and whether it was cut at `MAX_ARGV`.
+pub type Argv = (Vec<Vec<u8>>, bool);
+
+/// The mount namespace a lookup for `pid` happens in.
+fn mnt_ns(pid: u32) -> Option<u64> {
+    namespaces_of(&pid.to_string()).map(|n| n.mnt)
 }
 
-/// The kernel cuts PROCTITLE at 128 bytes. When it did, and the process is still
-/// there with an argv that begins the same way, return the whole argv, up to
-/// `MAX_ARGV` bytes, and whether it was cut there.
-pub fn full_cmdline(
-    pid: Option<u32>,
-    proctitle: Option<&[Vec<u8>]>,
-) -> Option<(Vec<Vec<u8>>, bool)> {
-    let title = proctitle?;
-    let joined_len: usize = title.iter().map(|a| a.len() + 1).sum::<usize>().saturating_sub(1);
-    if joined_len < 128 {
-        return None;
-    }
-    let (argv, truncated) = read_argv_bounded(pid?)?;
-    let (full, cut) = (argv.join(&0u8), title.join(&0u8));
-    (full.starts_with(&cut) && full.len() > cut.len()).then_some((argv, truncated))
+/// Identity and owner of a file as the kernel has them cached
+/// (AT_STATX_DONT_SYNC): a stat of a process's executable must not ask a FUSE
+/// daemon (or a network file system) that can leave it unanswered.
+struct Cached {
+    id: FileId,
+    uid: u32,
+}
+
+fn stat_cached(path: &str) -> Option<Cached> {
+    let path = std::ffi::CString::new(path).ok()?;
+    // SAFETY: statx writes only into `stx`, a plain C struct all-zero is valid for.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_STATX_DONT_SYNC,
+            libc::STATX_INO | libc::STATX_UID,
+            &mut stx,
+        )
+    };
+    (rc == 0).then_some(Cached {
+        id: FileId { major: stx.stx_dev_major, minor: stx.stx_dev_minor, inode: stx.stx_ino },
+        uid: stx.stx_uid,
+    })
 }
 
 /// Resolves an AF_UNIX path as the process would: from its cwd, with symlinks and
@@ -393,7 +424,7 @@ mod tests {
         // The child may not have reached exec yet when spawn returns.
         let mut got = None;
         for _ in 0..200 {
-            got = full_cmdline(Some(pid), Some(&title));
+            got = LiveProc::new(host_reference().0).full_cmdline(Some(pid), Some(&title));
             if got.is_some() {
                 break;
             }
@@ -470,7 +501,6 @@ mod tests {
         assert!(own.mnt > 0 && own.pid > 0);
         // A pid above pid_max cannot exist.
         assert!(v.cgroup(u32::MAX).is_none() && v.namespaces(u32::MAX).is_none());
-        assert!(!is_host_runtime_binary(Some(me)));
         let started = v.start_time(me).unwrap();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -1,9 +1,11 @@
 /* Connects to argv[1] the way C programs usually do: with the whole sockaddr_un,
  * so whatever sits after sun_path's NUL (here, deliberate garbage) goes to the
  * kernel too. Prints the errno name on failure. Built with -m32 and given a second
- * argument "socketcall", it connects through socketcall(2) instead of connect(2). */
+ * argument "socketcall", it connects through socketcall(2) instead of connect(2).
+ * With SW_STAY=N in its environment it stays alive N seconds after connecting. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -26,10 +28,10 @@ int main(int argc, char **argv) {
     } else
 #endif
         r = connect(fd, (struct sockaddr *)&a, sizeof a);
-    if (r < 0) {
-        printf("connect: %s\n", strerror(errno));
-        return 1;
-    }
+    if (r < 0) printf("connect: %s\n", strerror(errno));
+    fflush(stdout);
     close(fd);
-    return 0;
+    const char *stay = getenv("SW_STAY");
+    if (stay) sleep(atoi(stay));
+    return r < 0;
 }

@@ -1,10 +1,13 @@
 /* Connects to argv[1] through io_uring (IORING_OP_CONNECT), so no connect(2)
- * syscall is made. Build: gcc -o client_uring client_uring.c -luring */
+ * syscall is made; with argv[2], then stays alive that many seconds (so that its
+ * /proc entry outlives the connect). Build: gcc -o client_uring client_uring.c -luring */
 #include <liburing.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 int main(int argc, char **argv) {
     struct io_uring ring;
@@ -14,9 +17,14 @@ int main(int argc, char **argv) {
     if (io_uring_queue_init(2, &ring, 0) < 0) { perror("io_uring_queue_init"); return 2; }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     io_uring_prep_connect(sqe, fd, (struct sockaddr *)&a, sizeof a);
+    /* SOCKWATCH_URING_ASYNC=1: have an io-wq worker run the connect. */
+    if (getenv("SOCKWATCH_URING_ASYNC")) io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
     io_uring_submit(&ring);
     struct io_uring_cqe *cqe;
     io_uring_wait_cqe(&ring, &cqe);
-    if (cqe->res < 0) { printf("connect: %s\n", strerror(-cqe->res)); return 1; }
-    return 0;
+    int res = cqe->res;
+    if (res < 0) printf("connect: %s\n", strerror(-res));
+    fflush(stdout);
+    if (argc > 2) sleep(atoi(argv[2]));
+    return res < 0;
 }
