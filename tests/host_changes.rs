@@ -158,7 +158,7 @@ fn wiped_rules_are_loaded_again_within_a_second() {
     } else {
         // What `auditctl -D` does: delete every rule.
         let mut ctl = Control::open().unwrap();
-        for rule in ctl.list_rules().unwrap().into_iter().flatten() {
+        for rule in ctl.list_rules().unwrap() {
             ctl.del_rule(&rule).unwrap();
         }
     }
@@ -395,9 +395,9 @@ impl<F: FnMut()> Drop for OnDrop<F> {
 /// How many copies of each distinct rule with sockwatch's key are loaded.
 fn copies_of_ours() -> Vec<usize> {
     let mut copies = std::collections::BTreeMap::<Vec<u8>, usize>::new();
-    for rule in Control::open().unwrap().list_rules().unwrap().into_iter().flatten() {
+    for rule in Control::open().unwrap().list_rules().unwrap() {
         if sockwatch::core::rules::carries_our_key(&rule) {
-            *copies.entry(sockwatch::io::netlink::emit_rule(&rule)).or_default() += 1;
+            *copies.entry(rule).or_default() += 1;
         }
     }
     copies.into_values().collect()

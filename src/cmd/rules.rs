@@ -146,7 +146,7 @@ fn remove(persist: &Persist, rules: &[RuleSpec]) -> Result<ExitCode, Error> {
     ensure_unlocked(&st)?;
     let mut ok = true;
     for r in rules {
-        match ctl.del_rule(&r.message()) {
+        match ctl.del_rule(&r.bytes()) {
             Ok(()) => println!("removed: {}", r.describe()),
             Err(e) if e.kind() == ErrorKind::NotFound => println!("not loaded: {}", r.describe()),
             Err(e) => {
@@ -167,7 +167,7 @@ fn remove_all(persist: &Persist) -> Result<ExitCode, Error> {
     let listed = ctl.list_rules().context("cannot list the audit rules")?;
     let mut ok = true;
     let mut removed = 0;
-    for m in listed.iter().filter_map(|r| r.as_ref().ok()).filter(|m| carries_our_key(m)) {
+    for m in listed.iter().filter(|m| carries_our_key(m)) {
         match ctl.del_rule(m) {
             Ok(()) => {
                 removed += 1;

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::cgroup::Container;
+use super::rule_data::{rule_text, word};
 use super::rules::RuleSpec;
 
 /// The task list: consulted once when a task is created. A `never` there gives
@@ -17,19 +18,6 @@ const AUDIT_NEVER: u32 = 0;
 /// Fedora, RHEL and their relatives.
 pub const TASK_NEVER_SOURCE: &str = "/etc/audit/rules.d/10-no-audit.rules (auditd's sample rules; loaded by default on Fedora and RHEL-family systems)";
 
-/// `struct audit_rule_data`: flags, action, field_count, mask[64], fields[64],
-/// values[64], fieldflags[64], buflen, buf[].
-const MASK_WORDS: usize = 64;
-const MAX_FIELDS: usize = 64;
-const FIELDS_AT: usize = 3 + MASK_WORDS;
-const VALUES_AT: usize = FIELDS_AT + MAX_FIELDS;
-const FLAGS_AT: usize = VALUES_AT + MAX_FIELDS;
-const BUFLEN_AT: usize = FLAGS_AT + MAX_FIELDS;
-
-fn word(raw: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(raw.get(i * 4..i * 4 + 4)?.try_into().ok()?))
-}
-
 /// The text of a loaded rule if it is a `never` rule on the task list, from the
 /// bytes the kernel listed (decoded or not: a rule with fields no crate knows
 /// still blinds).
@@ -37,94 +25,6 @@ pub fn task_never(raw: &[u8]) -> Option<String> {
     let list = word(raw, 0)? & !0x10;
     (list == AUDIT_FILTER_TASK && word(raw, 1)? == AUDIT_NEVER)
         .then(|| rule_text(raw, "never,task"))
-}
-
-/// A rule in auditctl's words, as far as its fields are known.
-fn rule_text(raw: &[u8], head: &str) -> String {
-    let mut out = format!("-a {head}");
-    let count = word(raw, 2).unwrap_or(0).min(MAX_FIELDS as u32) as usize;
-    let buf = &raw.get(BUFLEN_AT * 4 + 4..).unwrap_or_default();
-    let mut at = 0usize;
-    for i in 0..count {
-        let (Some(field), Some(value), Some(op)) =
-            (word(raw, FIELDS_AT + i), word(raw, VALUES_AT + i), word(raw, FLAGS_AT + i))
-        else {
-            break;
-        };
-        let op = match op {
-            0x4000_0000 => "=",
-            0x3000_0000 => "!=",
-            0x1000_0000 => "<",
-            0x2000_0000 => ">",
-            0x5000_0000 => "<=",
-            0x6000_0000 => ">=",
-            0x0800_0000 => "&",
-            0x4800_0000 => "&=",
-            _ => "?",
-        };
-        let name = field_name(field);
-        let shown = if is_string_field(field) {
-            let len = value as usize;
-            let s = buf
-                .get(at..at.saturating_add(len))
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            at = at.saturating_add(len);
-            s
-        } else if name == "arch" {
-            match value {
-                0xc000_003e => "b64".into(),
-                0x4000_0003 => "b32".into(),
-                v => format!("{v:#x}"),
-            }
-        } else {
-            (value as i32).to_string()
-        };
-        out.push_str(&format!(" -F {name}{op}{shown}"));
-    }
-    out
-}
-
-fn is_string_field(field: u32) -> bool {
-    matches!(field, 13..=17 | 19..=23 | 105 | 107 | 112 | 210)
-}
-
-fn field_name(field: u32) -> String {
-    let known = match field {
-        0 => "pid",
-        1 => "uid",
-        2 => "euid",
-        3 => "suid",
-        4 => "fsuid",
-        5 => "gid",
-        6 => "egid",
-        7 => "sgid",
-        8 => "fsgid",
-        9 => "auid",
-        10 => "pers",
-        11 => "arch",
-        12 => "msgtype",
-        13 => "subj_user",
-        14 => "subj_role",
-        15 => "subj_type",
-        16 => "subj_sen",
-        17 => "subj_clr",
-        18 => "ppid",
-        19 => "obj_user",
-        20 => "obj_role",
-        21 => "obj_type",
-        22 => "obj_lev_low",
-        23 => "obj_lev_high",
-        24 => "loginuid_set",
-        25 => "sessionid",
-        26 => "fstype",
-        105 => "path",
-        107 => "dir",
-        112 => "exe",
-        210 => "key",
-        _ => return format!("field#{field}"),
-    };
-    known.to_string()
 }
 
 /// The value of `audit=` on the kernel command line (the last one wins, as in the
@@ -275,7 +175,7 @@ mod tests {
         for r in
             crate::core::rules::rule_set(&["/run/docker.sock".into()], crate::core::abi::native())
         {
-            assert_eq!(task_never(&raw(&r.message())), None, "{}", r.describe());
+            assert_eq!(task_never(&r.bytes()), None, "{}", r.describe());
         }
         // Short or garbage bytes never panic.
         assert_eq!(task_never(&[1, 0, 0]), None);

@@ -18,6 +18,7 @@ pub mod lineage;
 pub mod logline;
 pub mod origin;
 pub mod record;
+pub mod rule_data;
 pub mod rules;
 pub mod runtime_state;
 pub mod runtimes;

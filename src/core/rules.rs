@@ -5,13 +5,19 @@
 //! Per watched socket there is a connect rule for each ABI the kernel runs (the
 //! native one, and 32-bit where the build's architecture has a compat ABI), each
 //! filtered by `-F path=`, which the kernel resolves to an inode. io_uring gets one
-//! rule for all sockets: the kernel never fires a uring rule that has a path filter.
+//! rule for all sockets: the kernel never fires a uring rule that has a path
+//! filter, but it does honour a socket-family filter there (`saddr_fam=1`,
+//! AF_UNIX only), so a flood of a container's AF_INET io_uring connects makes no
+//! records. netlink-packet-audit has no variant for that field: rules are kept,
+//! loaded and compared as the kernel's bytes (`rule_data`).
 
 use netlink_packet_audit::rules::{
     RuleAction, RuleField, RuleFieldFlags, RuleFlags, RuleMessage, RuleSyscalls,
 };
+use netlink_packet_core::Emitable;
 
 use super::abi::{Abi, URING_OP_CONNECT};
+use super::rule_data::{self, Value};
 
 pub const KEY: &str = "sockwatch";
 
@@ -25,6 +31,12 @@ pub const AUDIT_FILTER_EXIT: u32 = 4;
 pub const AUDIT_FILTER_URING_EXIT: u32 = 7;
 pub const AUDIT_FILTER_PREPEND: u32 = 0x10;
 const AUDIT_ALWAYS: u32 = 2;
+/// The rule field for the socket address's family (the SOCKADDR record's).
+const AUDIT_SADDR_FAM: u32 = 113;
+const AF_UNIX: u32 = 1;
+const AUDIT_EQUAL: u32 = 0x4000_0000;
+const AUDIT_WATCH: u32 = 105;
+const AUDIT_FILTERKEY: u32 = 210;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleSpec {
@@ -53,21 +65,35 @@ impl RuleSpec {
 
     /// A human-readable description for every rule, auditctl-like for the uring one.
     pub fn describe(&self) -> String {
-        self.auditctl().unwrap_or_else(|| format!("-A always,io_uring -U connect -F key={KEY}"))
+        self.auditctl()
+            .unwrap_or_else(|| format!("-A always,io_uring -U connect -F saddr_fam=1 -F key={KEY}"))
     }
 
     /// The `audit_rule_data` for AUDIT_ADD_RULE: first on its list.
-    pub fn add_message(&self) -> RuleMessage {
-        let mut m = self.message();
-        m.flags = RuleFlags::from(u32::from(m.flags) | AUDIT_FILTER_PREPEND);
-        m
+    pub fn add_bytes(&self) -> Vec<u8> {
+        let mut raw = self.bytes();
+        let flags = rule_data::word(&raw, 0).unwrap_or(0) | AUDIT_FILTER_PREPEND;
+        raw[..4].copy_from_slice(&flags.to_ne_bytes());
+        raw
     }
 
     /// The `audit_rule_data` as the kernel keeps it, for AUDIT_DEL_RULE and for
     /// comparing with AUDIT_LIST_RULES. The kernel clears the prepend flag once the
     /// rule is in place and compares rules with their flags, so a delete or a
     /// duplicate check that carried it would never match.
-    pub fn message(&self) -> RuleMessage {
+    pub fn bytes(&self) -> Vec<u8> {
+        let m = self.message();
+        let mut raw = vec![0; m.buffer_len()];
+        m.emit(&mut raw);
+        if let RuleSpec::Uring = self {
+            rule_data::push_field(&mut raw, AUDIT_SADDR_FAM, AUDIT_EQUAL, AF_UNIX);
+        }
+        raw
+    }
+
+    /// The rule as netlink-packet-audit encodes it: all of it but the uring
+    /// rule's family field.
+    fn message(&self) -> RuleMessage {
         let mut m = RuleMessage::new();
         m.action = RuleAction::from(AUDIT_ALWAYS);
         let mut syscalls = RuleSyscalls::new_zeroed();
@@ -97,8 +123,8 @@ impl RuleSpec {
     }
 
     /// Whether a rule as the kernel lists it (AUDIT_LIST_RULES) is this one.
-    pub fn is(&self, listed: &RuleMessage) -> bool {
-        self.message() == *listed
+    pub fn is(&self, listed: &[u8]) -> bool {
+        rule_data::same(&self.bytes(), listed)
     }
 }
 
@@ -107,21 +133,24 @@ impl RuleSpec {
 /// its list (`-A`, as ours are, from sockwatch or from the rules file through
 /// augenrules) never matches one already in place, whose prepend flag is cleared:
 /// both loaders together leave each rule loaded twice.
-pub fn copies(rules: &[RuleSpec], listed: &[RuleMessage]) -> Vec<usize> {
-    rules.iter().map(|r| listed.iter().filter(|l| r.is(l)).count()).collect()
+pub fn copies(rules: &[RuleSpec], listed: &[Vec<u8>]) -> Vec<usize> {
+    let ours: Vec<Vec<u8>> = rules.iter().map(RuleSpec::bytes).collect();
+    ours.iter().map(|r| listed.iter().filter(|l| rule_data::same(r, l)).count()).collect()
 }
 
 /// Whether a listed rule carries sockwatch's key, whatever else it says: what
 /// `rules remove --all` unloads, so that rules for sockets no longer configured
 /// go too.
-pub fn carries_our_key(listed: &RuleMessage) -> bool {
-    listed.fields.iter().any(|(f, _)| matches!(f, RuleField::Filterkey(k) if k == KEY))
+pub fn carries_our_key(listed: &[u8]) -> bool {
+    rule_data::fields(listed)
+        .iter()
+        .any(|(f, _, v)| *f == AUDIT_FILTERKEY && *v == Value::Str(KEY.into()))
 }
 
 /// A listed rule of ours, in words: its path, or that it is the io_uring rule.
-pub fn describe_listed(listed: &RuleMessage) -> String {
-    let path = listed.fields.iter().find_map(|(f, _)| match f {
-        RuleField::Watch(p) => Some(p.as_str()),
+pub fn describe_listed(listed: &[u8]) -> String {
+    let path = rule_data::fields(listed).into_iter().find_map(|(f, _, v)| match v {
+        Value::Str(p) if f == AUDIT_WATCH => Some(String::from_utf8_lossy(&p).into_owned()),
         _ => None,
     });
     match path {
@@ -226,25 +255,19 @@ pub fn is_required(rule: &RuleSpec) -> bool {
 #[cfg(test)]
 mod tests {
     use netlink_packet_audit::rules::RuleBuffer;
-    use netlink_packet_core::{Emitable, Parseable};
+    use netlink_packet_core::Parseable;
 
     use super::super::abi::{I386, X86_64};
     use super::*;
 
-    fn roundtrip(m: &RuleMessage) -> RuleMessage {
-        let mut buf = vec![0u8; m.buffer_len()];
-        m.emit(&mut buf);
-        RuleMessage::parse(&RuleBuffer::new_checked(&buf[..]).unwrap()).unwrap()
-    }
-
     /// What the kernel sends back for a rule added with the prepend flag: the same
-    /// bytes, with that flag cleared.
-    fn as_kernel_lists(m: &RuleMessage) -> RuleMessage {
-        let mut buf = vec![0u8; m.buffer_len()];
-        m.emit(&mut buf);
+    /// bytes, with that flag cleared (and, in a reply, maybe padding after them).
+    fn as_kernel_lists(added: &[u8]) -> Vec<u8> {
+        let mut buf = added.to_vec();
         let flags = u32::from_ne_bytes(buf[0..4].try_into().unwrap()) & !AUDIT_FILTER_PREPEND;
         buf[0..4].copy_from_slice(&flags.to_ne_bytes());
-        RuleMessage::parse(&RuleBuffer::new_checked(&buf[..]).unwrap()).unwrap()
+        buf.extend_from_slice(&[0, 0, 0]);
+        buf
     }
 
     #[test]
@@ -253,16 +276,23 @@ mod tests {
             &["/run/docker.sock".into(), "/elsewhere.sock".into()],
             super::super::abi::native(),
         ) {
-            assert!(carries_our_key(&r.message()), "{}", r.describe());
+            assert!(carries_our_key(&r.bytes()), "{}", r.describe());
         }
-        assert!(carries_our_key(&RuleSpec::Uring.message()));
+        assert!(carries_our_key(&RuleSpec::Uring.bytes()));
         let mut other = RuleSpec::Uring.message();
         other.fields.retain(|(f, _)| !matches!(f, RuleField::Filterkey(_)));
         other.fields.push((RuleField::Filterkey("sockwatch2".into()), RuleFieldFlags::Equal));
-        assert!(!carries_our_key(&other));
+        let mut raw = vec![0; other.buffer_len()];
+        other.emit(&mut raw);
+        assert!(!carries_our_key(&raw));
         assert_eq!(
-            describe_listed(&RuleSpec::Uring.message()),
+            describe_listed(&RuleSpec::Uring.bytes()),
             "a rule with key=sockwatch and no path (io_uring)"
+        );
+        let docker = &rule_set(&["/run/docker.sock".into()], &[X86_64])[0];
+        assert_eq!(
+            describe_listed(&docker.bytes()),
+            "a rule with key=sockwatch for /run/docker.sock"
         );
     }
 
@@ -274,32 +304,37 @@ mod tests {
         );
         assert_eq!(rules.len(), 2 * 3 + 1);
         for r in &rules {
-            let m = r.add_message();
-            assert_eq!(&roundtrip(&m), &m, "{}", r.describe());
-            let listed = as_kernel_lists(&m);
+            let listed = as_kernel_lists(&r.add_bytes());
             assert!(r.is(&listed), "{}", r.describe());
+            assert!(!r.is(&r.add_bytes()), "as added (prepend flag set), not as listed");
             for other in rules.iter().filter(|o| *o != r) {
                 assert!(!other.is(&listed), "{} mistaken for {}", other.describe(), r.describe());
             }
+        }
+        // Every connect rule is the crate's encoding, which decodes back to itself.
+        for r in rules.iter().filter(|r| **r != RuleSpec::Uring) {
+            let raw = r.bytes();
+            let m = RuleMessage::parse(&RuleBuffer::new_checked(&raw[..]).unwrap()).unwrap();
+            assert_eq!(m, r.message(), "{}", r.describe());
         }
     }
 
     #[test]
     fn copies_count_each_rule_as_listed() {
         let rules = rule_set(&["/run/docker.sock".into()], &[X86_64, I386]);
-        let listed: Vec<RuleMessage> =
-            [0, 1, 1, 3, 3, 3].iter().map(|&i| as_kernel_lists(&rules[i].add_message())).collect();
+        let listed: Vec<Vec<u8>> =
+            [0, 1, 1, 3, 3, 3].iter().map(|&i| as_kernel_lists(&rules[i].add_bytes())).collect();
         assert_eq!(copies(&rules, &listed), [1, 2, 0, 3]);
         // As added (prepend flag set), a rule is not the one the kernel lists.
-        assert_eq!(copies(&rules[..1], &[rules[0].add_message()]), [0]);
+        assert_eq!(copies(&rules[..1], &[rules[0].add_bytes()]), [0]);
+        // Bytes cut short are no rule.
+        assert_eq!(copies(&rules[..1], &[rules[0].bytes()[..100].to_vec()]), [0]);
     }
 
     #[test]
     fn b64_rule_bytes_match_auditctl() {
         // auditctl -A always,exit -F arch=b64 -S connect -F path=/run/docker.sock -F key=sockwatch
-        let m = rule_set(&["/run/docker.sock".into()], &[X86_64])[0].add_message();
-        let mut buf = vec![0u8; m.buffer_len()];
-        m.emit(&mut buf);
+        let buf = rule_set(&["/run/docker.sock".into()], &[X86_64])[0].add_bytes();
         let word = |i: usize| u32::from_ne_bytes(buf[i * 4..i * 4 + 4].try_into().unwrap());
         assert_eq!(word(0), AUDIT_FILTER_EXIT | AUDIT_FILTER_PREPEND);
         assert_eq!(word(1), AUDIT_ALWAYS);
@@ -328,7 +363,9 @@ mod tests {
             ]
         );
         let file = rules_file(&rules);
-        assert!(file.contains("\n# -A always,io_uring -U connect -F key=sockwatch\n"));
+        assert!(
+            file.contains("\n# -A always,io_uring -U connect -F saddr_fam=1 -F key=sockwatch\n")
+        );
         assert_eq!(file.lines().filter(|l| l.starts_with("-A")).count(), 3);
         assert!(
             !file.lines().any(|l| l.starts_with("-b") || l.starts_with("--backlog")),
@@ -382,12 +419,24 @@ mod tests {
     }
 
     #[test]
-    fn uring_rule_is_on_list_7_with_op_16_and_no_path() {
-        let m = RuleSpec::Uring.add_message();
-        assert_eq!(u32::from(m.flags), AUDIT_FILTER_URING_EXIT | AUDIT_FILTER_PREPEND);
-        assert_eq!(m.fields, vec![(RuleField::Filterkey(KEY.into()), RuleFieldFlags::Equal)]);
-        let mut only16 = RuleSyscalls::new_zeroed();
-        only16.set(16);
-        assert_eq!(m.syscalls, only16);
+    fn uring_rule_is_on_list_7_with_op_16_af_unix_and_no_path() {
+        let raw = RuleSpec::Uring.add_bytes();
+        let word = |i: usize| rule_data::word(&raw, i).unwrap();
+        assert_eq!(word(0), AUDIT_FILTER_URING_EXIT | AUDIT_FILTER_PREPEND);
+        assert_eq!(word(1), AUDIT_ALWAYS);
+        // The mask: op 16 (IORING_OP_CONNECT) only.
+        assert_eq!((3..3 + 64).map(word).collect::<Vec<_>>()[..2], [1 << 16, 0]);
+        assert!((3 + 1..3 + 64).all(|i| word(i) == 0));
+        assert_eq!(
+            rule_data::fields(&raw),
+            [
+                (AUDIT_FILTERKEY, AUDIT_EQUAL, Value::Str(KEY.into())),
+                (AUDIT_SADDR_FAM, AUDIT_EQUAL, Value::Num(AF_UNIX)),
+            ]
+        );
+        assert_eq!(
+            rule_data::rule_text(&raw, "always,io_uring"),
+            "-a always,io_uring -F key=sockwatch -F saddr_fam=1"
+        );
     }
 }

@@ -335,7 +335,7 @@ impl Daemon {
                     }));
                     still.push(raw);
                 }
-                NeverAction::Remove => match self.keeper.audit.ctl.del_rule_raw(&raw) {
+                NeverAction::Remove => match self.keeper.audit.ctl.del_rule(&raw) {
                     // New since the last check: loaded after it. Otherwise it
                     // may have been there since boot.
                     Ok(()) => health

@@ -35,7 +35,7 @@ pub fn load_missing(ctl: &mut Control, rules: &[RuleSpec]) -> Result<Vec<Load>, 
         if have[i] {
             continue;
         }
-        result[i] = match ctl.add_rule(&r.add_message()) {
+        result[i] = match ctl.add_rule(&r.add_bytes()) {
             Ok(()) => Load::Added,
             Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32) => {
                 Load::AlreadyLoaded
@@ -56,7 +56,7 @@ pub fn status(ctl: &mut Control) -> Result<Status, Error> {
 pub fn remove(ctl: &mut Control, rules: &[RuleSpec]) -> Vec<(RuleSpec, std::io::Error)> {
     let mut failed = Vec::new();
     for r in rules {
-        if let Err(e) = ctl.del_rule(&r.message()) {
+        if let Err(e) = ctl.del_rule(&r.bytes()) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 failed.push((r.clone(), e));
             }
@@ -72,13 +72,20 @@ pub fn loaded(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<bool>, usize
     Ok((counts.iter().map(|&n| n > 0).collect(), undecodable))
 }
 
-/// How many times each of `rules` is loaded, and how many loaded rules could not
-/// be decoded at all.
+/// How many times each of `rules` is loaded, and how many loaded rules (others')
+/// netlink-packet-audit could not decode, so that auditctl may not show them
+/// either.
 pub fn loaded_copies(ctl: &mut Control, rules: &[RuleSpec]) -> Result<(Vec<usize>, usize), Error> {
     let listed = ctl.list_rules().context("cannot list the audit rules")?;
-    let undecodable = listed.iter().filter(|r| r.is_err()).count();
-    let decoded: Vec<_> = listed.into_iter().filter_map(Result::ok).collect();
-    Ok((copies(rules, &decoded), undecodable))
+    let undecodable =
+        listed.iter().filter(|raw| !rules.iter().any(|r| r.is(raw)) && !decodes(raw)).count();
+    Ok((copies(rules, &listed), undecodable))
+}
+
+fn decodes(raw: &[u8]) -> bool {
+    use netlink_packet_audit::rules::{RuleBuffer, RuleMessage};
+    use netlink_packet_core::Parseable;
+    RuleBuffer::new_checked(raw).ok().is_some_and(|b| RuleMessage::parse(&b).is_ok())
 }
 
 /// Unloads every copy but one of each of `rules` that is loaded more than once
@@ -93,7 +100,7 @@ pub fn remove_duplicates(
     for (r, n) in rules.iter().zip(counts).filter(|(_, n)| *n > 1) {
         let mut gone = 0;
         for _ in 1..n {
-            match ctl.del_rule(&r.message()) {
+            match ctl.del_rule(&r.bytes()) {
                 Ok(()) => gone += 1,
                 Err(e) => {
                     crate::warn!("cannot remove a second copy of {}: {e}", r.describe());
@@ -111,6 +118,6 @@ pub fn remove_duplicates(
 /// Every `never` rule on the task list, as text and as the kernel's bytes (to
 /// delete it by).
 pub fn task_never_rules(ctl: &mut Control) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let listed = ctl.list_rules_raw().context("cannot list the audit rules")?;
+    let listed = ctl.list_rules().context("cannot list the audit rules")?;
     Ok(listed.into_iter().filter_map(|raw| task_never(&raw).map(|t| (t, raw))).collect())
 }

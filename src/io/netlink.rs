@@ -8,7 +8,6 @@
 use std::io;
 use std::os::fd::AsRawFd;
 
-use netlink_packet_audit::rules::{RuleBuffer, RuleMessage};
 use netlink_packet_audit::status::{StatusMessage, StatusMessageBuffer};
 use netlink_packet_core::{Emitable, Parseable};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_AUDIT};
@@ -169,38 +168,26 @@ impl Control {
         self.acked(AUDIT_SET, &buf)
     }
 
-    pub fn add_rule(&mut self, rule: &RuleMessage) -> io::Result<()> {
-        self.acked(AUDIT_ADD_RULE, &emit_rule(rule))
+    /// Adds a rule given as `audit_rule_data` bytes (`core::rules::RuleSpec::add_bytes`).
+    pub fn add_rule(&mut self, raw: &[u8]) -> io::Result<()> {
+        self.acked(AUDIT_ADD_RULE, raw)
     }
 
-    pub fn del_rule(&mut self, rule: &RuleMessage) -> io::Result<()> {
-        self.acked(AUDIT_DEL_RULE, &emit_rule(rule))
-    }
-
-    /// Deletes a rule given as the bytes the kernel listed it with: others' rules
+    /// Deletes a rule given as the bytes the kernel keeps it as: others' rules
     /// need not be decodable to be removed.
-    pub fn del_rule_raw(&mut self, raw: &[u8]) -> io::Result<()> {
+    pub fn del_rule(&mut self, raw: &[u8]) -> io::Result<()> {
         self.acked(AUDIT_DEL_RULE, raw)
     }
 
-    /// Every loaded rule as the kernel's bytes, decoded or not.
-    pub fn list_rules_raw(&mut self) -> io::Result<Vec<Vec<u8>>> {
-        Ok(self
-            .list_rules()?
-            .into_iter()
-            .map(|r| r.map_or_else(|raw| raw, |m| emit_rule(&m)))
-            .collect())
-    }
-
-    /// Every loaded rule. Rules this crate cannot decode (for example with a
-    /// non-UTF-8 path) come back as `Err` with their raw bytes, so callers can count
-    /// them instead of losing them.
-    pub fn list_rules(&mut self) -> io::Result<Vec<Result<RuleMessage, Vec<u8>>>> {
+    /// Every loaded rule as the kernel's bytes: decodable by any crate or not
+    /// (others' rules may carry fields no crate knows; `core::rule_data` reads
+    /// what is needed from the bytes).
+    pub fn list_rules(&mut self) -> io::Result<Vec<Vec<u8>>> {
         let seq = self.send(AUDIT_LIST_RULES, 0, &[])?;
         let mut rules = Vec::new();
         self.replies(seq, |m| match m.mtype {
             AUDIT_LIST_RULES => {
-                rules.push(decode_rule(m.payload));
+                rules.push(m.payload.to_vec());
                 None
             }
             NLMSG_DONE => Some(Ok(())),
@@ -212,19 +199,6 @@ impl Control {
         })?;
         Ok(rules)
     }
-}
-
-pub fn emit_rule(rule: &RuleMessage) -> Vec<u8> {
-    let mut buf = vec![0; rule.buffer_len()];
-    rule.emit(&mut buf);
-    buf
-}
-
-pub fn decode_rule(payload: &[u8]) -> Result<RuleMessage, Vec<u8>> {
-    RuleBuffer::new_checked(payload)
-        .ok()
-        .and_then(|b| RuleMessage::parse(&b).ok())
-        .ok_or_else(|| payload.to_vec())
 }
 
 fn parse_status(payload: &[u8]) -> io::Result<Status> {

@@ -67,12 +67,7 @@ pub struct AuditState {
 pub fn audit_state() -> AuditState {
     let mut c = Control::open().unwrap();
     let st = c.status().unwrap();
-    let mut rules: Vec<Vec<u8>> = c
-        .list_rules()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.map(|m| sockwatch::io::netlink::emit_rule(&m)).unwrap_or_else(|raw| raw))
-        .collect();
+    let mut rules: Vec<Vec<u8>> = c.list_rules().unwrap();
     rules.sort();
     AuditState { enabled: st.enabled, pid: st.pid, backlog_limit: st.backlog_limit, rules }
 }
@@ -80,16 +75,7 @@ pub fn audit_state() -> AuditState {
 /// Number of loaded rules carrying sockwatch's key.
 pub fn sockwatch_rules_loaded() -> usize {
     let mut c = Control::open().unwrap();
-    c.list_rules()
-        .unwrap()
-        .iter()
-        .filter(|r| match r {
-            Ok(m) => m.fields.iter().any(|(f, _)| {
-                matches!(f, netlink_packet_audit::rules::RuleField::Filterkey(k) if k == "sockwatch")
-            }),
-            Err(raw) => raw.windows(9).any(|w| w == b"sockwatch"),
-        })
-        .count()
+    c.list_rules().unwrap().iter().filter(|r| sockwatch::core::rules::carries_our_key(r)).count()
 }
 
 /// A test on global audit state: holds the lock, remembers the state it found, and
@@ -124,18 +110,11 @@ impl Drop for AuditTest {
         let Ok(mut c) = Control::open() else { return };
         let mut expected = self.before.rules.clone();
         for r in c.list_rules().unwrap_or_default() {
-            let bytes = match &r {
-                Ok(m) => sockwatch::io::netlink::emit_rule(m),
-                Err(raw) => raw.clone(),
-            };
-            if let Some(i) = expected.iter().position(|b| *b == bytes) {
+            if let Some(i) = expected.iter().position(|b| *b == r) {
                 expected.remove(i);
                 continue;
             }
-            let gone = match &r {
-                Ok(m) => c.del_rule(m),
-                Err(raw) => c.del_rule_raw(raw),
-            };
+            let gone = c.del_rule(&r);
             eprintln!(
                 "test failed: removing a rule it left loaded: {}",
                 gone.map_or_else(|e| e.to_string(), |()| "done".into())
