@@ -652,3 +652,134 @@ fn runc_init_is_no_exemption() {
     assert_eq!(d_findings(&dir).len(), 1, "{:#?}", d_findings(&dir));
     t.end();
 }
+
+/// sockwatch's counter `name` from the latest stats line in its log (asked for
+/// with SIGUSR1).
+fn counter(d: &Daemon, name: &str) -> u64 {
+    let before = d.log().matches("stats: records=").count();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.child.id() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    while d.log().matches("stats: records=").count() == before {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no stats line after SIGUSR1");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = d.log();
+    let line = log.lines().rev().find(|l| l.contains("stats: records=")).unwrap();
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+/// Floods from one container do not hide another container's connect to the
+/// Docker socket; where records are lost, sockwatch says so with counts.
+/// - AF_INET connects through io_uring: the io_uring rule takes AF_UNIX only,
+///   so the flood makes no records at all;
+/// - AF_UNIX connects through io_uring to a missing path: these the rule must
+///   take (a path is no filter on the uring list);
+/// - audit user messages, which a container may send with Docker's default
+///   CAP_AUDIT_WRITE.
+///
+/// In each, another container connects five times while the flood runs: every
+/// connect is reported, or `records_lost` says how many records went.
+#[test]
+fn floods_from_a_container_do_not_hide_another_containers_connect() {
+    if !privileged("floods") || !docker_ready() {
+        return;
+    }
+    let t = AuditTest::begin("flood");
+    let dir = t.dir.clone();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture");
+    let flood = dir.join("uring_flood");
+    let src = format!("{data}/uring_flood.c");
+    let cc = run("cc", &["-O2", "-o", flood.to_str().unwrap(), &src, "-luring"]);
+    assert!(cc.status.success(), "building {src}: {}", String::from_utf8_lossy(&cc.stderr));
+    std::fs::copy(format!("{data}/audit_user_flood.py"), dir.join("audit_user_flood.py")).unwrap();
+    let client = build_client(&dir);
+    let d = Daemon::start(&dir, &["--socket", "/var/run/docker.sock"]);
+    let victim = Removed(docker_run(
+        &[
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "-v",
+            &format!("{}:/c:ro", client.display()),
+        ],
+        "sleep 600",
+    ));
+    let vol = format!("{}:/t:ro", dir.display());
+    let phases: [(&str, &[&str], &str); 3] = [
+        ("AF_INET io_uring", &["--security-opt", "seccomp=unconfined"], "/t/uring_flood inet 6"),
+        (
+            "AF_UNIX io_uring",
+            &["--security-opt", "seccomp=unconfined"],
+            "/t/uring_flood /nonexistent/x.sock 6",
+        ),
+        ("audit user messages", &[], "python3 /t/audit_user_flood.py 6"),
+    ];
+    for (name, opts, script) in phases {
+        let records = counter(&d, "records");
+        let seen = |d: &Daemon| {
+            d.findings().iter().filter(|f| f["container"]["id"] == victim.0.as_str()).count()
+        };
+        let (found_before, lost_before) = (seen(&d), lost_events(&d).len());
+        let mut args: Vec<&str> = vec!["-v", &vol];
+        args.extend_from_slice(opts);
+        let flooder = docker_run(&args, script);
+        std::thread::sleep(Duration::from_millis(1500));
+        for _ in 0..5 {
+            let out = run("docker", &["exec", &victim.0, "/c", "/var/run/docker.sock"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let out = run("docker", &["wait", &flooder]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{name}: the flood ran");
+        let said = String::from_utf8_lossy(&run("docker", &["logs", &flooder]).stdout).into_owned();
+        run("docker", &["rm", "-f", &flooder]);
+        // Every connect is reported, or the loss is.
+        let t0 = std::time::Instant::now();
+        let (found, lost) = loop {
+            let found = seen(&d) - found_before;
+            let lost: Vec<_> = lost_events(&d).into_iter().skip(lost_before).collect();
+            if found == 5 || (!lost.is_empty() && t0.elapsed() > Duration::from_secs(5)) {
+                break (found, lost);
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{name}: {found} of 5 connects reported and no records_lost; log:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let made = counter(&d, "records") - records;
+        eprintln!(
+            "flood ({name}): {} | sockwatch read {made} records | {found} of 5 connects reported | records_lost: {}",
+            said.trim(),
+            lost.iter().map(|h| h["details"].to_string()).collect::<Vec<_>>().join("; ")
+        );
+        for h in &lost {
+            let counts = &h["details"];
+            assert!(
+                counts["lost"].as_u64().or(counts["overflows"].as_u64()).is_some_and(|n| n > 0),
+                "records_lost says how many: {h:#}"
+            );
+        }
+        if name == "AF_INET io_uring" {
+            let n: u64 = said.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap();
+            assert!(n > 10_000, "the flood made {n} connects");
+            assert!(made < 1_000, "{made} records for {n} AF_INET io_uring connects");
+            assert_eq!(found, 5, "nothing lost without records");
+        }
+    }
+    drop(victim);
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    t.end();
+}
+
+fn lost_events(d: &Daemon) -> Vec<serde_json::Value> {
+    records_in(&d.findings).into_iter().filter(|r| r["event"] == "records_lost").collect()
+}
