@@ -14,6 +14,11 @@ use crate::core::runtime_state::{
 };
 
 const CAPACITY: usize = 1024;
+/// A runtime's state file larger than this is not read: whoever creates a
+/// container chooses how much goes into it (labels, environment, annotations).
+/// Docker's config.v2.json and an OCI config.json take a few KiB; Podman's
+/// containers.json about 2 KiB per container.
+pub const MAX_STATE_FILE: u64 = 8 << 20;
 /// How long an answer stands before the files are looked at again. Without it a
 /// client connecting in a loop costs two stats per connect (a found container)
 /// or a failed read of every runtime's state (a container no runtime describes);
@@ -111,7 +116,7 @@ impl MetaCache {
 
     fn docker(&self, id: &str) -> Option<(Meta, PathBuf, PathBuf)> {
         let path = self.docker_root.join("containers").join(id).join("config.v2.json");
-        let meta = docker_meta(&fs::read(&path).ok()?)?;
+        let meta = docker_meta(&read_capped(&path)?)?;
         Some((meta, path.clone(), path))
     }
 
@@ -121,7 +126,7 @@ impl MetaCache {
         for ns in fs::read_dir(&tasks).ok()?.flatten() {
             let bundle = ns.path().join(id);
             let config = bundle.join("config.json");
-            if let Some(meta) = fs::read(&config).ok().and_then(|j| containerd_meta(&j)) {
+            if let Some(meta) = read_capped(&config).and_then(|j| containerd_meta(&j)) {
                 return Some((meta, bundle, config));
             }
         }
@@ -140,7 +145,7 @@ impl MetaCache {
             if !dir.join(id).is_dir() {
                 continue;
             }
-            let Some(mut meta) = fs::read(&path).ok().and_then(|j| podman_meta(&j, id)) else {
+            let Some(mut meta) = read_capped(&path).and_then(|j| podman_meta(&j, id)) else {
                 continue;
             };
             meta.labels = labels(&dir.join(id).join("userdata/config.json"));
@@ -150,11 +155,31 @@ impl MetaCache {
     }
 }
 
+/// A state file, unless it is larger than `MAX_STATE_FILE` (then the container
+/// goes unnamed in findings, and the log says why).
+fn read_capped(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let f = fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len > MAX_STATE_FILE {
+        crate::warn!(
+            "{}: {len} bytes, more than the {MAX_STATE_FILE} read of a runtime's state file: \
+             the container is reported without its name, image and labels",
+            path.display()
+        );
+        return None;
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    // The file may grow between the stat and the read.
+    f.take(MAX_STATE_FILE).read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
 /// A container's labels from its OCI config's annotations (where CRI-O puts the
 /// pod's name and namespace), minus the runtimes' own bookkeeping. Podman keeps
 /// user labels in its database, not here.
 fn labels(config: &Path) -> std::collections::BTreeMap<String, String> {
-    let mut anns = fs::read(config).map(|j| oci_annotations(&j)).unwrap_or_default();
+    let mut anns = read_capped(config).map(|j| oci_annotations(&j)).unwrap_or_default();
     anns.retain(|k, _| {
         !(k.starts_with("io.podman.")
             || k.starts_with("org.opencontainers.")
@@ -167,6 +192,19 @@ fn labels(config: &Path) -> std::collections::BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_file_past_the_cap_is_not_read() {
+        let path = std::env::temp_dir().join(format!("sockwatch-big-{}", std::process::id()));
+        fs::write(&path, br#"{"Name":"/x"}"#).unwrap();
+        assert_eq!(read_capped(&path).unwrap(), br#"{"Name":"/x"}"#);
+        // Sparse: no 8 MiB written.
+        fs::File::options().write(true).open(&path).unwrap().set_len(MAX_STATE_FILE + 1).unwrap();
+        assert_eq!(read_capped(&path), None);
+        fs::File::options().write(true).open(&path).unwrap().set_len(MAX_STATE_FILE).unwrap();
+        assert_eq!(read_capped(&path).map(|b| b.len()), Some(MAX_STATE_FILE as usize));
+        fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn reads_caches_refreshes_and_drops() {
