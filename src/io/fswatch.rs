@@ -388,7 +388,9 @@ fn perms(p: &Path) -> Option<Perms> {
 
 /// The socket's access ACL (`system.posix_acl_access`), read without following
 /// a symlink into a bounded buffer. None set, or a file system without ACLs, is
-/// the empty ACL; one too large for the buffer is marked as having more entries.
+/// the empty ACL; one too large for the buffer is marked as having more entries,
+/// and so is one that cannot be read or parsed (fail closed: entries may be
+/// there that grant access; the change to or from that state is a finding).
 fn access_acl(p: &Path) -> Acl {
     const NAME: &[u8] = b"system.posix_acl_access\0";
     // The header and the four base entries, plus the named ones kept.
@@ -399,12 +401,23 @@ fn access_acl(p: &Path) -> Acl {
         libc::lgetxattr(c.as_ptr(), NAME.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len())
     };
     if n < 0 {
-        return match io::Error::last_os_error().raw_os_error() {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA | libc::EOPNOTSUPP) => Acl::default(),
             Some(libc::ERANGE) => Acl { more: true, ..Acl::default() },
-            _ => Acl::default(),
+            _ => {
+                crate::warn!("{}: cannot read its ACL ({e}): taken as granting more", p.display());
+                Acl { more: true, ..Acl::default() }
+            }
         };
     }
-    Acl::parse(&buf[..n as usize]).unwrap_or_default()
+    Acl::parse(&buf[..n as usize]).unwrap_or_else(|| {
+        crate::warn!(
+            "{}: its ACL is not in the kernel's format: taken as granting more",
+            p.display()
+        );
+        Acl { more: true, ..Acl::default() }
+    })
 }
 
 /// The file handle of `p` as fanotify reports it: handle type, then its bytes.
