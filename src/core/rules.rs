@@ -8,7 +8,8 @@
 //! rule for all sockets: the kernel never fires a uring rule that has a path
 //! filter, but it does honour a socket-family filter there (`saddr_fam=1`,
 //! AF_UNIX only), so a flood of a container's AF_INET io_uring connects makes no
-//! records. netlink-packet-audit has no variant for that field: rules are kept,
+//! records. (The field came in Linux 5.3, the uring list in 5.16: every kernel
+//! that takes the rule knows the field.) netlink-packet-audit has no variant for that field: rules are kept,
 //! loaded and compared as the kernel's bytes (`rule_data`).
 
 use netlink_packet_audit::rules::{
