@@ -38,3 +38,15 @@ fi
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --all-targets "$@"
+
+# Fuzzing last (fuzz/run.sh, README "Fuzzing"): skipped by a filtered run, and
+# without root unless cargo-fuzz is installed; with CI=true it must run.
+if [ "${CI:-}" = true ]; then
+    fuzz/run.sh
+elif [ $# -gt 0 ]; then
+    echo "tests/run.sh: fuzzing skipped: a filtered run ($*)" >&2
+elif why=$(fuzz/run.sh --check); then
+    fuzz/run.sh
+else
+    echo "tests/run.sh: fuzzing skipped: $why" >&2
+fi
