@@ -75,13 +75,18 @@ pub fn argv(data: &[u8]) -> Vec<Vec<u8>> {
     data.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }
 
-/// The finding as its JSON line (without the newline), checked: one JSON object
-/// that reads back as the same value, with no raw control byte (so no newline
-/// can end the line early or forge another), and every `_hex` sibling holding
-/// exactly the bytes whose lossy text stands beside it.
+/// The finding as its JSON line (without the newline), as the outputs write it
+/// (`core::json`), checked: one JSON object that reads back as the same value,
+/// with no raw control character (C0, DEL, C1) nor any other character a
+/// terminal acts on (so nothing can end the line early, forge another, or steer
+/// a viewer), and every `_hex` sibling holding exactly the bytes whose lossy
+/// text stands beside it.
 pub fn finding_line(f: &Finding) -> String {
-    let line = serde_json::to_string(f).expect("a finding serialises");
-    assert!(!line.bytes().any(|b| b < 0x20), "a raw control byte in a finding: {line}");
+    let line = sockwatch::core::json::to_string(f).expect("a finding serialises");
+    assert!(
+        !line.chars().any(|c| c.is_control() || sockwatch::core::json::needs_escape(c)),
+        "a raw control character in a finding: {line:?}"
+    );
     let back: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     assert!(back.is_object(), "not a JSON object: {line}");
@@ -119,8 +124,7 @@ fn check_hex(name: &str, text: &str, hex: &str) {
 /// and 3164) fit MAX_MESSAGE and nothing in them can end the record (no C0
 /// control character); RFC 5424's, all escaped, has no control character at
 /// all, and its structured data is well-formed (RFC 3164's carries the JSON
-/// line as it is, where serde_json leaves DEL and the C1 controls raw); the
-/// journal entry decodes back to its fields.
+/// line, escaped the same way); the journal entry decodes back to its fields.
 pub fn check_outputs(f: &Finding, line: &str) {
     let summary = text::summary(f);
     assert!(!summary.chars().any(char::is_control), "control character in summary: {summary:?}");
@@ -136,7 +140,7 @@ pub fn check_outputs(f: &Finding, line: &str) {
             msg.len(),
             syslog::MAX_MESSAGE
         );
-        assert!(!msg.bytes().any(|b| b < 0x20), "{format}: C0 control character in {msg:?}");
+        assert!(!msg.chars().any(char::is_control), "{format}: control character in {msg:?}");
     }
     assert!(!rfc5424.chars().any(char::is_control), "rfc5424: control character in {rfc5424:?}");
     check_rfc5424(&rfc5424);

@@ -234,7 +234,7 @@ fn report(
                     sum.allowed += 1;
                     continue;
                 }
-                serde_json::to_writer(&mut *out, &f)?;
+                crate::core::json::to_writer(&mut *out, &f)?;
                 out.write_all(b"\n")?;
                 sum.findings += 1;
             }

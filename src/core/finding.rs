@@ -4,8 +4,9 @@
 //! Strings a container controls (comm, exe, cwd, cmdline, the socket path) may hold
 //! any bytes. JSON strings must be Unicode, so such a field holds the text with
 //! invalid bytes replaced, and a sibling `<field>_hex` then carries the exact bytes.
-//! Valid UTF-8 has no sibling. serde_json escapes control characters, so no byte can
-//! end a line or forge a field.
+//! Valid UTF-8 has no sibling. Every control character (C0, DEL, C1) and the
+//! line separators and bidi overrides are escaped when written (`core::json`), so
+//! no byte can end a line, forge a field, or steer a terminal.
 
 use std::collections::BTreeMap;
 

@@ -13,6 +13,7 @@ pub mod detect;
 pub mod fanotify;
 pub mod finding;
 pub mod health;
+pub mod json;
 pub mod keeper;
 pub mod lineage;
 pub mod logline;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::finding::Finding;
 use crate::core::health::Health;
+use crate::core::json;
 
 /// What the outputs carry: findings, and sockwatch's own health events.
 #[derive(Debug, Clone)]
@@ -28,8 +29,8 @@ pub enum Report {
 impl Report {
     fn to_json(&self) -> String {
         match self {
-            Report::Finding(f) => serde_json::to_string(f),
-            Report::Health(h) => serde_json::to_string(h),
+            Report::Finding(f) => json::to_string(f),
+            Report::Health(h) => json::to_string(h),
         }
         .unwrap_or_default()
     }
@@ -281,8 +282,8 @@ impl Outputs {
     fn write_one(&mut self, i: usize, r: &Report) -> io::Result<()> {
         self.line.clear();
         match r {
-            Report::Finding(f) => serde_json::to_writer(&mut self.line, f),
-            Report::Health(h) => serde_json::to_writer(&mut self.line, h),
+            Report::Finding(f) => json::to_writer(&mut self.line, f),
+            Report::Health(h) => json::to_writer(&mut self.line, h),
         }
         .map_err(io::Error::other)?;
         self.line.push(b'\n');

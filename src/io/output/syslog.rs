@@ -144,8 +144,8 @@ pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
 fn sd_params(f: &Finding) -> Vec<(&'static str, String)> {
     let p = &f.process;
     let c = &f.container;
-    let cmdline =
-        (!p.cmdline.is_empty()).then(|| serde_json::to_string(&p.cmdline).unwrap_or_default());
+    let cmdline = (!p.cmdline.is_empty())
+        .then(|| crate::core::json::to_string(&p.cmdline).unwrap_or_default());
     let fields: [(&'static str, Option<String>); 19] = [
         ("signature_id", Some(f.signature.id.into())),
         ("container_id", c.id.clone()),
@@ -236,7 +236,7 @@ pub fn rfc3164(f: &Finding, facility: u8, hostname: &str, line: &[u8]) -> String
         let mut shorter = f.clone();
         shorter.process.cmdline = vec!["(cut: too long for syslog)".into()];
         shorter.process.cmdline_hex = None;
-        json = serde_json::to_string(&shorter).unwrap_or_default();
+        json = crate::core::json::to_string(&shorter).unwrap_or_default();
     }
     if head.len() + 1 + json.len() > MAX_MESSAGE {
         return cut(&head, MAX_MESSAGE);
