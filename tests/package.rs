@@ -318,6 +318,18 @@ fn dpkg_installed() -> bool {
         .starts_with(b"install ok installed")
 }
 
+/// Purges the package if the test panics while it is installed.
+struct PurgeOnPanic;
+
+impl Drop for PurgeOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() && dpkg_installed() {
+            let purge = run("dpkg", &["--purge", "sockwatch"]);
+            eprintln!("test failed: purged the package ({})", purge.status);
+        }
+    }
+}
+
 #[test]
 fn the_package_builds_installs_and_purges_cleanly() {
     if !privileged("the .deb")
@@ -393,6 +405,9 @@ fn the_package_builds_installs_and_purges_cleanly() {
 
     let install = run("dpkg", &["-i", &deb]);
     assert!(install.status.success(), "dpkg -i: {}", String::from_utf8_lossy(&install.stderr));
+    // A failed assertion from here on must not leave the package installed
+    // (the next run would refuse to start); dropped before `t` restores audit.
+    let _purge_on_failure = PurgeOnPanic;
     // Enabled (started too, where systemd runs: not here, PID 1 is not systemd).
     assert!(
         Path::new("/etc/systemd/system/multi-user.target.wants/sockwatch.service").exists(),
