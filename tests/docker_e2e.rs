@@ -464,11 +464,11 @@ fn a_container_granting_the_socket_through_an_acl_is_sw_1001() {
 struct OtherRule;
 
 impl OtherRule {
-    const SPEC: [&'static str; 8] =
-        ["always,exit", "-F", "arch=b64", "-S", "connect", "-F", "key=another-tool", ""];
+    const SPEC: [&'static str; 7] =
+        ["always,exit", "-F", "arch=b64", "-S", "connect", "-F", "key=another-tool"];
 
     fn load() -> OtherRule {
-        let out = run("auditctl", &[&["-a"], &Self::SPEC[..7]].concat());
+        let out = run("auditctl", &[&["-a"], &Self::SPEC[..]].concat());
         assert!(out.status.success(), "auditctl: {}", String::from_utf8_lossy(&out.stderr));
         OtherRule
     }
@@ -476,7 +476,7 @@ impl OtherRule {
 
 impl Drop for OtherRule {
     fn drop(&mut self) {
-        run("auditctl", &[&["-d"], &Self::SPEC[..7]].concat());
+        run("auditctl", &[&["-d"], &Self::SPEC[..]].concat());
     }
 }
 

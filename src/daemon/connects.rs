@@ -10,7 +10,7 @@ use crate::core::connect::{self, ConnectEvent};
 use crate::core::detect::{self, FileId, Hit, Process, Skip};
 use crate::core::origin::{By, Origin};
 use crate::debug;
-use crate::io::{clock, sockets};
+use crate::io::{clock, proc, sockets};
 
 use super::Daemon;
 use super::keeper::is_audit_change;
@@ -62,7 +62,7 @@ impl Daemon {
         }
         // The costly part last, for a finding that will be written: the whole
         // argv from /proc (bounded), when the record's was cut short.
-        if let Some((argv, truncated)) = self.proc.full_cmdline(c.ids.pid, c.proctitle.as_deref()) {
+        if let Some((argv, truncated)) = proc::full_cmdline(c.ids.pid, c.proctitle.as_deref()) {
             f.process = f.process.with_cmdline(&argv, truncated);
         }
         self.offer(f, Instant::now());

@@ -8,6 +8,7 @@ use crate::core::cgroup::{self, Container};
 use crate::core::connect::ConnectEvent;
 use crate::core::finding::Finding;
 use crate::core::health::{Health, Level};
+use crate::core::origin::ProcView;
 use crate::io::clock;
 use crate::io::lookups::Stalled;
 use crate::io::output::Report;
@@ -132,10 +133,7 @@ impl Daemon {
         let pid = c.ids.pid.unwrap_or_default();
         let comm = String::from_utf8_lossy(c.comm.as_deref().unwrap_or_default()).into_owned();
         let path = String::from_utf8_lossy(&path).into_owned();
-        let container = std::fs::read(format!("/proc/{pid}/cgroup"))
-            .ok()
-            .and_then(|t| cgroup::container_of(&t))
-            .map(|c| c.id);
+        let container = self.proc.cgroup(pid).and_then(|t| cgroup::container_of(&t)).map(|c| c.id);
         let ev = self
             .health(
                 "connect_unchecked",

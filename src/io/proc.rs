@@ -28,23 +28,6 @@ impl LiveProc {
         LiveProc { host, lookups: Lookups::new() }
     }
 
-    /// The kernel cuts PROCTITLE at 128 bytes. When it did, and the process is
-    /// still there with an argv that begins the same way, the whole argv, up to
-    /// `MAX_ARGV` bytes, and whether it was cut there. Read on the loop: the
-    /// kernel reads another process's argv only from anonymous memory (never from
-    /// a file mapping, such as one on a FUSE mount the process serves), so this
-    /// read cannot be made to wait on a file system.
-    pub fn full_cmdline(&self, pid: Option<u32>, proctitle: Option<&[Vec<u8>]>) -> Option<Argv> {
-        let title = proctitle?;
-        let joined_len: usize = title.iter().map(|a| a.len() + 1).sum::<usize>().saturating_sub(1);
-        if joined_len < 128 {
-            return None;
-        }
-        let (argv, truncated) = read_argv_bounded(pid?)?;
-        let (full, cut) = (argv.join(&0u8), title.join(&0u8));
-        (full.starts_with(&cut) && full.len() > cut.len()).then_some((argv, truncated))
-    }
-
     /// `resolve_in` on a helper: a FUSE mount the process serves may never answer.
     pub fn resolve(
         &self,
@@ -366,6 +349,23 @@ fn stat_cached(path: &str) -> Option<Cached> {
     })
 }
 
+/// The kernel cuts PROCTITLE at 128 bytes. When it did, and the process is
+/// still there with an argv that begins the same way, the whole argv, up to
+/// `MAX_ARGV` bytes, and whether it was cut there. Read on the loop: the
+/// kernel reads another process's argv only from anonymous memory (never from
+/// a file mapping, such as one on a FUSE mount the process serves), so this
+/// read cannot be made to wait on a file system.
+pub fn full_cmdline(pid: Option<u32>, proctitle: Option<&[Vec<u8>]>) -> Option<Argv> {
+    let title = proctitle?;
+    let joined_len: usize = title.iter().map(|a| a.len() + 1).sum::<usize>().saturating_sub(1);
+    if joined_len < 128 {
+        return None;
+    }
+    let (argv, truncated) = read_argv_bounded(pid?)?;
+    let (full, cut) = (argv.join(&0u8), title.join(&0u8));
+    (full.starts_with(&cut) && full.len() > cut.len()).then_some((argv, truncated))
+}
+
 /// Resolves an AF_UNIX path as the process would: from its cwd, with symlinks and
 /// `..` kept inside its root (RESOLVE_IN_ROOT), so a container's absolute symlink
 /// cannot point at the host's files. Used only for connects with no PATH record.
@@ -424,7 +424,7 @@ mod tests {
         // The child may not have reached exec yet when spawn returns.
         let mut got = None;
         for _ in 0..200 {
-            got = LiveProc::new(host_reference().0).full_cmdline(Some(pid), Some(&title));
+            got = full_cmdline(Some(pid), Some(&title));
             if got.is_some() {
                 break;
             }
