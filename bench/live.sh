@@ -55,7 +55,9 @@ ${SOCKWATCH_PREFIX:-} "$top/target/release/sockwatch" --config /dev/null run --s
     --dedup-window 0 ${SOCKWATCH_ARGS:-} 2> "$work/sockwatch.log" & sw=$!
 for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
 cpu() { awk '{print $14 + $15}' "/proc/$sw/stat"; }
-cpu0=$(cpu)
+switches() { cat /proc/$sw/task/*/status | awk '/^voluntary_ctxt_switches/{v += $2} /nonvoluntary_ctxt_switches/{n += $2} END{print v + n}'; }
+involuntary() { cat /proc/$sw/task/*/status | awk '/nonvoluntary_ctxt_switches/{n += $2} END{print n}'; }
+cpu0=$(cpu); sw0=$(switches); inv0=$(involuntary)
 if [ "$mode" = docker ]; then
     made=$(docker exec sw-live "$work/loadgen" connect "$sock" "$secs" "$work/connects" "$rate")
 else
@@ -69,15 +71,15 @@ while :; do
     [ "$n" = "$prev" ] && break
     prev=$n; sleep 1
 done
-cpu1=$(cpu)
+cpu1=$(cpu); sw1=$(switches); inv1=$(involuntary)
 hwm=$(awk '/^VmHWM/{print $2}' "/proc/$sw/status")
 kill -TERM "$sw"; wait "$sw" || true; sw=""
 lost1=$(auditctl -s | awk '/^lost/{print $2}')
 enobufs=$(grep -o 'lost_enobufs=[0-9]*' "$work/sockwatch.log" | tail -1 | cut -d= -f2)
 clk=$(getconf CLK_TCK)
-python3 - "$work" "$made" "$secs" "$((lost1 - lost0))" "${enobufs:-?}" "$((cpu1 - cpu0))" "$clk" "$hwm" "$rate" "$mode" > "$here/results/$result" <<'PY'
+python3 - "$work" "$made" "$secs" "$((lost1 - lost0))" "${enobufs:-?}" "$((cpu1 - cpu0))" "$clk" "$hwm" "$rate" "$mode" "$((sw1 - sw0))" "$((inv1 - inv0))" > "$here/results/$result" <<'PY'
 import datetime, json, sys
-work, made, secs, lost, enobufs, ticks, clk, hwm, rate, mode = sys.argv[1:]
+work, made, secs, lost, enobufs, ticks, clk, hwm, rate, mode, wakeups, preempted = sys.argv[1:]
 made, secs, ticks, clk, hwm = int(made), float(secs), int(ticks), int(clk), int(hwm)
 conn = [tuple(map(int, l.split())) for l in open(f"{work}/connects")]
 fs = [json.loads(l) for l in open(f"{work}/findings.jsonl")]
@@ -102,6 +104,7 @@ print(f"| containers named in them | {len(ids)} ({', '.join(sorted((i or 'null')
 print(f"| records lost: kernel lost counter | {lost} |")
 print(f"| records lost: ENOBUFS on sockwatch's socket | {enobufs} |")
 print(f"| sockwatch CPU | {cpu_s:.2f} s, {1000 * cpu_s / max(len(fs), 1) * 1000:.1f} ms per 1k events |")
+print(f"| sockwatch context switches | {wakeups} ({int(wakeups) / max(len(fs), 1) * 1000:.0f} per 1k events; {preempted} of them preemptions) |")
 print(f"| sockwatch peak RSS (VmHWM) | {hwm / 1024:.1f} MiB |")
 print(f"| latency p50 / p99 / max | {pct(50):.3f} / {pct(99):.3f} / {lat[-1] if lat else float('nan'):.3f} ms |")
 print(f"| findings in connect order (outcomes line up) | {same_order} |")

@@ -108,6 +108,28 @@ fn traced(log: &str, exe: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     (calls, families)
 }
 
+/// The threads other than `main` that called fdatasync(2) and saw it succeed.
+fn synced_by(log: &str, main: u32) -> BTreeSet<u32> {
+    let mut started = BTreeSet::new();
+    let mut ok = BTreeSet::new();
+    for l in log.lines() {
+        let Some((pid, rest)) = l.split_once(' ') else { continue };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let rest = rest.trim_start();
+        if pid == main {
+            continue;
+        }
+        let whole = rest.starts_with("fdatasync(");
+        let resumed = rest.starts_with("<... fdatasync resumed>");
+        if whole && rest.contains("<unfinished") {
+            started.insert(pid);
+        } else if (whole || (resumed && started.contains(&pid))) && rest.ends_with("= 0") {
+            ok.insert(pid);
+        }
+    }
+    ok
+}
+
 /// The pid of the one process strace (pid `tracer`) started.
 fn tracee(tracer: u32) -> u32 {
     let children =
@@ -207,6 +229,8 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
         f["container"]["id"] == c.id.as_str()
     });
     assert_eq!(f["process"]["exe"], "/usr/bin/socat", "{f:#}");
+    // The findings file's sync is due a second after its first line.
+    std::thread::sleep(Duration::from_millis(1500));
     let pid = chmod(&sock);
     let f = wait_record(&d, "chmod of the socket", |f| f["signature"]["id"] == "SW-1001");
     assert_eq!(
@@ -231,7 +255,13 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
         })
         .collect();
     assert!(warnings.is_empty(), "no warning under the unit's capabilities:\n{log}");
-    let (calls, used_families) = traced(&std::fs::read_to_string(&trace).unwrap(), BIN);
+    let strace_log = std::fs::read_to_string(&trace).unwrap();
+    let (calls, used_families) = traced(&strace_log, BIN);
+    let syncers = synced_by(&strace_log, sockwatch_pid.as_raw() as u32);
+    assert!(
+        !syncers.is_empty(),
+        "the findings file was synced by a thread other than the event loop, and the sync succeeded:\n{strace_log}"
+    );
     let outside: Vec<&String> = calls.iter().filter(|c| !allowed.contains(*c)).collect();
     assert!(outside.is_empty(), "system calls outside the unit's SystemCallFilter: {outside:?}");
     assert!(

@@ -28,8 +28,9 @@ impl Formatter for Strict {
         w: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        // Most fragments are plain: one scan, one write.
-        if !fragment.chars().any(needs_escape) {
+        // Most fragments are plain ASCII below DEL (every character escaped here
+        // is DEL or beyond): one byte scan, which vectorises, and one write.
+        if fragment.bytes().all(|b| b < 0x7f) || !fragment.chars().any(needs_escape) {
             return w.write_all(fragment.as_bytes());
         }
         let mut start = 0;

@@ -57,7 +57,7 @@ impl Daemon {
                 Level::Info => info!("health: {}", ev.message),
             }
             self.stats.health_events += 1;
-            self.outputs.emit(&Report::Health(ev));
+            self.outputs.emit(Report::Health(ev));
         }
     }
 
@@ -82,7 +82,7 @@ impl Daemon {
     pub(super) fn emit(&mut self) {
         for f in std::mem::take(&mut self.emitted) {
             self.stats.findings_emitted += 1;
-            self.outputs.emit(&Report::Finding(Box::new(f)));
+            self.outputs.emit(Report::Finding(Box::new(f)));
         }
         self.stats.output_errors = self.outputs.counters.failed;
         self.stats.output_dropped = self.outputs.counters.dropped;

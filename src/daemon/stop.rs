@@ -32,6 +32,7 @@ impl Daemon {
         self.handle_closed();
         self.dedup.flush(&mut self.emitted);
         self.emit();
+        self.outputs.flush();
         self.outputs.retry(Instant::now(), true);
         self.outputs.sync();
         let left = self.outputs.give_up();

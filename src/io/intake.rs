@@ -6,9 +6,9 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use netlink_sys::{Socket, protocols::NETLINK_AUDIT};
 use nix::errno::Errno;
-use nix::libc;
 use nix::sys::socket::{MsgFlags, recv, setsockopt, sockopt};
 
+use super::mmsg::Batch;
 use super::netlink::HEADER_LEN;
 
 /// AUDIT_NLGRP_READLOG.
@@ -25,12 +25,7 @@ const BATCH: usize = 32;
 
 pub struct Intake {
     sock: Socket,
-    /// BATCH slots of DATAGRAM bytes; `lens[i]` is what slot i holds, and slots
-    /// `next..count` are still to be handed out.
-    buf: Vec<u8>,
-    lens: [usize; BATCH],
-    count: usize,
-    next: usize,
+    batch: Batch<BATCH>,
     /// Registered as the audit daemon (unicast): given back when dropped, from
     /// this socket, before it closes, whatever path led here.
     registered: bool,
@@ -124,35 +119,30 @@ impl Intake {
         } else {
             crate::debug!("audit receive buffer: {got} bytes");
         }
-        Ok(Intake {
-            sock,
-            buf: vec![0; DATAGRAM * BATCH],
-            lens: [0; BATCH],
-            count: 0,
-            next: 0,
-            registered,
-        })
+        Ok(Intake { sock, batch: Batch::new(DATAGRAM, false), registered })
     }
 
     /// Reads one datagram. `Ok(None)` when there is nothing more to read now.
     pub fn read(&mut self) -> io::Result<Option<Read<'_>>> {
         loop {
-            if self.next < self.count {
-                let (i, n) = (self.next, self.lens[self.next]);
-                self.next += 1;
-                let slot = i * DATAGRAM;
-                if n < HEADER_LEN {
-                    return Ok(Some(Read::Record(0, &[])));
+            if let Some(i) = self.batch.advance() {
+                // The type is read before the payload is borrowed for returning:
+                // a datagram skipped here must not hold the batch.
+                let mtype = match self.batch.get(i).0 {
+                    d if d.len() < HEADER_LEN => None,
+                    d => Some(u16::from_ne_bytes([d[4], d[5]])),
+                };
+                match mtype {
+                    None => return Ok(Some(Read::Record(0, &[]))),
+                    // Netlink's own messages (an ack, say) are not records.
+                    Some(t) if t < 16 => continue,
+                    // One record a datagram; nlmsg_len is not trusted (see netlink.rs).
+                    Some(t) => {
+                        return Ok(Some(Read::Record(t, &self.batch.get(i).0[HEADER_LEN..])));
+                    }
                 }
-                let mtype = u16::from_ne_bytes([self.buf[slot + 4], self.buf[slot + 5]]);
-                // Netlink's own messages (an ack, say) are not records.
-                if mtype < 16 {
-                    continue;
-                }
-                // One record a datagram; nlmsg_len is not trusted (see netlink.rs).
-                return Ok(Some(Read::Record(mtype, &self.buf[slot + HEADER_LEN..slot + n])));
             }
-            match self.fill() {
+            match self.batch.fill(self.sock.as_raw_fd()) {
                 Ok(0) | Err(Errno::EAGAIN) => return Ok(None),
                 Ok(_) => {}
                 Err(Errno::EINTR) => {}
@@ -160,41 +150,6 @@ impl Intake {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-
-    /// Takes up to BATCH datagrams that are waiting, without blocking.
-    fn fill(&mut self) -> Result<usize, Errno> {
-        let base = self.buf.as_mut_ptr();
-        // SAFETY: slot i starts i * DATAGRAM bytes into `self.buf`, which holds
-        // BATCH slots.
-        let mut iovs: [libc::iovec; BATCH] = std::array::from_fn(|i| libc::iovec {
-            iov_base: unsafe { base.add(i * DATAGRAM) }.cast(),
-            iov_len: DATAGRAM,
-        });
-        // SAFETY: all-zero is a valid mmsghdr (null pointers, zero lengths).
-        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: each header points at one iovec over its own DATAGRAM-sized
-        // slot of `self.buf`, all alive for the call.
-        let r = unsafe {
-            libc::recvmmsg(
-                self.sock.as_raw_fd(),
-                hdrs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        let n = Errno::result(r)? as usize;
-        for (len, h) in self.lens.iter_mut().zip(&hdrs[..n]) {
-            *len = h.msg_len as usize;
-        }
-        self.count = n;
-        self.next = 0;
-        Ok(n)
     }
 }
 

@@ -189,15 +189,12 @@ impl Inner {
             return None;
         }
         let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("sockwatch-lookup".into())
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                for job in rx {
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                }
-            })
-            .ok()?;
+        crate::io::signals::spawn_quiet("sockwatch-lookup", 256 << 10, move || {
+            for job in rx {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+        })
+        .ok()?;
         self.helpers.push(Helper { jobs, sent: 0, done: Arc::new(AtomicU64::new(0)) });
         Some(self.helpers.len() - 1)
     }

@@ -1,17 +1,22 @@
 //! JSON lines appended to a file.
 //!
-//! Each finding is one write(2) of one whole line on an O_APPEND file, so lines
-//! never interleave. If a write fails part-way (disk full), the file is cut back
-//! to where the line began, so no partial line is ever left; the finding is
-//! retried by the caller. fsync policy (`jsonl_fsync`): `batch` (default)
-//! fdatasyncs at most once a second while lines are written (`Outputs` decides
-//! when); `line` after every line; `never` leaves it to the kernel. SIGHUP reopens
-//! the path (after logrotate renamed the file), syncing the old file first.
+//! The lines of an event-loop turn are one write(2) of whole lines on an
+//! O_APPEND file, so lines never interleave. If a write fails part-way (disk
+//! full), the file is cut back to where the write began, so no partial line is
+//! ever left; the findings are retried by the caller. fsync policy
+//! (`jsonl_fsync`): `batch` (default) fdatasyncs at most once a second while
+//! lines are written (`Outputs` decides when), on the sync thread
+//! (`syncer.rs`), so the loop never waits for the disk; `line` after every
+//! write, on the loop; `never` leaves it to the kernel. SIGHUP reopens the path
+//! (after logrotate renamed the file), syncing the old file first.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::syncer::Syncer;
 
 /// When the file is synced; its names are the command line's and the
 /// configuration file's values.
@@ -24,9 +29,12 @@ pub enum Fsync {
 
 pub struct Jsonl {
     path: PathBuf,
-    file: File,
+    /// Shared with the sync thread while it syncs.
+    file: Arc<File>,
     fsync: Fsync,
     dirty: bool,
+    /// With `Fsync::Batch`.
+    syncer: Option<Syncer>,
     /// A failed write left a partial line that could not be cut back (an
     /// append-only file): the next write starts with a newline to end it.
     torn: bool,
@@ -34,8 +42,12 @@ pub struct Jsonl {
 
 impl Jsonl {
     pub fn open(path: PathBuf, fsync: Fsync) -> io::Result<Jsonl> {
-        let file = open_append(&path)?;
-        Ok(Jsonl { path, file, fsync, dirty: false, torn: false })
+        let file = Arc::new(open_append(&path)?);
+        let syncer = match fsync {
+            Fsync::Batch => Some(Syncer::start(format!("jsonl:{}", path.display()))?),
+            Fsync::Line | Fsync::Never => None,
+        };
+        Ok(Jsonl { path, file, fsync, dirty: false, syncer, torn: false })
     }
 }
 
@@ -46,16 +58,21 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
 }
 
 impl super::Sink for Jsonl {
+    fn batched(&self) -> bool {
+        true
+    }
+
     fn write(&mut self, _: &super::Report, line: &[u8]) -> io::Result<()> {
+        let mut file = &*self.file;
         if self.torn {
-            self.file.write_all(b"\n")?;
+            file.write_all(b"\n")?;
             self.torn = false;
         }
         // Counting what was written, rather than asking the file's length before
         // each line, keeps the common case at one write(2) and no fstat(2).
         let mut done = 0;
         while done < line.len() {
-            let e = match self.file.write(&line[done..]) {
+            let e = match file.write(&line[done..]) {
                 Ok(0) => io::Error::from(io::ErrorKind::WriteZero),
                 Ok(n) => {
                     done += n;
@@ -95,18 +112,21 @@ impl super::Sink for Jsonl {
     }
 
     fn reopen(&mut self) -> io::Result<()> {
-        if self.fsync != Fsync::Never {
-            let _ = self.file.sync_data();
+        let new = Arc::new(open_append(&self.path)?);
+        if std::mem::take(&mut self.dirty) {
+            if let Some(s) = &self.syncer {
+                s.request(&self.file);
+            }
         }
-        self.file = open_append(&self.path)?;
+        self.file = new;
         self.torn = false;
         Ok(())
     }
 
     fn sync(&mut self) {
         if std::mem::take(&mut self.dirty) {
-            if let Err(e) = self.file.sync_data() {
-                crate::warn!("jsonl:{}: fdatasync failed: {e}", self.path.display());
+            if let Some(s) = &self.syncer {
+                s.request(&self.file);
             }
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod journald;
 pub mod jsonl;
+pub mod syncer;
 pub mod syslog;
 pub mod text;
 
@@ -105,8 +106,15 @@ pub struct Options {
 }
 
 pub trait Sink {
-    /// Delivers one report; `line` is its JSON, newline included.
+    /// Delivers one report; `line` is its JSON, newline included. A batched
+    /// sink is given the lines of several reports in one call, `r` being the
+    /// first of them.
     fn write(&mut self, r: &Report, line: &[u8]) -> io::Result<()>;
+    /// Whether the sink takes only the lines, so that those of an event-loop
+    /// turn may be written together (`Outputs::flush`).
+    fn batched(&self) -> bool {
+        false
+    }
     /// SIGHUP: reopen files (logrotate moved them away).
     fn reopen(&mut self) -> io::Result<()> {
         Ok(())
@@ -118,6 +126,10 @@ pub trait Sink {
 struct Stdout;
 
 impl Sink for Stdout {
+    fn batched(&self) -> bool {
+        true
+    }
+
     fn write(&mut self, _: &Report, line: &[u8]) -> io::Result<()> {
         let mut out = io::stdout().lock();
         out.write_all(line)?;
@@ -144,10 +156,25 @@ pub fn open(spec: &OutputSpec, opts: &Options) -> io::Result<Box<dyn Sink>> {
 const PENDING_MAX: usize = 10_000;
 const RETRY_EVERY: Duration = Duration::from_secs(5);
 
+/// A batched sink's lines are written once they reach this size, or at the end
+/// of the event-loop turn, whichever comes first: a few dozen findings a write
+/// at full load, and a finding waits for its write at most one turn.
+const BATCH_BYTES: usize = 64 << 10;
+
 struct Output {
     spec: OutputSpec,
     sink: Box<dyn Sink>,
     pending: VecDeque<Report>,
+    /// For a batched sink: the lines not yet written, and their reports (kept
+    /// for a retry should the write fail).
+    batch: Vec<u8>,
+    batched: Vec<Report>,
+}
+
+impl Output {
+    fn new(spec: OutputSpec, sink: Box<dyn Sink>) -> Output {
+        Output { spec, sink, pending: VecDeque::new(), batch: Vec::new(), batched: Vec::new() }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +206,7 @@ impl Outputs {
         for spec in specs {
             let sink = open(spec, opts)
                 .map_err(|e| io::Error::new(e.kind(), format!("output {spec}: {e}")))?;
-            outputs.push(Output { spec: spec.clone(), sink, pending: VecDeque::new() });
+            outputs.push(Output::new(spec.clone(), sink));
         }
         Ok(Outputs {
             outputs,
@@ -195,16 +222,71 @@ impl Outputs {
         self.outputs.iter().map(|o| o.spec.to_string()).collect::<Vec<_>>().join(", ")
     }
 
-    /// Writes the report to every sink, after whatever each still owes.
-    pub fn emit(&mut self, r: &Report) {
+    /// Writes the report to every sink, after whatever each still owes; a
+    /// batched sink gets it at the latest with the turn's `flush`.
+    pub fn emit(&mut self, r: Report) {
+        // Retries first: they use `line` too.
         for i in 0..self.outputs.len() {
             self.flush_pending(i);
-            if self.outputs[i].pending.is_empty() {
-                if let Err(e) = self.write_one(i, r) {
-                    self.failed(i, r.clone(), &e);
+        }
+        self.line.clear();
+        if let Err(e) = serialize(&mut self.line, &r) {
+            // Cannot happen for these types (no maps with non-string keys, no
+            // failing Serialize impl); counted and logged should it ever.
+            self.counters.dropped += 1;
+            crate::error!("cannot serialize {}: {e}", r.serial());
+            return;
+        }
+        let n = self.outputs.len();
+        let mut r = Some(r);
+        for i in 0..n {
+            let mine = if i + 1 == n { r.take().unwrap() } else { r.clone().unwrap() };
+            let o = &mut self.outputs[i];
+            if !o.pending.is_empty() {
+                self.queue(i, mine);
+            } else if o.sink.batched() {
+                o.batch.extend_from_slice(&self.line);
+                o.batched.push(mine);
+                if o.batch.len() >= BATCH_BYTES {
+                    self.flush_one(i);
                 }
+            } else if let Err(e) = o.sink.write(&mine, &self.line) {
+                self.failed(i, mine, &e);
             } else {
-                self.queue(i, r.clone());
+                self.wrote = true;
+            }
+        }
+    }
+
+    /// Writes what batched sinks hold: at the end of each event-loop turn.
+    pub fn flush(&mut self) {
+        for i in 0..self.outputs.len() {
+            self.flush_one(i);
+        }
+    }
+
+    fn flush_one(&mut self, i: usize) {
+        let o = &mut self.outputs[i];
+        let Some(first) = o.batched.first() else { return };
+        match o.sink.write(first, &o.batch) {
+            Ok(()) => {
+                o.batch.clear();
+                o.batched.clear();
+                self.wrote = true;
+            }
+            Err(e) => {
+                // The sink left nothing of the write behind (jsonl cuts the file
+                // back): every report of the batch is retried, in order.
+                self.counters.failed += 1;
+                crate::error!(
+                    "output {} failed: {e}; will retry {} report(s)",
+                    o.spec,
+                    o.batched.len()
+                );
+                o.batch.clear();
+                for r in std::mem::take(&mut o.batched) {
+                    self.queue(i, r);
+                }
             }
         }
     }
@@ -244,6 +326,7 @@ impl Outputs {
 
     /// SIGHUP.
     pub fn reopen(&mut self) {
+        self.flush();
         for o in &mut self.outputs {
             if let Err(e) = o.sink.reopen() {
                 crate::error!("output {}: cannot reopen: {e}", o.spec);
@@ -252,8 +335,9 @@ impl Outputs {
         self.retry(Instant::now(), true);
     }
 
-    /// Syncs now what was written (SIGHUP, exit).
+    /// Syncs now what was written (exit).
     pub fn sync(&mut self) {
+        self.flush();
         self.sync_due = None;
         if std::mem::take(&mut self.wrote) {
             for o in &mut self.outputs {
@@ -281,12 +365,7 @@ impl Outputs {
 
     fn write_one(&mut self, i: usize, r: &Report) -> io::Result<()> {
         self.line.clear();
-        match r {
-            Report::Finding(f) => json::to_writer(&mut self.line, f),
-            Report::Health(h) => json::to_writer(&mut self.line, h),
-        }
-        .map_err(io::Error::other)?;
-        self.line.push(b'\n');
+        serialize(&mut self.line, r).map_err(io::Error::other)?;
         self.outputs[i].sink.write(r, &self.line)?;
         self.wrote = true;
         Ok(())
@@ -347,6 +426,16 @@ impl Outputs {
     }
 }
 
+/// The report's JSON line, newline included.
+fn serialize(line: &mut Vec<u8>, r: &Report) -> serde_json::Result<()> {
+    match r {
+        Report::Finding(f) => json::to_writer(&mut *line, f),
+        Report::Health(h) => json::to_writer(&mut *line, h),
+    }?;
+    line.push(b'\n');
+    Ok(())
+}
+
 /// Errors a retry cannot cure: the message is too large for the socket, or the
 /// socket is of a kind that cannot take it.
 fn permanent(e: &io::Error) -> bool {
@@ -400,11 +489,10 @@ mod tests {
         let fail = std::rc::Rc::new(std::cell::Cell::new(true));
         let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let mut outs = Outputs {
-            outputs: vec![Output {
-                spec: OutputSpec::Stdout,
-                sink: Box::new(Flaky { fail: fail.clone(), got: got.clone() }),
-                pending: VecDeque::new(),
-            }],
+            outputs: vec![Output::new(
+                OutputSpec::Stdout,
+                Box::new(Flaky { fail: fail.clone(), got: got.clone() }),
+            )],
             line: Vec::new(),
             wrote: false,
             sync_due: None,
@@ -414,7 +502,7 @@ mod tests {
         let mut f = crate::core::finding::tests::sample();
         for serial in 1..=3 {
             f.audit.as_mut().unwrap().serial = serial;
-            outs.emit(&Report::Finding(Box::new(f.clone())));
+            outs.emit(Report::Finding(Box::new(f.clone())));
         }
         assert_eq!(outs.pending(), 3);
         assert_eq!(
@@ -428,7 +516,7 @@ mod tests {
         fail.set(false);
         outs.retry(Instant::now() + RETRY_EVERY, false);
         f.audit.as_mut().unwrap().serial = 4;
-        outs.emit(&Report::Finding(Box::new(f)));
+        outs.emit(Report::Finding(Box::new(f)));
         assert_eq!(*got.borrow(), [1, 2, 3, 4]);
         assert_eq!(outs.pending(), 0);
         assert_eq!(outs.next_retry(), None);
@@ -449,10 +537,12 @@ mod tests {
         let t0 = Instant::now();
         outs.sync_when_due(t0);
         assert_eq!(outs.next_sync(), None, "nothing written: no timer");
-        outs.emit(&Report::Finding(Box::new(crate::core::finding::tests::sample())));
+        outs.emit(Report::Finding(Box::new(crate::core::finding::tests::sample())));
+        outs.flush();
         outs.sync_when_due(t0);
         assert_eq!(outs.next_sync(), Some(t0 + SYNC_EVERY), "the first line starts the second");
-        outs.emit(&Report::Finding(Box::new(crate::core::finding::tests::sample())));
+        outs.emit(Report::Finding(Box::new(crate::core::finding::tests::sample())));
+        outs.flush();
         outs.sync_when_due(t0 + SYNC_EVERY / 2);
         assert_eq!(outs.next_sync(), Some(t0 + SYNC_EVERY), "later lines wait with it");
         outs.sync_when_due(t0 + SYNC_EVERY);
