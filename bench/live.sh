@@ -54,7 +54,9 @@ lost0=$(auditctl -s | awk '/^lost/{print $2}')
 ${SOCKWATCH_PREFIX:-} "$top/target/release/sockwatch" --config /dev/null run --socket "$sock" --output "jsonl:$work/findings.jsonl" \
     --dedup-window 0 ${SOCKWATCH_ARGS:-} 2> "$work/sockwatch.log" & sw=$!
 for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
-cpu() { awk '{print $14 + $15}' "/proc/$sw/stat"; }
+# CPU time in nanoseconds: the run time of each thread, from the scheduler
+# (/proc/PID/task/*/schedstat), not the tick-sampled utime and stime.
+cpu() { cat /proc/$sw/task/*/schedstat | awk '{n += $1} END{printf "%d", n}'; }
 switches() { cat /proc/$sw/task/*/status | awk '/^voluntary_ctxt_switches/{v += $2} /nonvoluntary_ctxt_switches/{n += $2} END{print v + n}'; }
 involuntary() { cat /proc/$sw/task/*/status | awk '/nonvoluntary_ctxt_switches/{n += $2} END{print n}'; }
 cpu0=$(cpu); sw0=$(switches); inv0=$(involuntary)
@@ -76,7 +78,7 @@ hwm=$(awk '/^VmHWM/{print $2}' "/proc/$sw/status")
 kill -TERM "$sw"; wait "$sw" || true; sw=""
 lost1=$(auditctl -s | awk '/^lost/{print $2}')
 enobufs=$(grep -o 'lost_enobufs=[0-9]*' "$work/sockwatch.log" | tail -1 | cut -d= -f2)
-clk=$(getconf CLK_TCK)
+clk=1000000000
 python3 - "$work" "$made" "$secs" "$((lost1 - lost0))" "${enobufs:-?}" "$((cpu1 - cpu0))" "$clk" "$hwm" "$rate" "$mode" "$((sw1 - sw0))" "$((inv1 - inv0))" > "$here/results/$result" <<'PY'
 import datetime, json, sys
 work, made, secs, lost, enobufs, ticks, clk, hwm, rate, mode, wakeups, preempted = sys.argv[1:]

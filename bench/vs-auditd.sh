@@ -8,8 +8,8 @@
 # build, multicast, JSON lines, de-duplication off) receives a copy of the same
 # records. One process in a real Docker container (bench/src/loadgen.c, the
 # test image) connects to the watched socket as fast as it can for SECS seconds
-# (default 20). Both daemons' CPU time (user + system, all threads, from
-# /proc/PID/stat) is read before and after, once both have written everything.
+# (default 20). Both daemons' CPU time (the scheduler's run time of all their
+# threads) is read before and after, once both have written everything.
 #
 # Usage: sudo bench/vs-auditd.sh [SECS]   Needs: root, gcc, auditd, Docker
 # (tests/env/setup-docker.sh). Writes bench/results/vs-auditd.md. Audit state
@@ -49,7 +49,9 @@ sleep 0.3
     --dedup-window 0 2> "$work/sockwatch.log" & sw=$!
 for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
 lost0=$(auditctl -s | awk '/^lost/{print $2}')
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time in nanoseconds: the run time of each thread, from the scheduler
+# (/proc/PID/task/*/schedstat), not the tick-sampled utime and stime.
+cpu() { cat /proc/$1/task/*/schedstat | awk '{n += $1} END{printf "%d", n}'; }
 sw0=$(cpu "$sw"); ad0=$(cpu "$ad")
 made=$(docker exec sw-vs "$work/loadgen" connect "$sock" "$secs" "$work/connects")
 # Both drain what is queued: wait until neither file grows for 2 s.
@@ -66,7 +68,7 @@ kill -TERM "$ad"; wait "$ad" || true; ad=""
 enobufs=$(grep -o 'lost_enobufs=[0-9]*' "$work/sockwatch.log" | tail -1 | cut -d= -f2 || true)
 findings=$(grep -c '"comm":"loadgen"' "$work/findings.jsonl" || true)
 logged=$(grep -c '^type=SYSCALL.*comm="loadgen".*key="sockwatch"' "$work/audit.log" || true)
-clk=$(getconf CLK_TCK)
+clk=1000000000
 python3 - "$made" "$secs" "$findings" "$logged" "$((sw1 - sw0))" "$((ad1 - ad0))" "$clk" \
     "$((lost1 - lost0))" "${enobufs:-?}" "$(auditd -v 2>&1 | head -1 || true)" > "$here/results/vs-auditd.md" <<'PY'
 import datetime, sys

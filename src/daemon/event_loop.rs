@@ -42,7 +42,7 @@ const SHUTDOWN_DRAIN: usize = 100_000;
 const DIR_CHECK_EVERY: Duration = Duration::from_millis(200);
 /// A busy audit source is read this often (see the module's comment): what a
 /// finding may wait, bought for a wakeup per batch instead of per record.
-const AUDIT_PAUSE: Duration = Duration::from_millis(2);
+const AUDIT_PAUSE: Duration = Duration::from_millis(1);
 /// A busy process connector is read this often. A fork storm of 100,000 events
 /// a second fills about 8 MiB of the socket's 16 MiB in this time.
 const PROC_PAUSE: Duration = Duration::from_millis(50);
