@@ -21,7 +21,7 @@ gcc -O2 -o "$work/forker" "$here/src/forker.c"
 "$top/target/release/sockwatch" --config /dev/null run --output "jsonl:$work/findings.jsonl" 2> "$work/log" & sw=$!
 for _ in $(seq 100); do grep -q ready "$work/log" && break; sleep 0.1; done
 sleep 2
-runtime() { cat /proc/$sw/task/*/schedstat | awk '{n += $1} END{print n}'; }
+runtime() { cat /proc/$sw/task/*/schedstat | awk '{n += $1} END{printf "%.0f", n}'; }
 switches() { cat /proc/$sw/task/*/status | awk '/ctxt_switches/{n += $2} END{print n}'; }
 forks() { awk '/^processes/{print $2}' /proc/stat; }
 measure() { # $1: label; the rest: the command that fills the window

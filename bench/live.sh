@@ -56,7 +56,7 @@ ${SOCKWATCH_PREFIX:-} "$top/target/release/sockwatch" --config /dev/null run --s
 for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
 # CPU time in nanoseconds: the run time of each thread, from the scheduler
 # (/proc/PID/task/*/schedstat), not the tick-sampled utime and stime.
-cpu() { cat /proc/$sw/task/*/schedstat | awk '{n += $1} END{printf "%d", n}'; }
+cpu() { cat /proc/$sw/task/*/schedstat | awk '{n += $1} END{printf "%.0f", n}'; }
 switches() { cat /proc/$sw/task/*/status | awk '/^voluntary_ctxt_switches/{v += $2} /nonvoluntary_ctxt_switches/{n += $2} END{print v + n}'; }
 involuntary() { cat /proc/$sw/task/*/status | awk '/nonvoluntary_ctxt_switches/{n += $2} END{print n}'; }
 cpu0=$(cpu); sw0=$(switches); inv0=$(involuntary)

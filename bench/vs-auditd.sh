@@ -51,7 +51,7 @@ for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.
 lost0=$(auditctl -s | awk '/^lost/{print $2}')
 # CPU time in nanoseconds: the run time of each thread, from the scheduler
 # (/proc/PID/task/*/schedstat), not the tick-sampled utime and stime.
-cpu() { cat /proc/$1/task/*/schedstat | awk '{n += $1} END{printf "%d", n}'; }
+cpu() { cat /proc/$1/task/*/schedstat | awk '{n += $1} END{printf "%.0f", n}'; }
 sw0=$(cpu "$sw"); ad0=$(cpu "$ad")
 made=$(docker exec sw-vs "$work/loadgen" connect "$sock" "$secs" "$work/connects")
 # Both drain what is queued: wait until neither file grows for 2 s.

@@ -281,8 +281,9 @@ pub struct RunOptions {
     pub syslog_facility: Option<Facility>,
 
     /// When JSON lines files are synced to disk [default: batch]: `batch` at most
-    /// once a second while findings are written, `line` after every line, `never`
-    /// (the kernel decides).
+    /// once a second while findings are written, on a thread of its own so the
+    /// event loop never waits for the disk; `line` after every write (on the
+    /// loop); `never` (the kernel decides).
     #[arg(long, value_name = "POLICY", value_enum)]
     pub jsonl_fsync: Option<Fsync>,
 }

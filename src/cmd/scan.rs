@@ -234,8 +234,10 @@ fn report(
                     sum.allowed += 1;
                     continue;
                 }
-                crate::core::json::to_writer(&mut *out, &f)?;
-                out.write_all(b"\n")?;
+                let mut line = Vec::with_capacity(1024);
+                f.write_json(&mut line);
+                line.push(b'\n');
+                out.write_all(&line)?;
                 sum.findings += 1;
             }
             Err(Skip::NotUnixPath) => sum.not_unix += 1,

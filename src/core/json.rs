@@ -5,7 +5,7 @@
 //! output. They are written as `\uXXXX`: the same JSON string, nothing a terminal
 //! or a log viewer can be steered by.
 
-use std::io;
+use std::io::{self, Write};
 
 use serde::Serialize;
 use serde_json::ser::{Formatter, Serializer};
@@ -45,6 +45,51 @@ impl Formatter for Strict {
     }
 }
 
+/// Appends `s` as a JSON string, escaped exactly as `to_writer` escapes it
+/// (serde_json's escapes, then `needs_escape`'s), for the hand-written writers
+/// of what is written per event (`core::finding_json`).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    // The common case: printable ASCII with nothing to escape, in one check
+    // that vectorises and one copy.
+    if b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\') {
+        out.extend_from_slice(b);
+    } else {
+        for c in s.chars() {
+            match c {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\u{08}' => out.extend_from_slice(b"\\b"),
+                '\u{0c}' => out.extend_from_slice(b"\\f"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                c if (c as u32) < 0x20 || needs_escape(c) => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends `n` in decimal.
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut b = [0u8; 20];
+    let mut i = b.len();
+    loop {
+        i -= 1;
+        b[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&b[i..]);
+}
+
 /// Writes `value` as one line of JSON (no newline added).
 pub fn to_writer<W: io::Write, T: Serialize + ?Sized>(w: W, value: &T) -> serde_json::Result<()> {
     value.serialize(&mut Serializer::with_formatter(w, Strict))
@@ -75,5 +120,23 @@ mod tests {
         // Plain text is serde_json's own output, byte for byte.
         let plain = serde_json::json!({"a": [1, "x\"y", null], "b": "é"});
         assert_eq!(to_string(&plain).unwrap(), serde_json::to_string(&plain).unwrap());
+    }
+
+    #[test]
+    fn the_hand_written_string_and_number_are_to_writers_own() {
+        let mut every: String = (0u32..0x300).filter_map(char::from_u32).collect();
+        every.push_str(
+            "\u{200e}\u{200f}\u{2027}\u{2028}\u{202e}\u{202f}\u{2066}\u{2069}\u{206a} 漢 🦀",
+        );
+        for s in [every.as_str(), "", "plain/path.sock", "a\"b\\c", "\u{7f}"] {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(String::from_utf8(out).unwrap(), to_string(s).unwrap(), "{s:?}");
+        }
+        for n in [0, 7, 10, 4_294_967_295, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod detect;
 pub mod fanotify;
 pub mod finding;
+pub mod finding_json;
 pub mod health;
 pub mod json;
 pub mod keeper;

