@@ -2,8 +2,8 @@
 # sockwatch beside auditd, on the same records in one run: what each costs in
 # CPU per 1000 connect events.
 #
-# auditd (Debian's auditd.conf, only its log file moved into a scratch
-# directory: ENRICHED format, INCREMENTAL_ASYNC flushing) is registered as the
+# auditd (Debian's auditd.conf, its log file moved into a scratch directory and
+# not rotated: ENRICHED format, INCREMENTAL_ASYNC flushing) is registered as the
 # audit daemon and receives the records by unicast; `sockwatch run` (release
 # build, multicast, JSON lines, de-duplication off) receives a copy of the same
 # records. One process in a real Docker container (bench/src/loadgen.c, the
@@ -37,7 +37,10 @@ gcc -O2 -static -o "$work/loadgen" "$here/src/loadgen.c"
 "$top/tests/env/setup-docker.sh" >&2
 docker run -d --name sw-vs --network none -v "$work:$work" sockwatch-test:latest sleep 3600 >/dev/null
 
-sed -e "s|^log_file = .*|log_file = $work/audit.log|" /etc/audit/auditd.conf > "$work/auditd.conf"
+# Rotation off (Debian keeps five 8 MB files), so that every record it wrote
+# can be counted; rotating would only add to auditd's cost.
+sed -e "s|^log_file = .*|log_file = $work/audit.log|" \
+    -e "s|^max_log_file_action = .*|max_log_file_action = ignore|" /etc/audit/auditd.conf > "$work/auditd.conf"
 auditd -n -c "$work" & ad=$!
 for _ in $(seq 50); do [ "$(auditctl -s | awk '/^pid/{print $2}')" = "$ad" ] && break; sleep 0.1; done
 [ "$(auditctl -s | awk '/^pid/{print $2}')" = "$ad" ] || { echo "auditd did not register" >&2; exit 1; }
@@ -70,14 +73,14 @@ findings=$(grep -c '"comm":"loadgen"' "$work/findings.jsonl" || true)
 logged=$(grep -c '^type=SYSCALL.*comm="loadgen".*key="sockwatch"' "$work/audit.log" || true)
 clk=1000000000
 python3 - "$made" "$secs" "$findings" "$logged" "$((sw1 - sw0))" "$((ad1 - ad0))" "$clk" \
-    "$((lost1 - lost0))" "${enobufs:-?}" "$(auditd -v 2>&1 | head -1 || true)" > "$here/results/vs-auditd.md" <<'PY'
+    "$((lost1 - lost0))" "${enobufs:-?}" "auditd $(dpkg-query -W -f='${Version}' auditd 2>/dev/null || echo '?')" > "$here/results/vs-auditd.md" <<'PY'
 import datetime, sys
 made, secs, findings, logged, sw, ad, clk, lost, enobufs, version = sys.argv[1:]
 made, secs, findings, logged, sw, ad, clk = int(made), float(secs), int(findings), int(logged), int(sw), int(ad), int(clk)
 sw_s, ad_s = sw / clk, ad / clk
 print(f"# sockwatch beside auditd ({datetime.date.today()}, {secs:.0f} s at full load)\n")
 print(f"One container connects as fast as it can: {made} connects ({made / secs:.0f}/s). "
-      f"{version.strip() or 'auditd'} writes its ENRICHED log; sockwatch writes JSON lines.\n")
+      f"{version} writes its ENRICHED log; sockwatch writes JSON lines.\n")
 print("| daemon | events written | CPU | per 1000 connects |\n|---|---|---|---|")
 print(f"| auditd | {logged} SYSCALL records of the client ({100 * logged / made:.2f}%) | {ad_s:.2f} s | {1000 * ad_s / made * 1000:.1f} ms |")
 print(f"| sockwatch | {findings} findings ({100 * findings / made:.2f}%) | {sw_s:.2f} s | {1000 * sw_s / made * 1000:.1f} ms |")

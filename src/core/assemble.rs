@@ -8,9 +8,10 @@
 //! again inside an event: nothing is dropped here.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
-use super::record::{Record, Stamp, types};
+use super::record::{Record, Stamp, StampHasher, types};
 
 /// An assembled event: all records that share a stamp, in arrival order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl Event {
 }
 
 pub struct Assembler {
-    inflight: HashMap<Stamp, Vec<Record>>,
+    inflight: HashMap<Stamp, Vec<Record>, BuildHasherDefault<StampHasher>>,
     /// Stamps in order of their first record, with the time it arrived. May hold
     /// stamps that already closed on EOE; those are skipped when met.
     order: VecDeque<(Stamp, Instant)>,
@@ -57,7 +58,7 @@ pub struct Assembler {
 impl Assembler {
     pub fn new(timeout: Duration, capacity: usize) -> Self {
         Assembler {
-            inflight: HashMap::new(),
+            inflight: HashMap::default(),
             order: VecDeque::new(),
             timeout,
             capacity: capacity.max(1),
@@ -85,7 +86,10 @@ impl Assembler {
                 if self.inflight.len() >= self.capacity {
                     self.evict_oldest(out);
                 }
-                self.inflight.insert(stamp, vec![rec]);
+                // A connect is six records: room for them at once.
+                let mut records = Vec::with_capacity(8);
+                records.push(rec);
+                self.inflight.insert(stamp, records);
                 self.order.push_back((stamp, now));
             }
         }

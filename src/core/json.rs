@@ -51,27 +51,53 @@ impl Formatter for Strict {
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
-    // The common case: printable ASCII with nothing to escape, in one check
-    // that vectorises and one copy.
+    // The common case, printable ASCII with nothing to escape, in one check
+    // that vectorises.
     if b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\') {
         out.extend_from_slice(b);
-    } else {
-        for c in s.chars() {
-            match c {
-                '"' => out.extend_from_slice(b"\\\""),
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\u{08}' => out.extend_from_slice(b"\\b"),
-                '\u{0c}' => out.extend_from_slice(b"\\f"),
-                '\n' => out.extend_from_slice(b"\\n"),
-                '\r' => out.extend_from_slice(b"\\r"),
-                '\t' => out.extend_from_slice(b"\\t"),
-                c if (c as u32) < 0x20 || needs_escape(c) => {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        out.push(b'"');
+        return;
+    }
+    // Otherwise runs of bytes that need nothing are copied whole; only what is escaped is
+    // looked at one by one. Every character `needs_escape` names beyond DEL has
+    // a UTF-8 form that starts with 0xC2 or 0xE2, which are never continuation
+    // bytes, so the scan needs no decoding.
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        let c = b[i];
+        let len = match c {
+            b'"' | b'\\' | 0..0x20 | 0x7f => 1,
+            0xc2 if matches!(b.get(i + 1), Some(0x80..=0x9f)) => 2,
+            0xe2 if matches!(
+                (b.get(i + 1), b.get(i + 2)),
+                (Some(0x80), Some(0x8e | 0x8f | 0xa8..=0xae)) | (Some(0x81), Some(0xa6..=0xa9))
+            ) =>
+            {
+                3
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&b[start..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+                let _ = write!(out, "\\u{:04x}", ch as u32);
             }
         }
+        i += len;
+        start = i;
     }
+    out.extend_from_slice(&b[start..]);
     out.push(b'"');
 }
 
@@ -124,7 +150,8 @@ mod tests {
 
     #[test]
     fn the_hand_written_string_and_number_are_to_writers_own() {
-        let mut every: String = (0u32..0x300).filter_map(char::from_u32).collect();
+        let mut every: String =
+            (0u32..0x300).chain(0x1ff0..0x2100).filter_map(char::from_u32).collect();
         every.push_str(
             "\u{200e}\u{200f}\u{2027}\u{2028}\u{202e}\u{202f}\u{2066}\u{2069}\u{206a} 漢 🦀",
         );

@@ -20,7 +20,7 @@ use super::assemble::{Close, Event};
 use super::connect::{ConnectEvent, SockAddr};
 use super::detect::FileId;
 use super::logline::LogRecord;
-use super::record::{Fields, Record, Stamp, parse_dec, parse_hex_u64, types};
+use super::record::{Fields, Record, Stamp, StampHasher, parse_dec, parse_hex_u64, types};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
@@ -57,27 +57,7 @@ pub struct ScanStats {
 
 /// Keys are (node hash, stamp): a multiply-and-rotate hash is plenty, and
 /// SipHash cost a tenth of the scan.
-#[derive(Default, Clone, Copy)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-}
-
-type KeyMap<V> = HashMap<Key, V, std::hash::BuildHasherDefault<KeyHasher>>;
+type KeyMap<V> = HashMap<Key, V, std::hash::BuildHasherDefault<StampHasher>>;
 
 pub struct Scanner {
     slots: KeyMap<Slot>,
