@@ -13,9 +13,12 @@
 # LIVE_CONTAINER=simulated it is a cgroup named like Docker's plus a private
 # mount namespace instead, as in the privileged tests.
 #
+# sockwatch runs at the priority its systemd unit gives it (the unit's Nice=,
+# packaging/sockwatch.service); SOCKWATCH_NICE overrides it (0: the default).
+#
 # Usage: sudo bench/live.sh [SECS [RATE]]   Needs: root, gcc, auditd's auditctl.
 # For experiments: SOCKWATCH_ARGS adds options to `sockwatch run` (such as
-# `--jsonl-fsync never`), SOCKWATCH_PREFIX runs it under a command (`nice -n -5`),
+# `--jsonl-fsync never`), SOCKWATCH_PREFIX runs it under a command (`taskset -c 1`),
 # BENCH_TMP puts the socket and findings elsewhere than /tmp.
 # With RATE the client paces itself to RATE connects/s (latency when sockwatch
 # is not saturated). Writes bench/results/live.md (live-RATE.md with a rate).
@@ -51,7 +54,8 @@ sock=$work/docker.sock
 "$work/loadgen" serve "$sock" & server=$!
 sleep 0.3
 lost0=$(auditctl -s | awk '/^lost/{print $2}')
-${SOCKWATCH_PREFIX:-} "$top/target/release/sockwatch" --config /dev/null run --socket "$sock" --output "jsonl:$work/findings.jsonl" \
+nice=${SOCKWATCH_NICE:-$(sed -n 's/^Nice=//p' "$top/packaging/sockwatch.service")}
+${SOCKWATCH_PREFIX:-} nice -n "${nice:-0}" "$top/target/release/sockwatch" --config /dev/null run --socket "$sock" --output "jsonl:$work/findings.jsonl" \
     --dedup-window 0 ${SOCKWATCH_ARGS:-} 2> "$work/sockwatch.log" & sw=$!
 for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
 # CPU time in nanoseconds: the run time of each thread, from the scheduler
@@ -79,9 +83,9 @@ kill -TERM "$sw"; wait "$sw" || true; sw=""
 lost1=$(auditctl -s | awk '/^lost/{print $2}')
 enobufs=$(grep -o 'lost_enobufs=[0-9]*' "$work/sockwatch.log" | tail -1 | cut -d= -f2)
 clk=1000000000
-python3 - "$work" "$made" "$secs" "$((lost1 - lost0))" "${enobufs:-?}" "$((cpu1 - cpu0))" "$clk" "$hwm" "$rate" "$mode" "$((sw1 - sw0))" "$((inv1 - inv0))" > "$here/results/$result" <<'PY'
+python3 - "$work" "$made" "$secs" "$((lost1 - lost0))" "${enobufs:-?}" "$((cpu1 - cpu0))" "$clk" "$hwm" "$rate" "$mode" "$((sw1 - sw0))" "$((inv1 - inv0))" "${nice:-0}" > "$here/results/$result" <<'PY'
 import datetime, json, sys
-work, made, secs, lost, enobufs, ticks, clk, hwm, rate, mode, wakeups, preempted = sys.argv[1:]
+work, made, secs, lost, enobufs, ticks, clk, hwm, rate, mode, wakeups, preempted, nice = sys.argv[1:]
 made, secs, ticks, clk, hwm = int(made), float(secs), int(ticks), int(clk), int(hwm)
 conn = [tuple(map(int, l.split())) for l in open(f"{work}/connects")]
 fs = [json.loads(l) for l in open(f"{work}/findings.jsonl")]
@@ -97,7 +101,7 @@ cpu_s = ticks / clk
 pace = "as fast as it can" if rate == "0" else f"paced to {rate} connects/s"
 print(f"# Live load ({datetime.date.today()}, {secs:.0f} s, {pace})\n")
 where = "a Docker container (docker exec)" if mode == "docker" else "a simulated Docker container"
-print(f"One process in {where} connects to the watched socket in a loop, {pace}; dedup off.\n")
+print(f"One process in {where} connects to the watched socket in a loop, {pace}; dedup off; sockwatch at nice {nice}.\n")
 print("| measure | value |\n|---|---|")
 print(f"| connects made | {made} ({made / secs:.0f}/s; {made - ok} failed) |")
 print(f"| findings written | {len(fs)} ({100 * len(fs) / made:.2f}% of connects) |")

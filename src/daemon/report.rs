@@ -80,10 +80,15 @@ impl Daemon {
     }
 
     pub(super) fn emit(&mut self) {
-        for f in std::mem::take(&mut self.emitted) {
+        // Drained, not taken: the vector keeps its capacity. (Findings are large;
+        // a new vector of them per connect was a large allocation each time,
+        // which made the allocator consolidate its free lists.)
+        let mut emitted = std::mem::take(&mut self.emitted);
+        for f in emitted.drain(..) {
             self.stats.findings_emitted += 1;
             self.outputs.emit(Report::Finding(Box::new(f)));
         }
+        self.emitted = emitted;
         self.stats.output_errors = self.outputs.counters.failed;
         self.stats.output_dropped = self.outputs.counters.dropped;
     }
