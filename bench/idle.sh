@@ -33,7 +33,7 @@ switches() { # into $S, without starting a process
 }
 forks() { # into $F
     local k v
-    while read -r k v _; do [ "$k" = processes ] && F=$v; done < /proc/stat
+    while read -r k v _; do if [ "$k" = processes ]; then F=$v; fi; done < /proc/stat
 }
 exec {tick}<> <(:)   # read -t on it sleeps without starting a process
 quiet=0 quiet_w=0 busy_f=0 busy_w=0
