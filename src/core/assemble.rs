@@ -53,7 +53,12 @@ pub struct Assembler {
     order: VecDeque<(Stamp, Instant)>,
     timeout: Duration,
     capacity: usize,
+    /// Emptied record vectors of closed events, for new ones (`recycle`).
+    spare: Vec<Vec<Record>>,
 }
+
+/// Spare record vectors kept, at most.
+const SPARE: usize = 256;
 
 impl Assembler {
     pub fn new(timeout: Duration, capacity: usize) -> Self {
@@ -62,6 +67,7 @@ impl Assembler {
             order: VecDeque::new(),
             timeout,
             capacity: capacity.max(1),
+            spare: Vec::new(),
         }
     }
 
@@ -87,7 +93,7 @@ impl Assembler {
                     self.evict_oldest(out);
                 }
                 // A connect is six records: room for them at once.
-                let mut records = Vec::with_capacity(8);
+                let mut records = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(8));
                 records.push(rec);
                 self.inflight.insert(stamp, records);
                 self.order.push_back((stamp, now));
@@ -124,6 +130,14 @@ impl Assembler {
             if let Some(records) = self.inflight.remove(&stamp) {
                 out.push(Event { stamp, records, closed_by: Close::Flush });
             }
+        }
+    }
+
+    /// Takes back a closed event's record vector (emptied) for a later event.
+    pub fn recycle(&mut self, mut records: Vec<Record>) {
+        records.clear();
+        if self.spare.len() < SPARE && records.capacity() <= 64 {
+            self.spare.push(records);
         }
     }
 
@@ -187,6 +201,28 @@ mod tests {
         assert!(out.iter().all(|e| e.closed_by == Close::Eoe));
         assert_eq!(a.in_flight(), 0);
         assert_eq!(a.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_closed_events_vector_is_reused_and_the_spares_are_bounded() {
+        let now = Instant::now();
+        let mut a = Assembler::new(Duration::from_millis(500), 64);
+        let mut out = Vec::new();
+        a.push(rec(types::SYSCALL, 1), now, &mut out);
+        a.push(rec(types::EOE, 1), now, &mut out);
+        let ev = out.pop().unwrap();
+        assert_eq!(ev.records.len(), 1);
+        a.recycle(ev.records);
+        assert_eq!(a.spare.len(), 1);
+        a.push(rec(types::SYSCALL, 2), now, &mut out);
+        assert_eq!(a.spare.len(), 0, "the new event took the spare");
+        for _ in 0..SPARE + 10 {
+            a.recycle(Vec::with_capacity(8));
+        }
+        assert_eq!(a.spare.len(), SPARE);
+        a.spare.clear();
+        a.recycle(Vec::with_capacity(1000));
+        assert_eq!(a.spare.len(), 0, "a vector grown large is not kept");
     }
 
     #[test]

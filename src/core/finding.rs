@@ -206,7 +206,7 @@ pub fn connect_finding(
         _ => ev.paths.iter().find_map(|p| p.name.as_deref()),
     };
     let (path, path_hex) = text(named.unwrap_or_default());
-    let argv = extra.cmdline.or_else(|| ev.proctitle.clone()).unwrap_or_default();
+    let argv = extra.cmdline.as_deref().or(ev.proctitle.as_deref()).unwrap_or_default();
     let ids = &ev.ids;
     Finding {
         kind: "finding",
@@ -228,7 +228,7 @@ pub fn connect_finding(
             ev.comm.as_deref(),
             ev.exe.as_deref(),
             ev.cwd.as_deref(),
-            &argv,
+            argv,
         ),
         container: container_info(origin),
         audit: Some(Audit {

@@ -15,11 +15,16 @@ use crate::io::{clock, proc, sockets};
 use super::Daemon;
 use super::keeper::is_audit_change;
 
+/// Spare record bodies kept, at most, and the largest kept (a record is at most
+/// 8970 bytes).
+const SPARE_BODIES: usize = 1024;
+const SPARE_BODY_MAX: usize = 16 << 10;
+
 impl Daemon {
     /// Takes the events the assembler closed: counts them, wakes the keeper on
     /// an audit configuration change, and judges every connect.
     pub(super) fn handle_closed(&mut self) {
-        let closed = std::mem::take(&mut self.closed);
+        let mut closed = std::mem::take(&mut self.closed);
         for ev in &closed {
             self.stats.events += 1;
             match ev.closed_by {
@@ -35,8 +40,15 @@ impl Daemon {
                 self.on_connect(&c);
             }
         }
+        for mut ev in closed.drain(..) {
+            for r in ev.records.drain(..) {
+                if self.spare_bodies.len() < SPARE_BODIES && r.body.capacity() <= SPARE_BODY_MAX {
+                    self.spare_bodies.push(r.body);
+                }
+            }
+            self.assembler.recycle(ev.records);
+        }
         self.closed = closed;
-        self.closed.clear();
     }
 
     fn on_connect(&mut self, c: &ConnectEvent) {
@@ -73,12 +85,15 @@ impl Daemon {
         c: &ConnectEvent,
         resolved: Option<FileId>,
     ) -> Result<detect::Detection, Skip> {
+        // Lent out and put back (the lookup needs the daemon mutably): no copy
+        // per connect.
         let watched = std::mem::take(&mut self.watched);
+        let hostname = std::mem::take(&mut self.hostname);
         let now = clock::now_micros();
-        let hostname = self.hostname.clone();
         let result =
             detect::detect(c, &watched, resolved, |hit| self.look_up(c, hit), now, Some(&hostname));
         self.watched = watched;
+        self.hostname = hostname;
         result
     }
 

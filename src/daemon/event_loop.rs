@@ -146,7 +146,8 @@ impl Daemon {
                     PROC => {
                         let got = self.read_proc_events(&mut s.procs);
                         backlog.procs = got.more;
-                        if let (Some(p), false) = (proc_pace.as_mut(), got.more) {
+                        if let (Some(p), Some(_), false) = (proc_pace.as_mut(), &s.procs, got.more)
+                        {
                             p.woke(reg, now)?;
                         }
                     }
@@ -158,10 +159,12 @@ impl Daemon {
             if backlog.files {
                 backlog.files = self.on_fanotify(&mut s.files);
             }
-            if let Some(p) = proc_pace.as_mut().filter(|p| p.is_due(now)) {
+            if proc_pace.as_ref().is_some_and(|p| p.is_due(now)) {
                 let got = self.read_proc_events(&mut s.procs);
                 backlog.procs = got.more;
-                p.read(reg, got, now)?;
+                if let (Some(p), Some(_)) = (proc_pace.as_mut(), &s.procs) {
+                    p.read(reg, got, now)?;
+                }
             }
             let audit_timed = audit_pace.is_due(now);
             if audit_woke || audit_timed || backlog.audit {
@@ -175,6 +178,11 @@ impl Daemon {
                 } else if audit_woke && !got.more {
                     audit_pace.woke(reg, now)?;
                 }
+            }
+            if s.procs.is_none() {
+                // The connector failed and was closed: its descriptor is gone
+                // from the poll, and must not be registered again.
+                proc_pace = None;
             }
             self.on_timers(Instant::now(), &mut s.files);
         }
@@ -368,7 +376,8 @@ impl Daemon {
     /// One record into the assembler; a malformed one is counted and logged.
     fn on_record(&mut self, rtype: u16, payload: &[u8], now: Instant) {
         self.stats.records += 1;
-        match Record::parse(rtype, payload) {
+        let buf = self.spare_bodies.pop().unwrap_or_default();
+        match Record::parse_into(rtype, payload, buf) {
             Ok(rec) => {
                 if !types::is_known_range(rec.rtype) {
                     self.stats.unknown_record_types += 1;
@@ -402,4 +411,60 @@ fn register(poll: &Poll, s: &Sources) -> Result<(), Error> {
             .context("cannot poll fanotify")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    fn ready(poll: &mut Poll, events: &mut Events, wait: Duration) -> bool {
+        poll.poll(events, Some(wait)).unwrap();
+        !events.is_empty()
+    }
+
+    #[test]
+    fn a_busy_source_is_read_on_a_timer_until_it_is_empty() {
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let mut poll = Poll::new().unwrap();
+        let mut events = Events::with_capacity(4);
+        let fd = rx.as_raw_fd();
+        poll.registry().register(&mut SourceFd(&fd), AUDIT, Interest::READABLE).unwrap();
+        let pause = Duration::from_millis(50);
+        let mut pace = Pace::new(AUDIT, fd, pause);
+        let drain = |rx: &UnixDatagram| {
+            let mut n = 0;
+            while rx.recv(&mut [0; 16]).is_ok() {
+                n += 1;
+            }
+            Drained { any: n > 0, more: false }
+        };
+        let t0 = Instant::now();
+        // A first wakeup: the source stays on the poll.
+        tx.send(b"a").unwrap();
+        assert!(ready(&mut poll, &mut events, pause));
+        drain(&rx);
+        pace.woke(poll.registry(), t0).unwrap();
+        assert_eq!(pace.due, None);
+        // A second within the pause: off the poll, read when due.
+        tx.send(b"b").unwrap();
+        assert!(ready(&mut poll, &mut events, pause));
+        drain(&rx);
+        pace.woke(poll.registry(), t0 + Duration::from_millis(1)).unwrap();
+        assert_eq!(pace.due, Some(t0 + Duration::from_millis(1) + pause));
+        tx.send(b"c").unwrap();
+        tx.send(b"d").unwrap();
+        assert!(!ready(&mut poll, &mut events, Duration::from_millis(20)), "no wakeup while paced");
+        // The timed read finds two: still paced.
+        let got = drain(&rx);
+        let now = t0 + Duration::from_millis(60);
+        pace.read(poll.registry(), got, now).unwrap();
+        assert_eq!(pace.due, Some(now + pause));
+        // The next finds none: back on the poll, and what comes next wakes it.
+        pace.read(poll.registry(), drain(&rx), now + pause).unwrap();
+        assert_eq!(pace.due, None);
+        tx.send(b"e").unwrap();
+        assert!(ready(&mut poll, &mut events, pause));
+    }
 }

@@ -81,6 +81,7 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         assembler: Assembler::new(EVENT_TIMEOUT, MAX_IN_FLIGHT),
         hostname,
         closed: Vec::new(),
+        spare_bodies: Vec::new(),
         attributor: Attributor::new(LINEAGE, settings.namespace_fallback),
         meta: MetaCache::new(
             settings.docker_root.clone(),
