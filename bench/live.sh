@@ -93,7 +93,9 @@ fs = [f for f in fs if f.get("kind") == "finding" and f["process"]["comm"] == "l
 def ns(t):
     d = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
-lat = sorted((ns(f["time"]) - c[0]) / 1e6 for c, f in zip(conn, fs))
+# The i-th finding belongs to the i-th connect only when none was lost.
+paired = len(fs) == len(conn)
+lat = sorted((ns(f["time"]) - c[0]) / 1e6 for c, f in zip(conn, fs)) if paired else []
 pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] if lat else float("nan")
 ok = sum(1 for c in conn if c[1] == 0)
 same_order = all(f["outcome"]["success"] == (c[1] == 0) for c, f in zip(conn, fs))
@@ -112,7 +114,10 @@ print(f"| records lost: ENOBUFS on sockwatch's socket | {enobufs} |")
 print(f"| sockwatch CPU | {cpu_s:.2f} s, {1000 * cpu_s / max(len(fs), 1) * 1000:.1f} ms per 1k events |")
 print(f"| sockwatch context switches | {wakeups} ({int(wakeups) / max(len(fs), 1) * 1000:.0f} per 1k events; {preempted} of them preemptions) |")
 print(f"| sockwatch peak RSS (VmHWM) | {hwm / 1024:.1f} MiB |")
-print(f"| latency p50 / p99 / max | {pct(50):.3f} / {pct(99):.3f} / {lat[-1] if lat else float('nan'):.3f} ms |")
+if paired:
+    print(f"| latency p50 / p99 / max | {pct(50):.3f} / {pct(99):.3f} / {lat[-1]:.3f} ms |")
+else:
+    print("| latency p50 / p99 / max | not measured: with findings lost, connects and findings cannot be paired by order |")
 print(f"| findings in connect order (outcomes line up) | {same_order} |")
 PY
 cat "$here/results/$result"
