@@ -34,8 +34,9 @@ use crate::io::output::syslog::{Facility, Format as SyslogFormat};
         Whoever can talk to /run/docker.sock (or containerd's, CRI-O's, Podman's socket) \
         owns the host. sockwatch reads the kernel's audit records (no eBPF needed), \
         matches every connect() to a watched socket by inode, so bind mounts under other \
-        names are caught too, attributes the process to its container, and writes one \
-        JSON finding per connect."
+        names are caught too, attributes the process to its container, and writes a \
+        JSON finding for each connect (repeats within the de-duplication window, 10 s by \
+        default, are folded into one finding with a count)."
 )]
 pub struct Cli {
     #[command(flatten)]

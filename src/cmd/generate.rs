@@ -165,8 +165,20 @@ pub fn man8() -> String {
             ("@SYNOPSIS@", synopsis(&cmd)),
             ("@GLOBAL_OPTIONS@", options(&cmd, false)),
             ("@COMMANDS@", commands),
+            ("@HEALTH_EVENTS@", health_events()),
         ],
     )
+}
+
+/// Every health event with what it means: generated, so none goes unlisted.
+fn health_events() -> String {
+    let mut r = Roff::new();
+    for ev in crate::core::health::Event::ALL {
+        r.control("TP", [] as [&str; 0]);
+        r.text([bold(ev.name())]);
+        r.text([roman(ev.about())]);
+    }
+    r.to_roff()
 }
 
 /// `rules ACTION`, `scan [FILE]...`: the subcommand's name and its positional

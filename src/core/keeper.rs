@@ -7,7 +7,7 @@
 //! functions read no clock.
 
 use super::blind::{TASK_NEVER_SOURCE, invisible_without};
-use super::health::{Health, Level};
+use super::health::{Event, Health, Level};
 use super::rules::{RuleSpec, is_required};
 
 /// Audit's status as the kernel reports it (AUDIT_GET).
@@ -25,7 +25,7 @@ pub struct Status {
 }
 
 /// Makes a health event stamped now, from this host.
-pub type Stamp<'a> = &'a dyn Fn(&'static str, Level, String) -> Health;
+pub type Stamp<'a> = &'a dyn Fn(Event, Level, String) -> Health;
 
 /// How the keeper was told to behave.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +64,7 @@ pub fn on_status(st: &Status, policy: Policy, mem: &mut Memory, h: Stamp<'_>) ->
         let n = st.lost - mem.lost;
         plan.health.push(
             h(
-                "records_lost",
+                Event::RecordsLost,
                 Level::Error,
                 format!("the kernel lost {n} audit record(s): connects may have been missed"),
             )
@@ -79,13 +79,13 @@ pub fn on_status(st: &Status, policy: Policy, mem: &mut Memory, h: Stamp<'_>) ->
     if st.enabled == 0 && policy.keep_audit_state {
         if !mem.blind {
             mem.blind = true;
-            plan.health.push(h("audit_disabled", Level::Error, "audit was switched off; left off (--keep-audit-state): no connect can be seen until it is on again".into()).with("restored", false));
+            plan.health.push(h(Event::AuditDisabled, Level::Error, "audit was switched off; left off (--keep-audit-state): no connect can be seen until it is on again".into()).with("restored", false));
         }
     } else if st.enabled == 0 {
         plan.enable = true;
     } else if mem.blind {
         mem.blind = false;
-        plan.health.push(h("audit_enabled", Level::Info, "audit is on again".into()));
+        plan.health.push(h(Event::AuditEnabled, Level::Info, "audit is on again".into()));
     }
     plan
 }
@@ -98,7 +98,7 @@ pub fn registration(st: &Status, policy: Policy, mem: &mut Memory, h: Stamp<'_>)
     }
     mem.lost_registration = true;
     Some(h(
-        "registration_lost",
+        Event::RegistrationLost,
         Level::Error,
         format!(
             "no longer the registered audit daemon (the kernel now has pid {}): records no longer reach sockwatch",
@@ -111,13 +111,17 @@ pub fn registration(st: &Status, policy: Policy, mem: &mut Memory, h: Stamp<'_>)
 pub fn enabled(result: Result<(), String>, h: Stamp<'_>) -> (Health, u32) {
     match result {
         Ok(()) => (
-            h("audit_disabled", Level::Warning, "audit was switched off; turned it back on".into())
-                .with("restored", true),
+            h(
+                Event::AuditDisabled,
+                Level::Warning,
+                "audit was switched off; turned it back on".into(),
+            )
+            .with("restored", true),
             1,
         ),
         Err(e) => (
             h(
-                "audit_disabled",
+                Event::AuditDisabled,
                 Level::Error,
                 format!("audit was switched off and cannot be turned on: {e}"),
             )
@@ -183,7 +187,7 @@ pub fn after_load(
     if restored > 0 {
         health.push(
             h(
-                "rules_restored",
+                Event::RulesRestored,
                 Level::Warning,
                 format!("{restored} sockwatch audit rule(s) had been removed; loaded them again"),
             )
@@ -199,7 +203,7 @@ pub fn after_load(
         mem.announced.push(path.to_string());
         health.push(
             h(
-                "socket_watched",
+                Event::SocketWatched,
                 Level::Info,
                 format!("{path}: its directory appeared; its connect rules are loaded"),
             )
@@ -213,7 +217,7 @@ pub fn after_load(
     if !required.is_empty() && !mem.missing_reported {
         mem.missing_reported = true;
         health.push(h(
-            "rules_missing",
+            Event::RulesMissing,
             Level::Error,
             format!("required rules cannot be loaded: {}", required.join("; ")),
         ));
@@ -290,7 +294,7 @@ pub fn when_locked(
     }
     mem.missing_reported = true;
     Some(h(
-        "rules_missing",
+        Event::RulesMissing,
         Level::Error,
         format!(
             "{missing} required rule(s) are not loaded and the audit configuration is locked until reboot: connects to those sockets are not seen"
@@ -311,7 +315,7 @@ pub fn refused_health(refused: &[Refused], h: Stamp<'_>) -> Health {
     invisible.sort_unstable();
     invisible.dedup();
     h(
-        "rules_refused",
+        Event::RulesRefused,
         Level::Warning,
         format!("the kernel refused {} rule(s): {}", refused.len(), what.join("; ")),
     )
@@ -351,7 +355,7 @@ pub fn never_reported(text: &str, locked: bool, h: Stamp<'_>) -> Health {
             "a never rule on audit's task list is loaded ({text}): no task created while it is loaded gets an audit context, so no connect of theirs is ever seen; it usually comes from {TASK_NEVER_SOURCE}; remove it, or run sockwatch with --remove-task-never"
         )
     };
-    h("audit_task_never", Level::Error, message)
+    h(Event::AuditTaskNever, Level::Error, message)
         .with("rules", vec![text.to_string()])
         .with("removed", false)
 }
@@ -364,7 +368,7 @@ pub fn never_removed(
     h: Stamp<'_>,
 ) -> Health {
     h(
-        "audit_task_never",
+        Event::AuditTaskNever,
         Level::Warning,
         format!("removed a never rule on audit's task list ({text}); tasks created while it was loaded stay unaudited until they restart: {total} container(s) have processes started then (restart them); it usually comes from {TASK_NEVER_SOURCE}, and comes back when the rules are reloaded"),
     )
@@ -375,7 +379,7 @@ pub fn never_removed(
 }
 
 pub fn never_unremovable(text: &str, error: &str, h: Stamp<'_>) -> Health {
-    h("audit_task_never", Level::Error, format!("a never rule on audit's task list is loaded ({text}) and cannot be removed ({error}): no task created while it is loaded is audited"))
+    h(Event::AuditTaskNever, Level::Error, format!("a never rule on audit's task list is loaded ({text}) and cannot be removed ({error}): no task created while it is loaded is audited"))
         .with("rules", vec![text.to_string()])
         .with("removed", false)
 }

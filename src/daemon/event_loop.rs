@@ -331,7 +331,7 @@ impl Daemon {
         if n.is_power_of_two() {
             let ev = self
                 .health(
-                    "process_events_lost",
+                    crate::core::health::Event::ProcessEventsLost,
                     crate::core::health::Level::Warning,
                     format!("process events were lost (ENOBUFS on the process connector, {n} time(s) so far): the fork and exec history was cleared, so a client that exits at once may be reported with an unknown container until it is rebuilt"),
                 )

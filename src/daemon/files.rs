@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::core::detect::FileId;
 use crate::core::finding;
-use crate::core::health::{Health, Level};
+use crate::core::health::{Event as HealthEvent, Health, Level};
 use crate::core::origin::Origin;
 use crate::core::rules::RuleSpec;
 use crate::core::runtimes;
@@ -91,7 +91,7 @@ impl Daemon {
         if n.is_power_of_two() {
             let ev = self
                 .health(
-                    "fanotify_overflow",
+                    HealthEvent::FanotifyOverflow,
                     Level::Error,
                     format!("fanotify's queue overflowed ({n} time(s) so far): socket changes may have been missed"),
                 )
@@ -193,7 +193,7 @@ impl Daemon {
                         sockets::describe(new)
                     )
                 };
-                self.health("socket_changed", Level::Info, message)
+                self.health(HealthEvent::SocketChanged, Level::Info, message)
                     .with("socket", path)
                     .with("old_inode", inode(old))
                     .with("new_inode", inode(new))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::config::Settings;
 use crate::core::abi;
 use crate::core::blind;
-use crate::core::health::{Health, Level};
+use crate::core::health::{Event, Health, Level};
 use crate::core::keeper::{self, Memory, NeverAction, Outcome, Policy, Refused, RuleMemory, Stamp};
 use crate::core::record::{Record, types};
 use crate::core::rules::{RuleSpec, rule_set};
@@ -221,7 +221,7 @@ impl Keeper {
                 self.dedup_not_before = now + Duration::from_millis(500 + jitter);
             }
             Ok(_) => {}
-            Err(e) => health.push(h("rules_unreadable", Level::Error, e.to_string())),
+            Err(e) => health.push(h(Event::RulesUnreadable, Level::Error, e.to_string())),
         }
     }
 
@@ -241,7 +241,7 @@ impl Keeper {
         }
         let loads = match load_missing(&mut self.audit.ctl, &rules) {
             Ok(l) => l,
-            Err(e) => return vec![h("rules_unreadable", Level::Error, e.to_string())],
+            Err(e) => return vec![h(Event::RulesUnreadable, Level::Error, e.to_string())],
         };
         // A directory that went between the look and the load: waiting.
         let outcomes: Vec<Outcome<'_>> = rules
@@ -282,7 +282,7 @@ impl Daemon {
             Ok(st) => st,
             Err(e) => {
                 let ev = h(
-                    "audit_unreadable",
+                    Event::AuditUnreadable,
                     Level::Error,
                     format!("cannot read the audit status: {e}"),
                 );
@@ -318,7 +318,7 @@ impl Daemon {
         let found = match audit_rules::task_never_rules(&mut self.keeper.audit.ctl) {
             Ok(f) => f,
             Err(e) => {
-                health.push(self.health("rules_unreadable", Level::Error, e.to_string()));
+                health.push(self.health(Event::RulesUnreadable, Level::Error, e.to_string()));
                 return;
             }
         };

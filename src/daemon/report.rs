@@ -7,7 +7,7 @@ use crate::core::allow;
 use crate::core::cgroup::{self, Container};
 use crate::core::connect::ConnectEvent;
 use crate::core::finding::Finding;
-use crate::core::health::{Health, Level};
+use crate::core::health::{Event, Health, Level};
 use crate::core::origin::ProcView;
 use crate::io::clock;
 use crate::io::lookups::Stalled;
@@ -45,7 +45,7 @@ impl Stalls {
 
 impl Daemon {
     /// A health event stamped now, from this host.
-    pub(super) fn health(&self, event: &'static str, level: Level, message: String) -> Health {
+    pub(super) fn health(&self, event: Event, level: Level, message: String) -> Health {
         Health::new(clock::now_micros(), event, level, message, &self.hostname)
     }
 
@@ -121,7 +121,7 @@ impl Daemon {
         k.enobufs_next = now + ENOBUFS_EVERY;
         let ev = self
             .health(
-                "records_lost",
+                Event::RecordsLost,
                 Level::Error,
                 format!("{n} overflow(s) of sockwatch's audit socket (ENOBUFS): connects may have been missed"),
             )
@@ -141,7 +141,7 @@ impl Daemon {
         let container = self.proc.cgroup(pid).and_then(|t| cgroup::container_of(&t)).map(|c| c.id);
         let ev = self
             .health(
-                "connect_unchecked",
+                Event::ConnectUnchecked,
                 Level::Error,
                 format!(
                     "a connect by pid {pid} ({comm:?}) to {path:?} could not be checked against the watched sockets: \

@@ -16,7 +16,7 @@ use crate::core::blind::{self, X32};
 use crate::core::cgroup::Container;
 use crate::core::dedup::Dedup;
 use crate::core::detect::WatchedSocket;
-use crate::core::health::{Health, Level};
+use crate::core::health::{Event, Health, Level};
 use crate::core::keeper::{Load, Refused, Status, refused_health};
 use crate::core::origin::Attributor;
 use crate::core::rules::{BACKLOG_LIMIT, RuleSpec, is_required, rule_set};
@@ -312,7 +312,7 @@ impl Daemon {
         match reference {
             proc::Reference::Pid1 | proc::Reference::Kthreadd => {}
             proc::Reference::None => health.push(self.health(
-                "host_namespaces_unknown",
+                Event::HostNamespacesUnknown,
                 Level::Warning,
                 "neither PID 1's nor kthreadd's namespaces can be read (needs CAP_SYS_PTRACE): no process counts as being in the host's mount namespace, a runtime monitor is believed only if its program is the very file installed on the host, and clients that exit at once may be reported with an unknown container".into(),
             )),
@@ -321,7 +321,7 @@ impl Daemon {
             let (names, n) = self.containers_json(containers);
             health.push(
                 self.health(
-                    "audit_enabled_late",
+                    Event::AuditEnabledLate,
                     Level::Warning,
                     format!(
                         "audit was off and sockwatch turned it on, and the kernel command line has no audit=1: a process that started before audit was first switched on since boot has no audit context, so its connects are never seen; {n} container(s) have such processes (restart them to have them audited); add audit=1 to the kernel command line (GRUB_CMDLINE_LINUX)"
@@ -337,7 +337,7 @@ impl Daemon {
         }
         match x32 {
             X32::Enabled => health.push(self.health(
-                "x32_enabled",
+                Event::X32Enabled,
                 Level::Warning,
                 "this kernel runs x32 system calls, and no audit syscall rule matches one (their numbers are above 2048): a connect made through the x32 ABI is invisible; disable x32 (syscall.x32=n on Debian kernels, or a kernel without CONFIG_X86_X32_ABI)".into(),
             )),

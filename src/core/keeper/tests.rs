@@ -2,12 +2,12 @@
 use super::*;
 use crate::core::abi;
 
-fn h(event: &'static str, level: Level, msg: String) -> Health {
+fn h(event: Event, level: Level, msg: String) -> Health {
     Health::new("T".into(), event, level, msg, "host")
 }
 
 fn events(hs: &[Health]) -> Vec<(&'static str, Level)> {
-    hs.iter().map(|e| (e.event, e.level)).collect()
+    hs.iter().map(|e| (e.event.name(), e.level)).collect()
 }
 
 #[test]
@@ -65,9 +65,9 @@ fn status_table() {
         assert_eq!(m.lost, s.lost, "case {i}: the lost counter is remembered");
     }
     let (ev, now) = enabled(Ok(()), &h);
-    assert_eq!((ev.event, ev.level, now), ("audit_disabled", Level::Warning, 1));
+    assert_eq!((ev.event.name(), ev.level, now), ("audit_disabled", Level::Warning, 1));
     let (ev, now) = enabled(Err("EPERM".into()), &h);
-    assert_eq!((ev.event, ev.level, now), ("audit_disabled", Level::Error, 0));
+    assert_eq!((ev.event.name(), ev.level, now), ("audit_disabled", Level::Error, 0));
 }
 
 #[test]

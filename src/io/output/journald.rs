@@ -127,7 +127,7 @@ pub fn health_entry(h: &crate::core::health::Health, line: &[u8]) -> Vec<u8> {
     field(&mut b, "MESSAGE_ID", HEALTH_MESSAGE_ID.as_bytes());
     field(&mut b, "PRIORITY", h.level.priority().to_string().as_bytes());
     field(&mut b, "SYSLOG_IDENTIFIER", b"sockwatch");
-    field(&mut b, "HEALTH_EVENT", h.event.as_bytes());
+    field(&mut b, "HEALTH_EVENT", h.event.name().as_bytes());
     field(&mut b, "SOCKWATCH_JSON", line.strip_suffix(b"\n").unwrap_or(line));
     b
 }
@@ -205,7 +205,7 @@ mod tests {
     fn health_events_have_their_own_id_and_priority() {
         let h = crate::core::health::Health::new(
             "t".into(),
-            "rules_restored",
+            crate::core::health::Event::RulesRestored,
             crate::core::health::Level::Warning,
             "rules\nback".into(),
             "h",

@@ -43,7 +43,7 @@ impl Report {
                     format!("audit serial {}", a.serial)
                 })
             }
-            Report::Health(h) => format!("health event {}", h.event),
+            Report::Health(h) => format!("health event {}", h.event.name()),
         }
     }
 }

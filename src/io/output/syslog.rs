@@ -208,7 +208,7 @@ pub fn health(
             h.time,
             header_field(hostname),
             std::process::id(),
-            sd_escape(h.event, MAX_PARAM),
+            sd_escape(h.event.name(), MAX_PARAM),
             sd_escape(&format!("{:?}", h.level).to_lowercase(), MAX_PARAM)
         ),
         Format::Rfc3164 => format!(
@@ -373,7 +373,7 @@ mod tests {
     fn health_events_have_their_own_msgid() {
         let h = crate::core::health::Health::new(
             "2026-11-28T10:52:42.100000Z".into(),
-            "audit_disabled",
+            crate::core::health::Event::AuditDisabled,
             crate::core::health::Level::Warning,
             "audit\nwas off".into(),
             "h",
