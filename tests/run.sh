@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one command that runs every test: `sudo tests/run.sh` (README, .ci/run).
+# The one command that runs every test: `sudo tests/run.sh` (README, CONTRIBUTING.md, .ci/run).
 # As root it first installs and starts what the tests need: Debian packages,
 # dockerd and the test image. Without root it runs what it can; the privileged
 # and end-to-end tests then skip, each with a one-line reason.
