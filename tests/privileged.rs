@@ -277,20 +277,12 @@ fn remove_all_unloads_every_rule_with_our_key_and_no_other() {
     let mut ctl = sockwatch::io::netlink::Control::open().unwrap();
     ctl.add_rule(&other).unwrap();
     // Configured now: only a third socket; --all still takes a's and b's rules.
+    // (On the command line, --socket and --all are refused together.)
     let c = t.dir.join("c.sock");
-    let out = run(
-        BIN,
-        &[
-            "--config",
-            "/dev/null",
-            "rules",
-            "remove",
-            "--all",
-            "--no-persist",
-            "--socket",
-            c.to_str().unwrap(),
-        ],
-    );
+    let cfg = t.dir.join("c.toml");
+    std::fs::write(&cfg, format!("sockets = [\"{}\"]\n", c.display())).unwrap();
+    let out =
+        run(BIN, &["--config", cfg.to_str().unwrap(), "rules", "remove", "--all", "--no-persist"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(said.lines().filter(|l| l.starts_with("removed: ")).count(), ours, "{said}");
@@ -308,8 +300,9 @@ fn remove_all_unloads_every_rule_with_our_key_and_no_other() {
         again.status.success()
             && String::from_utf8_lossy(&again.stdout).contains("no rule with key=sockwatch")
     );
-    // --all belongs to remove only.
-    assert!(!run(BIN, &["--config", "/dev/null", "rules", "status", "--all"]).status.success());
+    // --all belongs to remove only: a usage error anywhere else.
+    let status_all = run(BIN, &["--config", "/dev/null", "rules", "status", "--all"]);
+    assert_eq!(status_all.status.code(), Some(2));
     ctl.set_backlog_limit(t.before.backlog_limit).unwrap();
     t.end();
 }
