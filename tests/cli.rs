@@ -133,6 +133,22 @@ fn every_usage_error_exits_2() {
         assert_eq!(code, Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
+    // A socket that resolves to a name that is not UTF-8 cannot be watched.
+    use std::os::unix::ffi::OsStrExt;
+    let target = dir.join(std::ffi::OsStr::from_bytes(b"\xff.sock"));
+    std::fs::write(&target, b"").unwrap();
+    let link = dir.join("link.sock");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (code, err) = code_and_stderr(&[
+        "--config",
+        "/dev/null",
+        "rules",
+        "status",
+        "--socket",
+        link.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not UTF-8"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -247,6 +247,43 @@ fn rules_that_were_there_before_are_left_in_place() {
 }
 
 #[test]
+fn a_socket_with_a_space_is_loaded_live_but_never_written_to_a_rules_file() {
+    if !privileged("a socket path with a space") {
+        return;
+    }
+    let t = AuditTest::begin("space");
+    let spaced = t.dir.join("a b");
+    fs::create_dir_all(&spaced).unwrap();
+    let sock = spaced.join("x.sock");
+    let s = sock.to_str().unwrap();
+    let rules_dir = t.dir.join("rules.d");
+    let rd = rules_dir.to_str().unwrap();
+    let base = ["--config", "/dev/null", "rules"];
+    // Persisting is refused before anything is loaded.
+    let out = run(BIN, &[&base[..], &["install", "--socket", s, "--rules-dir", rd]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sockwatch_rules_loaded(), 0);
+    assert!(!rules_dir.exists());
+    // Over netlink a path is bytes with a length: the rules load, and are the
+    // socket's (status finds each of them loaded).
+    let out = run(BIN, &[&base[..], &["install", "--socket", s, "--no-persist"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("path={s} ")));
+    assert!(sockwatch_rules_loaded() >= 2);
+    let status = run(BIN, &[&base[..], &["status", "--socket", s]].concat());
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(!text.contains("MISSING") && text.contains(&format!("path={s} ")), "{text}");
+    let out = run(BIN, &[&base[..], &["remove", "--socket", s, "--no-persist"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sockwatch_rules_loaded(), 0);
+    sockwatch::io::netlink::Control::open()
+        .unwrap()
+        .set_backlog_limit(t.before.backlog_limit)
+        .unwrap();
+    t.end();
+}
+
+#[test]
 fn remove_all_unloads_every_rule_with_our_key_and_no_other() {
     if !privileged("rules remove --all") {
         return;
