@@ -36,7 +36,11 @@ use crate::io::output::syslog::{Facility, Format as SyslogFormat};
         matches every connect() to a watched socket by inode, so bind mounts under other \
         names are caught too, attributes the process to its container, and writes a \
         JSON finding for each connect (repeats within the de-duplication window, 10 s by \
-        default, are folded into one finding with a count)."
+        default, are folded into one finding with a count).",
+    after_long_help = "Exit status: 0 success; 1 an error (the message says what and why), \
+        for `rules status` a rule not loaded or audit off, for `doctor` detection cannot \
+        work here; 2 a usage error: the command line, or the configuration file (missing \
+        when named, unreadable or invalid)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -68,11 +72,20 @@ pub enum Command {
     /// removes the rules it added (never ones that were there before) and exits 0.
     Run(Box<RunArgs>),
     /// Install, remove, print or check sockwatch's audit rules.
+    #[command(subcommand_required = true, arg_required_else_help = true)]
     Rules(RulesArgs),
     /// Show what works on this host (audit, the kernel command line's audit=,
     /// x32, fanotify, cgroups, sockets, runtimes, outputs) without changing
-    /// anything; exit 1 when detection cannot work (a task-list never rule
-    /// among the reasons).
+    /// anything; exit 1 when detection cannot work.
+    ///
+    /// Each reason is a PROBLEM line saying what to do: no audit control or
+    /// multicast, a locked audit configuration without sockwatch's rules, a
+    /// `never` rule on the task list, a watched path that is not a socket, a
+    /// socket named by --socket or `sockets` whose directory does not exist
+    /// (a typo, or a runtime not started yet), or a jsonl output that cannot
+    /// be written (its directory missing or read-only). A known runtime socket
+    /// that is absent is only waiting, and a journald or syslog socket that is
+    /// absent is a WARNING (findings are queued and retried).
     Doctor(DoctorArgs),
     /// Detect offline, over audit logs already written.
     ///
@@ -100,7 +113,7 @@ pub struct ScanArgs {
     /// A socket on this host (repeatable) [default: the configured sockets, or
     /// every known runtime socket that exists]: connects are matched by its (dev, inode) now, and by its
     /// name where a PATH record has no inode.
-    #[arg(long = "socket", value_name = "PATH")]
+    #[arg(long = "socket", value_name = "PATH", value_parser = absolute_path)]
     pub sockets: Vec<PathBuf>,
 
     /// A socket by its identity, for logs from another host (repeatable):
@@ -125,8 +138,8 @@ pub struct GenerateArgs {
     pub what: Generated,
 
     /// Write into this directory, under the name the man or shell looks for,
-    /// instead of stdout.
-    #[arg(long, value_name = "DIR")]
+    /// instead of stdout (needed for `man`, which writes two pages).
+    #[arg(long, value_name = "DIR", required_if_eq("what", "man"))]
     pub out_dir: Option<PathBuf>,
 }
 
@@ -142,13 +155,23 @@ pub struct DoctorArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SocketArgs {
-    /// A runtime socket to watch (repeatable) [default: every known runtime
+    /// A runtime socket to watch, by its absolute path (repeatable) [default: every known runtime
     /// socket: Docker, containerd (its own, Docker's, k3s'), CRI-O, Podman,
     /// cri-dockerd, BuildKit, and rootless Docker and Podman under /run/user/UID].
     /// Symlinks are resolved; a socket that does not exist yet is watched anyway,
     /// and its rules are loaded once its directory exists.
-    #[arg(long = "socket", value_name = "PATH")]
+    #[arg(long = "socket", value_name = "PATH", value_parser = absolute_path)]
     pub sockets: Vec<PathBuf>,
+}
+
+/// A socket's path must be absolute: a relative one would mean something else
+/// in every directory sockwatch is started from.
+pub fn absolute_path(s: &str) -> Result<PathBuf, String> {
+    if s.starts_with('/') {
+        Ok(PathBuf::from(s))
+    } else {
+        Err(format!("{s:?} is not an absolute path (it must start with /)"))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -179,6 +202,7 @@ pub struct RunOptions {
     /// append JSON lines to PATH (created with mode 0640); `journald` (the native
     /// journal protocol); `syslog` (/dev/log) or `syslog:SOCKET`.
     #[arg(long = "output", value_name = "SPEC")]
+    #[serde(default, deserialize_with = "crate::config::outputs")]
     pub outputs: Option<Vec<OutputSpec>>,
 
     /// A program that may delete and re-create the watched sockets, by executable
@@ -186,6 +210,7 @@ pub struct RunOptions {
     /// (socket activation), buildkitd, k3s, cri-dockerd]. Anyone else
     /// doing it is finding SW-1002.
     #[arg(long = "socket-owner", value_name = "NAME")]
+    #[serde(default, deserialize_with = "crate::config::socket_owners")]
     pub socket_owners: Option<Vec<String>>,
 
     /// How records are read [default: multicast]. `multicast` reads a copy
@@ -201,6 +226,7 @@ pub struct RunOptions {
     /// of turning it back on.
     #[arg(long, num_args = 0, default_missing_value = "true")]
     #[arg(overrides_with = "restore_audit_state")]
+    #[serde(default, deserialize_with = "crate::config::boolean")]
     pub keep_audit_state: Option<bool>,
 
     /// Turn audit back on when something switches it off (the default; overrides
@@ -217,6 +243,7 @@ pub struct RunOptions {
     /// reported (an error health event) and left in place.
     #[arg(long, num_args = 0, default_missing_value = "true")]
     #[arg(overrides_with = "keep_task_never")]
+    #[serde(default, deserialize_with = "crate::config::boolean")]
     pub remove_task_never: Option<bool>,
 
     /// Report `never` rules on the task list but leave them (the default;
@@ -228,6 +255,7 @@ pub struct RunOptions {
 
     /// Do not load audit rules; rely on rules loaded by someone else.
     #[arg(long, num_args = 0, default_missing_value = "true", overrides_with = "rules")]
+    #[serde(default, deserialize_with = "crate::config::boolean")]
     pub no_rules: Option<bool>,
 
     /// Load the audit rules (the default; overrides `no_rules = true` in the
@@ -239,16 +267,19 @@ pub struct RunOptions {
     /// dockerd's data-root, where container names, images and labels are read
     /// [default: /var/lib/docker].
     #[arg(long, value_name = "DIR")]
+    #[serde(default, deserialize_with = "crate::config::directory")]
     pub docker_root: Option<PathBuf>,
 
     /// containers/storage's root (Podman, CRI-O), for names and images
     /// [default: /var/lib/containers/storage].
     #[arg(long, value_name = "DIR")]
+    #[serde(default, deserialize_with = "crate::config::directory")]
     pub storage_root: Option<PathBuf>,
 
     /// containerd's state directory, whose task bundles name Kubernetes containers
     /// and their pods [default: /run/containerd].
     #[arg(long, value_name = "DIR")]
+    #[serde(default, deserialize_with = "crate::config::directory")]
     pub containerd_state: Option<PathBuf>,
 
     /// Treat a process whose cgroup names no known runtime as a host process even
@@ -258,6 +289,7 @@ pub struct RunOptions {
     // sets it to false (sockwatch.toml(5) says so).
     #[arg(long = "no-namespace-fallback", num_args = 0, default_missing_value = "false")]
     #[arg(overrides_with = "with_namespace_fallback")]
+    #[serde(default, deserialize_with = "crate::config::boolean")]
     pub namespace_fallback: Option<bool>,
 
     /// Report such processes (the default; overrides `namespace_fallback = false`
@@ -289,25 +321,46 @@ pub struct RunOptions {
     pub jsonl_fsync: Option<Fsync>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RulesAction {
-    /// Load the rules into the kernel and write the rules.d file.
-    Install,
-    /// Unload the rules and delete the rules.d file.
-    Remove,
-    /// Print the rules file (auditctl syntax) on stdout.
-    Print,
-    /// Show which rules are loaded and audit's state; exit 0 only when every
-    /// rule that can be loaded is (a socket whose directory does not exist yet
-    /// is waiting), no `never` rule is on the task list, and audit is on.
-    Status,
-}
-
 #[derive(Debug, clap::Args)]
 pub struct RulesArgs {
-    #[arg(value_enum)]
-    pub action: RulesAction,
+    #[command(subcommand)]
+    pub action: RulesCommand,
+}
 
+/// What `rules` does: each action is a subcommand with only its own options.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load the rules into the kernel over netlink and write the rules.d file.
+    ///
+    /// A rule that is already loaded is left as it is. A socket whose directory
+    /// does not exist yet is reported as waiting (`sockwatch run` loads its rules
+    /// once it appears). The rules file cannot name a socket whose path holds
+    /// whitespace or a control character (auditctl splits its lines on
+    /// whitespace): such a socket is refused unless --no-persist.
+    Install(RulesChangeArgs),
+    /// Unload the rules and delete the rules.d file.
+    ///
+    /// Only the rules for the sockets named (or configured) are unloaded, unless
+    /// --all; a rule that is not loaded is reported as such.
+    Remove(RulesRemoveArgs),
+    /// Print the rules file (auditctl syntax) on stdout.
+    ///
+    /// It is the same on every host: without --socket or `sockets`, it holds the
+    /// fixed runtime sockets, not users' rootless ones. A socket whose path holds
+    /// whitespace or a control character is refused, since auditctl could not
+    /// read the file.
+    Print(SocketArgs),
+    /// Show which rules are loaded and audit's state.
+    ///
+    /// Exits 0 only when every rule that can be loaded is (a socket whose
+    /// directory does not exist yet is waiting), no `never` rule is on the task
+    /// list, and audit is on.
+    Status(SocketArgs),
+}
+
+/// `rules install`'s arguments; `remove` takes them too.
+#[derive(Debug, clap::Args)]
+pub struct RulesChangeArgs {
     #[command(flatten)]
     pub sockets: SocketArgs,
 
@@ -315,23 +368,31 @@ pub struct RulesArgs {
     pub options: RulesOptions,
 }
 
-/// `rules`' options; all but `--all` are also keys of the configuration file.
+#[derive(Debug, clap::Args)]
+pub struct RulesRemoveArgs {
+    #[command(flatten)]
+    pub rules: RulesChangeArgs,
+
+    /// Unload every loaded rule that carries sockwatch's key (key=sockwatch),
+    /// whatever socket it names, not only the rules for the sockets configured
+    /// now. The package's removal uses this.
+    #[arg(long, conflicts_with = "sockets")]
+    pub all: bool,
+}
+
+/// The options of `rules install` and `rules remove`, which are also keys of
+/// the configuration file.
 #[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
 pub struct RulesOptions {
     /// The directory for the persistent rules file 50-sockwatch.rules
     /// [default: /etc/audit/rules.d].
     #[arg(long, value_name = "DIR")]
+    #[serde(default, deserialize_with = "crate::config::directory")]
     pub rules_dir: Option<PathBuf>,
-
-    /// With `remove`: unload every loaded rule that carries sockwatch's key
-    /// (key=sockwatch), whatever socket it names, not only the rules for the
-    /// sockets configured now. The package's removal uses this.
-    #[arg(long)]
-    #[serde(skip)]
-    pub all: bool,
 
     /// Change only the loaded rules, not the rules file.
     #[arg(long, num_args = 0, default_missing_value = "true", overrides_with = "persist")]
+    #[serde(default, deserialize_with = "crate::config::boolean")]
     pub no_persist: Option<bool>,
 
     /// Change the rules file too (the default; overrides `no_persist = true` in the

@@ -32,29 +32,38 @@ pub const DEFAULT_PATH: &str = "/etc/sockwatch/sockwatch.toml";
 // command-line options too, and of the two structs below, which are not. Each is
 // read from the whole file; `parse` first rejects a key none of them takes.
 
-/// `sockets`: every command's `--socket`, whose text documents it. The command
-/// line takes a relative path too; the file, read from anywhere, only absolute
-/// ones.
+/// `sockets`: every command's `--socket`, whose text documents it; absolute
+/// paths only, as on the command line.
 #[derive(Debug, Default, Deserialize)]
 struct Sockets {
+    #[serde(default, deserialize_with = "sockets_list")]
     sockets: Option<Vec<AbsPath>>,
 }
 
 /// The key sets that sockwatch.toml(5) documents, each with the command whose
-/// option documents its keys (`None`: a global option), in the manual's order.
-fn documented_keys() -> [(Option<&'static str>, &'static [&'static str]); 4] {
+/// option documents its keys (`None`: a global option; a nested subcommand's
+/// path is its names with spaces) and the commands the keys apply to, in the
+/// manual's order.
+fn documented_keys() -> [(Option<&'static str>, &'static str, &'static [&'static str]); 4] {
     [
-        (Some("run"), fields::<Sockets>()),
-        (Some("run"), fields::<RunOptions>()),
-        (None, fields::<GlobalOptions>()),
-        (Some("rules"), fields::<RulesOptions>()),
+        (Some("run"), "every command", fields::<Sockets>()),
+        (Some("run"), "sockwatch run", fields::<RunOptions>()),
+        (None, "every command", fields::<GlobalOptions>()),
+        (Some("rules install"), "sockwatch rules install and remove", fields::<RulesOptions>()),
     ]
+}
+
+/// The subcommand at `path` ("rules install"), for the manual.
+pub fn subcommand<'a>(cli: &'a clap::Command, path: &str) -> &'a clap::Command {
+    path.split(' ').fold(cli, |c, name| {
+        c.find_subcommand(name).unwrap_or_else(|| panic!("no subcommand {path}"))
+    })
 }
 
 /// Every key the parser takes.
 fn known_keys() -> Vec<&'static str> {
     let mut keys: Vec<&'static str> =
-        documented_keys().into_iter().flat_map(|(_, keys)| keys.iter().copied()).collect();
+        documented_keys().into_iter().flat_map(|(_, _, keys)| keys.iter().copied()).collect();
     keys.extend(fields::<allowlist::Allowlist>());
     keys
 }
@@ -95,8 +104,11 @@ pub struct KeyDoc {
     pub key: &'static str,
     /// The TOML value, as the manual shows it.
     pub value: String,
-    /// The subcommand whose option this is (`None`: a global option).
+    /// The subcommand whose option this is (`None`: a global option), as its
+    /// path of names ("rules install").
     pub command: Option<&'static str>,
+    /// The commands the key applies to, in words ("sockwatch run").
+    pub scope: &'static str,
     /// The option's clap id (the key: the field that both derive from).
     pub option: &'static str,
 }
@@ -115,18 +127,13 @@ impl IntoIterator for Keys {
         let mut cli = crate::cli::Cli::command();
         cli.build();
         let mut docs = Vec::new();
-        for (command, keys) in documented_keys() {
-            let owner = match command {
-                Some(name) => cli
-                    .find_subcommand(name)
-                    .unwrap_or_else(|| panic!("config keys of {name}: no such subcommand")),
-                None => &cli,
-            };
+        for (command, scope, keys) in documented_keys() {
+            let owner = command.map_or(&cli, |path| subcommand(&cli, path));
             for &key in keys {
                 let arg = owner.get_arguments().find(|a| a.get_id() == key).unwrap_or_else(|| {
                     panic!("config key {key}: no option {key} in {}", owner.get_name())
                 });
-                docs.push(KeyDoc { key, value: toml_value(arg), command, option: key });
+                docs.push(KeyDoc { key, value: toml_value(arg), command, scope, option: key });
             }
         }
         docs.into_iter()
@@ -189,61 +196,194 @@ impl std::str::FromStr for DedupWindow {
     }
 }
 
+// Every value is read by a visitor whose `expecting` says in words what the
+// key takes: serde's message for a value of the wrong type is "invalid type:
+// string "x", expected " and that text, and its defaults ("f64", "a sequence",
+// "path string") mean nothing to the person editing the file.
+
 impl<'de> Deserialize<'de> for DedupWindow {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        DedupWindow::new(f64::deserialize(d)?).map_err(de::Error::custom)
+        struct Seconds;
+        impl Visitor<'_> for Seconds {
+            type Value = DedupWindow;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of seconds from 0 to 86400 (a TOML number, not a string)")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DedupWindow, E> {
+                DedupWindow::new(v).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DedupWindow, E> {
+                DedupWindow::new(v as f64).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DedupWindow, E> {
+                DedupWindow::new(v as f64).map_err(E::custom)
+            }
+        }
+        d.deserialize_f64(Seconds)
     }
 }
 
-/// Reads a string value with `parse`, whose error says what is wrong with it.
-/// The error is made inside the visitor, so toml places it on the value itself
-/// (an element's line, in an array written over several lines).
+/// Reads a string value with `parse`, whose error says what is wrong with it;
+/// a value of another type is refused with `expecting`. The error is made
+/// inside the visitor, so toml places it on the value itself (an element's
+/// line, in an array written over several lines).
 fn parse_str<'de, D: Deserializer<'de>, T>(
     d: D,
+    expecting: String,
     parse: fn(&str) -> Result<T, String>,
 ) -> Result<T, D::Error> {
-    struct Parse<T>(fn(&str) -> Result<T, String>);
+    struct Parse<T>(String, fn(&str) -> Result<T, String>);
     impl<T> Visitor<'_> for Parse<T> {
         type Value = T;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a string")
+            f.write_str(&self.0)
         }
         fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
-            (self.0)(s).map_err(E::custom)
+            (self.1)(s).map_err(E::custom)
         }
     }
-    d.deserialize_str(Parse(parse))
+    d.deserialize_str(Parse(expecting, parse))
 }
 
 /// A choice by the name clap gives it, so that the file takes exactly the
 /// command line's values.
 fn value_enum<T: clap::ValueEnum>(s: &str) -> Result<T, String> {
-    T::from_str(s, false).map_err(|_| {
-        let names: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|v| v.to_possible_value())
-            .map(|v| v.get_name().to_string())
-            .collect();
-        format!("{s:?} is not one of {}", names.join(", "))
-    })
+    T::from_str(s, false).map_err(|_| format!("{s:?} is not {}", choices::<T>()))
 }
 
-fn from_str<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
-    s.parse()
+/// `one of "a", "b", "c"`: the names of a choice's values.
+fn choices<T: clap::ValueEnum>() -> String {
+    let names: Vec<String> = T::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .map(|v| format!("\"{}\"", v.get_name()))
+        .collect();
+    format!("one of {}", names.join(", "))
 }
 
-macro_rules! deserialize_by {
-    ($parse:ident: $($t:ty),+) => {$(
+macro_rules! deserialize_choice {
+    ($($t:ty),+) => {$(
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                parse_str(d, $parse::<$t>)
+                parse_str(d, choices::<$t>(), value_enum::<$t>)
             }
         }
     )+};
 }
 
-deserialize_by!(value_enum: AuditMode, Level, SyslogFormat, Facility, Fsync);
-deserialize_by!(from_str: OutputSpec, AbsPath);
+deserialize_choice!(AuditMode, Level, SyslogFormat, Facility, Fsync);
+
+/// What an output may be, in words.
+const OUTPUT_WORDS: &str =
+    "\"stdout\", \"jsonl:PATH\", \"journald\", \"syslog\" or \"syslog:SOCKET\"";
+
+impl<'de> Deserialize<'de> for OutputSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_str(d, format!("an output: {OUTPUT_WORDS}"), |s| s.parse())
+    }
+}
+
+impl<'de> Deserialize<'de> for AbsPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_str(d, "an absolute path (a string starting with /)".into(), |s| s.parse())
+    }
+}
+
+/// A list that may not be empty: an empty one would silently mean "nothing"
+/// (no socket watched, no finding written), never what was meant; leaving the
+/// key out gives the default instead, which `empty` says.
+fn non_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+    expecting: &str,
+    empty: &'static str,
+) -> Result<Option<Vec<T>>, D::Error> {
+    list(d, expecting, Some(empty)).map(Some)
+}
+
+/// A list, refused when empty with the message `empty` (when it is `Some`).
+fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+    expecting: &str,
+    empty: Option<&'static str>,
+) -> Result<Vec<T>, D::Error> {
+    struct List<T>(String, Option<&'static str>, std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for List<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element()? {
+                out.push(v);
+            }
+            match self.1 {
+                Some(empty) if out.is_empty() => Err(de::Error::custom(empty)),
+                _ => Ok(out),
+            }
+        }
+    }
+    d.deserialize_seq(List(expecting.to_string(), empty, std::marker::PhantomData))
+}
+
+/// `[[allow]]`: any number of entries, none included.
+fn allow_entries<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    list(d, "[[allow]] tables (an array of tables)", None)
+}
+
+/// `outputs`: at least one.
+pub(crate) fn outputs<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<OutputSpec>>, D::Error> {
+    non_empty(
+        d,
+        &format!("a list of outputs, each {OUTPUT_WORDS}"),
+        "an empty list: findings would go nowhere; name at least one output, or leave the key out for the default, [\"stdout\"]",
+    )
+}
+
+/// `socket_owners`: at least one.
+pub(crate) fn socket_owners<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    non_empty(
+        d,
+        "a list of executable names, such as [\"dockerd\", \"containerd\"]",
+        "an empty list: every runtime restart would be reported as a replaced socket (SW-1002); name the programs that may re-create the sockets, or leave the key out for the default set",
+    )
+}
+
+/// `sockets`: at least one.
+fn sockets_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<AbsPath>>, D::Error> {
+    non_empty(
+        d,
+        "a list of absolute socket paths, such as [\"/run/docker.sock\"]",
+        "an empty list: no socket would be watched; name at least one socket, or leave the key out to watch every known runtime socket",
+    )
+}
+
+/// A flag's key: `true` or `false`.
+pub(crate) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct Flag;
+    impl Visitor<'_> for Flag {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("true or false (unquoted)")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_bool(Flag).map(Some)
+}
+
+/// A directory's key: its path, as a string.
+pub(crate) fn directory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    parse_str(d, "a directory's path (a string)".into(), |s| {
+        if s.is_empty() { Err("an empty path names no directory".into()) } else { Ok(s.into()) }
+    })
+    .map(Some)
+}
 
 /// The settings the file gave, validated.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -332,7 +472,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Reads and parses `path`. A missing file is fine only when it is the default
-/// path and was not asked for by name.
+/// path and was not asked for by name. Every error is a usage error (exit
+/// status 2): the file is what needs fixing, not the host.
 pub fn load(path: Option<&Path>) -> crate::error::Result<Config> {
     let (path, explicit) = match path {
         Some(p) => (p.to_path_buf(), true),
@@ -342,7 +483,7 @@ pub fn load(path: Option<&Path>) -> crate::error::Result<Config> {
         Ok(text) => Ok(parse(&path, &text)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Config::default()),
         Err(e) => {
-            Err(Error::msg(format!("{}: cannot read the configuration: {e}", path.display())))
+            Err(Error::usage(format!("{}: cannot read the configuration: {e}", path.display())))
         }
     }
 }

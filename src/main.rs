@@ -14,12 +14,10 @@ fn main() -> ExitCode {
         return finish(cmd::generate::main(args));
     }
     // A configuration error stops every command: nothing falls back silently.
+    // It exits 2, a usage error, apart from 1 (it did not work on this host).
     let cfg = match sockwatch::config::load(cli.config.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("sockwatch: error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return finish(Err(e)),
     };
     let level = cli.global.log_level.or(cfg.global.log_level);
     log::set_level(level.unwrap_or(log::Level::Info));
@@ -36,9 +34,9 @@ fn main() -> ExitCode {
 fn finish(result: sockwatch::error::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
-        Err(msg) => {
-            eprintln!("sockwatch: error: {msg}");
-            ExitCode::FAILURE
+        Err(e) => {
+            eprintln!("sockwatch: error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -503,7 +503,7 @@ fn a_users_symlink_in_their_runtime_directory_changes_nothing() {
     );
     assert!(
         out.contains(&format!(
-            "socket     /run/user/{uid}/docker.sock (docker (rootless)): NOT A SOCKET"
+            "socket     /run/user/{uid}/docker.sock (docker (rootless)): WARNING: NOT A SOCKET"
         )),
         "{out}"
     );

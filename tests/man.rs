@@ -31,14 +31,19 @@ fn the_checked_in_pages_are_what_the_generator_makes() {
 fn the_pages_document_every_subcommand_option_and_config_key() {
     let page = std::fs::read_to_string(Path::new(MAN_DIR).join("sockwatch.8")).unwrap();
     let help = String::from_utf8(run(BIN, &["--help"]).stdout).unwrap();
-    for sub in ["run", "rules", "doctor", "scan"] {
-        assert!(help.contains(&format!("  {sub} ")), "--help lists {sub}");
+    for sub in
+        ["run", "rules install", "rules remove", "rules print", "rules status", "doctor", "scan"]
+    {
+        let top = sub.split(' ').next().unwrap();
+        assert!(help.contains(&format!("  {top} ")), "--help lists {top}");
         assert!(
-            page.contains(&format!(".SS \"sockwatch {sub}"))
-                || page.contains(&format!(".SS sockwatch {sub}")),
+            page.contains(&format!(".SS \"sockwatch {sub} "))
+                || page.contains(&format!(".SS sockwatch {sub} ")),
             "sockwatch.8 has a section for {sub}"
         );
-        let sub_help = String::from_utf8(run(BIN, &[sub, "--help"]).stdout).unwrap();
+        let mut argv: Vec<&str> = sub.split(' ').collect();
+        argv.push("--help");
+        let sub_help = String::from_utf8(run(BIN, &argv).stdout).unwrap();
         for long in sub_help.split_whitespace().filter(|w| w.starts_with("--") && w.len() > 2) {
             let long = long.trim_end_matches([',', '.', ':', ')']);
             // roff writes a dash in an option name as \-.
@@ -92,7 +97,7 @@ fn completions_know_the_subcommands_and_parse_in_their_shell() {
         let out = run(BIN, &["generate", shell]);
         assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
         let script = String::from_utf8(out.stdout).unwrap();
-        for word in ["run", "rules", "doctor", "dedup-window", "rules-dir"] {
+        for word in ["run", "rules", "install", "status", "doctor", "dedup-window", "rules-dir"] {
             assert!(script.contains(word), "the {shell} completion knows {word}");
         }
         assert!(

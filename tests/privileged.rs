@@ -247,6 +247,43 @@ fn rules_that_were_there_before_are_left_in_place() {
 }
 
 #[test]
+fn a_socket_with_a_space_is_loaded_live_but_never_written_to_a_rules_file() {
+    if !privileged("a socket path with a space") {
+        return;
+    }
+    let t = AuditTest::begin("space");
+    let spaced = t.dir.join("a b");
+    fs::create_dir_all(&spaced).unwrap();
+    let sock = spaced.join("x.sock");
+    let s = sock.to_str().unwrap();
+    let rules_dir = t.dir.join("rules.d");
+    let rd = rules_dir.to_str().unwrap();
+    let base = ["--config", "/dev/null", "rules"];
+    // Persisting is refused before anything is loaded.
+    let out = run(BIN, &[&base[..], &["install", "--socket", s, "--rules-dir", rd]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sockwatch_rules_loaded(), 0);
+    assert!(!rules_dir.exists());
+    // Over netlink a path is bytes with a length: the rules load, and are the
+    // socket's (status finds each of them loaded).
+    let out = run(BIN, &[&base[..], &["install", "--socket", s, "--no-persist"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("path={s} ")));
+    assert!(sockwatch_rules_loaded() >= 2);
+    let status = run(BIN, &[&base[..], &["status", "--socket", s]].concat());
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(!text.contains("MISSING") && text.contains(&format!("path={s} ")), "{text}");
+    let out = run(BIN, &[&base[..], &["remove", "--socket", s, "--no-persist"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sockwatch_rules_loaded(), 0);
+    sockwatch::io::netlink::Control::open()
+        .unwrap()
+        .set_backlog_limit(t.before.backlog_limit)
+        .unwrap();
+    t.end();
+}
+
+#[test]
 fn remove_all_unloads_every_rule_with_our_key_and_no_other() {
     if !privileged("rules remove --all") {
         return;
@@ -277,20 +314,12 @@ fn remove_all_unloads_every_rule_with_our_key_and_no_other() {
     let mut ctl = sockwatch::io::netlink::Control::open().unwrap();
     ctl.add_rule(&other).unwrap();
     // Configured now: only a third socket; --all still takes a's and b's rules.
+    // (On the command line, --socket and --all are refused together.)
     let c = t.dir.join("c.sock");
-    let out = run(
-        BIN,
-        &[
-            "--config",
-            "/dev/null",
-            "rules",
-            "remove",
-            "--all",
-            "--no-persist",
-            "--socket",
-            c.to_str().unwrap(),
-        ],
-    );
+    let cfg = t.dir.join("c.toml");
+    std::fs::write(&cfg, format!("sockets = [\"{}\"]\n", c.display())).unwrap();
+    let out =
+        run(BIN, &["--config", cfg.to_str().unwrap(), "rules", "remove", "--all", "--no-persist"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(said.lines().filter(|l| l.starts_with("removed: ")).count(), ours, "{said}");
@@ -308,8 +337,9 @@ fn remove_all_unloads_every_rule_with_our_key_and_no_other() {
         again.status.success()
             && String::from_utf8_lossy(&again.stdout).contains("no rule with key=sockwatch")
     );
-    // --all belongs to remove only.
-    assert!(!run(BIN, &["--config", "/dev/null", "rules", "status", "--all"]).status.success());
+    // --all belongs to remove only: a usage error anywhere else.
+    let status_all = run(BIN, &["--config", "/dev/null", "rules", "status", "--all"]);
+    assert_eq!(status_all.status.code(), Some(2));
     ctl.set_backlog_limit(t.before.backlog_limit).unwrap();
     t.end();
 }

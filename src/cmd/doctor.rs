@@ -1,5 +1,6 @@
 //! `sockwatch doctor`: what works on this host, on one screen, without changing
-//! anything. Exits 1, with the reasons, when detection cannot work.
+//! anything. Exits 1, with the reasons, when detection cannot work. The
+//! verdicts on sockets and outputs are `core::doctor`'s; this gathers the state.
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use crate::cli::DoctorArgs;
 use crate::config::Config;
 use crate::core::abi;
+use crate::core::doctor::{self as verdict, JsonlState, SocketFile, Verdict};
 use crate::core::rules::{BACKLOG_LIMIT, rule_set};
 use crate::io::intake::Intake;
 use crate::io::output::OutputSpec;
@@ -20,7 +22,8 @@ use crate::io::audit_rules::{loaded, open_control, task_never_rules};
 
 pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
     let mut fatal: Vec<String> = Vec::new();
-    let paths = resolve_sockets(crate::config::sockets(&args.sockets.sockets, cfg).as_deref())?;
+    let configured = crate::config::sockets(&args.sockets.sockets, cfg);
+    let paths = resolve_sockets(configured.as_deref())?;
     let present: Vec<String> =
         paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
     let rules = rule_set(&present, abi::native());
@@ -30,9 +33,9 @@ pub fn main(args: &DoctorArgs, cfg: &Config) -> Result<ExitCode, Error> {
     blind_spots();
     fanotify(&paths);
     cgroups();
-    sockets(&paths);
+    sockets(&paths, configured.is_some(), &mut fatal);
     runtimes();
-    outputs(args, cfg);
+    outputs(args, cfg, &mut fatal);
     if fatal.is_empty() {
         println!("result     detection can work");
         Ok(ExitCode::SUCCESS)
@@ -177,30 +180,68 @@ fn cgroups() {
     println!("host ns    mnt {} pid {}, from {from}", show(host.mnt), show(host.pid));
 }
 
-fn sockets(paths: &[String]) {
+/// The line for a verdict: `prefix` and its text, and a problem added to the
+/// reasons detection cannot work (`subject` is what it is about).
+fn say(prefix: String, subject: &str, ok: String, v: Verdict, fatal: &mut Vec<String>) {
+    match v {
+        Verdict::Ok => println!("{prefix}{ok}"),
+        Verdict::Waiting(w) => println!("{prefix}{w}"),
+        Verdict::Warning(w) => println!("{prefix}WARNING: {w}"),
+        Verdict::Problem(p) => {
+            println!("{prefix}PROBLEM: {p}");
+            fatal.push(format!("{subject}: {p}"));
+        }
+    }
+}
+
+/// What a file is, in words, for a verdict.
+fn kind_of(m: &fs::Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "a socket"
+    }
+}
+
+fn sockets(paths: &[String], configured: bool, fatal: &mut Vec<String>) {
     for p in paths {
         let runtime =
             crate::core::runtimes::runtime_of(p).map_or(String::new(), |r| format!(" ({r})"));
-        match fs::symlink_metadata(p) {
-            Ok(m) => {
-                let kind = if m.file_type().is_socket() { "socket" } else { "NOT A SOCKET" };
-                println!(
-                    "socket     {p}{runtime}: {kind}, dev {:02x}:{:02x} inode {}, mode {:04o} uid {} gid {}",
-                    nix::sys::stat::major(m.dev()),
-                    nix::sys::stat::minor(m.dev()),
-                    m.ino(),
-                    m.mode() & 0o7777,
-                    m.uid(),
-                    m.gid()
-                );
-            }
-            Err(_) if crate::io::sockets::dir_exists(p) => {
-                println!("socket     {p}{runtime}: absent for now (watched, its rules load now)")
-            }
-            Err(_) => println!(
-                "socket     {p}{runtime}: absent for now, and its directory too (its rules load when that appears)"
+        let meta = fs::symlink_metadata(p);
+        let file = match &meta {
+            Ok(m) if m.file_type().is_socket() => SocketFile::Socket,
+            Ok(m) => SocketFile::NotSocket { kind: kind_of(m) },
+            Err(_) => SocketFile::Absent { dir_exists: crate::io::sockets::dir_exists(p) },
+        };
+        let ok = match &meta {
+            Ok(m) => format!(
+                "socket, dev {:02x}:{:02x} inode {}, mode {:04o} uid {} gid {}",
+                nix::sys::stat::major(m.dev()),
+                nix::sys::stat::minor(m.dev()),
+                m.ino(),
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid()
             ),
-        }
+            Err(_) => String::new(),
+        };
+        let subject = format!("socket {p}");
+        say(
+            format!("socket     {p}{runtime}: "),
+            &subject,
+            ok,
+            verdict::socket(file, configured),
+            fatal,
+        );
     }
 }
 
@@ -223,19 +264,24 @@ fn runtimes() {
 }
 
 /// Whether each output can be written to.
-fn outputs(args: &DoctorArgs, cfg: &Config) {
+fn outputs(args: &DoctorArgs, cfg: &Config, fatal: &mut Vec<String>) {
     let outputs = if args.outputs.is_empty() {
         cfg.run.outputs.clone().unwrap_or_else(|| vec![OutputSpec::Stdout])
     } else {
         args.outputs.clone()
     };
     for o in &outputs {
-        let (ok, what) = match o {
-            OutputSpec::Stdout => (true, "ok".to_string()),
-            OutputSpec::Jsonl(p) => match p.parent().map(|d| d.is_dir()) {
-                Some(true) => (true, format!("directory {} exists", p.parent().unwrap().display())),
-                _ => (false, format!("directory of {} does not exist", p.display())),
-            },
+        let (ok, v) = match o {
+            OutputSpec::Stdout => ("ok".to_string(), Verdict::Ok),
+            OutputSpec::Jsonl(p) => {
+                let dir = p.parent().unwrap_or(Path::new("/"));
+                let state = jsonl_state(p, dir);
+                let ok = match fs::metadata(p) {
+                    Ok(_) => format!("{} can be appended to", p.display()),
+                    Err(_) => format!("{} can be created in {}", p.display(), dir.display()),
+                };
+                (ok, verdict::jsonl(&state, &dir.display().to_string()))
+            }
             OutputSpec::Journald => socket_present(crate::io::output::journald::SOCKET),
             OutputSpec::Syslog(p) => socket_present(
                 &p.as_ref().map_or(crate::io::output::syslog::DEV_LOG.to_string(), |p| {
@@ -243,13 +289,32 @@ fn outputs(args: &DoctorArgs, cfg: &Config) {
                 }),
             ),
         };
-        println!("output     {o}: {}{what}", if ok { "" } else { "PROBLEM: " });
+        say(format!("output     {o}: "), &format!("output {o}"), ok, v, fatal);
     }
 }
 
-fn socket_present(p: &str) -> (bool, String) {
-    match fs::metadata(p) {
-        Ok(m) if m.file_type().is_socket() => (true, format!("{p} is there")),
-        _ => (false, format!("{p} is not there (findings are queued and retried)")),
+/// Whether `run` could open `path` for appending, asked without opening it.
+fn jsonl_state(path: &Path, dir: &Path) -> JsonlState {
+    use nix::unistd::{AccessFlags, access};
+    match fs::metadata(dir) {
+        Err(_) => return JsonlState::NoDirectory { kind: None },
+        Ok(m) if !m.is_dir() => return JsonlState::NoDirectory { kind: Some(kind_of(&m)) },
+        Ok(_) => {}
     }
+    match fs::metadata(path) {
+        Ok(m) if !m.is_file() => JsonlState::NotAFile { kind: kind_of(&m) },
+        Ok(_) => match access(path, AccessFlags::W_OK) {
+            Ok(()) => JsonlState::Writable,
+            Err(e) => JsonlState::FileNotWritable(e.desc().to_string()),
+        },
+        Err(_) => match access(dir, AccessFlags::W_OK | AccessFlags::X_OK) {
+            Ok(()) => JsonlState::Writable,
+            Err(e) => JsonlState::DirectoryNotWritable(e.desc().to_string()),
+        },
+    }
+}
+
+fn socket_present(p: &str) -> (String, Verdict) {
+    let present = fs::metadata(p).is_ok_and(|m| m.file_type().is_socket());
+    (format!("{p} is there"), verdict::daemon_socket(p, present))
 }

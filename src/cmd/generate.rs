@@ -31,7 +31,8 @@ pub fn main(args: &GenerateArgs) -> Result<ExitCode, Error> {
     let text = match args.what {
         Generated::Man => {
             let Some(dir) = &args.out_dir else {
-                return Err(Error::msg("`generate man` writes two pages: give --out-dir DIR"));
+                // clap requires it (`required_if_eq`); this keeps the type honest.
+                return Err(Error::usage("`generate man` writes two pages: give --out-dir DIR"));
             };
             for (name, text) in pages() {
                 let path = dir.join(name);
@@ -148,9 +149,9 @@ pub fn man8() -> String {
     let mut cmd = Cli::command();
     cmd.build();
     let mut commands = String::new();
-    for sub in visible(&cmd) {
+    for (path, sub) in leaves(&cmd) {
         let mut r = Roff::new();
-        r.control("SS", [format!("sockwatch {} [OPTIONS]", usage_tail(sub)).as_str()]);
+        r.control("SS", [format!("sockwatch {} [OPTIONS]", usage_tail(&path, sub)).as_str()]);
         paragraphs(
             &mut r,
             sub.get_long_about().or(sub.get_about()).map(|s| s.to_string()).unwrap_or_default(),
@@ -181,10 +182,27 @@ fn health_events() -> String {
     r.to_roff()
 }
 
-/// `rules ACTION`, `scan [FILE]...`: the subcommand's name and its positional
-/// arguments, optional ones in brackets, repeatable ones with dots.
-fn usage_tail(sub: &clap::Command) -> String {
-    let mut s = sub.get_name().to_string();
+/// The commands a reader runs, each with its path of names: a subcommand
+/// that has subcommands of its own (`rules`) gives those (`rules install`, ...)
+/// instead of itself.
+fn leaves(cmd: &clap::Command) -> Vec<(String, &clap::Command)> {
+    let mut out = Vec::new();
+    for sub in visible(cmd) {
+        if sub.has_subcommands() {
+            for (path, leaf) in leaves(sub) {
+                out.push((format!("{} {path}", sub.get_name()), leaf));
+            }
+        } else {
+            out.push((sub.get_name().to_string(), sub));
+        }
+    }
+    out
+}
+
+/// `rules install`, `scan [FILE]...`: the subcommand's path of names and its
+/// positional arguments, optional ones in brackets, repeatable ones with dots.
+fn usage_tail(path: &str, sub: &clap::Command) -> String {
+    let mut s = path.to_string();
     for a in sub.get_positionals() {
         let mut name = a
             .get_value_names()
@@ -207,13 +225,13 @@ fn usage_tail(sub: &clap::Command) -> String {
 
 fn synopsis(cmd: &clap::Command) -> String {
     let mut r = Roff::new();
-    for sub in visible(cmd) {
+    for (path, sub) in leaves(cmd) {
         r.text([
             bold("sockwatch"),
             roman(" ["),
             italic("GLOBAL OPTIONS"),
             roman("] "),
-            bold(usage_tail(sub)),
+            bold(usage_tail(&path, sub)),
             roman(" ["),
             italic("OPTIONS"),
             roman("]"),
@@ -239,12 +257,7 @@ pub fn man5() -> String {
     cmd.build();
     let mut keys = Roff::new();
     for k in KEYS {
-        let owner = match k.command {
-            Some(name) => cmd
-                .find_subcommand(name)
-                .unwrap_or_else(|| panic!("config key {}: no subcommand {name}", k.key)),
-            None => &cmd,
-        };
+        let owner = k.command.map_or(&cmd, |path| crate::config::subcommand(&cmd, path));
         let arg = owner.get_arguments().find(|a| a.get_id() == k.option).unwrap_or_else(|| {
             panic!("config key {}: no option {} in {}", k.key, k.option, owner.get_name())
         });
@@ -253,10 +266,7 @@ pub fn man5() -> String {
             arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
         keys.control("TP", [] as [&str; 0]);
         keys.text([bold(k.key), roman(" = "), italic(k.value.as_str())]);
-        let scope = match k.command {
-            Some(c) => format!("sockwatch {c}"),
-            None => "every command".to_string(),
-        };
+        let scope = k.scope;
         if long == format!("no-{}", k.key.replace('_', "-")) {
             // A key whose option is its negation (`--no-namespace-fallback`).
             keys.text([roman(format!("false is --{long} (of {scope}): "))]);

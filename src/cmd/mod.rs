@@ -6,7 +6,7 @@ pub mod generate;
 pub mod rules;
 pub mod scan;
 
-use crate::error::{Context, Error};
+use crate::error::Error;
 use crate::io::sockets;
 
 /// The watched sockets' host paths, resolved and without duplicates: those
@@ -21,7 +21,10 @@ pub fn resolve_sockets(configured: Option<&[std::path::PathBuf]>) -> Result<Vec<
     };
     let mut out: Vec<String> = Vec::new();
     for p in paths {
-        let r = sockets::resolve(p).context(format!("socket {}", p.display()))?;
+        // Only a path that names no file or resolves to one that is not UTF-8
+        // fails here (a missing socket is watched anyway): the value is wrong.
+        let r = sockets::resolve(p)
+            .map_err(|e| Error::usage(format!("socket {}: {e}", p.display())))?;
         if !out.contains(&r) {
             out.push(r);
         }

@@ -2,14 +2,15 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::{RulesAction, RulesArgs};
+use crate::cli::{RulesArgs, RulesCommand, SocketArgs};
 use crate::core::abi;
 use crate::core::blind::TASK_NEVER_SOURCE;
 use crate::core::rules::{
     RuleSpec, carries_our_key, describe_listed, is_required, rule_set, rules_file,
+    unwritable_in_file,
 };
 use crate::io::audit_rules::{
     self, Load, ensure_unlocked, load_missing, loaded_copies, open_control, task_never_rules,
@@ -28,52 +29,87 @@ struct Persist {
 }
 
 pub fn main(args: &RulesArgs, cfg: &crate::config::Config) -> Result<ExitCode, Error> {
-    let configured = crate::config::sockets(&args.sockets.sockets, cfg);
-    let paths = resolve_sockets(configured.as_deref())?;
-    let rules = rule_set(&paths, abi::native());
-    // The file is the same on every host: users' rootless sockets come and go
-    // with their logins, and `sockwatch run` follows them.
-    let fixed: Vec<std::path::PathBuf> =
-        crate::core::runtimes::default_set(&[]).into_iter().map(Into::into).collect();
-    let file_rules =
-        rule_set(&resolve_sockets(Some(configured.as_deref().unwrap_or(&fixed)))?, abi::native());
-    // The kernel takes a path rule only while the socket's directory exists.
-    let present: Vec<String> =
-        paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect();
-    let loadable = rule_set(&present, abi::native());
-    let persist = Persist {
-        dir: args
-            .options
-            .rules_dir
-            .clone()
-            .or_else(|| cfg.rules.rules_dir.clone())
-            .unwrap_or_else(|| crate::config::DEFAULT_RULES_DIR.into()),
-        enabled: !args
-            .options
-            .no_persist
-            .or(args.options.persist)
-            .or(cfg.rules.no_persist)
-            .unwrap_or(false),
-    };
-    if args.options.all && args.action != RulesAction::Remove {
-        return Err(Error::msg("--all goes only with `rules remove`"));
-    }
-    match args.action {
-        RulesAction::Print => {
+    match &args.action {
+        RulesCommand::Print(sockets) => {
+            let sockets = Sockets::new(sockets, cfg)?;
+            let file_rules = sockets.file_rules()?;
             print!("{}", rules_file(&file_rules));
             Ok(ExitCode::SUCCESS)
         }
-        RulesAction::Install => {
-            for p in paths.iter().filter(|p| !present.contains(p)) {
+        RulesCommand::Install(a) => {
+            let sockets = Sockets::new(&a.sockets, cfg)?;
+            let persist = Persist::new(&a.options, cfg);
+            // Refused before anything is loaded: half an install is worse.
+            let file_rules = if persist.enabled { sockets.file_rules()? } else { Vec::new() };
+            let present = sockets.present();
+            for p in sockets.paths.iter().filter(|p| !present.contains(p)) {
                 println!(
                     "waiting: {p} (its directory does not exist yet; `sockwatch run` loads its rules once it does)"
                 );
             }
-            install(&persist, &loadable, &file_rules)
+            install(&persist, &rule_set(&present, abi::native()), &file_rules)
         }
-        RulesAction::Remove if args.options.all => remove_all(&persist),
-        RulesAction::Remove => remove(&persist, &rules),
-        RulesAction::Status => status(&rules),
+        RulesCommand::Remove(a) if a.all => remove_all(&Persist::new(&a.rules.options, cfg)),
+        RulesCommand::Remove(a) => {
+            let sockets = Sockets::new(&a.rules.sockets, cfg)?;
+            remove(&Persist::new(&a.rules.options, cfg), &sockets.rules())
+        }
+        RulesCommand::Status(sockets) => status(&Sockets::new(sockets, cfg)?.rules()),
+    }
+}
+
+/// The sockets a rules command is about: the command line's, else the
+/// configuration's, else (`configured` is `None`) every known one.
+struct Sockets {
+    configured: Option<Vec<PathBuf>>,
+    paths: Vec<String>,
+}
+
+impl Sockets {
+    fn new(args: &SocketArgs, cfg: &crate::config::Config) -> Result<Sockets, Error> {
+        let configured = crate::config::sockets(&args.sockets, cfg);
+        let paths = resolve_sockets(configured.as_deref())?;
+        Ok(Sockets { configured, paths })
+    }
+
+    fn rules(&self) -> Vec<RuleSpec> {
+        rule_set(&self.paths, abi::native())
+    }
+
+    /// Those whose directory exists: the kernel takes a path rule only then.
+    fn present(&self) -> Vec<String> {
+        self.paths.iter().filter(|p| crate::io::sockets::dir_exists(p)).cloned().collect()
+    }
+
+    /// The rules of the rules file, which is the same on every host: users'
+    /// rootless sockets come and go with their logins, and `sockwatch run`
+    /// follows them. A socket that no line of the file can name is a usage
+    /// error: the file would stop auditctl, or name another file.
+    fn file_rules(&self) -> Result<Vec<RuleSpec>, Error> {
+        let fixed: Vec<PathBuf> =
+            crate::core::runtimes::default_set(&[]).into_iter().map(Into::into).collect();
+        let paths = resolve_sockets(Some(self.configured.as_deref().unwrap_or(&fixed)))?;
+        for p in &paths {
+            if let Some(why) = unwritable_in_file(p) {
+                return Err(Error::usage(format!(
+                    "socket {p:?} cannot be written in an audit rules file: {why}; watch it under a path without one (a bind mount or a symlink to it), or load its rules only live (`sockwatch rules install --no-persist`, or `sockwatch run`)"
+                )));
+            }
+        }
+        Ok(rule_set(&paths, abi::native()))
+    }
+}
+
+impl Persist {
+    fn new(o: &crate::cli::RulesOptions, cfg: &crate::config::Config) -> Persist {
+        Persist {
+            dir: o
+                .rules_dir
+                .clone()
+                .or_else(|| cfg.rules.rules_dir.clone())
+                .unwrap_or_else(|| crate::config::DEFAULT_RULES_DIR.into()),
+            enabled: !o.no_persist.or(o.persist).or(cfg.rules.no_persist).unwrap_or(false),
+        }
     }
 }
 

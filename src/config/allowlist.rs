@@ -12,12 +12,15 @@ use crate::core::allow::{AllowRule, Glob};
 /// The allowlist, `[[allow]]` entries (sockwatch.toml(5) has its own section).
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Allowlist {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::allow_entries")]
     pub allow: Vec<AllowEntry>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an [[allow]] table with any of image_id, container_id, image, name, label, exe"
+)]
 pub(super) struct AllowEntry {
     image: Option<Spanned<String>>,
     name: Option<Spanned<String>>,

@@ -132,7 +132,8 @@ fn the_file_takes_exactly_the_command_lines_values() {
             p(&format!("{} = \"{c}\"\n", k.key)).unwrap();
         }
         let e = p(&format!("{} = \"{}x\"\n", k.key, choices[0])).unwrap_err();
-        assert!(e.contains(&format!("is not one of {}", choices.join(", "))), "{e}");
+        let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+        assert!(e.contains(&format!("is not one of {}", quoted.join(", "))), "{e}");
     }
     let c = p("syslog_facility = \"local0\"\naudit_mode = \"unicast\"\njsonl_fsync = \"line\"\n")
         .unwrap();
@@ -174,12 +175,13 @@ fn each_pair_is_one_setting_the_last_given_wins() {
         assert_eq!(a, run(&[], ""));
     }
     let rules = |argv: &[&str]| {
-        let mut args = vec!["sockwatch", "rules", "print"];
+        let mut args = vec!["sockwatch", "rules", "install"];
         args.extend(argv);
         let crate::cli::Command::Rules(a) = crate::cli::Cli::try_parse_from(args).unwrap().command
         else {
             panic!()
         };
+        let crate::cli::RulesCommand::Install(a) = a.action else { panic!() };
         a.options.no_persist.or(a.options.persist)
     };
     assert_eq!(rules(&[]), None);
@@ -253,4 +255,61 @@ fn errors_name_file_line_and_key() {
         let got = p(text).unwrap_err();
         assert!(got.starts_with("/etc/sockwatch/") && got.contains(want), "{text:?}: {got}");
     }
+}
+
+#[test]
+fn a_value_of_the_wrong_type_says_in_words_what_the_key_takes() {
+    let cases: &[(&str, &str)] = &[
+        ("dedup_window = \"x\"", "expected a number of seconds from 0 to 86400"),
+        ("dedup_window = true", "expected a number of seconds from 0 to 86400"),
+        ("dedup_window = 90000", "90000 is not a number of seconds from 0 to 86400"),
+        ("outputs = \"stdout\"", "expected a list of outputs, each \"stdout\", \"jsonl:PATH\""),
+        ("outputs = [3]", "expected an output: \"stdout\""),
+        ("outputs = [\"file\"]", "file"),
+        ("sockets = \"/run/docker.sock\"", "expected a list of absolute socket paths"),
+        ("sockets = [1]", "expected an absolute path (a string starting with /)"),
+        ("socket_owners = \"dockerd\"", "expected a list of executable names"),
+        ("socket_owners = [1]", "expected a string"),
+        ("audit_mode = 1", "expected one of \"multicast\", \"unicast\""),
+        ("audit_mode = \"both\"", "\"both\" is not one of \"multicast\", \"unicast\""),
+        ("log_level = true", "expected one of \"error\", \"warn\", \"info\", \"debug\""),
+        ("syslog_format = 5424", "expected one of \"rfc5424\", \"rfc3164\""),
+        ("syslog_facility = 10", "expected one of \"kern\""),
+        ("jsonl_fsync = false", "expected one of \"batch\", \"line\", \"never\""),
+        ("keep_audit_state = \"yes\"", "expected true or false"),
+        ("remove_task_never = 1", "expected true or false"),
+        ("no_rules = \"true\"", "expected true or false"),
+        ("namespace_fallback = 0", "expected true or false"),
+        ("no_persist = \"no\"", "expected true or false"),
+        ("docker_root = 3", "expected a directory's path (a string)"),
+        ("storage_root = []", "expected a directory's path (a string)"),
+        ("containerd_state = false", "expected a directory's path (a string)"),
+        ("rules_dir = \"\"", "an empty path names no directory"),
+        ("allow = 3", "expected [[allow]] tables"),
+        ("allow = [3]", "expected an [[allow]] table with any of image_id"),
+    ];
+    for (text, want) in cases {
+        let got = p(&format!("{text}\n")).unwrap_err();
+        assert!(got.contains(want), "{text:?}: {got}");
+        // serde's own names for types never reach the user.
+        for jargon in ["f64", "sequence", "path string", "struct", "a boolean"] {
+            assert!(!got.contains(&format!("expected {jargon}")), "{text:?}: {got}");
+        }
+        let key = text.split(' ').next().unwrap();
+        assert!(got.contains(&format!("key `{key}`")), "{text:?}: {got}");
+    }
+}
+
+#[test]
+fn an_empty_list_is_an_error_but_for_the_allowlist() {
+    for (text, want) in [
+        ("sockets = []", "no socket would be watched"),
+        ("outputs = []", "findings would go nowhere"),
+        ("socket_owners = []", "every runtime restart would be reported"),
+    ] {
+        let got = p(&format!("{text}\n")).unwrap_err();
+        assert!(got.contains("an empty list") && got.contains(want), "{text}: {got}");
+        assert!(got.contains("leave the key out"), "{text}: {got}");
+    }
+    assert_eq!(p("allow = []\n").unwrap().allow, vec![]);
 }

@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod connect;
 pub mod dedup;
 pub mod detect;
+pub mod doctor;
 pub mod fanotify;
 pub mod finding;
 pub mod finding_json;

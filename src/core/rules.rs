@@ -177,6 +177,24 @@ pub fn rule_set(sockets: &[String], abis: &[Abi]) -> Vec<RuleSpec> {
 
 /// The rules file for /etc/audit/rules.d: every rule auditctl can load, and the
 /// uring rule as a comment, since sockwatch loads that one itself over netlink.
+/// Why a rules file line cannot name the socket `path`, or `None` when it can.
+/// auditctl splits a line on whitespace and has no quoting (auditctl 3.0.9: a
+/// path with a space or a tab makes `auditctl -R` stop at that line, and quotes
+/// are taken as part of the path, so `"/a b"` names another file); a control
+/// character would break the line or hide in it. Over netlink a path is bytes
+/// with a length, so `run` and `rules install --no-persist` still take it.
+pub fn unwritable_in_file(path: &str) -> Option<&'static str> {
+    if path.chars().any(|c| c.is_ascii_whitespace() || c == '\x0b') {
+        Some(
+            "it holds whitespace, which auditctl's rules file parser splits on (it has no quoting)",
+        )
+    } else if path.chars().any(char::is_control) {
+        Some("it holds a control character, which a line of the rules file cannot carry")
+    } else {
+        None
+    }
+}
+
 pub fn rules_file(rules: &[RuleSpec]) -> String {
     let mut out = String::from(
         "## sockwatch: audit rules for connects to container runtime sockets.\n\
@@ -255,6 +273,37 @@ pub fn is_required(rule: &RuleSpec) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_path_with_whitespace_or_a_control_character_cannot_be_in_the_file() {
+        use super::unwritable_in_file as f;
+        let space = Some("whitespace");
+        let control = Some("control");
+        for (path, want) in [
+            ("/run/docker.sock", None),
+            // Taken by auditctl as they are (checked with auditctl -R).
+            ("/tmp/sw\"q/x.sock", None),
+            ("/tmp/sw'a/x.sock", None),
+            ("/tmp/sw#h/x.sock", None),
+            ("/tmp/sw\\b/x.sock", None),
+            ("/tmp/sw\u{e9}/x.sock", None),
+            ("/tmp/a b/x.sock", space),
+            ("/tmp/a\tb/x.sock", space),
+            ("/tmp/a\nb/x.sock", space),
+            ("/tmp/a\rb", space),
+            ("/tmp/a\x0bb", space),
+            ("/tmp/a\x0cb", space),
+            ("/tmp/a\x01b", control),
+            ("/tmp/a\x7fb", control),
+            ("/tmp/a\u{85}b", control),
+        ] {
+            let got = f(path);
+            assert_eq!(got.is_some(), want.is_some(), "{path:?}: {got:?}");
+            if let (Some(got), Some(want)) = (got, want) {
+                assert!(got.contains(want), "{path:?}: {got}");
+            }
+        }
+    }
+
     use netlink_packet_audit::rules::RuleBuffer;
     use netlink_packet_core::Parseable;
 
