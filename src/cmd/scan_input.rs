@@ -24,7 +24,7 @@ pub struct Kind {
 /// Reads one input: calls `f` with each of its lines until `f` says stop, and
 /// returns what it was and the bytes read (after gunzip). An input that cannot
 /// be scanned as it is (`sniff::hint`) is not read past its start.
-pub fn read_input(r: impl Read, f: &mut dyn FnMut(Line<'_>) -> bool) -> (Kind, io::Result<u64>) {
+pub fn read_input<F: FnMut(Line<'_>) -> bool>(r: impl Read, f: &mut F) -> (Kind, io::Result<u64>) {
     let (head, r) = match read_head(r) {
         Ok(v) => v,
         Err(e) => return (Kind { format: Format::Text, gzip: false }, Err(e)),
@@ -46,7 +46,8 @@ pub fn read_input(r: impl Read, f: &mut dyn FnMut(Line<'_>) -> bool) -> (Kind, i
     (Kind { format: inner, gzip: true }, read_as(inner, io::Cursor::new(head).chain(r), f))
 }
 
-fn read_as(format: Format, r: impl Read, f: &mut dyn FnMut(Line<'_>) -> bool) -> io::Result<u64> {
+/// Generic over `f` so that the per-line call of a plain log is a direct one.
+fn read_as<F: FnMut(Line<'_>) -> bool>(format: Format, r: impl Read, f: &mut F) -> io::Result<u64> {
     match format {
         Format::Text => for_each_line(r, f),
         Format::JournalExport => for_each_export_entry(r, f),
