@@ -94,6 +94,12 @@ fn emit(
     out: &mut Vec<u8>,
     f: &mut dyn FnMut(Line<'_>) -> bool,
 ) -> bool {
+    // Another transport's entry is no record, however damaged: a container's
+    // output may be as long or as odd as it likes.
+    if !entry.is_audit() {
+        *bad = None;
+        return f(Line::OtherTransport);
+    }
     if let Some(why) = bad.take() {
         return f(Line::Bad(why));
     }
@@ -123,10 +129,14 @@ fn for_each_export_entry(r: impl Read, f: &mut dyn FnMut(Line<'_>) -> bool) -> i
         if line.last() == Some(&b'\n') {
             line.pop();
         } else if n as u64 >= MAX_VALUE as u64 + 128 {
-            f(Line::Bad(format!(
-                "a journal export line longer than {MAX_VALUE} bytes: the rest of the input is skipped"
-            )));
-            return Ok(r.get_ref().n);
+            // A text field cannot hold a newline: the next one ends it. Only a
+            // field a record needs makes the entry bad.
+            r.skip_until(b'\n')?;
+            let name = line.split(|&b| b == b'=').next().unwrap_or_default();
+            if Entry::wants(name) {
+                bad.get_or_insert(format!("a journal field longer than {MAX_VALUE} bytes"));
+            }
+            continue;
         }
         // (Otherwise the last line, without its newline: taken as it is.)
         if line.is_empty() {
@@ -151,7 +161,9 @@ fn for_each_export_entry(r: impl Read, f: &mut dyn FnMut(Line<'_>) -> bool) -> i
             if skipped < len {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            bad.get_or_insert(format!("a journal field longer than {MAX_VALUE} bytes"));
+            if Entry::wants(&line) {
+                bad.get_or_insert(format!("a journal field longer than {MAX_VALUE} bytes"));
+            }
         } else {
             value.resize(len as usize, 0);
             r.read_exact(&mut value)?;
@@ -178,11 +190,11 @@ fn for_each_json_entry(r: impl Read, f: &mut dyn FnMut(Line<'_>) -> bool) -> io:
     for_each_line(r, |line| match line {
         Line::Text(t) if t.trim_ascii().is_empty() => true,
         Line::Text(t) => match serde_json::from_slice::<serde_json::Value>(t) {
+            Ok(v) if !v.is_object() => {
+                f(Line::Bad("a JSON value that is not a journal entry (an object)".into()))
+            }
             Ok(v) => {
                 let mut bad = entry.from_json(&v).err().map(|e| e.to_string());
-                if !v.is_object() {
-                    bad = Some("a JSON value that is not a journal entry (an object)".into());
-                }
                 emit(&entry, &mut bad, &mut out, f)
             }
             Err(e) => f(Line::Bad(format!("not a journal JSON entry: {e}"))),
@@ -352,6 +364,17 @@ mod tests {
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got[0].contains("longer than"), "{got:?}");
         assert_eq!(got[1], RECORD);
+        // Overlong text fields: another transport's entry is still just that,
+        // and the input goes on; an audit entry's is named.
+        let long = "x".repeat(MAX_VALUE + 500);
+        let input = format!(
+            "_TRANSPORT=stdout\nMESSAGE={long}\n\n_TRANSPORT=audit\n_AUDIT_TYPE=1300\nMESSAGE={long}\n\n{AUDIT_ENTRY}"
+        );
+        let (_, got) = read_all(input.as_bytes());
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], "<other transport>");
+        assert!(got[1].contains("longer than"), "{got:?}");
+        assert_eq!(got[2], RECORD);
         // A broken frame ends the input with a message.
         let mut input = b"_TRANSPORT=audit\nMESSAGE\n".to_vec();
         input.extend_from_slice(&3u64.to_le_bytes());

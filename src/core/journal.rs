@@ -63,6 +63,11 @@ impl Entry {
         self.seen = 0;
     }
 
+    /// Whether a field of this name is one a record needs.
+    pub fn wants(name: &[u8]) -> bool {
+        FIELDS.contains(&name)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.seen == 0
     }
