@@ -574,3 +574,27 @@ fn records_in_a_syslog_file_count_and_a_containers_forged_lines_do_not() {
     assert!(err.contains(&format!("{} malformed line(s) skipped", forged.len())), "{err}");
     assert!(err.contains("a type= behind text no audit log puts there"), "{err}");
 }
+
+/// Records as a real journald (systemd 252, kernel 6.18) stored them from the
+/// audit multicast group, while `sockwatch run` watched a socket that socat
+/// connected to three times by its full name and once by a relative one:
+/// `journalctl -o export _TRANSPORT=audit` and `-o json` of the same entries.
+#[test]
+fn journald_audit_records_captured_from_a_real_journal() {
+    for format in ["export", "json"] {
+        let input = format!("{DATA}/journal-audit-6.18.{format}");
+        let (f, err, ok) = scan(&["--socket-inode", "fe:00:10362966", &input], None);
+        assert!(ok, "{format}: {err}");
+        assert_eq!(serials(&f), [93, 94, 95, 96], "{format}: {err}");
+        assert!(f.iter().all(|f| f["host"]["hostname"] == "vm" && matched_by(f).is_none()));
+        assert_eq!(f[0]["time"], "2026-12-02T06:31:02.025Z", "the stamp, to the millisecond");
+        assert_eq!(f[3]["socket"]["path"], "real.sock");
+        assert!(!err.contains("malformed"), "{format}: {err}");
+        // The socket is gone now: sockwatch's rule key still tells.
+        let (f, err, ok) = scan(&["--socket-inode", "fe:00:1", &input], None);
+        assert!(ok, "{format}: {err}");
+        assert!(f.iter().all(|f| matched_by(f) == Some("rule_key")), "{format}: {err}");
+        assert_eq!(f.len(), 4, "{format}: {err}");
+        assert!(f[3]["socket"]["watched"].as_str().unwrap().ends_with("/real.sock"));
+    }
+}
