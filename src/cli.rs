@@ -131,7 +131,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "TIME", value_parser = crate::core::time::parse_instant)]
     pub since: Option<u64>,
 
-    /// Report only connects before this time (same forms as --since).
+    /// Report only connects before this time (same forms as --since; after
+    /// --since, or it is a usage error).
     #[arg(long, value_name = "TIME", value_parser = crate::core::time::parse_instant)]
     pub until: Option<u64>,
 

@@ -489,6 +489,8 @@ fn time_windows() {
     assert!(err.contains("4 connect(s) outside the --since/--until window"), "{err}");
     let (s, err, code) = args(&["--since", "2026-11-29"]);
     assert!(s.is_empty() && code == 1, "{err}");
+    let (_, err, code) = args(&["--since", "2026-11-29", "--until", "@1795863718"]);
+    assert!(code == 2 && err.contains("--since must be before --until"), "{err}");
     let (_, err, code) = args(&["--since", "yesterday"]);
     assert!(code == 2 && err.contains("@UNIX_SECONDS"), "{err}");
 }

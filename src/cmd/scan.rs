@@ -97,6 +97,13 @@ struct Judge<'a> {
 }
 
 pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
+    if let (Some(since), Some(until)) = (args.since, args.until) {
+        if since >= until {
+            // An empty window would report nothing and look like a clean log.
+            eprintln!("sockwatch scan: --since must be before --until: the window is empty");
+            return Ok(ExitCode::from(2));
+        }
+    }
     let (watched, targets) = sockets(args, cfg)?;
     let judge = Judge {
         watched: &watched,

@@ -714,6 +714,17 @@ type=PATH msg=audit(1.000:3): item=0 name=\"/run/docker.sock\" inode=77 dev=fe:0
             // Without the key, the name still matches.
             (no_key(CONNECT), 78, Ok((Some(0), 77, MatchedBy::Path))),
             (relative_var_run(&no_key(CONNECT)), 78, Ok((Some(0), 77, MatchedBy::Path))),
+            // Several keys on one rule: hex, split by \x01 (sockwatch, foo).
+            (
+                CONNECT.replace("key=\"sockwatch\"", "key=736F636B776174636801666F6F"),
+                78,
+                Ok((Some(0), 77, MatchedBy::RuleKey)),
+            ),
+            (
+                CONNECT.replace("key=\"sockwatch\"", "key=\"sockwatch2\""),
+                78,
+                Ok((Some(0), 77, MatchedBy::Path)),
+            ),
             // The key alone, another name: still a watched socket then.
             (other_name(CONNECT), 78, Ok((None, 77, MatchedBy::RuleKey))),
             (other_name(&no_key(CONNECT)), 78, Err(Skip::NotWatched)),
