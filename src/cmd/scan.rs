@@ -336,11 +336,11 @@ fn report(
         let now = time::format_millis(ev.stamp.sec, ev.stamp.msec);
         let hit =
             match_offline(&ev, judge.watched, judge.targets, crate::core::rules::KEY.as_bytes());
+        let resolved = by_name(&ev, judge.targets);
         let detected = match &hit {
-            // By the inode (or the name fallback for an event without one), as
-            // before: the finding `run` would have written.
-            Ok(h) if h.by == MatchedBy::Inode || by_name(&ev, judge.targets).is_some() => {
-                let resolved = by_name(&ev, judge.targets);
+            // By the inode (or, for an event without one, by the name resolved
+            // to a target's identity): the finding `run` would have written.
+            Ok(h) if h.by == MatchedBy::Inode || resolved.is_some() => {
                 detect::detect(&ev, judge.watched, resolved, look, now, host.as_deref())
             }
             // By the rule key or the name: the socket as it was then, under the
