@@ -91,13 +91,24 @@ pub enum Command {
     ///
     /// Reads auditd's log (with or without node=, RAW or ENRICHED) or raw netlink
     /// text (type=1300 audit(...): ...), also behind the kernel's or an audit
-    /// dispatcher's syslog prefix (kernel: audit:, audisp-syslog:), from the files
-    /// given, in order, or from standard input, and writes the JSON finding `run` would have written for
-    /// every connect to a watched socket, matched by (dev, inode), one per connect,
-    /// after the configuration's allowlist. A past event has
-    /// no live /proc, so the container is unknown (the finding says so) and host
-    /// processes are reported too. Malformed lines are counted and named on
+    /// dispatcher's syslog prefix (kernel: audit:, audisp-syslog:), gzip-compressed
+    /// or not, and journald's audit records (journalctl -o export or -o json,
+    /// _TRANSPORT=audit), from the files given, in order, or from standard input,
+    /// and writes the JSON finding `run` would have written for every connect to a
+    /// watched socket, one per connect, after the configuration's allowlist. A
+    /// connect is matched by the socket's (dev, inode) now, by sockwatch's rule key
+    /// on the record (the kernel matched sockwatch's rule: a watched socket then,
+    /// whatever its inode now), or by the name connected to (/run and /var/run
+    /// alike); details.matched_by says which when it is not the inode. A past event
+    /// has no live /proc, so the container is unknown (the finding says so) and
+    /// host processes are reported too. Malformed lines are counted and named on
     /// stderr; they never stop the scan.
+    ///
+    /// Exit status: 0 findings were written (or counted, with --summary); 1 none;
+    /// 2 a usage error; 3 no input held a single audit record (the message says
+    /// what the input looked like); 4 an input could not be read or was cut short
+    /// (the others were scanned, and findings, if any, written: the scan is
+    /// incomplete, whatever it found).
     Scan(ScanArgs),
     /// Write the man pages or a shell completion script (for packaging).
     #[command(hide = true)]
@@ -111,16 +122,38 @@ pub struct ScanArgs {
     pub files: Vec<PathBuf>,
 
     /// A socket on this host (repeatable) [default: the configured sockets, or
-    /// every known runtime socket that exists]: connects are matched by its (dev, inode) now, and by its
-    /// name where a PATH record has no inode.
+    /// every known runtime socket that exists]: connects are matched by its (dev,
+    /// inode) now, and by its name (through /run and /var/run both).
     #[arg(long = "socket", value_name = "PATH", value_parser = absolute_path)]
     pub sockets: Vec<PathBuf>,
 
-    /// A socket by its identity, for logs from another host (repeatable):
-    /// MAJ:MIN:INODE with dev as the PATH record writes it, for example
-    /// fe:00:9805826; add =PATH to match by name where a PATH record has no inode.
-    #[arg(long = "socket-inode", value_name = "MAJ:MIN:INODE[=PATH]")]
-    pub socket_inodes: Vec<String>,
+    /// A socket by its identity, for logs from another host or from before the
+    /// socket was re-created (repeatable): MAJ:MIN:INODE, the inode in decimal and
+    /// the dev either as a PATH record writes it, in hex with two digits a part
+    /// (fe:00:9805826), or as `stat -c %Hd:%Ld:%i` prints it, in decimal (254:0:9805826).
+    /// A part with a hex letter or a leading zero makes the dev hex, a part of one
+    /// digit makes it decimal; a dev that is neither (10:10) is refused as
+    /// ambiguous: write hex:10:10:INODE or dec:10:10:INODE. Add =PATH to match by
+    /// that name too.
+    #[arg(long = "socket-inode", value_name = "MAJ:MIN:INODE[=PATH]", value_parser = crate::core::scan::parse_socket_inode)]
+    pub socket_inodes: Vec<crate::core::scan::SocketIdentity>,
+
+    /// Report only connects at or after this time (the event's audit stamp):
+    /// YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS[.FFF]] (UTC, as the stamp), RFC 3339 with
+    /// its offset (2026-12-02T07:00:00+01:00) or @UNIX_SECONDS. Connects outside
+    /// the window are counted on stderr.
+    #[arg(long, value_name = "TIME", value_parser = crate::core::time::parse_instant)]
+    pub since: Option<u64>,
+
+    /// Report only connects before this time (same forms as --since; after
+    /// --since, or it is a usage error).
+    #[arg(long, value_name = "TIME", value_parser = crate::core::time::parse_instant)]
+    pub until: Option<u64>,
+
+    /// Print counts of findings per container image, per executable, per socket
+    /// and per way matched, as a table on stdout, instead of the findings.
+    #[arg(long)]
+    pub summary: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -393,21 +393,35 @@ fn scan_does_not_take_a_containers_logged_records_for_audit_records() {
         use std::io::Write;
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
         (
             String::from_utf8_lossy(&out.stdout).lines().count(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code(),
         )
     };
-    let (findings, err) = scan(&journal);
+    let (findings, err, code) = scan(&journal);
     assert_eq!(findings, 0, "a container's output is not an audit record: {err}");
     assert!(err.contains(&format!("{printed} malformed line(s) skipped")), "{err}");
     assert!(err.contains("a type= behind text no audit log puts there"), "{err}");
+    assert_eq!(code, Some(3), "no audit record in the input: {err}");
+    // The same entries as journald stores them (export and JSON): their
+    // transport is the container's output, not audit, whatever MESSAGE says.
+    for format in ["export", "json"] {
+        let out = run("journalctl", &["-o", format, "--no-pager", "-t", &tag]);
+        let (findings, err, code) = scan(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(findings, 0, "{format}: {err}");
+        assert!(
+            err.contains(&format!("{printed} journal entries of other transports")),
+            "{format}: {err}"
+        );
+        assert_eq!(code, Some(3), "{format}: {err}");
+    }
     // The control: the records themselves, without the journal's prefix.
     let bare: String =
         forged.iter().map(|l| format!("{}\n", &l[l.find(" type=").unwrap() + 1..])).collect();
-    let (findings, err) = scan(&bare);
+    let (findings, err, code) = scan(&bare);
     assert_eq!(findings, 1, "the same records, bare, are a finding: {err}");
+    assert_eq!(code, Some(0), "{err}");
     eprintln!("forged records: {printed} line(s) through the journal, 0 findings; 1 finding bare");
 }
 

@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod generate;
 pub mod rules;
 pub mod scan;
+pub mod scan_input;
 
 use crate::error::Error;
 use crate::io::sockets;

@@ -1,43 +1,62 @@
 //! `sockwatch scan`: detection offline, over audit logs already written.
 //!
-//! Files (or standard input) are read in large blocks and split into lines in
-//! place; `core::logline` parses each line without copying, `core::scan` drops
-//! every event that cannot be a connect, and only the rest is assembled, matched
-//! against the sockets' (dev, inode) and written as the finding `run` would have
-//! written. What a past event cannot have, a live /proc, is said in the finding:
-//! the container is unknown. Damaged lines are counted and named in the summary
-//! on stderr; they never stop the scan.
+//! Each input is read by `scan_input` (plain, gzip, or journald's audit
+//! records) as log lines; `core::logline` parses each line without copying,
+//! `core::scan` drops every event that cannot be a connect, and only the rest is
+//! assembled, matched against the watched sockets (`core::scan::match_offline`:
+//! by (dev, inode), by sockwatch's rule key, by name) and written as the finding
+//! `run` would have written, or counted for `--summary`. What a past event
+//! cannot have, a live /proc, is said in the finding: the container is unknown.
+//! Damaged lines are counted and named in the summary on stderr; they never stop
+//! the scan.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use memchr::memchr_iter;
-
 use crate::cli::ScanArgs;
 use crate::config::Config;
 use crate::core::allow::{AllowRule, allowed};
-use crate::core::connect;
+use crate::core::connect::{self, ConnectEvent};
 use crate::core::detect::{self, Detection, Process, Skip, WatchedSocket};
 use crate::core::logline;
 use crate::core::origin::{Origin, Unproven};
-use crate::core::scan::{Candidate, Scanner, Target, by_name, parse_socket_inode};
+use crate::core::scan::{
+    Candidate, MatchedBy, Scanner, SocketIdentity, Target, by_name, connect_name,
+    known_runtime_socket, match_offline,
+};
+use crate::core::sniff;
+use crate::core::tally::Tally;
 use crate::core::time;
 use crate::io::proc::file_id;
 
 use super::resolve_sockets;
+use super::scan_input::{Line, MAX_LINE, read_input};
 use crate::error::{Context, Error};
 
 /// How many events may be open at once. auditd's log has no EOE records, so an
 /// event closes when this many newer ones have begun; records of one event are
 /// never that far apart in a log.
 const OPEN_EVENTS: usize = 4096;
-/// A longer line cannot be an audit record (the kernel's limit is under 9 KiB).
-const MAX_LINE: usize = 1 << 20;
 /// Malformed lines named one by one in the summary; the rest are counted.
 const NAMED_ERRORS: usize = 10;
+/// Identities of left-out connects to known runtime sockets kept apart in the
+/// summary; the rest are counted together.
+const NAMED_LEFT_OUT: usize = 32;
+
+/// The exit statuses, as ausearch's: findings, none, a usage error (clap's), no
+/// audit record in any input, an input that could not be read in full.
+const FOUND: u8 = 0;
+const NONE_FOUND: u8 = 1;
+const NO_RECORDS: u8 = 3;
+const UNREADABLE: u8 = 4;
+
+/// A known runtime socket's name, and the (major, minor, inode) a connect to it
+/// named, if any.
+type LeftOut = (String, Option<(u32, u32, u64)>);
 
 #[derive(Default)]
 struct Summary {
@@ -51,15 +70,53 @@ struct Summary {
     allowed: u64,
     not_watched: u64,
     not_unix: u64,
+    outside_window: u64,
+    by_rule_key: u64,
+    by_path: u64,
+    /// Journal entries of other transports than audit.
+    other_transport: u64,
+    /// ausearch's own separator lines around raw records.
+    separators: u64,
+    /// Inputs that cannot be scanned as they are, with the hint said about each.
+    not_logs: Vec<String>,
+    /// Connects to a known runtime socket's name that matched nothing, by name
+    /// and the identity the record gives (none when it gives none).
+    left_out: BTreeMap<LeftOut, u64>,
+    left_out_more: u64,
     unreadable: Vec<String>,
 }
 
+/// What every connect is judged against.
+struct Judge<'a> {
+    watched: &'a [WatchedSocket],
+    targets: &'a [Target],
+    allow: &'a [AllowRule],
+    /// [since, until) in milliseconds, as the stamp.
+    window: (u64, u64),
+    summary: bool,
+}
+
 pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
+    if let (Some(since), Some(until)) = (args.since, args.until) {
+        if since >= until {
+            // An empty window would report nothing and look like a clean log.
+            eprintln!("sockwatch scan: --since must be before --until: the window is empty");
+            return Ok(ExitCode::from(2));
+        }
+    }
     let (watched, targets) = sockets(args, cfg)?;
+    let judge = Judge {
+        watched: &watched,
+        targets: &targets,
+        allow: &cfg.allow,
+        window: (args.since.unwrap_or(0), args.until.unwrap_or(u64::MAX)),
+        summary: args.summary,
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut scanner = Scanner::new(OPEN_EVENTS);
     let mut sum = Summary::default();
+    let mut tally = Tally::default();
     let mut closed: Vec<Candidate> = Vec::new();
     let started = Instant::now();
     let inputs: Vec<PathBuf> =
@@ -80,22 +137,24 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
         sum.inputs += 1;
         let mut line_no = 0u64;
         let mut write_err: Option<io::Error> = None;
-        let read = for_each_line(reader, |line| {
+        let (kind, read) = read_input(reader, &mut |line| {
             line_no += 1;
             match line {
                 Line::Text(text) => match logline::parse(text) {
                     Ok(Some(r)) => scanner.push(&r, &mut closed),
                     Ok(None) => {}
+                    // Checked only once a line failed: no cost on a plain log.
+                    Err(_) if sniff::is_ausearch_separator(text) => sum.separators += 1,
                     Err(e) => sum.malformed(&name, line_no, &e.to_string()),
                 },
                 Line::TooLong => {
                     sum.malformed(&name, line_no, &format!("longer than {MAX_LINE} bytes"))
                 }
+                Line::Bad(why) => sum.malformed(&name, line_no, &why),
+                Line::OtherTransport => sum.other_transport += 1,
             }
             if !closed.is_empty() && write_err.is_none() {
-                if let Err(e) =
-                    report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out)
-                {
+                if let Err(e) = report(&mut closed, &judge, &mut sum, &mut tally, &mut out) {
                     write_err = Some(e);
                 }
             }
@@ -104,6 +163,10 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
         if let Some(e) = write_err {
             return Err(Error::msg(format!("cannot write findings to stdout: {e}")));
         }
+        if let Some(hint) = sniff::hint(kind.format) {
+            let gz = if kind.gzip { " (inside gzip)" } else { "" };
+            sum.not_logs.push(format!("{name}: {hint}{gz}"));
+        }
         sum.lines += line_no;
         match read {
             Ok(n) => sum.bytes += n,
@@ -111,12 +174,38 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
         }
     }
     scanner.finish(&mut closed);
-    report(&mut closed, &watched, &targets, &cfg.allow, &mut sum, &mut out)
+    report(&mut closed, &judge, &mut sum, &mut tally, &mut out)
         .context("cannot write findings to stdout")?;
+    if args.summary {
+        out.write_all(tally.render().as_bytes()).context("cannot write the summary to stdout")?;
+    }
     out.flush().context("cannot write findings to stdout")?;
     drop(out);
     summarize(&sum, &scanner, started.elapsed().as_secs_f64());
-    Ok(if sum.unreadable.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let status = status(&sum, scanner.stats.records);
+    if status == NO_RECORDS {
+        eprintln!(
+            "sockwatch scan: no audit record in the input: it is not an audit log (auditd's log, the kernel's audit lines, or journald's _TRANSPORT=audit entries)"
+        );
+    }
+    Ok(ExitCode::from(status))
+}
+
+/// The exit status: an incomplete scan first, whatever it found; then findings
+/// or none; and apart from "none", input that held no audit record at all
+/// although it held something (an empty input is just a log without findings).
+fn status(sum: &Summary, records: u64) -> u8 {
+    if !sum.unreadable.is_empty() {
+        UNREADABLE
+    } else if sum.findings > 0 {
+        FOUND
+    } else if records == 0
+        && (sum.malformed > 0 || !sum.not_logs.is_empty() || sum.other_transport > 0)
+    {
+        NO_RECORDS
+    } else {
+        NONE_FOUND
+    }
 }
 
 impl Summary {
@@ -126,18 +215,34 @@ impl Summary {
             self.examples.push(format!("{name}:{line}: {why}"));
         }
     }
+
+    fn left_out(&mut self, ev: &ConnectEvent) {
+        let Some(name) = connect_name(ev).and_then(|n| known_runtime_socket(&n)) else { return };
+        let id = ev.paths.iter().find_map(|p| {
+            let (major, minor) = p.dev?;
+            Some((major, minor, p.inode?))
+        });
+        let key = (name, id);
+        if let Some(n) = self.left_out.get_mut(&key) {
+            *n += 1;
+        } else if self.left_out.len() < NAMED_LEFT_OUT {
+            self.left_out.insert(key, 1);
+        } else {
+            self.left_out_more += 1;
+        }
+    }
 }
 
 /// The watched sockets, and what the name fallback compares with.
 fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Target>), Error> {
     let mut watched = Vec::new();
     let mut targets = Vec::new();
-    for spec in &args.socket_inodes {
-        let (id, name) = parse_socket_inode(spec).ok_or_else(|| {
-            Error::msg(format!("--socket-inode {spec:?}: expected MAJ:MIN:INODE as a PATH record writes dev and inode (fe:00:9805826), optionally =/absolute/path"))
-        })?;
-        watched.push(WatchedSocket::new(name.clone().unwrap_or_else(|| spec.clone()), Some(id)));
-        targets.push(Target { id: Some(id), names: name.map(|n| aliases(&n)).unwrap_or_default() });
+    for SocketIdentity { id, name, spec } in &args.socket_inodes {
+        watched.push(WatchedSocket::new(name.clone().unwrap_or_else(|| spec.clone()), Some(*id)));
+        targets.push(Target {
+            id: Some(*id),
+            names: name.as_deref().map(aliases).unwrap_or_default(),
+        });
     }
     // The local sockets: those named, or (when no identity was given either) the
     // configured ones, or every known runtime socket that exists here.
@@ -205,20 +310,23 @@ fn aliases(path: &str) -> Vec<Vec<u8>> {
     v
 }
 
-/// Judges the closed candidate events and writes a finding for each connect to a
-/// watched socket.
+/// Judges the closed candidate events and writes a finding (or, with
+/// `--summary`, counts one) for each connect to a watched socket.
 fn report(
     closed: &mut Vec<Candidate>,
-    watched: &[WatchedSocket],
-    targets: &[Target],
-    allow: &[AllowRule],
+    judge: &Judge<'_>,
     sum: &mut Summary,
+    tally: &mut Tally,
     out: &mut impl Write,
 ) -> io::Result<()> {
     for Candidate { node, event } in closed.drain(..) {
         let Some(ev) = connect::extract(&event) else { continue };
+        let at = ev.stamp.sec.saturating_mul(1000).saturating_add(u64::from(ev.stamp.msec));
+        if at < judge.window.0 || at >= judge.window.1 {
+            sum.outside_window += 1;
+            continue;
+        }
         sum.connects += 1;
-        let resolved = by_name(&ev, targets);
         // A past event has no live /proc: the container is unknown, and the
         // finding is stamped with the event's own time and host.
         let look = |_: &_| Process {
@@ -226,28 +334,67 @@ fn report(
         };
         let host = node.as_deref().map(String::from_utf8_lossy);
         let now = time::format_millis(ev.stamp.sec, ev.stamp.msec);
-        match detect::detect(&ev, watched, resolved, look, now, host.as_deref()) {
-            Ok(Detection { finding: f, .. }) => {
+        let hit =
+            match_offline(&ev, judge.watched, judge.targets, crate::core::rules::KEY.as_bytes());
+        let resolved = by_name(&ev, judge.targets);
+        let detected = match &hit {
+            // By the inode (or, for an event without one, by the name resolved
+            // to a target's identity): the finding `run` would have written.
+            Ok(h) if h.by == MatchedBy::Inode || resolved.is_some() => {
+                detect::detect(&ev, judge.watched, resolved, look, now, host.as_deref())
+            }
+            // By the rule key or the name: the socket as it was then, under the
+            // watched name (or, for a key alone, the name connected to).
+            Ok(h) => {
+                let path = match h.target {
+                    Some(t) => judge.watched[t].path.clone(),
+                    None => connect_name(&ev)
+                        .map(|n| String::from_utf8_lossy(&n).into_owned())
+                        .unwrap_or_default(),
+                };
+                let then = [WatchedSocket::new(path, Some(h.file))];
+                detect::detect(&ev, &then, Some(h.file), look, now, host.as_deref())
+            }
+            Err(skip) => Err(*skip),
+        };
+        match detected {
+            Ok(Detection { finding: mut f, .. }) => {
                 // The configuration's allowlist applies as in `run`; offline only
                 // entries on `exe` alone can match, the container being unknown.
-                if allowed(allow, &f) {
+                if allowed(judge.allow, &f) {
                     sum.allowed += 1;
+                    continue;
+                }
+                let by = hit.as_ref().map(|h| h.by);
+                match by {
+                    Ok(MatchedBy::RuleKey) => sum.by_rule_key += 1,
+                    Ok(MatchedBy::Path) => sum.by_path += 1,
+                    _ => {}
+                }
+                if let Ok(by @ (MatchedBy::RuleKey | MatchedBy::Path)) = by {
+                    f.details = Some(serde_json::json!({ "matched_by": by.as_str() }));
+                }
+                sum.findings += 1;
+                if judge.summary {
+                    tally.add(&f);
                     continue;
                 }
                 let mut line = Vec::with_capacity(1024);
                 f.write_json(&mut line);
                 line.push(b'\n');
                 out.write_all(&line)?;
-                sum.findings += 1;
             }
             Err(Skip::NotUnixPath) => sum.not_unix += 1,
-            Err(_) => sum.not_watched += 1,
+            Err(_) => {
+                sum.not_watched += 1;
+                sum.left_out(&ev);
+            }
         }
     }
     Ok(())
 }
 
-fn summarize(sum: &Summary, scanner: &Scanner, secs: f64) {
+fn summarize(sum: &Summary, scanner: &crate::core::scan::Scanner, secs: f64) {
     let st = scanner.stats;
     let mb = sum.bytes as f64 / 1e6;
     eprintln!(
@@ -261,14 +408,54 @@ fn summarize(sum: &Summary, scanner: &Scanner, secs: f64) {
         sum.findings,
         if secs > 0.0 { mb / secs } else { 0.0 }
     );
+    if sum.by_rule_key + sum.by_path > 0 {
+        eprintln!(
+            "sockwatch scan: findings matched not by the socket's inode now: {} by sockwatch's rule key (a watched socket then), {} by name only (details.matched_by)",
+            sum.by_rule_key, sum.by_path
+        );
+    }
     eprintln!(
         "sockwatch scan: connects not to a watched socket: {} (another file), {} (not a filesystem AF_UNIX address)",
         sum.not_watched, sum.not_unix
     );
+    for ((name, id), n) in &sum.left_out {
+        match id {
+            Some(id) => {
+                let id = format!("{:02x}:{:02x}:{}", id.0, id.1, id.2);
+                eprintln!(
+                    "sockwatch scan: connects to {name} with another identity ({id}, {n} connects): not reported; pass --socket-inode {id} to include"
+                );
+            }
+            None => eprintln!(
+                "sockwatch scan: connects to {name} with no identity in the record ({n} connects): not reported; pass --socket-inode MAJ:MIN:INODE={name} to include"
+            ),
+        }
+    }
+    if sum.left_out_more > 0 {
+        eprintln!(
+            "sockwatch scan: ... and {} more connects to known runtime sockets with other identities",
+            sum.left_out_more
+        );
+    }
+    if sum.outside_window > 0 {
+        eprintln!(
+            "sockwatch scan: {} connect(s) outside the --since/--until window, not reported",
+            sum.outside_window
+        );
+    }
     if sum.allowed > 0 {
         eprintln!(
             "sockwatch scan: {} connect(s) allowed by the configuration's allowlist, not reported",
             sum.allowed
+        );
+    }
+    for n in &sum.not_logs {
+        eprintln!("sockwatch scan: not scanned: {n}");
+    }
+    if sum.other_transport > 0 {
+        eprintln!(
+            "sockwatch scan: {} journal entries of other transports than audit skipped (only _TRANSPORT=audit entries are audit records)",
+            sum.other_transport
         );
     }
     if sum.malformed > 0 {
@@ -297,106 +484,9 @@ fn summarize(sum: &Summary, scanner: &Scanner, secs: f64) {
     }
 }
 
-enum Line<'a> {
-    Text(&'a [u8]),
-    /// A line past MAX_LINE, skipped up to its newline.
-    TooLong,
-}
-
-/// Calls `f` with each line of `r` (without its newline) until `f` says stop;
-/// returns the bytes read. A final line without a newline counts too.
-fn for_each_line(mut r: impl Read, mut f: impl FnMut(Line<'_>) -> bool) -> io::Result<u64> {
-    let mut buf = vec![0u8; 4 << 20];
-    let (mut end, mut total, mut skipping) = (0usize, 0u64, false);
-    loop {
-        let n = match r.read(&mut buf[end..]) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        total += n as u64;
-        let scan_from = end;
-        end += n;
-        let mut start = 0;
-        for nl in memchr_iter(b'\n', &buf[scan_from..end]).map(|i| i + scan_from) {
-            let keep_going = if skipping {
-                skipping = false;
-                true
-            } else if nl - start > MAX_LINE {
-                f(Line::TooLong)
-            } else {
-                f(Line::Text(&buf[start..nl]))
-            };
-            start = nl + 1;
-            if !keep_going {
-                return Ok(total);
-            }
-        }
-        if skipping {
-            end = 0;
-            continue;
-        }
-        buf.copy_within(start..end, 0);
-        end -= start;
-        if end >= MAX_LINE {
-            // No newline within MAX_LINE bytes: not a record. Report it once and
-            // drop everything up to the next newline.
-            if !f(Line::TooLong) {
-                return Ok(total);
-            }
-            skipping = true;
-            end = 0;
-        }
-    }
-    if end > 0 && !skipping {
-        f(Line::Text(&buf[..end]));
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(input: &[u8], chunk: usize) -> Vec<String> {
-        struct Chunky<'a>(&'a [u8], usize);
-        impl Read for Chunky<'_> {
-            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(self.1).min(b.len());
-                b[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
-        let mut got = Vec::new();
-        let n = for_each_line(Chunky(input, chunk), |l| {
-            got.push(match l {
-                Line::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                Line::TooLong => "<too long>".into(),
-            });
-            true
-        })
-        .unwrap();
-        assert_eq!(n, input.len() as u64);
-        got
-    }
-
-    #[test]
-    fn lines_across_read_boundaries_and_a_last_line_without_newline() {
-        for chunk in [1, 3, 7, 4096] {
-            assert_eq!(lines(b"ab\ncd\n\nef", chunk), ["ab", "cd", "", "ef"], "chunk {chunk}");
-        }
-    }
-
-    #[test]
-    fn an_endless_line_is_reported_once_and_skipped() {
-        let mut input = vec![b'x'; MAX_LINE * 2 + 10];
-        input.extend_from_slice(b"\nnext\n");
-        assert_eq!(lines(&input, 1 << 16), ["<too long>", "next"]);
-        // However it arrives: in one read too.
-        assert_eq!(lines(&input, 8 << 20), ["<too long>", "next"]);
-    }
 
     #[test]
     fn aliases_through_var_run() {

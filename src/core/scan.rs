@@ -253,22 +253,214 @@ pub struct Target {
     pub names: Vec<Vec<u8>>,
 }
 
-/// `MAJ:MIN:INODE` as the PATH record writes dev (hex) and inode (decimal), for
-/// example `fe:00:9805826`; optionally `=PATH` for the name fallback.
-pub fn parse_socket_inode(s: &str) -> Option<(FileId, Option<String>)> {
+/// A socket named by its identity on the command line (`--socket-inode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketIdentity {
+    pub id: FileId,
+    /// `=PATH`: the name it is matched by besides its identity.
+    pub name: Option<String>,
+    /// As given, for messages.
+    pub spec: String,
+}
+
+/// What `--socket-inode` accepts, for its error messages.
+pub const SOCKET_INODE_FORMS: &str = "expected MAJ:MIN:INODE[=/absolute/path]: dev in hex as a PATH record writes it \
+(fe:00:9805826) or in decimal as `stat -c %Hd:%Ld:%i` prints it (254:0:9805826); a dev whose parts are all \
+two or more decimal digits without a leading zero (10:10) could be either: write hex:10:10:INODE or dec:10:10:INODE";
+
+/// `--socket-inode`: `MAJ:MIN:INODE[=PATH]`, the inode in decimal and the dev in
+/// either base, told apart by how each tool writes it. The PATH record writes
+/// each part of dev as at least two hex digits (`%02x`), so a hex letter or a
+/// leading zero means hex; `stat` writes decimal without padding, so a part of
+/// one digit means decimal (a single digit is the same number in both). What is
+/// left (`10:10`, `253:11`) is refused without a `hex:` or `dec:` prefix rather
+/// than guessed: a wrong guess would silently match nothing.
+pub fn parse_socket_inode(s: &str) -> Result<SocketIdentity, String> {
+    let bad = |why: &str| Err(format!("{s:?}: {why}; {SOCKET_INODE_FORMS}"));
     let (spec, name) = match s.split_once('=') {
         Some((spec, name)) if name.starts_with('/') => (spec, Some(name.to_string())),
-        Some(_) => return None,
+        Some(_) => return bad("the name after = must be an absolute path"),
         None => (s, None),
     };
-    let mut parts = spec.split(':');
-    let major = u32::from_str_radix(parts.next()?, 16).ok()?;
-    let minor = u32::from_str_radix(parts.next()?, 16).ok()?;
-    let inode = parts.next()?.parse().ok()?;
-    if parts.next().is_some() {
-        return None;
+    let (forced, spec) = if let Some(r) = spec.strip_prefix("hex:") {
+        (Some(16), r)
+    } else if let Some(r) = spec.strip_prefix("dec:") {
+        (Some(10), r)
+    } else {
+        (None, spec)
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [major, minor, inode] = parts[..] else { return bad("not three parts") };
+    let dev = [major, minor];
+    if dev.iter().any(|p| p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return bad("dev is not two hex or decimal numbers");
     }
-    Some((FileId { major, minor, inode }, name))
+    let hex_sign = dev
+        .iter()
+        .any(|p| p.bytes().any(|b| b.is_ascii_alphabetic()) || (p.len() > 1 && p.starts_with('0')));
+    let dec_sign = dev.iter().any(|p| p.len() == 1);
+    let radix = match (forced, hex_sign, dec_sign) {
+        (Some(r), _, _) => r,
+        (None, true, _) => 16,
+        (None, false, true) => 10,
+        // Every part a single digit is the same either way; otherwise ambiguous.
+        (None, false, false) => return bad("dev is ambiguous"),
+    };
+    let num = |p: &str| u32::from_str_radix(p, radix).ok();
+    let (Some(major), Some(minor)) = (num(major), num(minor)) else {
+        return bad("dev is not a number in that base");
+    };
+    let Some(inode) = inode.parse().ok().filter(|_| inode.bytes().all(|b| b.is_ascii_digit()))
+    else {
+        return bad("the inode is not a decimal number");
+    };
+    Ok(SocketIdentity { id: FileId { major, minor, inode }, name, spec: s.to_string() })
+}
+
+/// How a scanned connect was tied to a watched socket. Only `Inode` proves it
+/// was the socket watched now; the others hold across a restart of the runtime
+/// or a reboot, when the socket got a new inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// The (dev, inode) the kernel resolved is the watched socket's.
+    Inode,
+    /// The SYSCALL record carries sockwatch's rule key: the kernel matched one of
+    /// sockwatch's path rules, so the file was a watched socket at that time.
+    RuleKey,
+    /// Only the name matched: the host's socket then, or a file of the same name
+    /// in the process's own mount namespace (a container's own dockerd, as in
+    /// docker-in-docker).
+    Path,
+}
+
+impl MatchedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchedBy::Inode => "inode",
+            MatchedBy::RuleKey => "rule_key",
+            MatchedBy::Path => "path",
+        }
+    }
+}
+
+/// A connect to a watched socket found offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineHit {
+    /// Index into the targets (and the watched sockets, in the same order);
+    /// `None` for a rule-key match whose name is none of theirs: the socket is
+    /// then named by the name the process used.
+    pub target: Option<usize>,
+    /// The file the event names (its PATH record), else the target's identity.
+    pub file: FileId,
+    pub by: MatchedBy,
+}
+
+/// Which watched socket an offline connect reached, and how that is known: by
+/// the current (dev, inode) first (with the name fallback for an event without
+/// one), then by sockwatch's rule key, then by name. `key` is the rule key.
+pub fn match_offline(
+    ev: &ConnectEvent,
+    watched: &[super::detect::WatchedSocket],
+    targets: &[Target],
+    key: &[u8],
+) -> Result<OfflineHit, super::detect::Skip> {
+    use super::detect::{Skip, target};
+    let resolved = by_name(ev, targets);
+    match target(ev, watched, resolved) {
+        Ok(hit) => {
+            let by = if resolved.is_some() { MatchedBy::Path } else { MatchedBy::Inode };
+            return Ok(OfflineHit { target: Some(hit.watched), file: hit.file, by });
+        }
+        Err(Skip::NotWatched) => {}
+        Err(other) => return Err(other),
+    }
+    let own = ev.paths.iter().find_map(|p| {
+        let (major, minor) = p.dev?;
+        Some(FileId { major, minor, inode: p.inode? })
+    });
+    let named = connect_name(ev).and_then(|n| name_target(&n, targets));
+    let file = |t: Option<usize>| {
+        own.or_else(|| t.and_then(|t| targets[t].id)).unwrap_or(FileId {
+            major: 0,
+            minor: 0,
+            inode: 0,
+        })
+    };
+    if by_rule_key(ev, key) {
+        return Ok(OfflineHit { target: named, file: file(named), by: MatchedBy::RuleKey });
+    }
+    match named {
+        Some(t) => Ok(OfflineHit { target: Some(t), file: file(Some(t)), by: MatchedBy::Path }),
+        None => Err(Skip::NotWatched),
+    }
+}
+
+/// Whether the kernel matched this connect by sockwatch's rule: the key is on
+/// the SYSCALL record (several keys are joined by \x01). Not for io_uring:
+/// sockwatch's io_uring rule names no path, so its key is on every AF_UNIX
+/// connect made that way.
+pub fn by_rule_key(ev: &ConnectEvent, key: &[u8]) -> bool {
+    ev.via != super::connect::Via::IoUring
+        && ev.key.as_deref().is_some_and(|k| k.split(|&b| b == 1).any(|k| k == key))
+}
+
+/// The index of the target one of whose names is `name` (absolute, normalised).
+fn name_target(name: &[u8], targets: &[Target]) -> Option<usize> {
+    targets.iter().position(|t| t.names.iter().any(|n| same_file_name(n, name)))
+}
+
+/// Whether two absolute names are the same, with /var/run and /run one
+/// directory (the symlink every current distribution has).
+pub fn same_file_name(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (normalize(a), normalize(b));
+    let run = |p: &[u8]| -> Vec<u8> {
+        match p.strip_prefix(b"/var/run/") {
+            Some(rest) => [&b"/run/"[..], rest].concat(),
+            None => p.to_vec(),
+        }
+    };
+    run(&a) == run(&b)
+}
+
+/// The name the process connected to, absolute and normalised: sun_path, else
+/// the PATH record's name (io_uring batches), made absolute with the CWD record.
+/// `None` when the name is relative and there is no CWD record.
+pub fn connect_name(ev: &ConnectEvent) -> Option<Vec<u8>> {
+    let named = match &ev.addr {
+        Some(SockAddr::Unix(p)) => p.clone(),
+        Some(_) => return None,
+        None => ev.paths.iter().find_map(|p| p.name.clone())?,
+    };
+    absolute(named, ev.cwd.as_deref())
+}
+
+fn absolute(named: Vec<u8>, cwd: Option<&[u8]>) -> Option<Vec<u8>> {
+    let p = if named.starts_with(b"/") {
+        named
+    } else {
+        let mut p = cwd?.to_vec();
+        if !p.ends_with(b"/") {
+            p.push(b'/');
+        }
+        p.extend_from_slice(&named);
+        p
+    };
+    Some(normalize(&p))
+}
+
+/// A known runtime socket's path (`core::runtimes`, rootless ones included) that
+/// `name` (absolute, normalised) is, through /var/run too.
+pub fn known_runtime_socket(name: &[u8]) -> Option<String> {
+    let name = std::str::from_utf8(name).ok()?;
+    let name = match name.strip_prefix("/var/run/") {
+        Some(rest) => format!("/run/{rest}"),
+        None => name.to_string(),
+    };
+    let fixed = super::runtimes::KNOWN.iter().any(|k| k.path == name);
+    let rootless = super::runtimes::user_of(&name)
+        .is_some_and(|uid| super::runtimes::rootless(uid).contains(&name));
+    (fixed || rootless).then_some(name)
 }
 
 /// The fallback: the name the process used (the PATH record's, else sun_path),
@@ -282,17 +474,7 @@ pub fn by_name(ev: &ConnectEvent, targets: &[Target]) -> Option<FileId> {
         Some(SockAddr::Unix(p)) => Some(p.clone()),
         _ => None,
     })?;
-    let absolute = if named.starts_with(b"/") {
-        named
-    } else {
-        let mut p = ev.cwd.clone()?;
-        if !p.ends_with(b"/") {
-            p.push(b'/');
-        }
-        p.extend_from_slice(&named);
-        p
-    };
-    let normal = normalize(&absolute);
+    let normal = absolute(named, ev.cwd.as_deref())?;
     targets.iter().find(|t| t.names.iter().any(|n| normalize(n) == normal)).and_then(|t| t.id)
 }
 
@@ -453,16 +635,131 @@ type=PATH msg=audit(1.000:3): item=0 name=\"/run/docker.sock\" inode=77 dev=fe:0
 
     #[test]
     fn socket_inode_specs() {
-        assert_eq!(
-            parse_socket_inode("fe:00:9805826"),
-            Some((FileId { major: 0xfe, minor: 0, inode: 9805826 }, None))
-        );
-        assert_eq!(
-            parse_socket_inode("8:1:5=/run/docker.sock"),
-            Some((FileId { major: 8, minor: 1, inode: 5 }, Some("/run/docker.sock".into())))
-        );
-        for bad in ["fe:00", "fe:00:x", "zz:00:1", "fe:00:1:2", "fe:00:1=relative"] {
-            assert_eq!(parse_socket_inode(bad), None, "{bad}");
+        let id = |major, minor, inode| FileId { major, minor, inode };
+        for (spec, want) in [
+            // As a PATH record writes dev: hex, two digits a part.
+            ("fe:00:9805826", id(0xfe, 0, 9805826)),
+            ("08:01:5", id(8, 1, 5)),
+            ("00:1a:7", id(0, 0x1a, 7)),
+            // As stat -c %Hd:%Ld:%i prints it: decimal, no padding.
+            ("254:0:9805826", id(254, 0, 9805826)),
+            ("8:16:5", id(8, 16, 5)),
+            ("0:26:5", id(0, 26, 5)),
+            // Single digits are the same number either way.
+            ("8:1:5", id(8, 1, 5)),
+            // The prefixes decide what the digits cannot.
+            ("hex:10:10:5", id(16, 16, 5)),
+            ("dec:10:10:5", id(10, 10, 5)),
+            ("dec:254:0:5", id(254, 0, 5)),
+        ] {
+            assert_eq!(parse_socket_inode(spec).map(|s| s.id), Ok(want), "{spec}");
+        }
+        let named = parse_socket_inode("8:1:5=/run/docker.sock").unwrap();
+        assert_eq!(named.name.as_deref(), Some("/run/docker.sock"));
+        assert_eq!(named.spec, "8:1:5=/run/docker.sock");
+        for bad in [
+            "fe:00",
+            "fe:00:x",
+            "zz:00:1",
+            "fe:00:1:2",
+            "fe:00:1=relative",
+            "10:10:5",
+            "253:11:5",
+            "dec:fe:00:5",
+            "fe:00:-1",
+            "fe:00:+1",
+            ":00:1",
+            "docker.sock",
+        ] {
+            let err = parse_socket_inode(bad).unwrap_err();
+            assert!(err.contains("MAJ:MIN:INODE"), "{bad}: {err}");
+        }
+    }
+
+    fn watched_and_targets(inode: u64) -> (Vec<super::super::detect::WatchedSocket>, Vec<Target>) {
+        let id = FileId { major: 0xfe, minor: 0, inode };
+        (
+            vec![super::super::detect::WatchedSocket::new("/run/docker.sock".into(), Some(id))],
+            vec![Target {
+                id: Some(id),
+                names: vec![b"/run/docker.sock".to_vec(), b"/var/run/docker.sock".to_vec()],
+            }],
+        )
+    }
+
+    #[test]
+    fn offline_matching_by_inode_rule_key_and_name() {
+        use super::super::detect::Skip;
+        let other_name = |t: &str| {
+            t.replace("01002F72756E2F646F636B65722E736F636B00", "01002F746D702F782E736F636B00")
+                .replace("/run/docker.sock", "/tmp/x.sock")
+        };
+        let no_key = |t: &str| t.replace(" key=\"sockwatch\"", " key=(null)");
+        let relative_var_run = |t: &str| {
+            // sun_path "docker.sock" from cwd /var/run.
+            t.replace("01002F72756E2F646F636B65722E736F636B00", "0100646F636B65722E736F636B00")
+                .replace("cwd=\"/\"", "cwd=\"/var/run\"")
+                .replace("name=\"/run/docker.sock\"", "name=\"docker.sock\"")
+        };
+        let uring = |t: &str| {
+            t.replace("syscall=42", "syscall=426").replace("type=SYSCALL", "type=URINGOP msg=audit(1.000:10): uring_op=16 success=yes exit=0 key=\"sockwatch\"\ntype=SYSCALL")
+        };
+        let key = b"sockwatch";
+        // (log, the watched socket's inode now, the verdict)
+        type Verdict = Result<(Option<usize>, u64, MatchedBy), Skip>;
+        let cases: Vec<(String, u64, Verdict)> = vec![
+            (CONNECT.into(), 77, Ok((Some(0), 77, MatchedBy::Inode))),
+            // Re-created since: the kernel's rule key says it was watched then.
+            (CONNECT.into(), 78, Ok((Some(0), 77, MatchedBy::RuleKey))),
+            // Without the key, the name still matches.
+            (no_key(CONNECT), 78, Ok((Some(0), 77, MatchedBy::Path))),
+            (relative_var_run(&no_key(CONNECT)), 78, Ok((Some(0), 77, MatchedBy::Path))),
+            // Several keys on one rule: hex, split by \x01 (sockwatch, foo).
+            (
+                CONNECT.replace("key=\"sockwatch\"", "key=736F636B776174636801666F6F"),
+                78,
+                Ok((Some(0), 77, MatchedBy::RuleKey)),
+            ),
+            (
+                CONNECT.replace("key=\"sockwatch\"", "key=\"sockwatch2\""),
+                78,
+                Ok((Some(0), 77, MatchedBy::Path)),
+            ),
+            // The key alone, another name: still a watched socket then.
+            (other_name(CONNECT), 78, Ok((None, 77, MatchedBy::RuleKey))),
+            (other_name(&no_key(CONNECT)), 78, Err(Skip::NotWatched)),
+            // io_uring's rule has no path: its key proves nothing.
+            (other_name(&uring(CONNECT)), 78, Err(Skip::NotWatched)),
+            (uring(CONNECT), 78, Ok((Some(0), 77, MatchedBy::Path))),
+        ];
+        for (i, (text, now, want)) in cases.into_iter().enumerate() {
+            let (w, t) = watched_and_targets(now);
+            let ev = extract(&scan(&text, 16).0[0]).unwrap();
+            let got = match_offline(&ev, &w, &t, key).map(|h| (h.target, h.file.inode, h.by));
+            assert_eq!(got, want, "case {i}: {text}");
+        }
+    }
+
+    #[test]
+    fn names_through_var_run_and_known_runtime_sockets() {
+        for (a, b, same) in [
+            ("/run/docker.sock", "/var/run/docker.sock", true),
+            ("/var/run/docker.sock", "/run/./x/../docker.sock", true),
+            ("/run/docker.sock", "/run/docker.sock2", false),
+            ("/var/docker.sock", "/docker.sock", false),
+        ] {
+            assert_eq!(same_file_name(a.as_bytes(), b.as_bytes()), same, "{a} {b}");
+        }
+        for (name, want) in [
+            ("/run/docker.sock", Some("/run/docker.sock")),
+            ("/var/run/docker.sock", Some("/run/docker.sock")),
+            ("/run/user/1000/docker.sock", Some("/run/user/1000/docker.sock")),
+            ("/run/user/1000/podman/podman.sock", Some("/run/user/1000/podman/podman.sock")),
+            ("/run/user/x/docker.sock", None),
+            ("/tmp/docker.sock", None),
+            ("/run/containerd/containerd.sock", Some("/run/containerd/containerd.sock")),
+        ] {
+            assert_eq!(known_runtime_socket(name.as_bytes()).as_deref(), want, "{name}");
         }
     }
 
