@@ -168,16 +168,21 @@ fn escaped(s: &mut String, v: &str, max: usize) {
     let start = s.len();
     let mut buf = [0u8; 4];
     for c in v.chars() {
-        let piece = match c {
-            '\\' => "\\\\".to_string(),
-            c if needs_escape(c) => escape_char(c),
-            c => c.encode_utf8(&mut buf).to_string(),
+        // Only what is escaped allocates: a plain character is copied as is.
+        let escape;
+        let piece: &str = match c {
+            '\\' => "\\\\",
+            c if needs_escape(c) => {
+                escape = escape_char(c);
+                &escape
+            }
+            c => c.encode_utf8(&mut buf),
         };
         if s.len() - start + piece.len() > max {
             s.push_str(CUT);
             return;
         }
-        s.push_str(&piece);
+        s.push_str(piece);
     }
 }
 
