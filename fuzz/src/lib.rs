@@ -4,7 +4,8 @@
 
 use sockwatch::core::finding::Finding;
 use sockwatch::core::record::decode_hex;
-use sockwatch::io::output::{journald, syslog, text};
+use sockwatch::core::message;
+use sockwatch::io::output::{journald, syslog};
 
 /// The fuzzer's bytes, read front to back. Past the end every read gives zeros
 /// or nothing, so a target never has to check for the end itself.
@@ -120,14 +121,17 @@ fn check_hex(name: &str, text: &str, hex: &str) {
 }
 
 /// Every output's rendering of a finding whose JSON line is `line`: the
-/// summary is one line without control characters; syslog messages (RFC 5424
+/// summary (the finding's `message`, made from what it holds) is one line
+/// without control characters, at most `message::MAX` bytes; syslog messages (RFC 5424
 /// and 3164) fit MAX_MESSAGE and nothing in them can end the record (no C0
 /// control character); RFC 5424's, all escaped, has no control character at
 /// all, and its structured data is well-formed (RFC 3164's carries the JSON
 /// line, escaped the same way); the journal entry decodes back to its fields.
 pub fn check_outputs(f: &Finding, line: &str) {
-    let summary = text::summary(f);
+    let summary = &f.message;
+    assert_eq!(*summary, message::summary(f), "the message is the finding's summary");
     assert!(!summary.chars().any(char::is_control), "control character in summary: {summary:?}");
+    assert!(summary.len() <= message::MAX, "summary of {} bytes", summary.len());
     let with_newline = format!("{line}\n");
     let rfc5424 = syslog::rfc5424(f, 16, "fuzz-host");
     for (format, msg) in [

@@ -2,6 +2,13 @@
 //! Traefik container that is meant to reach the socket). A rule matches when every
 //! field it gives matches; a finding is allowed when any rule matches. Allowed
 //! findings are counted, not emitted.
+//!
+//! A finding about a host process (SW-1001 or SW-1002 by a process on the host)
+//! carries the container marker `host`, which is no container: an entry that
+//! names anything of a container (image, name, label, container_id, image_id)
+//! never matches it, so `name = "*"` does not allow what the host does, and an
+//! entry meant for a container named `host` does not either. An entry with
+//! `exe` alone matches the host's program of that path (and a container's).
 
 use super::finding::Finding;
 
@@ -37,8 +44,20 @@ impl AllowRule {
         self.image_id.is_none() && self.container_id.is_none()
     }
 
+    /// Whether the entry says anything about a container.
+    fn names_a_container(&self) -> bool {
+        self.image.is_some()
+            || self.name.is_some()
+            || self.label.is_some()
+            || self.container_id.is_some()
+            || self.image_id.is_some()
+    }
+
     pub fn matches(&self, f: &Finding) -> bool {
         let c = &f.container;
+        if c.is_host() && self.names_a_container() {
+            return false;
+        }
         let glob = |g: &Option<Glob>, v: &Option<String>| {
             g.as_ref().is_none_or(|g| v.as_deref().is_some_and(|v| g.matches(v)))
         };
@@ -252,6 +271,30 @@ mod tests {
             "a glob needs a value to match"
         );
         assert!(rule(None, None, None, None, None).is_empty());
+    }
+
+    /// The host marker is matched by no entry about containers; `exe` alone
+    /// matches the host's program, and a container named "host" is a container.
+    #[test]
+    fn the_host_marker_is_no_container() {
+        let mut host = finding("x", "x", &[], "/usr/bin/chmod", "x");
+        host.container = super::super::finding::container_info(&super::super::origin::Origin::Host);
+        let by_name =
+            |p: &str| AllowRule { name: Some(Glob::new(p).unwrap()), ..AllowRule::default() };
+        let by_exe = AllowRule { exe: Some("/usr/bin/chmod".into()), ..AllowRule::default() };
+        #[rustfmt::skip]
+        let rows: Vec<(&str, AllowRule, bool)> = vec![
+            ("name *", by_name("*"), false),
+            ("name host", by_name("host"), false),
+            ("name h*, exe", AllowRule { exe: by_exe.exe.clone(), ..by_name("h*") }, false),
+            ("image *", AllowRule { image: Some(Glob::new("*").unwrap()), ..AllowRule::default() }, false),
+            ("exe alone", by_exe.clone(), true),
+        ];
+        for (name, rule, want) in rows {
+            assert_eq!(rule.matches(&host), want, "{name}");
+        }
+        let container_named_host = finding("host", "x", &[], "/usr/bin/chmod", &"ab".repeat(32));
+        assert!(by_name("host").matches(&container_named_host));
     }
 
     #[test]

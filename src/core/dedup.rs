@@ -68,7 +68,7 @@ impl Dedup {
             Some(w) => {
                 // Closed but not expired yet: its summary is still owed.
                 if let Some(mut owed) = w.latest.take() {
-                    owed.count = w.folded;
+                    owed.set_count(w.folded);
                     out.push(owed);
                 }
                 *w = fresh;
@@ -88,7 +88,7 @@ impl Dedup {
                 return true;
             }
             if let Some(mut f) = w.latest.take() {
-                f.count = w.folded;
+                f.set_count(w.folded);
                 out.push(f);
             }
             false
@@ -99,7 +99,7 @@ impl Dedup {
     pub fn flush(&mut self, out: &mut Vec<Finding>) {
         for (_, w) in self.open.drain() {
             if let Some(mut f) = w.latest {
-                f.count = w.folded;
+                f.set_count(w.folded);
                 out.push(f);
             }
         }

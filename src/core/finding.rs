@@ -1,6 +1,12 @@
 //! The finding: one JSON object per line, whose shape is a stable interface (see
 //! README "Finding format").
 //!
+//! Beside the signature, a finding carries its `priority` as a word and its
+//! `message`, the one-line summary every human-facing output shows
+//! (`core::message`). A process proven to be on the host has the container
+//! marker `host` (id, name and runtime), never the `unknown` of a process whose
+//! origin could not be proven.
+//!
 //! Strings a container controls (comm, exe, cwd, cmdline, the socket path) may hold
 //! any bytes. JSON strings must be Unicode, so such a field holds the text with
 //! invalid bytes replaced, and a sibling `<field>_hex` then carries the exact bytes.
@@ -24,6 +30,12 @@ pub struct Finding {
     pub kind: &'static str,
     pub time: String,
     pub signature: &'static Signature,
+    /// The signature's severity as a word: `info`, `notice`, `warning`,
+    /// `error`, `critical` (`signature::priority`).
+    pub priority: &'static str,
+    /// The summary line (`core::message`), bounded; kept in step with `count`
+    /// by `set_count`.
+    pub message: String,
     pub source: &'static str,
     pub operation: &'static str,
     pub outcome: Outcome,
@@ -37,6 +49,27 @@ pub struct Finding {
     /// What a fanotify finding changed (old and new mode and owner, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+}
+
+impl Finding {
+    /// Makes the summary line from the finding as it now is.
+    pub fn summarize(&mut self) {
+        self.message = super::message::summary(self);
+    }
+
+    /// How many events the finding stands for (a de-duplication summary); the
+    /// summary line says it too.
+    pub fn set_count(&mut self, count: u64) {
+        self.count = count;
+        self.summarize();
+    }
+
+    /// A new finding, its priority and summary made from what it holds.
+    fn made(mut self) -> Finding {
+        self.priority = self.signature.priority().name;
+        self.summarize();
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
@@ -127,6 +160,12 @@ impl Process {
     }
 }
 
+/// The container id, name and runtime of a process proven to be on the host,
+/// as Falco's `container.id` says `host`. No runtime is called that, and an
+/// id is 64 hex digits or an LXC or nspawn container's name, which the
+/// allowlist never confuses with it (`ContainerInfo::is_host`).
+pub const HOST: &str = "host";
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ContainerInfo {
     pub id: Option<String>,
@@ -156,6 +195,14 @@ pub struct ContainerInfo {
     /// events have no live /proc to read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
+}
+
+impl ContainerInfo {
+    /// The host marker: the process was proven to be the host's. Told by the
+    /// runtime, which no container has (a container may be named `host`).
+    pub fn is_host(&self) -> bool {
+        self.runtime == HOST
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -212,6 +259,8 @@ pub fn connect_finding(
         kind: "finding",
         time: extra.now,
         signature: &DOCKER_ABUSE,
+        priority: "",
+        message: String::new(),
         source: "audit",
         operation: "connect",
         outcome: outcome(ev.success, ev.exit),
@@ -239,6 +288,7 @@ pub fn connect_finding(
         count: 1,
         details: None,
     }
+    .made()
 }
 
 /// The process behind a fanotify event, as /proc showed it.
@@ -272,6 +322,8 @@ pub fn file_finding(
         kind: "finding",
         time: now,
         signature,
+        priority: "",
+        message: String::new(),
         source: "fanotify",
         operation,
         outcome: Outcome { success: true, errno: None },
@@ -297,6 +349,7 @@ pub fn file_finding(
         count: 1,
         details: Some(details),
     }
+    .made()
 }
 
 pub fn container_info(origin: &Origin) -> ContainerInfo {
@@ -339,7 +392,12 @@ pub fn container_info(origin: &Origin) -> ContainerInfo {
         Origin::Unknown { namespaces, why } => {
             unknown(namespaces.map(|n| NamespaceIds { mnt: n.mnt, pid: n.pid }), Some(why.note()))
         }
-        Origin::Host => unknown(None, None),
+        Origin::Host => ContainerInfo {
+            id: Some(HOST.into()),
+            runtime: HOST.into(),
+            name: Some(HOST.into()),
+            ..unknown(None, None)
+        },
     }
 }
 
@@ -498,6 +556,11 @@ pub(crate) mod tests {
         assert_eq!(v["signature"]["id"], "TRC-1019");
         assert_eq!(v["signature"]["mitre"]["technique_id"], "T1068");
         assert_eq!(v["signature"]["severity"], 2);
+        assert_eq!(v["priority"], "warning");
+        assert_eq!(
+            v["message"],
+            "Docker socket abuse detected: ev\\x0ail\"x (pid 10) in container web-1 (nginx:1.27) tried to connect (ECONNREFUSED) to /run/docker.sock"
+        );
         assert_eq!(v["source"], "audit");
         assert_eq!(v["operation"], "connect");
         assert_eq!(v["outcome"], serde_json::json!({"success": false, "errno": "ECONNREFUSED"}));
@@ -539,6 +602,35 @@ pub(crate) mod tests {
             v,
             serde_json::json!({"id": null, "runtime": "unknown", "namespaces": {"mnt": 4026532000u64, "pid": 4026532001u64}, "attributed_by": null, "note": why.note()})
         );
+    }
+
+    /// A process proven to be the host's is marked `host`; one whose origin
+    /// is unproven stays `unknown`, and a container named "host" is not the host.
+    #[test]
+    fn the_host_has_its_own_marker() {
+        let host = container_info(&Origin::Host);
+        assert_eq!(
+            serde_json::to_value(&host).unwrap(),
+            serde_json::json!({"id": "host", "runtime": "host", "name": "host", "attributed_by": null})
+        );
+        assert!(host.is_host());
+        let why = crate::core::origin::Unproven::Offline;
+        let unknown = container_info(&Origin::Unknown { namespaces: None, why });
+        assert_eq!((unknown.runtime.as_str(), unknown.id.as_deref()), ("unknown", None));
+        assert!(!unknown.is_host());
+        let mut named_host = sample().container;
+        (named_host.runtime, named_host.name) = ("docker".into(), Some("host".into()));
+        assert!(!named_host.is_host());
+    }
+
+    /// A de-duplication summary's line says how many it stands for.
+    #[test]
+    fn the_count_is_in_the_summary() {
+        let mut f = sample();
+        assert!(!f.message.contains("times"), "{}", f.message);
+        f.set_count(7);
+        assert_eq!(f.count, 7);
+        assert!(f.message.ends_with(" (7 times)"), "{}", f.message);
     }
 
     #[test]

@@ -21,6 +21,10 @@ impl Finding {
             Some(j) => out.extend_from_slice(j.as_bytes()),
             None => serde(out, self.signature),
         }
+        out.extend_from_slice(b",\"priority\":");
+        write_str(out, self.priority);
+        out.extend_from_slice(b",\"message\":");
+        write_str(out, &self.message);
         out.extend_from_slice(b",\"source\":");
         write_str(out, self.source);
         out.extend_from_slice(b",\"operation\":");
@@ -222,9 +226,14 @@ mod tests {
         full.host.hostname = None;
         full.count = 0;
         full.details = Some(serde_json::json!({"old_mode": "0660", "x": [1, null, nasty]}));
+        full.priority = "critical";
+        full.message = nasty.into();
         let mut other_sig = sample();
         other_sig.signature = &SOCKET_REPLACED;
         other_sig.audit = None;
+        other_sig.container =
+            super::super::finding::container_info(&super::super::origin::Origin::Host);
+        other_sig.summarize();
         for f in [&plain, &full, &other_sig] {
             let (mine, serde) = both(f);
             assert_eq!(mine, serde);

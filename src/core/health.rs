@@ -9,6 +9,10 @@ use serde::Serialize;
 
 use super::finding::Host;
 
+/// The journal's MESSAGE_ID of every health event (packaging/sockwatch.catalog
+/// explains it); each signature has its own (`core::signature`).
+pub const MESSAGE_ID: &str = "c5f7e0a2b7f94c1c9a3d1e6b8f2d4a90";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {

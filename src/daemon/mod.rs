@@ -78,4 +78,7 @@ struct Daemon {
     /// /proc, with the host's namespaces as read at start.
     proc: LiveProc,
     stalls: report::Stalls,
+    /// Whether health events are logged on stderr too: not when stderr is the
+    /// journal and the journald output has them (`core::journal_stream`).
+    health_on_stderr: bool,
 }

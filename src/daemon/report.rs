@@ -51,10 +51,12 @@ impl Daemon {
 
     pub(super) fn report(&mut self, health: Vec<Health>) {
         for ev in health {
-            match ev.level {
-                Level::Error => error!("health: {}", ev.message),
-                Level::Warning => warn!("health: {}", ev.message),
-                Level::Info => info!("health: {}", ev.message),
+            if self.health_on_stderr {
+                match ev.level {
+                    Level::Error => error!("health: {}", ev.message),
+                    Level::Warning => warn!("health: {}", ev.message),
+                    Level::Info => info!("health: {}", ev.message),
+                }
             }
             self.stats.health_events += 1;
             self.outputs.emit(Report::Health(ev));

@@ -17,6 +17,7 @@ use crate::core::cgroup::Container;
 use crate::core::dedup::Dedup;
 use crate::core::detect::WatchedSocket;
 use crate::core::health::{Event, Health, Level};
+use crate::core::journal_stream;
 use crate::core::keeper::{Load, Refused, Status, refused_health};
 use crate::core::origin::Attributor;
 use crate::core::rules::{BACKLOG_LIMIT, RuleSpec, is_required, rule_set};
@@ -26,7 +27,7 @@ use crate::io::audit_rules::{self, ensure_unlocked, load_missing, loaded, open_c
 use crate::io::fswatch::FsWatch;
 use crate::io::intake::Intake;
 use crate::io::netlink::Control;
-use crate::io::output::Outputs;
+use crate::io::output::{OutputSpec, Outputs};
 use crate::io::proc::{self, LiveProc};
 use crate::io::procevents::ProcEvents;
 use crate::io::runtime_meta::MetaCache;
@@ -74,6 +75,15 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         info!("host namespaces taken from kthreadd (PID 2): PID 1's are unreadable");
     }
     let watched = watch_sockets(&paths);
+    let health_on_stderr = journal_stream::health_on_stderr(
+        crate::io::log::stderr_is_journal(),
+        settings.outputs.contains(&OutputSpec::Journald),
+    );
+    if !health_on_stderr {
+        info!(
+            "stderr is the journal: health events go there once, as the journald output's entries"
+        );
+    }
     let mut daemon = Daemon {
         watched,
         outputs,
@@ -104,6 +114,7 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         ),
         proc: LiveProc::new(host_ns),
         stalls: report::Stalls::new(Instant::now()),
+        health_on_stderr,
     };
     let _ = notify::notify("READY=1");
     info!(

@@ -1,5 +1,6 @@
 //! Diagnostics on stderr, one line each, with a level (under systemd, stderr is the
-//! journal). Findings never go through here: they have their own outputs.
+//! journal: `stderr_is_journal`). Findings never go through here: they have their
+//! own outputs.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -34,6 +35,16 @@ pub fn write(l: Level, args: std::fmt::Arguments<'_>) {
         Level::Debug => "debug",
     };
     let _ = writeln!(std::io::stderr().lock(), "sockwatch: {tag}: {args}");
+}
+
+/// Whether stderr is the journal: `$JOURNAL_STREAM` names fd 2's own device
+/// and inode (`core::journal_stream`).
+pub fn stderr_is_journal() -> bool {
+    let var = std::env::var("JOURNAL_STREAM").ok();
+    match nix::sys::stat::fstat(std::io::stderr()) {
+        Ok(st) => crate::core::journal_stream::names(var.as_deref(), st.st_dev, st.st_ino),
+        Err(_) => false,
+    }
 }
 
 #[macro_export]

@@ -3,6 +3,11 @@
 //! memfd passed with SCM_RIGHTS. A value holding a newline uses the protocol's
 //! binary form (name, newline, 64-bit little-endian length, bytes), so no byte in
 //! a container-controlled string can start a field of its own.
+//!
+//! Each signature has its own MESSAGE_ID (`Signature::message_id`) and health
+//! events theirs (`core::health::MESSAGE_ID`): packaging/sockwatch.catalog
+//! explains each, so `journalctl -x` says what happened, why it matters and
+//! what to do, with the entry's fields filled in.
 
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -11,14 +16,12 @@ use std::path::PathBuf;
 
 use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 
-use super::text::{exact, priority, summary};
 use crate::core::finding::Finding;
+use crate::core::health::MESSAGE_ID as HEALTH_MESSAGE_ID;
+use crate::core::message::escape_line;
+use crate::core::record::decode_hex;
 
 pub const SOCKET: &str = "/run/systemd/journal/socket";
-/// MESSAGE_ID of every TRC-1019 finding (see packaging/sockwatch.catalog).
-pub const MESSAGE_ID: &str = "33a7ba8e4bf9478b9a8a16e90c3ca0fa";
-/// MESSAGE_ID of sockwatch's health events.
-pub const HEALTH_MESSAGE_ID: &str = "c5f7e0a2b7f94c1c9a3d1e6b8f2d4a90";
 
 pub struct Journald {
     path: PathBuf,
@@ -89,11 +92,12 @@ pub fn entry(f: &Finding, line: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(1024 + line.len());
     let p = &f.process;
     let c = &f.container;
-    field(&mut b, "MESSAGE", summary(f).as_bytes());
-    field(&mut b, "MESSAGE_ID", MESSAGE_ID.as_bytes());
-    field(&mut b, "PRIORITY", priority(f.signature.severity).to_string().as_bytes());
+    field(&mut b, "MESSAGE", f.message.as_bytes());
+    field(&mut b, "MESSAGE_ID", f.signature.message_id.as_bytes());
+    field(&mut b, "PRIORITY", f.signature.priority().syslog.to_string().as_bytes());
     field(&mut b, "SYSLOG_IDENTIFIER", b"sockwatch");
     field(&mut b, "SIGNATURE_ID", f.signature.id.as_bytes());
+    field(&mut b, "OPERATION", f.operation.as_bytes());
     opt(&mut b, "CONTAINER_ID", c.id.as_deref().map(str::as_bytes));
     opt(&mut b, "CONTAINER_NAME", c.name.as_deref().map(str::as_bytes));
     opt(&mut b, "CONTAINER_IMAGE", c.image.as_deref().map(str::as_bytes));
@@ -123,13 +127,21 @@ pub fn entry(f: &Finding, line: &[u8]) -> Vec<u8> {
 /// HEALTH_EVENT naming what happened.
 pub fn health_entry(h: &crate::core::health::Health, line: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(512 + line.len());
-    field(&mut b, "MESSAGE", super::text::escape_line(&h.message).as_bytes());
+    field(&mut b, "MESSAGE", escape_line(&h.message).as_bytes());
     field(&mut b, "MESSAGE_ID", HEALTH_MESSAGE_ID.as_bytes());
     field(&mut b, "PRIORITY", h.level.priority().to_string().as_bytes());
     field(&mut b, "SYSLOG_IDENTIFIER", b"sockwatch");
     field(&mut b, "HEALTH_EVENT", h.event.name().as_bytes());
     field(&mut b, "SOCKWATCH_JSON", line.strip_suffix(b"\n").unwrap_or(line));
     b
+}
+
+/// A string field's exact bytes: the `_hex` sibling when the text is not UTF-8.
+fn exact(text: Option<&str>, hex: Option<&str>) -> Option<Vec<u8>> {
+    match hex.and_then(|h| decode_hex(h.as_bytes())) {
+        Some(b) => Some(b),
+        None => text.map(|t| t.as_bytes().to_vec()),
+    }
 }
 
 fn opt(b: &mut Vec<u8>, name: &str, value: Option<&[u8]>) {
@@ -187,6 +199,7 @@ mod tests {
         f.process.comm = Some("x\nCONTAINER_ID=forged".into());
         f.process.exe = Some("/tmp/x\nCONTAINER_ID=forged".into());
         f.process.exe_hex = None;
+        f.summarize();
         let line = serde_json::to_vec(&f).unwrap();
         let fields = decode(&entry(&f, &line));
         let all = |k: &str| {
@@ -198,7 +211,128 @@ mod tests {
         assert_eq!(all("PRIORITY"), [b"4".to_vec()]);
         assert_eq!(all("OUTCOME"), [b"ECONNREFUSED".to_vec()]);
         assert!(!all("MESSAGE")[0].contains(&b'\n'));
+        assert_eq!(all("MESSAGE"), [f.message.as_bytes().to_vec()], "the JSON's message");
         assert_eq!(all("SOCKWATCH_JSON")[0], line);
+    }
+
+    /// The catalog's entries, `-- ID` then text up to the next: (id, text).
+    fn catalog() -> Vec<(String, String)> {
+        let text =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/sockwatch.catalog"));
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("-- ") {
+                entries.push((id.trim().to_string(), String::new()));
+            } else if let Some((_, body)) = entries.last_mut() {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+        entries
+    }
+
+    /// The `@FIELD@` names a catalog text substitutes.
+    fn substituted(text: &str) -> Vec<&str> {
+        text.split('@')
+            .skip(1)
+            .step_by(2)
+            .filter(|n| {
+                !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .collect()
+    }
+
+    /// Every MESSAGE_ID sockwatch sends has its own catalog entry, and every
+    /// entry is one it sends; each entry substitutes only fields its journal
+    /// entries always carry (journalctl prints a missing one's name instead),
+    /// checked on the barest finding of each signature: origin unknown, no pid,
+    /// comm or exe (what a process gone at once, or a kernel that hides it, leaves).
+    #[test]
+    fn each_message_id_has_a_catalog_entry_with_fields_its_entries_carry() {
+        use crate::core::signature::ALL;
+        let entries = catalog();
+        let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+        let mut sent: Vec<&str> = ALL.iter().map(|s| s.message_id).collect();
+        sent.push(HEALTH_MESSAGE_ID);
+        sent.sort_unstable();
+        sent.dedup();
+        let mut listed = ids.clone();
+        listed.sort_unstable();
+        assert_eq!(listed, sent, "one catalog entry per MESSAGE_ID, none missing, none stale");
+        let text_of =
+            |id: &str| entries.iter().find(|(i, _)| i == id).map(|(_, t)| t.clone()).unwrap();
+        for sig in ALL {
+            let text = text_of(sig.message_id);
+            assert!(text.contains(&format!("signature {}", sig.id)), "the entry names {}", sig.id);
+            let mut f = crate::core::finding::tests::sample();
+            f.signature = sig;
+            (f.process.pid, f.process.comm, f.process.exe, f.process.exe_hex) =
+                (None, None, None, None);
+            f.audit = if sig.id == "TRC-1019" { f.audit } else { None };
+            let line = serde_json::to_vec(&f).unwrap();
+            let names: Vec<String> =
+                decode(&entry(&f, &line)).into_iter().map(|(n, _)| n).collect();
+            for want in substituted(&text) {
+                assert!(
+                    names.iter().any(|n| n == want),
+                    "{}'s catalog entry uses @{want}@, which its entries may lack: {names:?}",
+                    sig.id
+                );
+            }
+            assert!(text.lines().any(|l| l.starts_with("Subject: ")), "{}", sig.id);
+        }
+        let h = crate::core::health::Health::new(
+            "t".into(),
+            crate::core::health::Event::AuditDisabled,
+            crate::core::health::Level::Warning,
+            "m".into(),
+            "h",
+        );
+        let names: Vec<String> =
+            decode(&health_entry(&h, b"{}\n")).into_iter().map(|(n, _)| n).collect();
+        for want in substituted(&text_of(HEALTH_MESSAGE_ID)) {
+            assert!(
+                names.iter().any(|n| n == want),
+                "health's catalog entry uses @{want}@: {names:?}"
+            );
+        }
+    }
+
+    /// Each signature's entry has its own MESSAGE_ID, summary and priority.
+    #[test]
+    fn each_signature_is_its_own_entry() {
+        use crate::core::signature::{
+            DOCKER_ABUSE, SOCKET_PERMISSIONS, SOCKET_REPLACED, SOCKET_WORLD_WRITABLE,
+        };
+        let get = |f: &Finding, k: &str| {
+            let line = serde_json::to_vec(f).unwrap();
+            decode(&entry(f, &line))
+                .into_iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| String::from_utf8(v).unwrap())
+                .unwrap()
+        };
+        #[rustfmt::skip]
+        let rows = [
+            (&DOCKER_ABUSE, "connect", "33a7ba8e4bf9478b9a8a16e90c3ca0fa", "4", "Docker socket abuse detected: "),
+            (&SOCKET_PERMISSIONS, "chmod", "926b6fdb4ed14199a6361df540002200", "4", "Runtime socket permissions changed: chmod of "),
+            (&SOCKET_WORLD_WRITABLE, "chmod", "926b6fdb4ed14199a6361df540002200", "3", "Runtime socket permissions changed: chmod of "),
+            (&SOCKET_REPLACED, "delete", "c70ad51e2cec49b081004934b5b5da06", "3", "Runtime socket replaced: /run/docker.sock deleted"),
+        ];
+        for (sig, op, id, prio, start) in rows {
+            let mut f = crate::core::finding::tests::sample();
+            (f.signature, f.operation) = (sig, op);
+            f.container = crate::core::finding::container_info(&crate::core::origin::Origin::Host);
+            f.summarize();
+            assert_eq!(get(&f, "MESSAGE_ID"), id, "{}", sig.id);
+            assert_eq!(get(&f, "PRIORITY"), prio, "{}", sig.id);
+            assert_eq!(get(&f, "OPERATION"), op, "{}", sig.id);
+            assert!(get(&f, "MESSAGE").starts_with(start), "{}: {}", sig.id, get(&f, "MESSAGE"));
+            for k in ["CONTAINER_ID", "CONTAINER_NAME", "CONTAINER_RUNTIME"] {
+                assert_eq!(get(&f, k), "host", "{}: {k}", sig.id);
+            }
+        }
     }
 
     #[test]

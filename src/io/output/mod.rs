@@ -8,7 +8,6 @@ pub mod journald;
 pub mod jsonl;
 pub mod syncer;
 pub mod syslog;
-pub mod text;
 
 use std::collections::VecDeque;
 use std::io::{self, Write};

@@ -15,8 +15,8 @@ use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 
-use super::text::{escape_line, priority, summary};
 use crate::core::finding::Finding;
+use crate::core::message::{escape_char, escape_line, needs_escape};
 
 pub const DEV_LOG: &str = "/dev/log";
 
@@ -118,7 +118,7 @@ impl super::Sink for Syslog {
 /// message, the longest are cut further. The structured data is always whole and
 /// well-formed: only the summary after it is cut to fit.
 pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
-    let pri = u16::from(facility) * 8 + u16::from(priority(f.signature.severity));
+    let pri = u16::from(facility) * 8 + u16::from(f.signature.priority().syslog);
     let head = format!(
         "<{pri}>1 {} {} sockwatch {} {} ",
         f.time,
@@ -137,7 +137,7 @@ pub fn rfc5424(f: &Finding, facility: u8, hostname: &str) -> String {
     }
     sd.push(']');
     let room = MAX_MESSAGE.saturating_sub(head.len() + sd.len() + 1);
-    format!("{head}{sd} {}", cut(&summary(f), room))
+    format!("{head}{sd} {}", cut(&f.message, room))
 }
 
 /// The finding's SD-PARAMs, values escaped and each cut to `MAX_PARAM`.
@@ -146,8 +146,9 @@ fn sd_params(f: &Finding) -> Vec<(&'static str, String)> {
     let c = &f.container;
     let cmdline = (!p.cmdline.is_empty())
         .then(|| crate::core::json::to_string(&p.cmdline).unwrap_or_default());
-    let fields: [(&'static str, Option<String>); 19] = [
+    let fields: [(&'static str, Option<String>); 20] = [
         ("signature_id", Some(f.signature.id.into())),
+        ("operation", Some(f.operation.into())),
         ("container_id", c.id.clone()),
         ("container_name", c.name.clone()),
         ("container_image", c.image.clone()),
@@ -222,13 +223,13 @@ pub fn health(
 }
 
 pub fn rfc3164(f: &Finding, facility: u8, hostname: &str, line: &[u8]) -> String {
-    let pri = u16::from(facility) * 8 + u16::from(priority(f.signature.severity));
+    let pri = u16::from(facility) * 8 + u16::from(f.signature.priority().syslog);
     let head = format!(
         "<{pri}>{} {} sockwatch[{}]: {}",
         bsd_time(&f.time),
         header_field(hostname),
         std::process::id(),
-        summary(f)
+        f.message
     );
     let mut json = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
     if head.len() + 1 + json.len() > MAX_MESSAGE {
@@ -279,7 +280,7 @@ fn sd_escape(v: &str, max: usize) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if super::text::needs_escape(c) => out.push_str(&super::text::escape_char(c)),
+            c if needs_escape(c) => out.push_str(&escape_char(c)),
             c => out.push(c),
         }
         // Escaping stops as soon as the value is too long: the cost is bounded
@@ -354,6 +355,7 @@ mod tests {
         f.process.comm = Some("x\n<13>1 forged\" container_id=\"evil\"]".into());
         f.process.exe = Some("/tmp/x\nCONTAINER_ID=forged".into());
         f.process.exe_hex = None;
+        f.summarize();
         let m = rfc5424(&f, 10, "host 1");
         assert!(!m.contains('\n'), "{m}");
         assert!(m.starts_with("<84>1 2026-11-28T10:52:42.100000Z host1 sockwatch "), "{m}");
@@ -362,6 +364,8 @@ mod tests {
         assert_eq!(m[..sd_end].matches(" container_id=\"").count(), 1, "{m}");
         assert!(m.contains(r#"process_comm="x\x0a<13>1 forged\" container_id=\"evil\"\]""#), "{m}");
         assert!(m.contains(r#"process_exe="/tmp/x\x0aCONTAINER_ID=forged""#), "{m}");
+        assert!(m.contains(r#"operation="connect""#), "{m}");
+        assert!(m.ends_with(&format!("] {}", f.message)), "MSG is the finding's message: {m}");
         let line = serde_json::to_vec(&f).unwrap();
         let old = rfc3164(&f, 10, "host", &line);
         assert!(!old.contains('\n'));
@@ -471,7 +475,7 @@ mod tests {
         // gives them whole.
         let plain = rfc5424(&crate::core::finding::tests::sample(), 10, "h");
         assert!(parse_sd(&plain).iter().all(|(_, v)| !v.ends_with(CUT_MARK)), "{plain}");
-        let whole = summary(&crate::core::finding::tests::sample());
+        let whole = crate::core::finding::tests::sample().message;
         assert!(plain.ends_with(&format!("] {whole}")), "{plain}");
     }
 
