@@ -85,6 +85,25 @@ pub enum Command {
     /// processes are reported too. Malformed lines are counted and named on
     /// stderr; they never stop the scan.
     Scan(ScanArgs),
+    /// Prove that detection works on this host, end to end, without a container
+    /// runtime.
+    ///
+    /// Starts `sockwatch run` watching only a throw-away socket, in a new directory
+    /// under /run (mode 0700), and connects to it from a throw-away process in new
+    /// mount, pid, UTS, IPC and network namespaces, which sockwatch reports as a
+    /// container of runtime "unknown". When the finding arrives, it prints its JSON
+    /// line on standard output and one line saying what happened on standard
+    /// error, stops that run with SIGTERM (it removes the rules it added and puts
+    /// audit's state back), removes the directory and exits 0. Otherwise it exits
+    /// 1 with the reason on one line and what the run logged. No real runtime's
+    /// socket is touched, and the findings go only to a file in that directory.
+    ///
+    /// It runs beside the sockwatch service, or auditd, without disturbing them:
+    /// its run reads the multicast copy of audit records and loads rules for the
+    /// throw-away socket only. Of the configuration file it takes only
+    /// `keep_audit_state` and `rules_dir`. Needs root (CAP_AUDIT_CONTROL,
+    /// CAP_AUDIT_READ, CAP_SYS_ADMIN).
+    Test(TestArgs),
     /// Write the man pages or a shell completion script (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -107,6 +126,14 @@ pub struct ScanArgs {
     /// fe:00:9805826; add =PATH to match by name where a PATH record has no inode.
     #[arg(long = "socket-inode", value_name = "MAJ:MIN:INODE[=PATH]")]
     pub socket_inodes: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// How long to wait for the finding after the connect, in seconds (1 to 600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

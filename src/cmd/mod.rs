@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod generate;
 pub mod rules;
 pub mod scan;
+pub mod test;
 
 use crate::error::{Context, Error};
 use crate::io::sockets;

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod runtime_state;
 pub mod runtimes;
 pub mod scan;
+pub mod selftest;
 pub mod signature;
 pub mod socket_file;
 pub mod stats;
