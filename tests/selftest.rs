@@ -239,3 +239,55 @@ fn sockwatch_test_as_root_without_audit_control_says_so() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn sockwatch_test_interrupted_stops_its_run_and_cleans_up() {
+    if !privileged("sockwatch test interrupted") {
+        return;
+    }
+    let t = AuditTest::begin("selftest-int");
+    // Under a never rule no finding comes, so the test waits: long enough to be
+    // interrupted.
+    let Some(never) = TaskNever::load() else {
+        let why = "this host loads a -a never,task rule of its own";
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "cannot run under CI=true: {why}"
+        );
+        skip("sockwatch test interrupted", why);
+        return t.end();
+    };
+    let before = scratch_dirs();
+    let child = Command::new(BIN)
+        .args(["--config", "/dev/null", "test", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its run is ready once it has reported the never rule.
+    let t0 = std::time::Instant::now();
+    loop {
+        let ready = scratch_dirs().iter().filter(|d| !before.contains(d)).any(|d| {
+            std::fs::read_to_string(format!("/run/{d}/findings.jsonl"))
+                .is_ok_and(|s| s.contains("audit_task_never"))
+        });
+        if ready {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "the test's run never got ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(never);
+    let stderr = text(&out.stderr);
+    assert!(t0.elapsed() < Duration::from_secs(20), "it ended at the signal, not the timeout");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "sockwatch test: interrupted by SIGINT; its `sockwatch run` is stopped"
+    );
+    assert_eq!(scratch_dirs(), before, "its directory is removed");
+    t.end();
+}

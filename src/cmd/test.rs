@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::core::selftest::{self, Expected, Output};
 use crate::error::{Context, Error};
 use crate::io::nsclient::Client;
+use crate::io::signals::Signals;
 use crate::warn;
 
 /// From start to READY=1: rules loaded, audit on (the tests allow 20 s too).
@@ -51,6 +52,10 @@ pub fn main(args: &TestArgs, cfg: &Config) -> Result<ExitCode, Error> {
         eprintln!("sockwatch test: {why}");
         return Ok(ExitCode::FAILURE);
     }
+    // Ctrl-C or a SIGTERM ends the test, not the process: the run is still
+    // stopped and the directory removed.
+    let mut signals = Signals::open(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP])
+        .context("cannot set up signal handling")?;
     let dir = Scratch::create()?;
     let sock = dir.path.join("test.sock");
     let _listener = UnixListener::bind(&sock).context(format!("cannot bind {}", sock.display()))?;
@@ -66,16 +71,22 @@ pub fn main(args: &TestArgs, cfg: &Config) -> Result<ExitCode, Error> {
     let mut run = Run::start(&sock, &config, &findings, &log, &notify_path)?;
 
     let socket = sock.to_string_lossy().into_owned();
-    let trial = trial(&mut run, &notify, &sock, &findings, &socket, args.timeout);
+    let trial = trial(&mut run, &notify, &mut signals, &sock, &findings, &socket, args.timeout);
     let stopped = run.stop();
     let output = read_output(&findings, Expected { socket: &socket, pid: trial.pid });
     let log_text = read_bounded(&log);
-    let (found, millis) = match (&output.found, trial.found_after) {
-        (Some(r), Some(ms)) => (r, ms),
-        _ => {
-            let mut why = trial
-                .failure
-                .unwrap_or_else(|| selftest::why_not(&output, &log_text, args.timeout));
+    let (found, millis) = match (&output.found, trial.found_after, trial.failure) {
+        (Some(r), Some(ms), _) => (r, ms),
+        (_, _, Some(Abort::Signal(sig))) => {
+            let run = stopped.unwrap_or_else(|| "its `sockwatch run` is stopped".into());
+            eprintln!("sockwatch test: interrupted by {sig}; {run}");
+            return Ok(ExitCode::FAILURE);
+        }
+        (_, _, failure) => {
+            let mut why = match failure {
+                Some(Abort::Failed(why)) => why,
+                _ => selftest::why_not(&output, &log_text, args.timeout),
+            };
             if let Some(s) = stopped {
                 why = format!("{why}; and {s}");
             }
@@ -93,12 +104,20 @@ pub fn main(args: &TestArgs, cfg: &Config) -> Result<ExitCode, Error> {
 }
 
 /// What the trial found: the test process's pid, after how many milliseconds
-/// the finding came, and a reason that is not in the run's output (the run or
-/// the test process could not start).
+/// the finding came, and why it ended early, if it did.
 struct Trial {
     pid: u32,
     found_after: Option<u128>,
-    failure: Option<String>,
+    failure: Option<Abort>,
+}
+
+/// Why a trial ended before its finding or its timeout.
+enum Abort {
+    /// Ctrl-C, or a SIGTERM or SIGHUP.
+    Signal(Signal),
+    /// What the run's output cannot say: the run or the test process could not
+    /// start, or the run exited.
+    Failed(String),
 }
 
 /// Waits for the run to be ready, connects from the test process, and waits for
@@ -106,18 +125,23 @@ struct Trial {
 fn trial(
     run: &mut Run,
     notify: &UnixDatagram,
+    signals: &mut Signals,
     sock: &Path,
     findings: &Path,
     socket: &str,
     timeout_s: u64,
 ) -> Trial {
-    let fail = |why: String| Trial { pid: 0, found_after: None, failure: Some(why) };
-    if let Err(why) = run.wait_ready(notify) {
+    let fail = |why: Abort| Trial { pid: 0, found_after: None, failure: Some(why) };
+    if let Err(why) = run.wait_ready(notify, signals) {
         return fail(why);
     }
     let mut client = match Client::start(sock) {
         Ok(c) => c,
-        Err(e) => return fail(format!("cannot start the test process in new namespaces: {e}")),
+        Err(e) => {
+            return fail(Abort::Failed(format!(
+                "cannot start the test process in new namespaces: {e}"
+            )));
+        }
     };
     let connected = client.outcome(CONNECT_TIMEOUT);
     let t0 = Instant::now();
@@ -132,7 +156,9 @@ fn trial(
             nix::errno::Errno::from_raw(errno)
         ),
         Err(e) => {
-            trial.failure = Some(format!("the test process did not say whether it connected: {e}"));
+            trial.failure = Some(Abort::Failed(format!(
+                "the test process did not say whether it connected: {e}"
+            )));
             return trial;
         }
     }
@@ -143,9 +169,15 @@ fn trial(
             trial.found_after = Some(t0.elapsed().as_millis());
             break;
         }
+        // The signal first: Ctrl-C stops the run too.
+        if let Some(sig) = interrupted(signals) {
+            trial.failure = Some(Abort::Signal(sig));
+            break;
+        }
         if let Some(st) = run.exited() {
-            trial.failure =
-                Some(format!("`sockwatch run` exited ({st}) before it reported the connect"));
+            trial.failure = Some(Abort::Failed(format!(
+                "`sockwatch run` exited ({st}) before it reported the connect"
+            )));
             break;
         }
         std::thread::sleep(POLL);
@@ -153,6 +185,11 @@ fn trial(
     // Alive until now, so that the run found it in /proc.
     client.release();
     trial
+}
+
+/// A signal that asked the test to end.
+fn interrupted(signals: &mut Signals) -> Option<Signal> {
+    signals.pending().ok().flatten()
 }
 
 fn read_output(findings: &Path, want: Expected<'_>) -> Output {
@@ -272,7 +309,7 @@ impl Run {
 
     /// Until READY=1 comes on the notify socket (sent once the rules are loaded
     /// and audit is on), the run exits, or `READY_TIMEOUT`.
-    fn wait_ready(&mut self, notify: &UnixDatagram) -> Result<(), String> {
+    fn wait_ready(&mut self, notify: &UnixDatagram, signals: &mut Signals) -> Result<(), Abort> {
         let _ = notify.set_read_timeout(Some(Duration::from_millis(100)));
         let t0 = Instant::now();
         let mut buf = [0u8; 4096];
@@ -282,11 +319,19 @@ impl Run {
                     return Ok(());
                 }
             }
+            if let Some(sig) = interrupted(signals) {
+                return Err(Abort::Signal(sig));
+            }
             if let Some(st) = self.exited() {
-                return Err(format!("`sockwatch run` exited ({st}) before it was ready"));
+                return Err(Abort::Failed(format!(
+                    "`sockwatch run` exited ({st}) before it was ready"
+                )));
             }
         }
-        Err(format!("`sockwatch run` was not ready within {} s", READY_TIMEOUT.as_secs()))
+        Err(Abort::Failed(format!(
+            "`sockwatch run` was not ready within {} s",
+            READY_TIMEOUT.as_secs()
+        )))
     }
 
     /// SIGTERM, as the service is stopped: the run removes the rules it added
