@@ -150,14 +150,19 @@ fn stop_counters(log: &str) -> Vec<(&str, u64)> {
         .unwrap_or_default()
 }
 
-/// Why the run reported no finding for the test's connect, once it has
-/// stopped: from its health events and the counters it logged on exit. Only the
+/// Why the run reported no finding for the test's connect in time, once it
+/// has stopped: from its output, its health events and the counters it logged
+/// on exit. Only the
 /// test's process knows the throw-away socket, so a connect to it that the run
 /// counted as a host's was the test's.
 pub fn why_not(out: &Output, log: &str, timeout_s: u64) -> String {
     let event = |name: &str| out.health.iter().find(|(_, e, _)| e == name);
     let counter = |name: &str| stop_counters(log).iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let mut why = if event("audit_task_never").is_some() {
+    let mut why = if out.found.is_some() {
+        format!(
+            "the finding for the test process's connect came only after the {timeout_s} s timeout"
+        )
+    } else if event("audit_task_never").is_some() {
         "a `never` rule on audit's task list (-a never,task) gives every process created while it is loaded no audit context, so the test process's connect left no audit record".to_string()
     } else if counter("host").is_some_and(|n| n > 0) {
         "the connect was seen, but the test process was taken for a host process: its namespaces were not told apart from the host's".to_string()
@@ -287,10 +292,15 @@ mod tests {
                 "sockwatch: info: ready\nsockwatch: info: stopped: records=9 {c} lost_enobufs=0\n"
             )
         };
-        let cases: [(String, String, &str); 6] = [
+        let cases: [(String, String, &str); 7] = [
             (format!("{never}\n"), stopped("findings=0 host=0"), "-a never,task"),
             (String::new(), stopped("findings=0 host=1"), "taken for a host process"),
             (String::new(), stopped("findings=1 host=0"), "not for the test process"),
+            (
+                format!("{}\n", finding(SOCK, 4242)),
+                stopped("findings=1 host=0"),
+                "came only after the 10 s timeout",
+            ),
             (
                 String::new(),
                 stopped("findings=0 host=0"),
