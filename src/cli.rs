@@ -99,10 +99,11 @@ pub enum Command {
     /// socket is touched, and the findings go only to a file in that directory.
     ///
     /// It runs beside the sockwatch service, or auditd, without disturbing them:
-    /// its run reads the multicast copy of audit records and loads rules for the
-    /// throw-away socket only. Of the configuration file it takes only
-    /// `keep_audit_state` and `rules_dir`. Needs root (CAP_AUDIT_CONTROL,
-    /// CAP_AUDIT_READ, CAP_SYS_ADMIN).
+    /// its run reads the multicast copy of audit records, adds rules for the
+    /// throw-away socket only (and the io_uring rule, which all sockets share, if
+    /// nothing has loaded it), and removes only what it added. Of the
+    /// configuration file it takes only `keep_audit_state` and `rules_dir`. Needs
+    /// root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ, CAP_SYS_ADMIN).
     Test(TestArgs),
     /// Write the man pages or a shell completion script (for packaging).
     #[command(hide = true)]
