@@ -110,6 +110,26 @@ pub enum Command {
     /// (the others were scanned, and findings, if any, written: the scan is
     /// incomplete, whatever it found).
     Scan(ScanArgs),
+    /// Prove that detection works on this host, end to end, without a container
+    /// runtime.
+    ///
+    /// Starts `sockwatch run` watching only a throw-away socket, in a new directory
+    /// under /run (mode 0700), and connects to it from a throw-away process in new
+    /// mount, pid, UTS, IPC and network namespaces, which sockwatch reports as a
+    /// container of runtime "unknown". When the finding arrives, it prints its JSON
+    /// line on standard output and one line saying what happened on standard
+    /// error, stops that run with SIGTERM (it removes the rules it added and puts
+    /// audit's state back), removes the directory and exits 0. Otherwise it exits
+    /// 1 with the reason on one line and what the run logged. No real runtime's
+    /// socket is touched, and the findings go only to a file in that directory.
+    ///
+    /// It runs beside the sockwatch service, or auditd, without disturbing them:
+    /// its run reads the multicast copy of audit records, adds rules for the
+    /// throw-away socket only (and the io_uring rule, which all sockets share, if
+    /// nothing has loaded it), and removes only what it added. Of the
+    /// configuration file it takes only `keep_audit_state` and `rules_dir`. Needs
+    /// root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ, CAP_SYS_ADMIN).
+    Test(TestArgs),
     /// Write the man pages or a shell completion script (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -154,6 +174,14 @@ pub struct ScanArgs {
     /// and per way matched, as a table on stdout, instead of the findings.
     #[arg(long)]
     pub summary: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// How long to wait for the finding after the connect, in seconds (1 to 600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => cmd::rules::main(args, &cfg),
         Command::Doctor(args) => cmd::doctor::main(args, &cfg),
         Command::Scan(args) => cmd::scan::main(args, &cfg),
+        Command::Test(args) => cmd::test::main(args, &cfg),
         Command::Generate(_) => unreachable!("handled before the configuration is read"),
     };
     finish(result)

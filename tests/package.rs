@@ -564,3 +564,23 @@ fn the_package_builds_installs_and_purges_cleanly() {
     ctl.set_backlog_limit(t.before.backlog_limit).unwrap();
     t.end();
 }
+
+#[test]
+fn the_install_hint_names_a_command_that_exists() {
+    // Both packages tell a first install how to check the host; the command
+    // they name must be one sockwatch has.
+    let mut hints = Vec::new();
+    for script in ["packaging/debian/postinst", "packaging/rpm/post_install.sh"] {
+        let text = std::fs::read_to_string(format!("{ROOT}/{script}")).unwrap();
+        let hint = text
+            .lines()
+            .find_map(|l| l.split_once("sudo sockwatch ").map(|(_, c)| c.trim_end_matches('"')))
+            .unwrap_or_else(|| panic!("{script} names no `sudo sockwatch` command"))
+            .to_string();
+        let words: Vec<&str> = hint.split_whitespace().collect();
+        let help = run(BIN, &[words.as_slice(), &["--help"]].concat());
+        assert!(help.status.success(), "{script}: `sockwatch {hint} --help` fails");
+        hints.push(hint);
+    }
+    assert_eq!(hints[0], hints[1], "the .deb and the .rpm say the same");
+}

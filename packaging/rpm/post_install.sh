@@ -10,3 +10,7 @@ if [ -d /run/systemd/system ]; then
 		systemctl try-restart sockwatch.service >/dev/null 2>&1 || :
 	fi
 fi
+if [ "$1" -eq 1 ]; then
+	# First install only: how to see that detection works on this host.
+	echo "sockwatch: check that it works on this host: sudo sockwatch test"
+fi

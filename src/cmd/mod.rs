@@ -6,6 +6,7 @@ pub mod generate;
 pub mod rules;
 pub mod scan;
 pub mod scan_input;
+pub mod test;
 
 use crate::error::Error;
 use crate::io::sockets;

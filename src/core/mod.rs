@@ -29,6 +29,7 @@ pub mod rules;
 pub mod runtime_state;
 pub mod runtimes;
 pub mod scan;
+pub mod selftest;
 pub mod signature;
 pub mod sniff;
 pub mod socket_file;

@@ -10,6 +10,7 @@ pub mod lookups;
 pub mod mmsg;
 pub mod netlink;
 pub mod notify;
+pub mod nsclient;
 pub mod output;
 pub mod proc;
 pub mod procevents;
