@@ -32,12 +32,8 @@ fn scan_with(
     (f, err, code == 0)
 }
 
-/// Runs scan; returns the findings, stderr and the exit status.
-fn scan_code(
-    config: &str,
-    args: &[&str],
-    stdin: Option<&[u8]>,
-) -> (Vec<serde_json::Value>, String, i32) {
+/// Runs scan with this configuration: stdout, stderr and the exit status.
+fn scan_raw(config: &str, args: &[&str], stdin: Option<&[u8]>) -> (Vec<u8>, String, i32) {
     let mut child = Command::new(BIN)
         .args(["--config", config, "scan"])
         .args(args)
@@ -53,36 +49,28 @@ fn scan_code(
         }
     }
     let out = child.wait_with_output().unwrap();
-    let findings = String::from_utf8(out.stdout)
+    (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code().unwrap())
+}
+
+/// Runs scan; returns the findings, stderr and the exit status.
+fn scan_code(
+    config: &str,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> (Vec<serde_json::Value>, String, i32) {
+    let (stdout, stderr, code) = scan_raw(config, args, stdin);
+    let findings = String::from_utf8(stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    (findings, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code().unwrap())
+    (findings, stderr, code)
 }
 
 /// Runs scan and returns stdout as text (for --summary).
 fn scan_text(args: &[&str], stdin: Option<&[u8]>) -> (String, String, i32) {
-    let mut child = Command::new(BIN)
-        .args(["--config", "/dev/null", "scan"])
-        .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        // An input that is no audit log is not read past its start.
-        if let Err(e) = child.stdin.take().unwrap().write_all(input) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap(),
-    )
+    let (stdout, stderr, code) = scan_raw("/dev/null", args, stdin);
+    (String::from_utf8_lossy(&stdout).into_owned(), stderr, code)
 }
 
 fn matched_by(f: &serde_json::Value) -> Option<&str> {

@@ -123,19 +123,30 @@ impl Drop for TaskNever {
     }
 }
 
+impl TaskNever {
+    /// The rule loaded, or None (and the test skipped, which CI=true forbids)
+    /// where the host loads one of its own: deleting it would change the host.
+    fn load_or_skip(test: &str) -> Option<TaskNever> {
+        let never = TaskNever::load();
+        if never.is_none() {
+            let why = "this host loads a -a never,task rule of its own";
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "cannot run under CI=true: {why}"
+            );
+            skip(test, why);
+        }
+        never
+    }
+}
+
 #[test]
 fn sockwatch_test_fails_with_the_reason_under_a_task_list_never_rule() {
     if !privileged("sockwatch test under a never rule") {
         return;
     }
     let t = AuditTest::begin("selftest-never");
-    let Some(never) = TaskNever::load() else {
-        let why = "this host loads a -a never,task rule of its own";
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "cannot run under CI=true: {why}"
-        );
-        skip("sockwatch test under a never rule", why);
+    let Some(never) = TaskNever::load_or_skip("sockwatch test under a never rule") else {
         return t.end();
     };
     let (out, _) = sockwatch_test(&["--timeout", "2"]);
@@ -248,13 +259,7 @@ fn sockwatch_test_interrupted_stops_its_run_and_cleans_up() {
     let t = AuditTest::begin("selftest-int");
     // Under a never rule no finding comes, so the test waits: long enough to be
     // interrupted.
-    let Some(never) = TaskNever::load() else {
-        let why = "this host loads a -a never,task rule of its own";
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "cannot run under CI=true: {why}"
-        );
-        skip("sockwatch test interrupted", why);
+    let Some(never) = TaskNever::load_or_skip("sockwatch test interrupted") else {
         return t.end();
     };
     let before = scratch_dirs();

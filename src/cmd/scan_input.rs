@@ -282,12 +282,7 @@ mod tests {
         }
         let mut got = Vec::new();
         let n = for_each_line(Chunky(input, chunk), |l| {
-            got.push(match l {
-                Line::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                Line::TooLong => "<too long>".into(),
-                Line::Bad(why) => format!("<bad: {why}>"),
-                Line::OtherTransport => "<other transport>".into(),
-            });
+            got.push(shown(l));
             true
         })
         .unwrap();
@@ -311,16 +306,21 @@ mod tests {
         assert_eq!(lines(&input, 8 << 20), ["<too long>", "next"]);
     }
 
+    /// A line as the tests compare it.
+    fn shown(l: Line<'_>) -> String {
+        match l {
+            Line::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            Line::TooLong => "<too long>".into(),
+            Line::Bad(why) => format!("<bad: {why}>"),
+            Line::OtherTransport => "<other transport>".into(),
+        }
+    }
+
     /// Every line `read_input` hands on, as text.
     fn read_all(input: &[u8]) -> (Kind, Vec<String>) {
         let mut got = Vec::new();
         let (kind, n) = read_input(input, &mut |l| {
-            got.push(match l {
-                Line::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                Line::TooLong => "<too long>".into(),
-                Line::Bad(why) => format!("<bad: {why}>"),
-                Line::OtherTransport => "<other transport>".into(),
-            });
+            got.push(shown(l));
             true
         });
         n.unwrap();
