@@ -92,7 +92,7 @@ pub enum Command {
     /// Reads auditd's log (with or without node=, RAW or ENRICHED) or raw netlink
     /// text (type=1300 audit(...): ...), also behind the kernel's or an audit
     /// dispatcher's syslog prefix (kernel: audit:, audisp-syslog:), gzip-compressed
-    /// or not, and journald's audit records (journalctl -o export or -o json,
+    /// or not, and journald's audit records (journalctl -o export or -o json --all,
     /// _TRANSPORT=audit), from the files given, in order, or from standard input,
     /// and writes the JSON finding `run` would have written for every connect to a
     /// watched socket, one per connect, after the configuration's allowlist. A
@@ -106,9 +106,9 @@ pub enum Command {
     ///
     /// Exit status: 0 findings were written (or counted, with --summary); 1 none;
     /// 2 a usage error; 3 no input held a single audit record (the message says
-    /// what the input looked like); 4 an input could not be read or was cut short
-    /// (the others were scanned, and findings, if any, written: the scan is
-    /// incomplete, whatever it found).
+    /// what the input looked like); 4 an input could not be read or was cut short,
+    /// or the findings could not all be written (the others were scanned, and
+    /// findings, if any, written: the result is incomplete, whatever it found).
     Scan(ScanArgs),
     /// Prove that detection works on this host, end to end, without a container
     /// runtime.
@@ -239,6 +239,12 @@ pub fn absolute_path(s: &str) -> Result<PathBuf, String> {
 pub struct RunArgs {
     #[command(flatten)]
     pub sockets: SocketArgs,
+
+    /// Give the rules key=sockwatch-test instead of key=sockwatch: what `sockwatch
+    /// test` runs, so that a later `scan` never takes its throw-away connect for one
+    /// to a watched socket.
+    #[arg(long, hide = true)]
+    pub test_rules: bool,
 
     #[command(flatten)]
     pub options: RunOptions,

@@ -338,6 +338,20 @@ fn exit_statuses_and_inputs_that_are_no_audit_log() {
     let (f, err, status) =
         code(b"", &[file.to_str().unwrap(), dir.join("missing.log").to_str().unwrap()]);
     assert!(status == 4 && f.len() == 1 && err.contains("missing.log"), "{err}");
+    // Findings that cannot be written: incomplete (4), not "none found" (1).
+    let out = Command::new(BIN)
+        .args(["--config", "/dev/null", "scan", "--socket-inode", "fe:00:5"])
+        .arg(&file)
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("the output is incomplete"), "{err}");
+    // A socket that is not here: nothing could match, a usage error.
+    let (_, err, status) =
+        scan_code("/dev/null", &["--socket", dir.join("no.sock").to_str().unwrap()], Some(b""));
+    assert!(status == 2 && err.contains("--socket-inode"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -457,6 +471,25 @@ fn journald_audit_records_export_and_json() {
     let (f, err, code) =
         scan_code("/dev/null", &["--socket-inode", "fe:00:10010627"], Some(only_forged.as_bytes()));
     assert!(code == 3 && f.is_empty(), "{err}");
+    // journalctl -o json without --all writes a field of 4096 bytes or more as
+    // null: a record is missing, so the scan is incomplete (4), and says how to
+    // read the journal whole.
+    let first_audit = json.lines().position(|l| l.contains("\"audit\"")).unwrap();
+    let cut: String = json
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if i == first_audit {
+                v["MESSAGE"] = serde_json::Value::Null;
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    let (_, err, code) =
+        scan_code("/dev/null", &["--socket-inode", "fe:00:10010627"], Some(cut.as_bytes()));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("-o export or -o json --all"), "{err}");
 }
 
 #[test]

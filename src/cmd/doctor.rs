@@ -302,7 +302,11 @@ fn jsonl_state(path: &Path, dir: &Path) -> JsonlState {
         Ok(_) => {}
     }
     match fs::metadata(path) {
-        Ok(m) if !m.is_file() => JsonlState::NotAFile { kind: kind_of(&m) },
+        // A device (/dev/null, a terminal) takes appended lines as a file does;
+        // a FIFO would hold `run` at its open until a reader comes.
+        Ok(m) if !(m.is_file() || m.file_type().is_char_device()) => {
+            JsonlState::NotAFile { kind: kind_of(&m) }
+        }
         Ok(_) => match access(path, AccessFlags::W_OK) {
             Ok(()) => JsonlState::Writable,
             Err(e) => JsonlState::FileNotWritable(e.desc().to_string()),

@@ -35,7 +35,7 @@ use crate::io::proc::file_id;
 
 use super::resolve_sockets;
 use super::scan_input::{Line, MAX_LINE, read_input};
-use crate::error::{Context, Error};
+use crate::error::Error;
 
 /// How many events may be open at once. auditd's log has no EOE records, so an
 /// event closes when this many newer ones have begun; records of one event are
@@ -136,6 +136,7 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
         };
         sum.inputs += 1;
         let mut line_no = 0u64;
+        let mut omitted = 0u64;
         let mut write_err: Option<io::Error> = None;
         let (kind, read) = read_input(reader, &mut |line| {
             line_no += 1;
@@ -151,6 +152,10 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
                     sum.malformed(&name, line_no, &format!("longer than {MAX_LINE} bytes"))
                 }
                 Line::Bad(why) => sum.malformed(&name, line_no, &why),
+                Line::Omitted(why) => {
+                    omitted += 1;
+                    sum.malformed(&name, line_no, &why)
+                }
                 Line::OtherTransport => sum.other_transport += 1,
             }
             if !closed.is_empty() && write_err.is_none() {
@@ -161,25 +166,30 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
             write_err.is_none()
         });
         if let Some(e) = write_err {
-            return Err(Error::msg(format!("cannot write findings to stdout: {e}")));
+            return Ok(unwritten(&e));
         }
         if let Some(hint) = sniff::hint(kind.format) {
             let gz = if kind.gzip { " (inside gzip)" } else { "" };
             sum.not_logs.push(format!("{name}: {hint}{gz}"));
         }
         sum.lines += line_no;
+        if omitted > 0 {
+            sum.unreadable.push(format!(
+                "{name}: {omitted} audit record(s) that journalctl left out of its JSON (fields of 4096 bytes or more are null without --all): read the journal with -o export or -o json --all"
+            ));
+        }
         match read {
             Ok(n) => sum.bytes += n,
             Err(e) => sum.unreadable.push(format!("{name}: read error after {line_no} lines: {e}")),
         }
     }
     scanner.finish(&mut closed);
-    report(&mut closed, &judge, &mut sum, &mut tally, &mut out)
-        .context("cannot write findings to stdout")?;
-    if args.summary {
-        out.write_all(tally.render().as_bytes()).context("cannot write the summary to stdout")?;
+    let written = report(&mut closed, &judge, &mut sum, &mut tally, &mut out)
+        .and_then(|()| if args.summary { out.write_all(tally.render().as_bytes()) } else { Ok(()) })
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        return Ok(unwritten(&e));
     }
-    out.flush().context("cannot write findings to stdout")?;
     drop(out);
     summarize(&sum, &scanner, started.elapsed().as_secs_f64());
     let status = status(&sum, scanner.stats.records);
@@ -189,6 +199,13 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
         );
     }
     Ok(ExitCode::from(status))
+}
+
+/// Findings that could not all be written (a full disk, a reader that went
+/// away): the scan's result is incomplete, which is not "nothing found".
+fn unwritten(e: &io::Error) -> ExitCode {
+    eprintln!("sockwatch scan: cannot write to stdout: {e}; the output is incomplete");
+    ExitCode::from(UNREADABLE)
 }
 
 /// The exit status: an incomplete scan first, whatever it found; then findings
@@ -278,7 +295,7 @@ fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Tar
             // Of the known sockets, those on this host.
             Err(_) if defaults => continue,
             Err(e) => {
-                return Err(Error::msg(format!(
+                return Err(Error::usage(format!(
                     "socket {}: {e}; for a log from another host, give the socket's identity there with --socket-inode MAJ:MIN:INODE",
                     given.display()
                 )));
@@ -291,7 +308,7 @@ fn sockets(args: &ScanArgs, cfg: &Config) -> Result<(Vec<WatchedSocket>, Vec<Tar
         targets.push(Target { id: Some(id), names });
     }
     if defaults && watched.is_empty() {
-        return Err(Error::msg(
+        return Err(Error::usage(
             "no known runtime socket exists on this host: name one with --socket PATH, or, for a log from another host, --socket-inode MAJ:MIN:INODE",
         ));
     }
@@ -471,6 +488,13 @@ fn summarize(sum: &Summary, scanner: &crate::core::scan::Scanner, secs: f64) {
         eprintln!(
             "sockwatch scan: {} event(s) had no SYSCALL record (the log starts mid-event, or records were lost) and could not be judged",
             st.undecided
+        );
+    }
+    if st.over_limit > 0 {
+        eprintln!(
+            "sockwatch scan: {} record(s) past the {} kept for one event were not read (a connect has about six; a log that gives one event more was made so)",
+            st.over_limit,
+            crate::core::scan::MAX_EVENT_RECORDS
         );
     }
     for u in &sum.unreadable {

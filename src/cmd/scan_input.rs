@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use memchr::memchr_iter;
 
-use crate::core::journal::{Entry, MAX_VALUE};
+use crate::core::journal::{Entry, EntryError, MAX_VALUE};
 use crate::core::sniff::{self, Format};
 
 /// A longer line cannot be an audit record (the kernel's limit is under 9 KiB).
@@ -193,10 +193,15 @@ fn for_each_json_entry(r: impl Read, f: &mut dyn FnMut(Line<'_>) -> bool) -> io:
             Ok(v) if !v.is_object() => {
                 f(Line::Bad("a JSON value that is not a journal entry (an object)".into()))
             }
-            Ok(v) => {
-                let mut bad = entry.from_json(&v).err().map(|e| e.to_string());
-                emit(&entry, &mut bad, &mut out, f)
-            }
+            Ok(v) => match entry.from_json(&v) {
+                Err(e @ EntryError::Omitted(_)) if entry.is_audit() => {
+                    f(Line::Omitted(e.to_string()))
+                }
+                r => {
+                    let mut bad = r.err().map(|e| e.to_string());
+                    emit(&entry, &mut bad, &mut out, f)
+                }
+            },
             Err(e) => f(Line::Bad(format!("not a journal JSON entry: {e}"))),
         },
         other => f(other),
@@ -209,6 +214,9 @@ pub enum Line<'a> {
     TooLong,
     /// A journal entry that is not a record, with the reason.
     Bad(String),
+    /// An audit journal entry whose record journalctl left out of its JSON
+    /// (a long field without --all): the scan is incomplete.
+    Omitted(String),
     /// A journal entry of another transport than audit: not a record, whatever
     /// its text says.
     OtherTransport,
@@ -313,6 +321,7 @@ mod tests {
             Line::TooLong => "<too long>".into(),
             Line::Bad(why) => format!("<bad: {why}>"),
             Line::OtherTransport => "<other transport>".into(),
+            Line::Omitted(why) => format!("<omitted: {why}>"),
         }
     }
 

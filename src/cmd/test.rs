@@ -283,7 +283,7 @@ impl Run {
             // the container it looks like; a task-list never rule only reported,
             // as the host may want it.
             .args(["--dedup-window", "0", "--audit-mode", "multicast", "--rules"])
-            .args(["--namespace-fallback", "--keep-task-never"])
+            .args(["--namespace-fallback", "--keep-task-never", "--test-rules"])
             .env("NOTIFY_SOCKET", notify)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

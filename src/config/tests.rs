@@ -139,6 +139,7 @@ fn the_file_takes_exactly_the_command_lines_values() {
         .unwrap();
     let run = crate::cli::RunArgs {
         sockets: crate::cli::SocketArgs { sockets: vec![] },
+        test_rules: false,
         options: RunOptions::default(),
     };
     let s = Settings::merge(&run, &c, "h".into());

@@ -119,13 +119,16 @@ const NAME_NOT_FOUND: [i64; 4] = [
 pub fn needs_resolution(ev: &ConnectEvent) -> Option<&[u8]> {
     let Some(SockAddr::Unix(path)) = &ev.addr else { return None };
     let lookup_failed = ev.paths.iter().any(|p| p.name.as_deref() == Some(path.as_slice()));
-    if ev.paths.iter().any(|p| path_file(p).is_some())
-        || lookup_failed
-        || ev.exit.is_some_and(|e| NAME_NOT_FOUND.contains(&e))
-    {
+    if ev.paths.iter().any(|p| path_file(p).is_some()) || lookup_failed || name_not_found(ev) {
         return None;
     }
     Some(path)
+}
+
+/// Whether the connect failed because no file was at its name: it reached no
+/// socket, whatever the name says.
+pub fn name_not_found(ev: &ConnectEvent) -> bool {
+    ev.exit.is_some_and(|e| NAME_NOT_FOUND.contains(&e))
 }
 
 fn path_file(p: &super::connect::PathItem) -> Option<FileId> {

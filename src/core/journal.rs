@@ -35,6 +35,11 @@ pub enum EntryError {
     NotANumber(&'static str),
     /// A value longer than `MAX_VALUE`.
     TooLong,
+    /// A field `journalctl -o json` wrote as null: without `--all` it leaves out
+    /// every value of 4096 bytes or more, so a record is missing, not damaged.
+    Omitted(&'static str),
+    /// An array of bytes with an element that is no byte.
+    NotBytes(&'static str),
 }
 
 impl std::fmt::Display for EntryError {
@@ -45,6 +50,13 @@ impl std::fmt::Display for EntryError {
                 write!(f, "an audit journal entry whose {n} is not a number")
             }
             EntryError::TooLong => write!(f, "a journal field longer than {MAX_VALUE} bytes"),
+            EntryError::Omitted(n) => write!(
+                f,
+                "an audit journal entry whose {n} journalctl left out (null: 4096 bytes or more, without --all); read the journal with -o export or -o json --all"
+            ),
+            EntryError::NotBytes(n) => {
+                write!(f, "an audit journal entry whose {n} is an array of other than bytes")
+            }
         }
     }
 }
@@ -56,6 +68,16 @@ const FIELDS: [&[u8]; 6] = [
     b"_SOURCE_REALTIME_TIMESTAMP",
     b"MESSAGE",
     b"_HOSTNAME",
+];
+
+/// FIELDS as text, for the JSON form's keys and the messages.
+const FIELDS_TEXT: [&str; 6] = [
+    "_TRANSPORT",
+    "_AUDIT_TYPE",
+    "_AUDIT_ID",
+    "_SOURCE_REALTIME_TIMESTAMP",
+    "MESSAGE",
+    "_HOSTNAME",
 ];
 
 impl Entry {
@@ -163,8 +185,8 @@ impl Entry {
         self.clear();
         let Some(obj) = v.as_object() else { return Ok(()) };
         let mut bytes = Vec::new();
-        for name in FIELDS {
-            let key = std::str::from_utf8(name).expect("ASCII");
+        let mut omitted = None;
+        for (name, key) in FIELDS.iter().zip(FIELDS_TEXT) {
             let Some(mut val) = obj.get(key) else { continue };
             if let Some(first) = val.as_array().and_then(|a| a.first()).filter(|f| !f.is_number()) {
                 val = first;
@@ -176,15 +198,22 @@ impl Entry {
                     for b in a {
                         match b.as_u64().and_then(|b| u8::try_from(b).ok()) {
                             Some(b) => bytes.push(b),
-                            None => break,
+                            None => return Err(EntryError::NotBytes(key)),
                         }
                     }
+                }
+                serde_json::Value::Null => {
+                    omitted.get_or_insert(key);
+                    continue;
                 }
                 _ => continue,
             }
             self.set(name, &bytes)?;
         }
-        Ok(())
+        match omitted {
+            Some(key) => Err(EntryError::Omitted(key)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -272,5 +301,14 @@ mod tests {
         assert_eq!(e.line(&mut out), Ok(false));
         e.from_json(&serde_json::json!([1, 2])).unwrap();
         assert!(e.is_empty());
+        // journalctl -o json without --all writes a field of 4096 bytes or more
+        // as null: that record is missing, said as such.
+        let mut long = v.clone();
+        long["MESSAGE"] = serde_json::Value::Null;
+        assert_eq!(e.from_json(&long), Err(EntryError::Omitted("MESSAGE")));
+        assert!(e.is_audit(), "the transport is still known");
+        let mut wide = v.clone();
+        wide["MESSAGE"] = serde_json::json!([65, 300, 66]);
+        assert_eq!(e.from_json(&wide), Err(EntryError::NotBytes("MESSAGE")));
     }
 }

@@ -20,7 +20,24 @@ use netlink_packet_core::Emitable;
 use super::abi::{Abi, URING_OP_CONNECT};
 use super::rule_data::{self, Value};
 
+/// The key of the rules sockwatch installs: `scan` takes a record carrying it
+/// for a connect to a watched socket.
 pub const KEY: &str = "sockwatch";
+/// The key of the rules of `sockwatch test`'s own run, so that its throw-away
+/// connect is never taken by a later `scan` for a connect to a watched socket.
+pub const TEST_KEY: &str = "sockwatch-test";
+
+static ACTIVE_KEY: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// The key this process's rules carry: KEY, or TEST_KEY once `use_test_key` ran.
+pub fn key() -> &'static str {
+    ACTIVE_KEY.get().copied().unwrap_or(KEY)
+}
+
+/// For `run --test-rules`, before any rule is built: set once, for the process.
+pub fn use_test_key() {
+    let _ = ACTIVE_KEY.set(TEST_KEY);
+}
 
 /// The kernel's queue of records not yet delivered. Its default, 64, overflows
 /// within a burst of container starts; a full queue loses records (counted in
@@ -56,8 +73,9 @@ impl RuleSpec {
                 let (sys, a0) =
                     if *socketcall { ("socketcall", " -F a0=3") } else { ("connect", "") };
                 Some(format!(
-                    "-A always,exit -F arch={} -S {sys}{a0} -F path={path} -F key={KEY}",
-                    abi.name
+                    "-A always,exit -F arch={} -S {sys}{a0} -F path={path} -F key={}",
+                    abi.name,
+                    key()
                 ))
             }
             RuleSpec::Uring => None,
@@ -66,8 +84,9 @@ impl RuleSpec {
 
     /// A human-readable description for every rule, auditctl-like for the uring one.
     pub fn describe(&self) -> String {
-        self.auditctl()
-            .unwrap_or_else(|| format!("-A always,io_uring -U connect -F saddr_fam=1 -F key={KEY}"))
+        self.auditctl().unwrap_or_else(|| {
+            format!("-A always,io_uring -U connect -F saddr_fam=1 -F key={}", key())
+        })
     }
 
     /// The `audit_rule_data` for AUDIT_ADD_RULE: first on its list.
@@ -119,7 +138,7 @@ impl RuleSpec {
             }
         }
         m.syscalls = syscalls;
-        m.fields.push((RuleField::Filterkey(KEY.into()), RuleFieldFlags::Equal));
+        m.fields.push((RuleField::Filterkey(key().into()), RuleFieldFlags::Equal));
         m
     }
 
@@ -145,7 +164,7 @@ pub fn copies(rules: &[RuleSpec], listed: &[Vec<u8>]) -> Vec<usize> {
 pub fn carries_our_key(listed: &[u8]) -> bool {
     rule_data::fields(listed)
         .iter()
-        .any(|(f, _, v)| *f == AUDIT_FILTERKEY && *v == Value::Str(KEY.into()))
+        .any(|(f, _, v)| *f == AUDIT_FILTERKEY && *v == Value::Str(key().into()))
 }
 
 /// A listed rule of ours, in words: its path, or that it is the io_uring rule.
@@ -155,8 +174,8 @@ pub fn describe_listed(listed: &[u8]) -> String {
         _ => None,
     });
     match path {
-        Some(p) => format!("a rule with key={KEY} for {p}"),
-        None => format!("a rule with key={KEY} and no path (io_uring)"),
+        Some(p) => format!("a rule with key={} for {p}", key()),
+        None => format!("a rule with key={} and no path (io_uring)", key()),
     }
 }
 
@@ -175,8 +194,6 @@ pub fn rule_set(sockets: &[String], abis: &[Abi]) -> Vec<RuleSpec> {
     rules
 }
 
-/// The rules file for /etc/audit/rules.d: every rule auditctl can load, and the
-/// uring rule as a comment, since sockwatch loads that one itself over netlink.
 /// Why a rules file line cannot name the socket `path`, or `None` when it can.
 /// auditctl splits a line on whitespace and has no quoting (auditctl 3.0.9: a
 /// path with a space or a tab makes `auditctl -R` stop at that line, and quotes
@@ -195,6 +212,8 @@ pub fn unwritable_in_file(path: &str) -> Option<&'static str> {
     }
 }
 
+/// The rules file for /etc/audit/rules.d: every rule auditctl can load, and the
+/// uring rule as a comment, since sockwatch loads that one itself over netlink.
 pub fn rules_file(rules: &[RuleSpec]) -> String {
     let mut out = String::from(
         "## sockwatch: audit rules for connects to container runtime sockets.\n\

@@ -53,7 +53,13 @@ pub struct ScanStats {
     /// Events whose SYSCALL or URINGOP record never came (cut off by the start of
     /// the log, or lost): they cannot be told apart, so they are counted.
     pub undecided: u64,
+    /// Records past MAX_EVENT_RECORDS of one event, not kept: a connect has
+    /// about six, so only a crafted log has more.
+    pub over_limit: u64,
 }
+
+/// The records kept of one event: a log may give one stamp any number of them.
+pub const MAX_EVENT_RECORDS: usize = 64;
 
 /// Keys are (node hash, stamp): a multiply-and-rotate hash is plenty, and
 /// SipHash cost a tenth of the scan.
@@ -114,7 +120,9 @@ impl Scanner {
                 *decided = verdict.is_some();
                 // Only what `connect::extract` reads is kept: an AVC before the
                 // SYSCALL, say, waits with the event but is not copied.
-                if is_kept(r.rtype) {
+                if is_kept(r.rtype) && records.len() >= MAX_EVENT_RECORDS {
+                    self.stats.over_limit += 1;
+                } else if is_kept(r.rtype) {
                     if records.is_empty() {
                         *node = r.node.map(<[u8]>::to_vec);
                     }
@@ -379,7 +387,12 @@ pub fn match_offline(
         let (major, minor) = p.dev?;
         Some(FileId { major, minor, inode: p.inode? })
     });
-    let named = connect_name(ev).and_then(|n| name_target(&n, targets));
+    // A name no file was at (ENOENT and the like) reached no socket: as `run`.
+    let named = if super::detect::name_not_found(ev) {
+        None
+    } else {
+        connect_name(ev).and_then(|n| name_target(&n, targets))
+    };
     let file = |t: Option<usize>| {
         own.or_else(|| t.and_then(|t| targets[t].id)).unwrap_or(FileId {
             major: 0,
@@ -467,7 +480,9 @@ pub fn known_runtime_socket(name: &[u8]) -> Option<String> {
 /// made absolute with the CWD record, compared with each target's names. Only for
 /// an event with no (dev, inode) in any PATH record.
 pub fn by_name(ev: &ConnectEvent, targets: &[Target]) -> Option<FileId> {
-    if ev.paths.iter().any(|p| p.inode.is_some() && p.dev.is_some()) {
+    if ev.paths.iter().any(|p| p.inode.is_some() && p.dev.is_some())
+        || super::detect::name_not_found(ev)
+    {
         return None;
     }
     let named = ev.paths.iter().find_map(|p| p.name.clone()).or_else(|| match &ev.addr {
@@ -688,6 +703,18 @@ type=PATH msg=audit(1.000:3): item=0 name=\"/run/docker.sock\" inode=77 dev=fe:0
     }
 
     #[test]
+    fn an_event_keeps_a_bounded_number_of_records() {
+        let path =
+            "type=PATH msg=audit(1.000:10): item=0 name=\"/x\" inode=5 dev=fe:00 mode=0140777\n";
+        let text = format!("{}\n{}", CONNECT.trim_end(), path.repeat(1000));
+        let (events, stats) = scan(&text, 16);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].records.len(), MAX_EVENT_RECORDS);
+        let kept_before = scan(CONNECT, 16).0[0].records.len() as u64;
+        assert_eq!(stats.over_limit, 1000 + kept_before - MAX_EVENT_RECORDS as u64);
+    }
+
+    #[test]
     fn offline_matching_by_inode_rule_key_and_name() {
         use super::super::detect::Skip;
         let other_name = |t: &str| {
@@ -728,6 +755,20 @@ type=PATH msg=audit(1.000:3): item=0 name=\"/run/docker.sock\" inode=77 dev=fe:0
             // The key alone, another name: still a watched socket then.
             (other_name(CONNECT), 78, Ok((None, 77, MatchedBy::RuleKey))),
             (other_name(&no_key(CONNECT)), 78, Err(Skip::NotWatched)),
+            // `sockwatch test`'s own rules carry another key: its throw-away
+            // connect is never one to a watched socket.
+            (
+                other_name(&CONNECT.replace("key=\"sockwatch\"", "key=\"sockwatch-test\"")),
+                78,
+                Err(Skip::NotWatched),
+            ),
+            // No file at the name: no socket reached, by name or key (the
+            // key's target then named nothing).
+            (
+                no_key(CONNECT).replace("success=yes exit=0", "success=no exit=-2"),
+                78,
+                Err(Skip::NotWatched),
+            ),
             // io_uring's rule has no path: its key proves nothing.
             (other_name(&uring(CONNECT)), 78, Err(Skip::NotWatched)),
             (uring(CONNECT), 78, Ok((Some(0), 77, MatchedBy::Path))),

@@ -10,6 +10,12 @@ use super::finding::Finding;
 
 /// Distinct names kept per table; findings past it are counted as "(others)".
 pub const MAX_ROWS: usize = 10_000;
+/// A name is kept up to this many bytes (names alike that far are one row,
+/// marked cut): a log's exe can be as long as its line.
+const MAX_NAME: usize = 256;
+/// And shown up to this many characters, escapes included, so that one long
+/// name does not pad every row of its table.
+const MAX_SHOWN: usize = 120;
 
 #[derive(Debug, Default)]
 struct Table {
@@ -19,6 +25,8 @@ struct Table {
 
 impl Table {
     fn add(&mut self, key: &str) {
+        let key = cut(key, MAX_NAME);
+        let key = key.as_ref();
         if let Some(n) = self.rows.get_mut(key) {
             *n += 1;
         } else if self.rows.len() < MAX_ROWS {
@@ -30,7 +38,8 @@ impl Table {
 
     /// Rows by count, largest first, then by name.
     fn sorted(&self) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = self.rows.iter().map(|(k, n)| (escape(k), *n)).collect();
+        let mut v: Vec<(String, u64)> =
+            self.rows.iter().map(|(k, n)| (shown(&escape(k)), *n)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         if self.others > 0 {
             v.push(("(others)".into(), self.others));
@@ -87,6 +96,26 @@ impl Tally {
             }
         }
         out
+    }
+}
+
+/// `s` up to `max` bytes, on a character boundary, marked `…` where cut.
+fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end]).into()
+}
+
+/// At most MAX_SHOWN characters of an escaped name, marked `…` where cut.
+fn shown(s: &str) -> String {
+    match s.char_indices().nth(MAX_SHOWN) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
     }
 }
 
@@ -172,5 +201,21 @@ mod tests {
         assert_eq!(rows.len(), MAX_ROWS + 1);
         assert_eq!(rows[0], ("0".to_string(), 2));
         assert_eq!(rows.last().unwrap(), &("(others)".to_string(), 5));
+    }
+
+    #[test]
+    fn long_names_are_kept_and_shown_cut() {
+        let mut t = Table::default();
+        let long = format!("/{}", "\x01".repeat(4000));
+        t.add(&long);
+        t.add(&format!("{long}/other"));
+        let rows = t.sorted();
+        // Alike for MAX_NAME bytes: one row, counted twice, cut where shown.
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].1, 2);
+        assert_eq!(rows[0].0.chars().count(), MAX_SHOWN + 1);
+        assert!(rows[0].0.ends_with('…') && rows[0].0.starts_with("/\\u{1}"));
+        assert!(t.rows.keys().all(|k| k.len() <= MAX_NAME + '…'.len_utf8()));
+        assert_eq!(cut("aé", 2), "a…");
     }
 }

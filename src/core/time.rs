@@ -171,7 +171,11 @@ pub fn parse_instant(s: &str) -> Result<u64, String> {
                     return Err(bad());
                 }
                 let v = |a: u8, c: u8| i64::from(a - b'0') * 10 + i64::from(c - b'0');
-                let mins = v(digits[0], digits[1]) * 60 + v(digits[2], digits[3]);
+                let (h, m) = (v(digits[0], digits[1]), v(digits[2], digits[3]));
+                if h > 23 || m > 59 {
+                    return Err(bad());
+                }
+                let mins = h * 60 + m;
                 offset = if *sign == b'+' { mins } else { -mins } * 60;
                 rest = &[];
             }
@@ -216,6 +220,8 @@ mod tests {
             "2026-02-29",
             "2026-11-28 24:00",
             "2026-11-28T10:52:42+0100",
+            "2026-11-28T10:52:42+24:00",
+            "2026-11-28T10:52:42-01:60",
             "2026-11-28 10",
             "2026/11/28",
             "yesterday",

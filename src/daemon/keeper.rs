@@ -378,7 +378,12 @@ pub(super) fn is_audit_change(r: &Record) -> bool {
         // A failed add (res=0: its directory is gone, say) is logged too; it
         // loaded nothing, and checking on it would retry the add at once, forever.
         let done = || r.raw("res").is_some_and(|v| v == b"1");
-        let ours = || r.raw("key").is_some_and(|k| k == b"\"sockwatch\"");
+        let ours = || {
+            r.raw("key").is_some_and(|k| {
+                k.strip_prefix(b"\"").and_then(|k| k.strip_suffix(b"\""))
+                    == Some(crate::core::rules::key().as_bytes())
+            })
+        };
         let task_list = || r.raw("list").is_some_and(|l| l == b"1");
         op == b"set" && r.raw("audit_enabled").is_some()
             || op == b"remove_rule"

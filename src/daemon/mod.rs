@@ -47,6 +47,9 @@ const LINEAGE: usize = 65_536;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn main(args: &RunArgs, cfg: &Config) -> Result<ExitCode, Error> {
+    if args.test_rules {
+        crate::core::rules::use_test_key();
+    }
     let (mut daemon, sources) = start::start(args, cfg)?;
     let result = daemon.run(sources);
     stop::stop(daemon);
