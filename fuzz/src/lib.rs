@@ -3,8 +3,8 @@
 //! and each output's rendering of it).
 
 use sockwatch::core::finding::Finding;
-use sockwatch::core::record::decode_hex;
 use sockwatch::core::message;
+use sockwatch::core::record::decode_hex;
 use sockwatch::io::output::{journald, syslog};
 
 /// The fuzzer's bytes, read front to back. Past the end every read gives zeros
