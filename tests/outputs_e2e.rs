@@ -414,7 +414,7 @@ fn each_signature_has_its_own_journal_entry_and_explanation() {
         &[
             "Subject: A container process connected to a container runtime's API socket",
             &format!(
-                "connected to {path}, a container runtime's API socket, under the name {path}. Outcome: success."
+                "connected to {path}, a container runtime's API socket (the name it used is in SOCKET_PATH). Outcome: success."
             ),
             "The process's container runtime: docker",
             "This is signature TRC-1019",
