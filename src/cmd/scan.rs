@@ -448,32 +448,35 @@ fn summarize(sum: &Summary, scanner: &crate::core::scan::Scanner, secs: f64) {
             ),
         }
     }
-    if sum.left_out_more > 0 {
-        eprintln!(
-            "sockwatch scan: ... and {} more connects to known runtime sockets with other identities",
-            sum.left_out_more
-        );
-    }
-    if sum.outside_window > 0 {
-        eprintln!(
-            "sockwatch scan: {} connect(s) outside the --since/--until window, not reported",
-            sum.outside_window
-        );
-    }
-    if sum.allowed > 0 {
-        eprintln!(
-            "sockwatch scan: {} connect(s) allowed by the configuration's allowlist, not reported",
-            sum.allowed
-        );
+    // What was read but not reported, each with its count and why.
+    const _: () = assert!(crate::core::scan::MAX_EVENT_RECORDS == 64, "said below");
+    let skipped = [
+        (
+            sum.left_out_more,
+            "more connect(s) to known runtime sockets with other identities (not listed)",
+        ),
+        (sum.outside_window, "connect(s) outside the --since/--until window, not reported"),
+        (sum.allowed, "connect(s) allowed by the configuration's allowlist, not reported"),
+        (
+            sum.other_transport,
+            "journal entries of other transports than audit skipped (only _TRANSPORT=audit entries are audit records)",
+        ),
+        (
+            st.undecided,
+            "event(s) had no SYSCALL record (the log starts mid-event, or records were lost) and could not be judged",
+        ),
+        (
+            st.over_limit,
+            "record(s) of one event past the 64 kept were not read (a connect has about six; a log that gives one event more was made so)",
+        ),
+    ];
+    for (n, what) in skipped {
+        if n > 0 {
+            eprintln!("sockwatch scan: {n} {what}");
+        }
     }
     for n in &sum.not_logs {
         eprintln!("sockwatch scan: not scanned: {n}");
-    }
-    if sum.other_transport > 0 {
-        eprintln!(
-            "sockwatch scan: {} journal entries of other transports than audit skipped (only _TRANSPORT=audit entries are audit records)",
-            sum.other_transport
-        );
     }
     if sum.malformed > 0 {
         eprintln!("sockwatch scan: {} malformed line(s) skipped:", sum.malformed);
@@ -483,19 +486,6 @@ fn summarize(sum: &Summary, scanner: &crate::core::scan::Scanner, secs: f64) {
         if sum.malformed > sum.examples.len() as u64 {
             eprintln!("  ... and {} more", sum.malformed - sum.examples.len() as u64);
         }
-    }
-    if st.undecided > 0 {
-        eprintln!(
-            "sockwatch scan: {} event(s) had no SYSCALL record (the log starts mid-event, or records were lost) and could not be judged",
-            st.undecided
-        );
-    }
-    if st.over_limit > 0 {
-        eprintln!(
-            "sockwatch scan: {} record(s) past the {} kept for one event were not read (a connect has about six; a log that gives one event more was made so)",
-            st.over_limit,
-            crate::core::scan::MAX_EVENT_RECORDS
-        );
     }
     for u in &sum.unreadable {
         eprintln!("sockwatch scan: error: {u}");
