@@ -19,6 +19,7 @@ set -euo pipefail
 secs=${1:-20}
 rate=${2:-200}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 top=$(dirname "$here")
 work=$(mktemp -d /tmp/sockwatch-argv.XXXXXX)
 chmod 755 "$work"
@@ -46,7 +47,7 @@ run() {
     local label=$1 pad=$2 out=$work/findings-$1.jsonl
     "$bin" --config /dev/null run --socket "$sock" --output "jsonl:$out" --dedup-window 0 \
         2> "$work/sockwatch-$label.log" & sw=$!
-    for _ in $(seq 100); do grep -q "ready" "$work/sockwatch-$label.log" && break; sleep 0.1; done
+    wait_ready "$work/sockwatch-$label.log"
     local cpu0 cpu1 made prev n hwm
     cpu0=$(awk '{print $14 + $15}' "/proc/$sw/stat")
     made=$(docker exec sw-argv sh -c "exec $work/loadgen connect $sock $secs $work/connects-$label $rate $pad")

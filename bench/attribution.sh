@@ -17,6 +17,7 @@
 set -euo pipefail
 N=${1:-500}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 top=$(dirname "$here")
 out=$here/results/attribution.md
 work=$(mktemp -d /tmp/sockwatch-bench.XXXXXX)
@@ -38,7 +39,7 @@ gcc -O2 -static -o "$work/client" "$top/tests/data/capture/client.c"
 
 "$top/target/release/sockwatch" --config /dev/null run --dedup-window 0 --output "jsonl:$work/findings.jsonl" 2>"$work/sockwatch.log" &
 sw=$!
-for _ in $(seq 100); do grep -q "ready:" "$work/sockwatch.log" && break; sleep 0.1; done
+wait_ready "$work/sockwatch.log"
 
 aliases=()
 for f in inside exec; do for l in idle busy; do aliases+=(-v "/run/docker.sock:/s/$f-$l.sock"); done; done

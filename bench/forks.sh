@@ -12,6 +12,7 @@ set -euo pipefail
 rate=${1:-1000}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 top=$(dirname "$here")
 work=$(mktemp -d /tmp/sockwatch-forks.XXXXXX)
 sw=""
@@ -19,9 +20,9 @@ trap '[ -n "$sw" ] && kill -TERM "$sw" 2>/dev/null && wait "$sw" 2>/dev/null; rm
 (cd "$top" && cargo build --release --locked -q)
 gcc -O2 -o "$work/forker" "$here/src/forker.c"
 "$top/target/release/sockwatch" --config /dev/null run --output "jsonl:$work/findings.jsonl" 2> "$work/log" & sw=$!
-for _ in $(seq 100); do grep -q ready "$work/log" && break; sleep 0.1; done
+wait_ready "$work/log"
 sleep 2
-runtime() { cat /proc/$sw/task/*/schedstat | awk '{n += $1} END{printf "%.0f", n}'; }
+runtime() { cpu_ns "$sw"; }
 switches() { cat /proc/$sw/task/*/status | awk '/ctxt_switches/{n += $2} END{print n}'; }
 forks() { awk '/^processes/{print $2}' /proc/stat; }
 measure() { # $1: label; the rest: the command that fills the window

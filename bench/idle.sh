@@ -14,13 +14,14 @@
 set -euo pipefail
 secs=${1:-120}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 top=$(dirname "$here")
 work=$(mktemp -d /tmp/sockwatch-idle.XXXXXX)
 sw=""
 trap '[ -n "$sw" ] && kill -TERM "$sw" 2>/dev/null && wait "$sw" 2>/dev/null; rm -rf "$work"' EXIT
 (cd "$top" && cargo build --release --locked -q)
 "$top/target/release/sockwatch" --config /dev/null run --output "jsonl:$work/findings.jsonl" 2> "$work/log" & sw=$!
-for _ in $(seq 100); do grep -q ready "$work/log" && break; sleep 0.1; done
+wait_ready "$work/log"
 sleep 2   # let start-up settle
 switches() { # into $S, without starting a process
     local f k v n=0

@@ -28,6 +28,7 @@ secs=${1:-30}
 rate=${2:-0}
 result=$([ "$rate" = 0 ] && echo live.md || echo "live-$rate.md")
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 top=$(dirname "$here")
 work=$(mktemp -d "${BENCH_TMP:-/tmp}/sockwatch-live.XXXXXX")
 chmod 755 "$work"
@@ -57,10 +58,8 @@ lost0=$(auditctl -s | awk '/^lost/{print $2}')
 nice=${SOCKWATCH_NICE:-$(sed -n 's/^Nice=//p' "$top/packaging/sockwatch.service")}
 ${SOCKWATCH_PREFIX:-} nice -n "${nice:-0}" "$top/target/release/sockwatch" --config /dev/null run --socket "$sock" --output "jsonl:$work/findings.jsonl" \
     --dedup-window 0 ${SOCKWATCH_ARGS:-} 2> "$work/sockwatch.log" & sw=$!
-for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
-# CPU time in nanoseconds: the run time of each thread, from the scheduler
-# (/proc/PID/task/*/schedstat), not the tick-sampled utime and stime.
-cpu() { cat /proc/$sw/task/*/schedstat | awk '{n += $1} END{printf "%.0f", n}'; }
+wait_ready "$work/sockwatch.log"
+cpu() { cpu_ns "$sw"; }
 switches() { cat /proc/$sw/task/*/status | awk '/^voluntary_ctxt_switches/{v += $2} /nonvoluntary_ctxt_switches/{n += $2} END{print v + n}'; }
 involuntary() { cat /proc/$sw/task/*/status | awk '/nonvoluntary_ctxt_switches/{n += $2} END{print n}'; }
 cpu0=$(cpu); sw0=$(switches); inv0=$(involuntary)

@@ -9,6 +9,7 @@
 set -euo pipefail
 what=${1:-both}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 top=$(dirname "$here")
 work=$(mktemp -d /tmp/sockwatch-profile.XXXXXX)
 trap 'pkill -f "$work/loadgen serve" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -27,7 +28,7 @@ if [ "$what" != scan ]; then
     sleep 0.3
     "$bin" --config /dev/null run --socket "$work/d.sock" --output "jsonl:$work/f.jsonl" --dedup-window 0 2> "$work/log" &
     sw=$!
-    for _ in $(seq 100); do grep -q ready "$work/log" && break; sleep 0.1; done
+    wait_ready "$work/log"
     id=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
     cg=/sys/fs/cgroup/unified/docker/$id; [ -d /sys/fs/cgroup/unified ] || cg=/sys/fs/cgroup/docker/$id
     mkdir -p "$cg"

@@ -17,6 +17,7 @@
 set -euo pipefail
 secs=${1:-20}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 top=$(dirname "$here")
 work=$(mktemp -d /tmp/sockwatch-vs.XXXXXX)
 chmod 755 "$work"
@@ -53,11 +54,9 @@ sleep 0.3
 nice -n "$(sed -n 's/^Nice=//p' "$top/packaging/sockwatch.service")" \
     "$top/target/release/sockwatch" --config /dev/null run --socket "$sock" --output "jsonl:$work/findings.jsonl" \
     --dedup-window 0 2> "$work/sockwatch.log" & sw=$!
-for _ in $(seq 100); do grep -q "ready" "$work/sockwatch.log" && break; sleep 0.1; done
+wait_ready "$work/sockwatch.log"
 lost0=$(auditctl -s | awk '/^lost/{print $2}')
-# CPU time in nanoseconds: the run time of each thread, from the scheduler
-# (/proc/PID/task/*/schedstat), not the tick-sampled utime and stime.
-cpu() { cat /proc/$1/task/*/schedstat | awk '{n += $1} END{printf "%.0f", n}'; }
+cpu() { cpu_ns "$1"; }
 sw0=$(cpu "$sw"); ad0=$(cpu "$ad")
 made=$(docker exec sw-vs "$work/loadgen" connect "$sock" "$secs" "$work/connects")
 # Both drain what is queued: wait until neither file grows for 2 s.

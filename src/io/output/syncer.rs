@@ -67,8 +67,9 @@ impl Syncer {
         self.shared.wake.notify_one();
     }
 
-    /// Syncs completed and failed so far.
-    pub fn counts(&self) -> (u64, u64) {
+    /// Syncs completed and failed so far (a failure is also logged as it happens).
+    #[cfg(test)]
+    fn counts(&self) -> (u64, u64) {
         (self.shared.done.load(Ordering::Relaxed), self.shared.failed.load(Ordering::Relaxed))
     }
 }
@@ -117,17 +118,22 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
+    /// Polls `done` (the syncer works on its own thread) for up to 10 s.
+    fn wait_until(done: impl Fn() -> bool, what: &str) {
+        let t = Instant::now();
+        while !done() {
+            assert!(t.elapsed() < Duration::from_secs(10), "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn syncs_on_its_thread_and_finishes_before_it_is_dropped() {
         let path = std::env::temp_dir().join(format!("sockwatch-syncer-{}", std::process::id()));
         let f = Arc::new(File::create(&path).unwrap());
         let s = Syncer::start("test".into()).unwrap();
         s.request(&f);
-        let t = Instant::now();
-        while s.counts().0 < 1 {
-            assert!(t.elapsed() < Duration::from_secs(10), "the sync never ran");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until(|| s.counts().0 >= 1, "the sync never ran");
         // Requests for the same file while one is queued are merged; at drop,
         // what was asked is done.
         s.request(&f);
@@ -148,11 +154,7 @@ mod tests {
         let f = Arc::new(File::from(r));
         let s = Syncer::start("pipe".into()).unwrap();
         s.request(&f);
-        let t = Instant::now();
-        while s.counts().1 < 1 {
-            assert!(t.elapsed() < Duration::from_secs(10), "the failure was not counted");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until(|| s.counts().1 >= 1, "the failure was not counted");
         assert_eq!(s.counts().0, 0);
     }
 }
