@@ -137,6 +137,23 @@ pub struct Actor {
     pub alive: bool,
 }
 
+impl Actor {
+    /// Reads who did it, then whether it still runs, in that order: a runtime
+    /// that deletes its socket and exits (Docker's containerd does) can be gone
+    /// by the second read. Read the other way, it would look like a living
+    /// process that is no owner, a stranger; read this way, an owner that exits
+    /// mid-check is simply gone, which a deletion allows. A permissions change
+    /// is judged by who did it alone.
+    pub fn read(event: Event, owner: impl FnOnce() -> bool, alive: impl FnOnce() -> bool) -> Actor {
+        let owner = owner();
+        let alive = match event {
+            Event::Perms { .. } => true,
+            Event::Removed | Event::Appeared => alive(),
+        };
+        Actor { owner, alive }
+    }
+}
+
 /// A socket's permissions as a finding shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mode {
@@ -257,6 +274,31 @@ mod tests {
                 mask: None,
             },
         }
+    }
+
+    /// containerd deletes its socket as it exits: seen alive and as the owner
+    /// by the first read, gone by the second. That is no finding.
+    #[test]
+    fn an_owner_exiting_between_the_reads_is_no_stranger() {
+        let reads = std::cell::Cell::new(0);
+        // The process answers the first read as the runtime it is, and is gone
+        // for any read after that.
+        let live_once = |answer: bool| {
+            let n = reads.get();
+            reads.set(n + 1);
+            n == 0 && answer
+        };
+        let actor = Actor::read(Event::Removed, || live_once(true), || live_once(true));
+        assert_eq!(actor, Actor { owner: true, alive: false });
+        assert!(judge(Event::Removed, actor, false).is_none());
+        assert_eq!(reads.get(), 2);
+        // A stranger that is still there is a finding.
+        let actor = Actor::read(Event::Removed, || false, || true);
+        assert!(judge(Event::Removed, actor, false).is_some());
+        // A permissions change never asks whether the process still runs.
+        let perms = Event::Perms { old: None, new: p(0o660, 0, 998) };
+        let actor = Actor::read(perms, || true, || unreachable!("not asked"));
+        assert_eq!(actor, Actor { owner: true, alive: true });
     }
 
     /// `setfacl -m u:UID:PERM` on a 0660 root:998 socket, as the kernel stores it.

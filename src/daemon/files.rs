@@ -112,16 +112,13 @@ impl Daemon {
             }
             self.socket_changes(changed);
         }
-        let actor = match event {
-            Event::Perms { .. } => Actor { owner: self.is_owner(path, pid), alive: true },
-            // A process on its way out (its memory, and so its exe link,
-            // already gone; or a zombie) is as gone as one that exited. Looked
-            // at first: the owner check reads /proc too.
-            Event::Removed | Event::Appeared => {
-                let alive = pid > 0 && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok();
-                Actor { owner: self.is_owner(path, pid), alive }
-            }
-        };
+        // A process on its way out (its memory, and so its exe link, already
+        // gone; or a zombie) is as gone as one that exited.
+        let actor = Actor::read(
+            event,
+            || self.is_owner(path, pid),
+            || pid > 0 && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok(),
+        );
         let replaced = matches!(event, Event::Removed | Event::Appeared);
         let present_now = replaced && std::path::Path::new(path).exists();
         let Some(verdict) = socket_file::judge(event, actor, present_now) else {
