@@ -19,11 +19,17 @@ if [ "$(id -u)" -eq 0 ]; then
         apt-get -o DPkg::Lock::Timeout=300 update -qq
         apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
-    # auditd, to test living beside it; installed without starting it (the tests
-    # start and stop it themselves).
-    if [ "$(dpkg-query -W -f='${Status}' auditd 2>/dev/null || true)" != "install ok installed" ]; then
+    # Daemons the tests start and stop themselves, each on its own files and on
+    # loopback: auditd (living beside it), rsyslog with RELP, journal-remote and
+    # journal-upload, node_exporter. Installed without starting them.
+    daemons=()
+    for p in auditd rsyslog rsyslog-relp systemd-journal-remote prometheus-node-exporter; do
+        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || daemons+=("$p")
+    done
+    if [ "${#daemons[@]}" -gt 0 ]; then
+        echo "tests/run.sh: installing ${daemons[*]} (not started)" >&2
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends auditd >/dev/null || { rm -f /usr/sbin/policy-rc.d; exit 1; }
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${daemons[@]}" >/dev/null || { rm -f /usr/sbin/policy-rc.d; exit 1; }
         rm -f /usr/sbin/policy-rc.d
     fi
     tests/env/setup-docker.sh
