@@ -17,6 +17,7 @@ if [ "$(id -u)" -eq 0 ]; then
     if [ "${#need[@]}" -gt 0 ]; then
         echo "tests/run.sh: installing ${need[*]}" >&2
         apt-get -o DPkg::Lock::Timeout=300 update -qq
+        updated=1
         apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
     # Daemons the tests start and stop themselves, each on its own files and on
@@ -28,6 +29,7 @@ if [ "$(id -u)" -eq 0 ]; then
     done
     if [ "${#daemons[@]}" -gt 0 ]; then
         echo "tests/run.sh: installing ${daemons[*]} (not started)" >&2
+        [ -n "${updated:-}" ] || apt-get -o DPkg::Lock::Timeout=300 update -qq
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
         apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${daemons[@]}" >/dev/null || { rm -f /usr/sbin/policy-rc.d; exit 1; }
         rm -f /usr/sbin/policy-rc.d
