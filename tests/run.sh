@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     need=()
-    for p in gcc g++ gcc-multilib liburing-dev socat util-linux busybox-static docker.io curl qemu-system-x86 acl \
+    for p in gcc g++ gcc-multilib liburing-dev socat util-linux busybox-static docker.io curl openssl qemu-system-x86 acl \
              strace man-db groff-base zsh fish lintian logrotate dpkg-dev rpm debootstrap e2fsprogs; do
         [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || need+=("$p")
     done
