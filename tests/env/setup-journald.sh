@@ -13,7 +13,8 @@ LOCK_FILE=/run/sockwatch-test-setup-journald.lock
 ensure_packages systemd
 journald=/lib/systemd/systemd-journald
 [ -x "$journald" ] || die "$journald not found"
-if pgrep -x systemd-journal >/dev/null && [ -S /run/systemd/journal/socket ]; then
+# By its path: journal-remote and journal-upload share the truncated name.
+if pgrep -f "^$journald" >/dev/null && [ -S /run/systemd/journal/socket ]; then
   log "journald already running"
 else
   log "starting journald"
