@@ -175,9 +175,9 @@ pub struct ScanArgs {
     #[arg(long)]
     pub summary: bool,
 
-    /// The shape of the findings written [default: native]: `native`, `ecs`
-    /// (Elastic Common Schema 8.x) or `ocsf` (OCSF 1.3.0 Detection Finding),
-    /// as `run --format` writes them.
+    /// The shape of the findings written: `native`, `ecs` (Elastic Common
+    /// Schema 8.x) or `ocsf` (OCSF 1.3.0 Detection Finding), as `run --format`
+    /// writes them.
     #[arg(long, value_name = "FORMAT", value_enum, default_value = "native")]
     pub format: Format,
 }

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use super::super::finding::Finding;
 use super::super::health::{Event, Health};
 use super::super::signature::Summary;
-use super::{basename, put, sockwatch_fields, tactic_url, tactics, technique_url};
+use super::{
+    Mapped, basename, level_severity, put, sockwatch_fields, tactic_url, tactics, technique_url,
+};
 
 /// The ECS version the documents conform to (`ecs.version`).
 pub const VERSION: &str = "8.11.0";
@@ -43,6 +45,7 @@ pub fn finding(f: &Finding) -> Value {
     put(&mut d, "event.module", "sockwatch");
     put(&mut d, "event.dataset", "sockwatch.finding");
     put(&mut d, "event.severity", sig.severity);
+    put(&mut d, "log.level", f.priority);
     if let Some(errno) = &f.outcome.errno {
         put(&mut d, "error.code", errno.as_str());
     }
@@ -125,7 +128,7 @@ pub fn finding(f: &Finding) -> Value {
     if !s.dev.is_empty() {
         put(&mut d, "file.device", s.dev.as_str());
     }
-    put(&mut d, "sockwatch", sockwatch_fields(f));
+    put(&mut d, "sockwatch", sockwatch_fields(f, Mapped { argv: true, image: true }));
     Value::Object(d)
 }
 
@@ -156,7 +159,7 @@ pub fn health(h: &Health) -> Value {
     put(&mut d, "event.action", h.event.name());
     put(&mut d, "event.module", "sockwatch");
     put(&mut d, "event.dataset", "sockwatch.health");
-    put(&mut d, "event.severity", h.level.priority());
+    put(&mut d, "event.severity", level_severity(h.level));
     put(&mut d, "log.level", serde_json::to_value(h.level).unwrap_or(Value::Null));
     if let Some(host) = &h.host.hostname {
         put(&mut d, "host.hostname", host.as_str());
@@ -183,6 +186,10 @@ mod tests {
         assert_eq!(v["event"]["kind"], "alert");
         assert_eq!(v["event"]["category"], serde_json::json!(["intrusion_detection", "network"]));
         assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(
+            (v["event"]["severity"].clone(), v["log"]["level"].clone()),
+            (2.into(), "warning".into())
+        );
         assert_eq!(v["error"]["code"], "ECONNREFUSED");
         assert_eq!(v["rule"]["id"], "TRC-1019");
         assert_eq!(v["threat"]["technique"]["id"], serde_json::json!(["T1068"]));
@@ -242,6 +249,7 @@ mod tests {
             assert_eq!(v["event"]["kind"], "event");
             assert_eq!(v["event"]["action"], e.name());
             assert_eq!(v["log"]["level"], "warning");
+            assert_eq!(v["event"]["severity"], 2, "on the signatures' scale");
             assert_eq!(v["sockwatch"]["details"]["enabled"], 0);
             assert!(v["event"].get("outcome").is_none());
         }

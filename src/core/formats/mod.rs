@@ -15,6 +15,7 @@ pub mod ocsf;
 use serde_json::{Map, Value};
 
 use super::finding::Finding;
+use super::health::Level;
 
 /// The ATT&CK tactics (id, name) of the techniques the signatures name, as
 /// ATT&CK files each technique (enterprise matrix). A signature's own
@@ -26,6 +27,18 @@ pub fn tactics(technique_id: &str) -> &'static [(&'static str, &'static str)] {
         "T1222" => &[("TA0005", "Defense Evasion")],
         "T1557" => &[("TA0006", "Credential Access"), ("TA0009", "Collection")],
         _ => &[],
+    }
+}
+
+/// A health event's level on the signatures' severity scale (0 to 3, higher
+/// is worse), so that one severity field orders findings and health events
+/// alike: the level and a signature of that severity have the same priority
+/// word (`signature::priority`).
+pub fn level_severity(l: Level) -> u8 {
+    match l {
+        Level::Info => 0,
+        Level::Warning => 2,
+        Level::Error => 3,
     }
 }
 
@@ -45,15 +58,31 @@ pub fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// What neither schema has a field for, kept under sockwatch's name: the
-/// native finding's own fields that the mapping does not carry elsewhere.
-pub fn sockwatch_fields(f: &Finding) -> Value {
+/// Which of the finding's own fields a mapping carries in the schema's: they
+/// are left out of `sockwatch_fields`, the others kept there.
+pub struct Mapped {
+    /// The argv, whole (ECS's `process.args`; OCSF's `cmd_line` is one string,
+    /// which loses where each argument ends).
+    pub argv: bool,
+    /// The image's name (OCSF has an image only with its digest).
+    pub image: bool,
+}
+
+/// What the schema has no field for, kept under sockwatch's name: the
+/// native finding's own fields, less those the mapping carries (pid, ppid,
+/// uid, comm and exe; the container's id, name and digest; and what `mapped`
+/// says), so that nothing of the finding is lost and little is said twice.
+pub fn sockwatch_fields(f: &Finding, mapped: Mapped) -> Value {
     let mut m = Map::new();
     m.insert("priority".into(), f.priority.into());
     m.insert("source".into(), f.source.into());
     m.insert("operation".into(), f.operation.into());
     m.insert("count".into(), f.count.into());
-    m.insert("signature".into(), to_value(f.signature));
+    let sig = f.signature;
+    m.insert(
+        "signature".into(),
+        serde_json::json!({"event": sig.event, "attack_pattern": sig.mitre.attack_pattern}),
+    );
     m.insert("outcome".into(), to_value(&f.outcome));
     m.insert("socket".into(), to_value(&f.socket));
     if let Some(a) = &f.audit {
@@ -62,8 +91,26 @@ pub fn sockwatch_fields(f: &Finding) -> Value {
     if let Some(d) = &f.details {
         m.insert("details".into(), d.clone());
     }
-    m.insert("process".into(), to_value(&f.process));
-    m.insert("container".into(), to_value(&f.container));
+    let mut process = to_value(&f.process);
+    if let Some(p) = process.as_object_mut() {
+        for k in ["pid", "ppid", "uid", "comm", "exe"] {
+            p.remove(k);
+        }
+        if mapped.argv {
+            p.remove("cmdline");
+        }
+    }
+    m.insert("process".into(), process);
+    let mut container = to_value(&f.container);
+    if let Some(c) = container.as_object_mut() {
+        for k in ["id", "name", "image_id"] {
+            c.remove(k);
+        }
+        if mapped.image {
+            c.remove("image");
+        }
+    }
+    m.insert("container".into(), container);
     Value::Object(m)
 }
 
@@ -104,6 +151,37 @@ mod tests {
         assert_eq!(tactics("T1068"), [("TA0004", "Privilege Escalation")]);
         assert_eq!(tactics("T1557").len(), 2);
         assert!(tactics("T0000").is_empty());
+    }
+
+    #[test]
+    fn levels_are_on_the_signatures_scale() {
+        use crate::core::signature::priority;
+        for l in [Level::Info, Level::Warning, Level::Error] {
+            let word = serde_json::to_value(l).unwrap();
+            assert_eq!(priority(level_severity(l)).name, word.as_str().unwrap());
+        }
+    }
+
+    /// What a mapping carries is left out, the rest kept: the exact argv
+    /// stays where the schema has only a joined string, the image's name
+    /// where the schema could not take it.
+    #[test]
+    fn sockwatch_fields_keep_what_is_not_mapped() {
+        let f = crate::core::finding::tests::sample();
+        let both = sockwatch_fields(&f, Mapped { argv: true, image: true });
+        let p = &both["process"];
+        assert!(p.get("pid").is_none() && p.get("exe").is_none() && p.get("cmdline").is_none());
+        assert_eq!((p["auid"].clone(), p["cwd"].clone()), (4294967295u32.into(), "/".into()));
+        assert_eq!(p["exe_hex"], "2f746d702ffffe657865");
+        assert_eq!(both["container"]["runtime"], "unknown");
+        assert_eq!(both["signature"]["event"], "docker_abuse");
+        assert_eq!(both["audit"]["serial"], 777);
+        assert_eq!(both["socket"]["watched"], "/run/docker.sock");
+        let mut g = f.clone();
+        g.container.image = Some("nginx:1.27".into());
+        let neither = sockwatch_fields(&g, Mapped { argv: false, image: false });
+        assert_eq!(neither["process"]["cmdline"][2], "UNIX-CONNECT:/tmp/x.sock");
+        assert_eq!(neither["container"]["image"], "nginx:1.27");
     }
 
     #[test]

@@ -10,9 +10,12 @@
 use serde_json::{Map, Value, json};
 
 use super::super::finding::Finding;
-use super::super::health::{Health, Level};
+use super::super::health::Health;
 use super::super::time;
-use super::{ATTACK_VERSION, basename, put, sockwatch_fields, tactic_url, tactics, technique_url};
+use super::{
+    ATTACK_VERSION, Mapped, basename, level_severity, put, sockwatch_fields, tactic_url, tactics,
+    technique_url,
+};
 
 pub const VERSION: &str = "1.3.0";
 
@@ -109,7 +112,9 @@ pub fn finding(f: &Finding) -> Value {
     put(&mut e, "message", f.message.as_str());
     put(&mut e, "count", f.count);
     put(&mut e, "metadata", metadata(&["host"]));
-    put(&mut e, "finding_info.uid", format!("{}-{time}-{id}", sig.id));
+    let uid = format!("{}-{time}-{id}", sig.id);
+    put(&mut e, "metadata.uid", uid.as_str());
+    put(&mut e, "finding_info.uid", uid);
     put(&mut e, "finding_info.title", sig.name);
     put(&mut e, "finding_info.types", vec![sig.event]);
     put(
@@ -153,7 +158,8 @@ pub fn finding(f: &Finding) -> Value {
         evidence.insert("container".into(), container);
     }
     put(&mut e, "evidences", vec![Value::Object(evidence)]);
-    put(&mut e, "unmapped.sockwatch", sockwatch_fields(f));
+    let image = c.id.is_some() && !c.is_host() && c.image_id.is_some();
+    put(&mut e, "unmapped.sockwatch", sockwatch_fields(f, Mapped { argv: false, image }));
     Value::Object(e)
 }
 
@@ -180,17 +186,8 @@ fn process(f: &Finding) -> Option<Value> {
     Some(o)
 }
 
-/// OCSF's severity of a health event's level.
-pub fn health_severity(l: Level) -> (u8, &'static str) {
-    match l {
-        Level::Info => (1, "Informational"),
-        Level::Warning => (3, "Medium"),
-        Level::Error => (4, "High"),
-    }
-}
-
 pub fn health(h: &Health) -> Value {
-    let (severity_id, severity) = health_severity(h.level);
+    let (severity_id, severity) = severity(level_severity(h.level));
     let mut e = Map::new();
     put(&mut e, "activity_id", 99);
     put(&mut e, "activity_name", h.event.name());
@@ -224,7 +221,7 @@ pub fn health(h: &Health) -> Value {
 mod tests {
     use super::*;
     use crate::core::finding::tests::sample;
-    use crate::core::health::Event;
+    use crate::core::health::{Event, Level};
     use crate::core::signature::{ALL, SOCKET_REPLACED};
 
     #[test]

@@ -95,16 +95,17 @@ impl std::fmt::Display for OutputSpec {
     }
 }
 
-/// The shape of the JSON lines stdout and jsonl write (`--format`); the
-/// journal's SOCKWATCH_JSON and syslog stay native, whose fields they index.
+/// The shape of the JSON lines stdout and jsonl write (`--format`): native,
+/// or `core::formats`' ECS or OCSF views. The journal's SOCKWATCH_JSON and
+/// syslog stay native, whose fields they index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
-    /// sockwatch's own finding format (README "Finding format").
+    /// sockwatch's own finding format.
     #[default]
     Native,
-    /// Elastic Common Schema 8.x (`core::formats::ecs`).
+    /// Elastic Common Schema 8.x documents.
     Ecs,
-    /// OCSF 1.3.0 Detection Finding (`core::formats::ocsf`).
+    /// OCSF 1.3.0 Detection Findings; health events are Base Events.
     Ocsf,
 }
 
