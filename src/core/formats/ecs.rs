@@ -116,9 +116,11 @@ pub fn finding(f: &Finding) -> Value {
         put(&mut d, "host.name", h.as_str());
     }
     let s = &f.socket;
-    put(&mut d, "file.path", s.path.as_str());
-    put(&mut d, "file.name", basename(&s.path));
-    if let Some((dir, _)) = s.path.rsplit_once('/') {
+    // The file is the watched socket on the host; the name the process
+    // connected to (relative, or an alias) is sockwatch.socket.path.
+    put(&mut d, "file.path", s.watched.as_str());
+    put(&mut d, "file.name", basename(&s.watched));
+    if let Some((dir, _)) = s.watched.rsplit_once('/') {
         put(&mut d, "file.directory", if dir.is_empty() { "/" } else { dir });
     }
     put(&mut d, "file.type", "socket");
@@ -198,8 +200,10 @@ mod tests {
         assert_eq!(v["process"]["pid"], 10);
         assert_eq!(v["process"]["parent"]["pid"], 9);
         assert_eq!(v["process"]["args"][0], "socat");
-        assert_eq!(v["file"]["path"], "/tmp/x.sock");
-        assert_eq!(v["file"]["name"], "x.sock");
+        assert_eq!(v["file"]["path"], "/run/docker.sock", "the watched socket, not the alias");
+        assert_eq!(v["file"]["name"], "docker.sock");
+        assert_eq!(v["file"]["directory"], "/run");
+        assert_eq!(v["sockwatch"]["socket"]["path"], "/tmp/x.sock");
         assert_eq!(v["host"]["hostname"], "h1");
         assert!(v.get("container").is_none(), "an unknown container has no container.*: {v}");
         assert_eq!(v["sockwatch"]["container"]["runtime"], "unknown");

@@ -128,10 +128,11 @@ pub fn finding(f: &Finding) -> Value {
         put(&mut e, "device", d);
     }
     let mut evidence = Map::new();
+    // The watched socket on the host; the name the process connected to is
+    // unmapped.sockwatch.socket.path.
     let s = &f.socket;
-    let mut file =
-        json!({"path": s.path, "name": basename(&s.path), "type_id": 5, "type": "Local Socket"});
-    if let Some((dir, _)) = s.path.rsplit_once('/') {
+    let mut file = json!({"path": s.watched, "name": basename(&s.watched), "type_id": 5, "type": "Local Socket"});
+    if let Some((dir, _)) = s.watched.rsplit_once('/') {
         file["parent_folder"] = (if dir.is_empty() { "/" } else { dir }).into();
     }
     if s.inode != 0 {
@@ -238,7 +239,7 @@ mod tests {
         let ev = &v["evidences"][0];
         assert_eq!(
             ev["file"],
-            json!({"path": "/tmp/x.sock", "name": "x.sock", "type_id": 5, "type": "Local Socket", "parent_folder": "/tmp", "uid": "fe:00:5"})
+            json!({"path": "/run/docker.sock", "name": "docker.sock", "type_id": 5, "type": "Local Socket", "parent_folder": "/run", "uid": "fe:00:5"})
         );
         assert_eq!(ev["process"]["pid"], 10);
         assert_eq!(ev["process"]["parent_process"]["pid"], 9);
