@@ -478,15 +478,16 @@ fn serialize(line: &mut Vec<u8>, r: &Report) -> serde_json::Result<()> {
     Ok(())
 }
 
-/// The report's line in an opt-in format (not native), newline included.
+/// The report's line in `format`, newline included.
 pub fn shape(line: &mut Vec<u8>, r: &Report, format: Format) {
     use crate::core::formats::{ecs, ocsf};
     let v = match (r, format) {
+        // Cannot fail for these types (see `emit`).
+        (_, Format::Native) => return drop(serialize(line, r)),
         (Report::Finding(f), Format::Ecs) => ecs::finding(f),
         (Report::Health(h), Format::Ecs) => ecs::health(h),
         (Report::Finding(f), Format::Ocsf) => ocsf::finding(f),
         (Report::Health(h), Format::Ocsf) => ocsf::health(h),
-        (_, Format::Native) => unreachable!("native lines are `serialize`'s"),
     };
     // A Value always serializes; the escaping of every string is `core::json`'s.
     let _ = json::to_writer(&mut *line, &v);
@@ -584,10 +585,23 @@ mod tests {
     struct Recording {
         formatted: bool,
         lines: std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+        fail: std::rc::Rc<std::cell::Cell<bool>>,
+    }
+
+    impl Recording {
+        fn new(
+            formatted: bool,
+            lines: &std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+        ) -> Box<Recording> {
+            Box::new(Recording { formatted, lines: lines.clone(), fail: Default::default() })
+        }
     }
 
     impl Sink for Recording {
         fn write(&mut self, _: &Report, line: &[u8]) -> io::Result<()> {
+            if self.fail.get() {
+                return Err(io::Error::other("disk full"));
+            }
             self.lines.borrow_mut().push(line.to_vec());
             Ok(())
         }
@@ -619,14 +633,8 @@ mod tests {
             let plain = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
             let mut outs = Outputs {
                 outputs: vec![
-                    Output::new(
-                        OutputSpec::Stdout,
-                        Box::new(Recording { formatted: true, lines: shaped.clone() }),
-                    ),
-                    Output::new(
-                        OutputSpec::Journald,
-                        Box::new(Recording { formatted: false, lines: plain.clone() }),
-                    ),
+                    Output::new(OutputSpec::Stdout, Recording::new(true, &shaped)),
+                    Output::new(OutputSpec::Journald, Recording::new(false, &plain)),
                 ],
                 line: Vec::new(),
                 shaped: Vec::new(),
@@ -664,6 +672,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A line a formatted sink could not take is retried in the format.
+    #[test]
+    fn retries_keep_the_format() {
+        let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let sink = Recording::new(true, &lines);
+        let fail = sink.fail.clone();
+        fail.set(true);
+        let mut outs = Outputs {
+            outputs: vec![Output::new(OutputSpec::Stdout, sink)],
+            line: Vec::new(),
+            shaped: Vec::new(),
+            format: Format::Ecs,
+            wrote: false,
+            sync_due: None,
+            next_retry: None,
+            counters: Counters::default(),
+        };
+        outs.emit(Report::Finding(Box::new(crate::core::finding::tests::sample())));
+        assert_eq!((outs.pending(), lines.borrow().len()), (1, 0));
+        fail.set(false);
+        outs.retry(Instant::now(), true);
+        assert_eq!(outs.pending(), 0);
+        let v: serde_json::Value = serde_json::from_slice(&lines.borrow()[0]).unwrap();
+        assert_eq!(v["event"]["kind"], "alert");
     }
 
     #[test]
