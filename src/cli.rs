@@ -21,9 +21,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 use crate::io::log::Level;
-use crate::io::output::OutputSpec;
 use crate::io::output::jsonl::Fsync;
 use crate::io::output::syslog::{Facility, Format as SyslogFormat};
+use crate::io::output::{Format, OutputSpec};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -174,6 +174,12 @@ pub struct ScanArgs {
     /// and per way matched, as a table on stdout, instead of the findings.
     #[arg(long)]
     pub summary: bool,
+
+    /// The shape of the findings written: `native`, `ecs` (Elastic Common
+    /// Schema 8.x) or `ocsf` (OCSF 1.3.0 Detection Finding), as `run --format`
+    /// writes them.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "native")]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -386,6 +392,17 @@ pub struct RunOptions {
     /// loop); `never` (the kernel decides).
     #[arg(long, value_name = "POLICY", value_enum)]
     pub jsonl_fsync: Option<Fsync>,
+
+    /// The shape of the JSON that stdout and jsonl outputs write [default:
+    /// native]: `native`, sockwatch's own finding format; `ecs`, Elastic Common
+    /// Schema 8.x documents (findings are `event.kind: alert` with `rule.*`,
+    /// `threat.*` (MITRE ATT&CK), `container.*`, `process.*`, `file.*`, and
+    /// sockwatch's other fields under `sockwatch.*`); `ocsf`, OCSF 1.3.0
+    /// Detection Findings (class 2004; health events are Base Events, class 0),
+    /// sockwatch's other fields under `unmapped.sockwatch`. The journal's
+    /// SOCKWATCH_JSON and syslog messages stay native.
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, clap::Args)]

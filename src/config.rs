@@ -22,6 +22,7 @@ use crate::cli::{AuditMode, DedupWindow, GlobalOptions, RulesOptions, RunOptions
 use crate::core::allow::AllowRule;
 use crate::error::Error;
 use crate::io::log::Level;
+use crate::io::output::Format;
 use crate::io::output::OutputSpec;
 use crate::io::output::jsonl::Fsync;
 use crate::io::output::syslog::{Facility, Format as SyslogFormat};
@@ -271,7 +272,7 @@ macro_rules! deserialize_choice {
     )+};
 }
 
-deserialize_choice!(AuditMode, Level, SyslogFormat, Facility, Fsync);
+deserialize_choice!(AuditMode, Level, SyslogFormat, Facility, Fsync, Format);
 
 /// What an output may be, in words.
 const OUTPUT_WORDS: &str =
@@ -583,6 +584,7 @@ impl RunOptions {
             syslog_format: Some(SyslogFormat::Rfc5424),
             syslog_facility: Some(Facility::Authpriv),
             jsonl_fsync: Some(Fsync::Batch),
+            format: Some(Format::Native),
         }
     }
 
@@ -611,6 +613,7 @@ impl RunOptions {
             syslog_format: self.syslog_format.or(then.syslog_format),
             syslog_facility: self.syslog_facility.or(then.syslog_facility),
             jsonl_fsync: self.jsonl_fsync.or(then.jsonl_fsync),
+            format: self.format.or(then.format),
         }
     }
 }
@@ -638,6 +641,7 @@ impl Settings {
                 syslog_format: set(o.syslog_format),
                 syslog_facility: set(o.syslog_facility).code(),
                 jsonl_fsync: set(o.jsonl_fsync),
+                format: set(o.format),
                 hostname,
             },
             allow: cfg.allow.clone(),

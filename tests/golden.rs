@@ -72,6 +72,27 @@ fn scan_raw_netlink_text() {
     golden::check("records-6.18.expected.jsonl", &out, SCAN_MASKS);
 }
 
+/// One capture in each opt-in format (`--format ecs|ocsf`), as `scan` writes
+/// it; the product's version in OCSF's metadata is masked, so a release does
+/// not rewrite the file.
+#[test]
+fn scan_raw_netlink_text_as_ecs() {
+    let log = format!("{DATA}/records-6.18.txt");
+    let out = scan("/dev/null", &["--format", "ecs", "--socket-inode", RECORDS_SOCKET, &log]);
+    golden::check("records-6.18.ecs.expected.jsonl", &out, SCAN_MASKS);
+}
+
+#[test]
+fn scan_raw_netlink_text_as_ocsf() {
+    let log = format!("{DATA}/records-6.18.txt");
+    let out = scan("/dev/null", &["--format", "ocsf", "--socket-inode", RECORDS_SOCKET, &log]);
+    golden::check(
+        "records-6.18.ocsf.expected.jsonl",
+        &out,
+        &[("/metadata/product/version", "<version>")],
+    );
+}
+
 #[test]
 fn scan_malformed_input() {
     let out =

@@ -5,7 +5,7 @@
 use sockwatch::core::finding::Finding;
 use sockwatch::core::message;
 use sockwatch::core::record::decode_hex;
-use sockwatch::io::output::{journald, syslog};
+use sockwatch::io::output::{self, Format, Report, journald, syslog};
 
 /// The fuzzer's bytes, read front to back. Past the end every read gives zeros
 /// or nothing, so a target never has to check for the end itself.
@@ -159,6 +159,22 @@ pub fn check_outputs(f: &Finding, line: &str) {
             "journal field name {:?}",
             String::from_utf8_lossy(name)
         );
+    }
+    check_formats(f);
+}
+
+/// `--format ecs|ocsf`: one JSON object on one line, no raw control byte,
+/// and the socket's name as the process gave it kept whole.
+fn check_formats(f: &Finding) {
+    for format in [Format::Ecs, Format::Ocsf] {
+        let mut line = Vec::new();
+        output::shape(&mut line, &Report::Finding(Box::new(f.clone())), format);
+        assert_eq!(line.pop(), Some(b'\n'), "{format:?}: no newline");
+        assert!(!line.iter().any(|b| b.is_ascii_control()), "{format:?}: control byte");
+        let v: serde_json::Value =
+            serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{format:?}: not JSON ({e})"));
+        let own = if format == Format::Ecs { &v["sockwatch"] } else { &v["unmapped"]["sockwatch"] };
+        assert_eq!(own["socket"]["path"].as_str(), Some(f.socket.path.as_str()), "{format:?}");
     }
 }
 

@@ -31,6 +31,7 @@ use crate::core::scan::{
 use crate::core::sniff;
 use crate::core::tally::Tally;
 use crate::core::time;
+use crate::io::output::{self, Format, Report};
 use crate::io::proc::file_id;
 
 use super::resolve_sockets;
@@ -94,6 +95,7 @@ struct Judge<'a> {
     /// [since, until) in milliseconds, as the stamp.
     window: (u64, u64),
     summary: bool,
+    format: crate::io::output::Format,
 }
 
 pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
@@ -111,6 +113,7 @@ pub fn main(args: &ScanArgs, cfg: &Config) -> Result<ExitCode, Error> {
         allow: &cfg.allow,
         window: (args.since.unwrap_or(0), args.until.unwrap_or(u64::MAX)),
         summary: args.summary,
+        format: args.format,
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -397,8 +400,13 @@ fn report(
                     continue;
                 }
                 let mut line = Vec::with_capacity(1024);
-                f.write_json(&mut line);
-                line.push(b'\n');
+                match judge.format {
+                    Format::Native => {
+                        f.write_json(&mut line);
+                        line.push(b'\n');
+                    }
+                    other => output::shape(&mut line, &Report::Finding(Box::new(f)), other),
+                }
                 out.write_all(&line)?;
             }
             Err(Skip::NotUnixPath) => sum.not_unix += 1,

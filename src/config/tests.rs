@@ -115,6 +115,7 @@ fn the_key_table_lists_every_key_the_parser_takes() {
         "syslog_format",
         "syslog_facility",
         "jsonl_fsync",
+        "format",
         "log_level",
         "rules_dir",
         "no_persist",
@@ -145,6 +146,9 @@ fn the_file_takes_exactly_the_command_lines_values() {
     let s = Settings::merge(&run, &c, "h".into());
     assert_eq!((s.output.syslog_facility, s.unicast), (16, true));
     assert_eq!(s.output.jsonl_fsync, Fsync::Line);
+    assert_eq!(s.output.format, crate::io::output::Format::Native, "native by default");
+    let s = Settings::merge(&run, &p("format = \"ocsf\"\n").unwrap(), "h".into());
+    assert_eq!(s.output.format, crate::io::output::Format::Ocsf);
 }
 
 #[test]
@@ -277,6 +281,7 @@ fn a_value_of_the_wrong_type_says_in_words_what_the_key_takes() {
         ("syslog_format = 5424", "expected one of \"rfc5424\", \"rfc3164\""),
         ("syslog_facility = 10", "expected one of \"kern\""),
         ("jsonl_fsync = false", "expected one of \"batch\", \"line\", \"never\""),
+        ("format = \"json\"", "\"json\" is not one of \"native\", \"ecs\", \"ocsf\""),
         ("keep_audit_state = \"yes\"", "expected true or false"),
         ("remove_task_never = 1", "expected true or false"),
         ("no_rules = \"true\"", "expected true or false"),

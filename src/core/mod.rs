@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod fanotify;
 pub mod finding;
 pub mod finding_json;
+pub mod formats;
 pub mod health;
 pub mod journal;
 pub mod journal_stream;

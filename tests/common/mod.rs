@@ -1,11 +1,13 @@
 //! Helpers shared by the privileged and end-to-end tests: the root/CI gate, the
 //! lock that keeps tests on global audit state apart, a snapshot of that state, and
 //! a running `sockwatch run` with its findings; Docker containers (`docker`);
-//! and the golden files (`golden`).
+//! the golden files (`golden`); and checkers for the published schemas of the
+//! ECS and OCSF formats (`schema`).
 #![allow(dead_code)]
 
 pub mod docker;
 pub mod golden;
+pub mod schema;
 
 use std::fs::{self, File};
 use std::io::Read;

@@ -62,6 +62,10 @@ impl super::Sink for Jsonl {
         true
     }
 
+    fn formatted(&self) -> bool {
+        true
+    }
+
     fn write(&mut self, _: &super::Report, line: &[u8]) -> io::Result<()> {
         let mut file = &*self.file;
         if self.torn {

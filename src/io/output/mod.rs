@@ -95,12 +95,27 @@ impl std::fmt::Display for OutputSpec {
     }
 }
 
+/// The shape of the JSON lines stdout and jsonl write (`--format`): native,
+/// or `core::formats`' ECS or OCSF views. The journal's SOCKWATCH_JSON and
+/// syslog stay native, whose fields they index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// sockwatch's own finding format.
+    #[default]
+    Native,
+    /// Elastic Common Schema 8.x documents.
+    Ecs,
+    /// OCSF 1.3.0 Detection Findings; health events are Base Events.
+    Ocsf,
+}
+
 /// How the outputs behave, from the command line and the config file.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub syslog_format: syslog::Format,
     pub syslog_facility: u8,
     pub jsonl_fsync: jsonl::Fsync,
+    pub format: Format,
     pub hostname: String,
 }
 
@@ -120,12 +135,21 @@ pub trait Sink {
     }
     /// Called once per event-loop turn in which findings were written.
     fn sync(&mut self) {}
+    /// Whether the sink writes the lines in `--format`'s shape; those that
+    /// index native fields (journald, syslog) do not.
+    fn formatted(&self) -> bool {
+        false
+    }
 }
 
 struct Stdout;
 
 impl Sink for Stdout {
     fn batched(&self) -> bool {
+        true
+    }
+
+    fn formatted(&self) -> bool {
         true
     }
 
@@ -191,7 +215,11 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Outputs {
     outputs: Vec<Output>,
+    /// The report's native line, and (with `--format` other than native) its
+    /// line in that format, for the sinks that take it.
     line: Vec<u8>,
+    shaped: Vec<u8>,
+    format: Format,
     wrote: bool,
     /// When the lines written since the last sync are to be synced.
     sync_due: Option<Instant>,
@@ -210,6 +238,8 @@ impl Outputs {
         Ok(Outputs {
             outputs,
             line: Vec::with_capacity(2048),
+            shaped: Vec::new(),
+            format: opts.format,
             wrote: false,
             sync_due: None,
             next_retry: None,
@@ -236,20 +266,29 @@ impl Outputs {
             crate::error!("cannot serialize {}: {e}", r.serial());
             return;
         }
+        self.shaped.clear();
+        if self.format != Format::Native && self.outputs.iter().any(|o| o.sink.formatted()) {
+            shape(&mut self.shaped, &r, self.format);
+        }
         let n = self.outputs.len();
         let mut r = Some(r);
         for i in 0..n {
             let mine = if i + 1 == n { r.take().unwrap() } else { r.clone().unwrap() };
             let o = &mut self.outputs[i];
+            let line = if o.sink.formatted() && self.format != Format::Native {
+                &self.shaped
+            } else {
+                &self.line
+            };
             if !o.pending.is_empty() {
                 self.queue(i, mine);
             } else if o.sink.batched() {
-                o.batch.extend_from_slice(&self.line);
+                o.batch.extend_from_slice(line);
                 o.batched.push(mine);
                 if o.batch.len() >= BATCH_BYTES {
                     self.flush_one(i);
                 }
-            } else if let Err(e) = o.sink.write(&mine, &self.line) {
+            } else if let Err(e) = o.sink.write(&mine, line) {
                 self.failed(i, mine, &e);
             } else {
                 self.wrote = true;
@@ -364,7 +403,11 @@ impl Outputs {
 
     fn write_one(&mut self, i: usize, r: &Report) -> io::Result<()> {
         self.line.clear();
-        serialize(&mut self.line, r).map_err(io::Error::other)?;
+        if self.outputs[i].sink.formatted() && self.format != Format::Native {
+            shape(&mut self.line, r, self.format);
+        } else {
+            serialize(&mut self.line, r).map_err(io::Error::other)?;
+        }
         self.outputs[i].sink.write(r, &self.line)?;
         self.wrote = true;
         Ok(())
@@ -435,6 +478,22 @@ fn serialize(line: &mut Vec<u8>, r: &Report) -> serde_json::Result<()> {
     Ok(())
 }
 
+/// The report's line in `format`, newline included.
+pub fn shape(line: &mut Vec<u8>, r: &Report, format: Format) {
+    use crate::core::formats::{ecs, ocsf};
+    let v = match (r, format) {
+        // Cannot fail for these types (see `emit`).
+        (_, Format::Native) => return drop(serialize(line, r)),
+        (Report::Finding(f), Format::Ecs) => ecs::finding(f),
+        (Report::Health(h), Format::Ecs) => ecs::health(h),
+        (Report::Finding(f), Format::Ocsf) => ocsf::finding(f),
+        (Report::Health(h), Format::Ocsf) => ocsf::health(h),
+    };
+    // A Value always serializes; the escaping of every string is `core::json`'s.
+    let _ = json::to_writer(&mut *line, &v);
+    line.push(b'\n');
+}
+
 /// Errors a retry cannot cure: the message is too large for the socket, or the
 /// socket is of a kind that cannot take it.
 fn permanent(e: &io::Error) -> bool {
@@ -493,6 +552,8 @@ mod tests {
                 Box::new(Flaky { fail: fail.clone(), got: got.clone() }),
             )],
             line: Vec::new(),
+            shaped: Vec::new(),
+            format: Format::Native,
             wrote: false,
             sync_due: None,
             next_retry: None,
@@ -521,6 +582,124 @@ mod tests {
         assert_eq!(outs.next_retry(), None);
     }
 
+    struct Recording {
+        formatted: bool,
+        lines: std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+        fail: std::rc::Rc<std::cell::Cell<bool>>,
+    }
+
+    impl Recording {
+        fn new(
+            formatted: bool,
+            lines: &std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+        ) -> Box<Recording> {
+            Box::new(Recording { formatted, lines: lines.clone(), fail: Default::default() })
+        }
+    }
+
+    impl Sink for Recording {
+        fn write(&mut self, _: &Report, line: &[u8]) -> io::Result<()> {
+            if self.fail.get() {
+                return Err(io::Error::other("disk full"));
+            }
+            self.lines.borrow_mut().push(line.to_vec());
+            Ok(())
+        }
+        fn formatted(&self) -> bool {
+            self.formatted
+        }
+    }
+
+    /// `--format` shapes the lines of stdout and jsonl only: the journal and
+    /// syslog (sinks that are not `formatted`) get the native line, byte for
+    /// byte, and native is the same line everywhere.
+    #[test]
+    fn the_format_reaches_only_the_sinks_that_take_it() {
+        let health = Health::new(
+            "2026-11-28T00:00:00.000000Z".into(),
+            crate::core::health::Event::RecordsLost,
+            crate::core::health::Level::Warning,
+            "lost".into(),
+            "h",
+        );
+        let finding = crate::core::finding::tests::sample();
+        let mut native = Vec::new();
+        finding.write_json(&mut native);
+        native.push(b'\n');
+        for (format, class) in
+            [(Format::Ecs, None), (Format::Ocsf, Some(2004)), (Format::Native, None)]
+        {
+            let shaped = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let plain = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let mut outs = Outputs {
+                outputs: vec![
+                    Output::new(OutputSpec::Stdout, Recording::new(true, &shaped)),
+                    Output::new(OutputSpec::Journald, Recording::new(false, &plain)),
+                ],
+                line: Vec::new(),
+                shaped: Vec::new(),
+                format,
+                wrote: false,
+                sync_due: None,
+                next_retry: None,
+                counters: Counters::default(),
+            };
+            outs.emit(Report::Finding(Box::new(finding.clone())));
+            outs.emit(Report::Health(health.clone()));
+            let (shaped, plain) = (shaped.borrow(), plain.borrow());
+            assert_eq!(plain[0], native, "{format:?}: the journal keeps native");
+            let v: serde_json::Value = serde_json::from_slice(&shaped[0]).unwrap();
+            let h: serde_json::Value = serde_json::from_slice(&shaped[1]).unwrap();
+            assert!(
+                shaped
+                    .iter()
+                    .all(|l| l.ends_with(b"\n") && l.iter().filter(|&&b| b == b'\n').count() == 1)
+            );
+            match format {
+                Format::Native => {
+                    assert_eq!(shaped[0], native);
+                    assert_eq!(h["kind"], "health");
+                }
+                Format::Ecs => {
+                    assert_eq!(
+                        (v["event"]["kind"].as_str(), h["event"]["kind"].as_str()),
+                        (Some("alert"), Some("event"))
+                    );
+                }
+                Format::Ocsf => {
+                    assert_eq!(v["class_uid"].as_u64(), class);
+                    assert_eq!(h["class_uid"], 0);
+                }
+            }
+        }
+    }
+
+    /// A line a formatted sink could not take is retried in the format.
+    #[test]
+    fn retries_keep_the_format() {
+        let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let sink = Recording::new(true, &lines);
+        let fail = sink.fail.clone();
+        fail.set(true);
+        let mut outs = Outputs {
+            outputs: vec![Output::new(OutputSpec::Stdout, sink)],
+            line: Vec::new(),
+            shaped: Vec::new(),
+            format: Format::Ecs,
+            wrote: false,
+            sync_due: None,
+            next_retry: None,
+            counters: Counters::default(),
+        };
+        outs.emit(Report::Finding(Box::new(crate::core::finding::tests::sample())));
+        assert_eq!((outs.pending(), lines.borrow().len()), (1, 0));
+        fail.set(false);
+        outs.retry(Instant::now(), true);
+        assert_eq!(outs.pending(), 0);
+        let v: serde_json::Value = serde_json::from_slice(&lines.borrow()[0]).unwrap();
+        assert_eq!(v["event"]["kind"], "alert");
+    }
+
     #[test]
     fn syncs_wait_for_their_second_and_idle_has_no_timer() {
         let dir = std::env::temp_dir().join(format!("sockwatch-sync-{}", std::process::id()));
@@ -530,6 +709,7 @@ mod tests {
             syslog_format: syslog::Format::Rfc5424,
             syslog_facility: 10,
             jsonl_fsync: jsonl::Fsync::Batch,
+            format: Format::Native,
             hostname: "h".into(),
         };
         let mut outs = Outputs::open(&[spec], &opts).unwrap();
