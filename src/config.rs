@@ -385,6 +385,12 @@ pub(crate) fn directory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBu
     .map(Some)
 }
 
+/// `metrics_file`: as `--metrics-file` takes it.
+pub(crate) fn metrics_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    parse_str(d, "an absolute path ending in .prom (a string)".into(), crate::cli::prom_path)
+        .map(Some)
+}
+
 /// The settings the file gave, validated.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Config {
@@ -544,6 +550,8 @@ pub struct Settings {
     /// The rules.d file `sockwatch rules install` writes (`rules_dir` in the
     /// file's `[rules]`): on exit beside an audit daemon, what it loads stays.
     pub rules_file: PathBuf,
+    /// `--metrics-file`; `None`: no metrics are written.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Where `sockwatch rules install` writes its file unless told otherwise.
@@ -583,6 +591,8 @@ impl RunOptions {
             syslog_format: Some(SyslogFormat::Rfc5424),
             syslog_facility: Some(Facility::Authpriv),
             jsonl_fsync: Some(Fsync::Batch),
+            // Off unless asked for: there is no textfile directory everywhere.
+            metrics_file: None,
         }
     }
 
@@ -611,6 +621,7 @@ impl RunOptions {
             syslog_format: self.syslog_format.or(then.syslog_format),
             syslog_facility: self.syslog_facility.or(then.syslog_facility),
             jsonl_fsync: self.jsonl_fsync.or(then.jsonl_fsync),
+            metrics_file: self.metrics_file.or(then.metrics_file),
         }
     }
 }
@@ -647,6 +658,7 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_RULES_DIR.into())
                 .join(crate::cmd::rules::RULES_FILE),
+            metrics_file: o.metrics_file,
         }
     }
 }
