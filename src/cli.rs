@@ -403,6 +403,30 @@ pub struct RunOptions {
     /// SOCKWATCH_JSON and syslog messages stay native.
     #[arg(long, value_name = "FORMAT", value_enum)]
     pub format: Option<Format>,
+    /// Write the counters to this file in Prometheus' text format, for
+    /// node_exporter's textfile collector: an absolute path ending in .prom, in
+    /// the collector's directory (--collector.textfile.directory; Debian's is
+    /// /var/lib/prometheus/node-exporter), which must exist [default: none]. It is
+    /// replaced whole (a temporary file renamed over it, mode 0644) at start, at
+    /// most every 15 s while counters change, and at a clean exit, with
+    /// sockwatch_up 0; an idle daemon does not write it. A failed write is logged
+    /// and retried, never fatal.
+    #[arg(long, value_name = "PATH", value_parser = prom_path)]
+    #[serde(default, deserialize_with = "crate::config::metrics_file")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// The metrics file: absolute, as every path the daemon takes, and named
+/// `*.prom`, the only files the textfile collector reads (any other name would
+/// be written and never scraped).
+pub fn prom_path(s: &str) -> Result<PathBuf, String> {
+    let p = absolute_path(s)?;
+    match p.file_name().and_then(|n| n.to_str()) {
+        Some(n) if n.len() > 5 && n.ends_with(".prom") => Ok(p),
+        _ => Err(format!(
+            "{s:?} does not end in .prom (node_exporter's textfile collector reads only *.prom files)"
+        )),
+    }
 }
 
 #[derive(Debug, clap::Args)]

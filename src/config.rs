@@ -386,6 +386,12 @@ pub(crate) fn directory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBu
     .map(Some)
 }
 
+/// `metrics_file`: as `--metrics-file` takes it.
+pub(crate) fn metrics_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    parse_str(d, "an absolute path ending in .prom (a string)".into(), crate::cli::prom_path)
+        .map(Some)
+}
+
 /// The settings the file gave, validated.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Config {
@@ -545,6 +551,8 @@ pub struct Settings {
     /// The rules.d file `sockwatch rules install` writes (`rules_dir` in the
     /// file's `[rules]`): on exit beside an audit daemon, what it loads stays.
     pub rules_file: PathBuf,
+    /// `--metrics-file`; `None`: no metrics are written.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Where `sockwatch rules install` writes its file unless told otherwise.
@@ -585,6 +593,8 @@ impl RunOptions {
             syslog_facility: Some(Facility::Authpriv),
             jsonl_fsync: Some(Fsync::Batch),
             format: Some(Format::Native),
+            // Off unless asked for: there is no textfile directory everywhere.
+            metrics_file: None,
         }
     }
 
@@ -614,6 +624,7 @@ impl RunOptions {
             syslog_facility: self.syslog_facility.or(then.syslog_facility),
             jsonl_fsync: self.jsonl_fsync.or(then.jsonl_fsync),
             format: self.format.or(then.format),
+            metrics_file: self.metrics_file.or(then.metrics_file),
         }
     }
 }
@@ -651,6 +662,7 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_RULES_DIR.into())
                 .join(crate::cmd::rules::RULES_FILE),
+            metrics_file: o.metrics_file,
         }
     }
 }

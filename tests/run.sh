@@ -22,9 +22,10 @@ if [ "$(id -u)" -eq 0 ]; then
     fi
     # Daemons the tests start and stop themselves, each on its own files and on
     # loopback: auditd (living beside it), rsyslog with RELP, journal-remote and
-    # journal-upload, node_exporter. Installed without starting them.
+    # journal-upload, node_exporter; prometheus for promtool (the alert rules'
+    # checks). Installed without starting them.
     daemons=()
-    for p in auditd rsyslog rsyslog-relp systemd-journal-remote prometheus-node-exporter; do
+    for p in auditd rsyslog rsyslog-relp systemd-journal-remote prometheus-node-exporter prometheus; do
         [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || daemons+=("$p")
     done
     if [ "${#daemons[@]}" -gt 0 ]; then

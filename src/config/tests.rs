@@ -116,6 +116,7 @@ fn the_key_table_lists_every_key_the_parser_takes() {
         "syslog_facility",
         "jsonl_fsync",
         "format",
+        "metrics_file",
         "log_level",
         "rules_dir",
         "no_persist",
@@ -291,6 +292,9 @@ fn a_value_of_the_wrong_type_says_in_words_what_the_key_takes() {
         ("storage_root = []", "expected a directory's path (a string)"),
         ("containerd_state = false", "expected a directory's path (a string)"),
         ("rules_dir = \"\"", "an empty path names no directory"),
+        ("metrics_file = 1", "expected an absolute path ending in .prom"),
+        ("metrics_file = \"m.prom\"", "is not an absolute path"),
+        ("metrics_file = \"/var/lib/x/sockwatch.txt\"", "does not end in .prom"),
         ("allow = 3", "expected [[allow]] tables"),
         ("allow = [3]", "expected an [[allow]] table with any of image_id"),
     ];
@@ -318,4 +322,24 @@ fn an_empty_list_is_an_error_but_for_the_allowlist() {
         assert!(got.contains("leave the key out"), "{text}: {got}");
     }
     assert_eq!(p("allow = []\n").unwrap().allow, vec![]);
+}
+
+#[test]
+fn the_metrics_file_is_off_by_default_and_the_command_line_wins() {
+    let run = |metrics_file: Option<&str>| crate::cli::RunArgs {
+        sockets: crate::cli::SocketArgs { sockets: vec![] },
+        test_rules: false,
+        options: RunOptions { metrics_file: metrics_file.map(Into::into), ..RunOptions::default() },
+    };
+    let none = p("").unwrap();
+    assert_eq!(Settings::merge(&run(None), &none, "h".into()).metrics_file, None);
+    let c = p("metrics_file = \"/var/lib/prometheus/node-exporter/sockwatch.prom\"\n").unwrap();
+    assert_eq!(
+        Settings::merge(&run(None), &c, "h".into()).metrics_file,
+        Some("/var/lib/prometheus/node-exporter/sockwatch.prom".into())
+    );
+    assert_eq!(
+        Settings::merge(&run(Some("/tmp/x.prom")), &c, "h".into()).metrics_file,
+        Some("/tmp/x.prom".into())
+    );
 }

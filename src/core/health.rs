@@ -79,6 +79,11 @@ impl Event {
         Event::ConnectUnchecked,
     ];
 
+    /// Its position in `ALL`: the index of the per-event counters (`core::stats`).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name outputs carry (`event`, `HEALTH_EVENT`, syslog's `event=`).
     pub fn name(self) -> &'static str {
         match self {
@@ -218,6 +223,13 @@ mod tests {
         assert_eq!(v["level"], "warning");
         assert_eq!(v["details"], serde_json::json!({"enabled": 0, "restored": true}));
         assert!(v.get("signature").is_none(), "never mistaken for a finding");
+    }
+
+    #[test]
+    fn the_index_is_the_position_in_all() {
+        for (i, e) in Event::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i, "{}", e.name());
+        }
     }
 
     #[test]

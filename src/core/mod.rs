@@ -23,6 +23,7 @@ pub mod keeper;
 pub mod lineage;
 pub mod logline;
 pub mod message;
+pub mod metrics;
 pub mod origin;
 pub mod record;
 pub mod rule_data;

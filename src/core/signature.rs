@@ -141,6 +141,16 @@ pub fn is_replacement_finding(created: bool, by_owner: bool, actor_alive: bool) 
 pub static ALL: [&Signature; 4] =
     [&DOCKER_ABUSE, &SOCKET_PERMISSIONS, &SOCKET_WORLD_WRITABLE, &SOCKET_REPLACED];
 
+/// The signatures' ids, each once (SW-1001 has two severities but one id): the
+/// `signature` label of the metrics, and the index of the per-signature counters
+/// (`core::stats`).
+pub const IDS: [&str; 3] = [DOCKER_ABUSE.id, SOCKET_PERMISSIONS.id, SOCKET_REPLACED.id];
+
+/// The position of a signature's id in `IDS`.
+pub fn index(sig: &Signature) -> usize {
+    IDS.iter().position(|id| *id == sig.id).expect("every signature's id is in IDS")
+}
+
 /// A signature's JSON never changes and is a fifth of a finding's: it is made
 /// once per signature, and `core::finding_json` copies it into each finding.
 /// `None` for a signature not in `ALL`.
@@ -155,6 +165,17 @@ pub fn cached_json(sig: &Signature) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_name_every_signature_once() {
+        for s in ALL {
+            assert_eq!(IDS[index(s)], s.id);
+        }
+        for id in IDS {
+            assert!(ALL.iter().any(|s| s.id == id), "{id}");
+            assert_eq!(IDS.iter().filter(|i| **i == id).count(), 1, "{id}");
+        }
+    }
 
     #[test]
     fn the_cached_json_is_the_signatures_own() {

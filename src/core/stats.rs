@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use super::health::Event;
+use super::signature;
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
     pub records: u64,
@@ -33,6 +36,20 @@ pub struct Stats {
     /// Lookups in a process's root that did not answer in time, or were not
     /// tried since earlier ones had not.
     pub lookups_stalled: u64,
+    /// `findings`, `allowed` and `findings_emitted` by signature, indexed as
+    /// `signature::IDS` (the metrics' `signature` label).
+    pub findings_by_signature: [u64; signature::IDS.len()],
+    pub allowed_by_signature: [u64; signature::IDS.len()],
+    pub emitted_by_signature: [u64; signature::IDS.len()],
+    /// `health_events` by event, indexed as `Event::ALL`.
+    pub health_by_event: [u64; Event::ALL.len()],
+    /// Times audit was found switched off and turned back on.
+    pub audit_reenabled: u64,
+    /// The kernel's own lost counter (auditctl -s's `lost`) at the last check:
+    /// records the kernel dropped for every reader, sockwatch's socket aside.
+    pub kernel_lost: u64,
+    /// Writes of the metrics file (`--metrics-file`) that failed.
+    pub metrics_write_errors: u64,
 }
 
 impl fmt::Display for Stats {

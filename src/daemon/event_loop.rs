@@ -129,6 +129,8 @@ impl Daemon {
             // and their sync when due.
             self.outputs.flush();
             self.outputs.sync_when_due(Instant::now());
+            // After the findings' write: the metrics file never delays them.
+            self.metrics_turn(Instant::now());
             let paced = [audit_pace.due, proc_pace.as_ref().and_then(|p| p.due)];
             let timeout = self.next_timeout(&backlog, paced);
             if let Err(e) = poll.poll(&mut events, timeout) {
@@ -203,6 +205,7 @@ impl Daemon {
                 self.outputs.next_retry(),
                 self.outputs.next_sync(),
                 self.stats_due,
+                self.metrics_due(),
                 Some(k.next_poll),
                 k.users_due,
                 k.dir_check.then_some(k.dir_check_not_before),

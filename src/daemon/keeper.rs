@@ -290,11 +290,15 @@ impl Daemon {
             }
         };
         let plan = keeper::on_status(&st, k.policy, &mut k.status, &h);
+        self.stats.kernel_lost = u64::from(k.status.lost);
         let mut health = plan.health;
         let mut enabled = st.enabled;
         if plan.enable {
             let result = k.audit.ctl.set_enabled(1).map_err(|e| e.to_string());
             let (ev, now_enabled) = keeper::enabled(result, &h);
+            if now_enabled == 1 {
+                self.stats.audit_reenabled += 1;
+            }
             health.push(ev);
             enabled = now_enabled;
         }

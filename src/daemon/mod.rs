@@ -11,12 +11,14 @@
 //! - `files`: what fanotify saw happen to the socket files (SW-1001, SW-1002);
 //! - `keeper`: keeps audit working while the host changes it;
 //! - `report`: health events, findings and counters on their way out;
+//! - `metrics`: the counters to the metrics file (`--metrics-file`);
 //! - `stop`: shutdown and the clean-up of what this run changed in the kernel.
 
 mod connects;
 mod event_loop;
 mod files;
 mod keeper;
+mod metrics;
 mod report;
 mod start;
 mod stop;
@@ -75,6 +77,8 @@ struct Daemon {
     /// The counters as last logged, and when they are next due.
     reported: Stats,
     stats_due: Option<Instant>,
+    /// The metrics file, when one is configured.
+    metrics: Option<metrics::Metrics>,
     /// Programs that may re-create the watched sockets.
     socket_owners: Vec<String>,
     keeper: keeper::Keeper,

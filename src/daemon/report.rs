@@ -9,6 +9,7 @@ use crate::core::connect::ConnectEvent;
 use crate::core::finding::Finding;
 use crate::core::health::{Event, Health, Level};
 use crate::core::origin::ProcView;
+use crate::core::signature;
 use crate::io::clock;
 use crate::io::lookups::Stalled;
 use crate::io::output::Report;
@@ -59,16 +60,20 @@ impl Daemon {
                 }
             }
             self.stats.health_events += 1;
+            self.stats.health_by_event[ev.event.index()] += 1;
             self.outputs.emit(Report::Health(ev));
         }
     }
 
     /// Counts a finding and says whether the allowlist takes it.
     pub(super) fn is_allowed(&mut self, f: &Finding) -> bool {
+        let sig = signature::index(f.signature);
         self.stats.findings += 1;
+        self.stats.findings_by_signature[sig] += 1;
         let allowed = allow::allowed(&self.allow, f);
         if allowed {
             self.stats.allowed += 1;
+            self.stats.allowed_by_signature[sig] += 1;
         }
         allowed
     }
@@ -88,6 +93,7 @@ impl Daemon {
         let mut emitted = std::mem::take(&mut self.emitted);
         for f in emitted.drain(..) {
             self.stats.findings_emitted += 1;
+            self.stats.emitted_by_signature[signature::index(f.signature)] += 1;
             self.outputs.emit(Report::Finding(Box::new(f)));
         }
         self.emitted = emitted;

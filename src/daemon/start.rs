@@ -26,6 +26,7 @@ use crate::error::{Context, Error};
 use crate::io::audit_rules::{self, ensure_unlocked, load_missing, loaded, open_control};
 use crate::io::fswatch::FsWatch;
 use crate::io::intake::Intake;
+use crate::io::metrics_file::MetricsFile;
 use crate::io::netlink::Control;
 use crate::io::output::{OutputSpec, Outputs};
 use crate::io::proc::{self, LiveProc};
@@ -66,6 +67,8 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let settings = Settings::merge(args, cfg, hostname.clone());
     let paths = resolve_sockets(settings.sockets.as_deref())?;
+    // Checked before audit is touched: a usage error changes nothing.
+    let metrics_file = settings.metrics_file.as_deref().map(MetricsFile::new).transpose()?;
     let outputs = Outputs::open(&settings.outputs, &settings.output)?;
     let (signals, intake, procs) = open_sources(settings.unicast)?;
     let taken = take_audit(&settings, &paths)?;
@@ -84,10 +87,14 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
             "stderr is the journal: health events go there once, as the journald output's entries"
         );
     }
+    // The kernel's lost counter as found: its increase is what counts, and the
+    // counters' log must not take it for a change.
+    let stats = Stats { kernel_lost: u64::from(taken.status.lost), ..Stats::default() };
     let mut daemon = Daemon {
         watched,
         outputs,
-        stats: Stats::default(),
+        reported: stats.clone(),
+        stats,
         assembler: Assembler::new(EVENT_TIMEOUT, MAX_IN_FLIGHT),
         hostname,
         closed: Vec::new(),
@@ -101,8 +108,10 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         allow: settings.allow.clone(),
         dedup: Dedup::new(settings.dedup_window),
         emitted: Vec::new(),
-        reported: Stats::default(),
         stats_due: None,
+        metrics: metrics_file.map(|f| {
+            super::metrics::Metrics::new(f, crate::io::clock::unix_secs() as u64, Instant::now())
+        }),
         socket_owners: settings.socket_owners.clone(),
         keeper: Keeper::new(
             taken.guard,
@@ -127,6 +136,8 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
     warn_mutable_allow(&settings.allow);
     let health = daemon.start_health(reference, taken.late, &taken.refused, x32);
     daemon.report(health);
+    // Every series from the first scrape, the start's health events counted.
+    daemon.write_metrics(true, Instant::now());
     daemon.attributor.tracking = procs.is_some();
     let files = open_fswatch(&paths, settings.sockets.is_none());
     Ok((daemon, Sources { intake, signals, procs, files }))

@@ -18,6 +18,7 @@ use super::Daemon;
 pub(super) fn stop(mut daemon: Daemon) {
     let _ = notify::notify("STOPPING=1");
     daemon.flush();
+    daemon.write_metrics(false, Instant::now());
     info!("stopped: {}", daemon.stats);
     // Dropping the daemon drops its AuditGuard: the rules it added go, audit is
     // turned back off if it was off.
@@ -35,9 +36,10 @@ impl Daemon {
         self.outputs.flush();
         self.outputs.retry(Instant::now(), true);
         self.outputs.sync();
-        let left = self.outputs.give_up();
+        // What is still queued is dropped now, and counted (per output too).
+        self.outputs.give_up();
         self.stats.output_errors = self.outputs.counters.failed;
-        self.stats.output_dropped = self.outputs.counters.dropped + left as u64;
+        self.stats.output_dropped = self.outputs.counters.dropped;
     }
 }
 

@@ -7,6 +7,7 @@ pub mod fswatch;
 pub mod intake;
 pub mod log;
 pub mod lookups;
+pub mod metrics_file;
 pub mod mmsg;
 pub mod netlink;
 pub mod notify;

@@ -192,11 +192,20 @@ struct Output {
     /// for a retry should the write fail).
     batch: Vec<u8>,
     batched: Vec<Report>,
+    /// This output's share of `Outputs::counters` (the metrics' `output` label).
+    counters: Counters,
 }
 
 impl Output {
     fn new(spec: OutputSpec, sink: Box<dyn Sink>) -> Output {
-        Output { spec, sink, pending: VecDeque::new(), batch: Vec::new(), batched: Vec::new() }
+        Output {
+            spec,
+            sink,
+            pending: VecDeque::new(),
+            batch: Vec::new(),
+            batched: Vec::new(),
+            counters: Counters::default(),
+        }
     }
 }
 
@@ -263,6 +272,9 @@ impl Outputs {
             // Cannot happen for these types (no maps with non-string keys, no
             // failing Serialize impl); counted and logged should it ever.
             self.counters.dropped += 1;
+            for o in &mut self.outputs {
+                o.counters.dropped += 1;
+            }
             crate::error!("cannot serialize {}: {e}", r.serial());
             return;
         }
@@ -316,6 +328,7 @@ impl Outputs {
                 // The sink left nothing of the write behind (jsonl cuts the file
                 // back): every report of the batch is retried, in order.
                 self.counters.failed += 1;
+                o.counters.failed += 1;
                 crate::error!(
                     "output {} failed: {e}; will retry {} report(s)",
                     o.spec,
@@ -345,6 +358,11 @@ impl Outputs {
         self.next_retry
     }
 
+    /// Each output's failures, under its spec.
+    pub fn each(&self) -> impl Iterator<Item = (&OutputSpec, Counters)> {
+        self.outputs.iter().map(|o| (&o.spec, o.counters))
+    }
+
     pub fn pending(&self) -> usize {
         self.outputs.iter().map(|o| o.pending.len()).sum()
     }
@@ -356,6 +374,8 @@ impl Outputs {
         for o in &mut self.outputs {
             for r in o.pending.drain(..) {
                 n += 1;
+                o.counters.dropped += 1;
+                self.counters.dropped += 1;
                 crate::error!("output {}: not written before exit: {}", o.spec, r.to_json());
             }
         }
@@ -422,6 +442,7 @@ impl Outputs {
                 }
                 self.outputs[i].pending.push_front(f);
                 self.counters.failed += 1;
+                self.outputs[i].counters.failed += 1;
                 crate::debug!("output {}: retry failed: {e}", self.outputs[i].spec);
                 self.arm_retry();
                 return;
@@ -431,6 +452,7 @@ impl Outputs {
 
     fn failed(&mut self, i: usize, r: Report, e: &io::Error) {
         self.counters.failed += 1;
+        self.outputs[i].counters.failed += 1;
         if permanent(e) {
             self.give_up_on(i, &r, e);
             return;
@@ -442,6 +464,7 @@ impl Outputs {
     /// A report this sink can never take (too big): logged in full, counted.
     fn give_up_on(&mut self, i: usize, r: &Report, e: &io::Error) {
         self.counters.dropped += 1;
+        self.outputs[i].counters.dropped += 1;
         crate::error!("output {} cannot take this ({e}): {}", self.outputs[i].spec, r.to_json());
     }
 
@@ -450,6 +473,7 @@ impl Outputs {
         if o.pending.len() >= PENDING_MAX {
             if let Some(lost) = o.pending.pop_front() {
                 self.counters.dropped += 1;
+                o.counters.dropped += 1;
                 crate::error!(
                     "output {}: {PENDING_MAX} reports queued; dropping the oldest: {}",
                     o.spec,
@@ -569,6 +593,8 @@ mod tests {
             outs.counters.failed, 3,
             "each emit retries the queue first, and counts its failure"
         );
+        let each: Vec<_> = outs.each().map(|(s, c)| (s.to_string(), c)).collect();
+        assert_eq!(each, [("stdout".to_string(), outs.counters)], "the one output's own counts");
         assert!(outs.next_retry().is_some());
         // Not yet due: nothing happens.
         outs.retry(Instant::now(), false);
