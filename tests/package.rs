@@ -409,6 +409,7 @@ fn the_package_builds_installs_and_purges_cleanly() {
             ("etc/audit/rules.d/50-sockwatch.rules", 0o640),
             ("usr/share/man/man8/sockwatch.8", 0o644),
             ("usr/share/zsh/site-functions/_sockwatch", 0o644),
+            ("usr/share/doc/sockwatch/examples/rsyslog/sockwatch-central.conf", 0o644),
         ] {
             let m =
                 std::fs::metadata(root.join(path)).unwrap_or_else(|e| panic!("rpm: {path}: {e}"));
@@ -459,6 +460,9 @@ fn the_package_builds_installs_and_purges_cleanly() {
         ("/usr/share/fish/vendor_completions.d/sockwatch.fish", 0o644),
         ("/usr/share/doc/sockwatch/copyright", 0o644),
         ("/usr/share/doc/sockwatch/changelog.Debian.gz", 0o644),
+        ("/usr/share/doc/sockwatch/examples/rsyslog/sockwatch-forward.conf", 0o644),
+        ("/usr/share/doc/sockwatch/examples/journal-remote/journal-upload.conf", 0o644),
+        ("/usr/share/doc/sockwatch/examples/prometheus/sockwatch-alerts.yml", 0o644),
         ("/var/log/sockwatch", 0o750),
     ] {
         let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("{path}: {e}"));
