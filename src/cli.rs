@@ -406,11 +406,11 @@ pub struct RunOptions {
     /// Write the counters to this file in Prometheus' text format, for
     /// node_exporter's textfile collector: an absolute path ending in .prom, in
     /// the collector's directory (--collector.textfile.directory; Debian's is
-    /// /var/lib/prometheus/node-exporter), which must exist [default: none]. It is
-    /// replaced whole (a temporary file renamed over it, mode 0644) at start, at
-    /// most every 15 s while counters change, and at a clean exit, with
-    /// sockwatch_up 0; an idle daemon does not write it. A failed write is logged
-    /// and retried, never fatal.
+    /// /var/lib/prometheus/node-exporter) [default: none]. It is replaced whole
+    /// (a temporary file renamed over it, mode 0644) at start, at most every 15 s
+    /// while counters change, and at a clean exit, with sockwatch_up 0; an idle
+    /// daemon does not write it. A failed write (the directory not there yet, a
+    /// read-only file system) is logged and retried every 15 s, never fatal.
     #[arg(long, value_name = "PATH", value_parser = prom_path)]
     #[serde(default, deserialize_with = "crate::config::metrics_file")]
     pub metrics_file: Option<PathBuf>,

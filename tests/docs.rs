@@ -116,6 +116,45 @@ fn mentions(text: &str, word: &str) -> bool {
     })
 }
 
+/// The configuration an operator copies from the documents: every ```toml
+/// block of README and of the examples' READMEs (another tool's TOML says
+/// whose, as in ```toml vector), and every commented `key = value` line
+/// an example configuration tells them to put in sockwatch's file, is one
+/// sockwatch takes.
+#[test]
+fn configuration_shown_in_the_documents_is_valid() {
+    let mut docs = vec![("README.md".to_string(), README.to_string())];
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/examples");
+    for dir in std::fs::read_dir(examples).unwrap() {
+        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let p = f.unwrap().path();
+            docs.push((p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
+        }
+    }
+    let mut blocks = Vec::new();
+    for (name, text) in &docs {
+        let mut lines = text.lines();
+        while let Some(l) = lines.next() {
+            if l.trim_end() == "```toml" {
+                let block: Vec<&str> =
+                    lines.by_ref().take_while(|l| !l.starts_with("```")).collect();
+                blocks.push((name.clone(), block.join("\n")));
+            } else if let Some(kv) = l.trim_start().strip_prefix('#').map(str::trim) {
+                // `#     outputs = ["jsonl:...", "syslog:..."]` in an rsyslog drop-in.
+                if kv.starts_with("outputs = ") || kv.starts_with("output = ") {
+                    blocks.push((name.clone(), kv.to_string()));
+                }
+            }
+        }
+    }
+    assert!(blocks.len() >= 3, "found only {blocks:?}");
+    for (name, block) in blocks {
+        if let Err(e) = sockwatch::config::parse(std::path::Path::new(&name), &block) {
+            panic!("{name}: configuration shown there is refused: {e}\n{block}");
+        }
+    }
+}
+
 #[test]
 fn a_name_is_found_only_whole() {
     assert!(mentions("[--rules] [--rules-dir DIR]", "--rules"));

@@ -142,7 +142,7 @@ pub fn render(s: &Snapshot, up: bool, start_time: u64, out: &mut String) {
         out,
         "sockwatch_start_time_seconds",
         "gauge",
-        "When this sockwatch run started, in seconds since the epoch; the counters start from 0 then",
+        "When this sockwatch run started, in seconds since the epoch; its own counters start from 0 then (the kernel's lost counter is since boot)",
     )
     .sample(start_time);
     by_signature(
@@ -187,7 +187,7 @@ pub fn render(s: &Snapshot, up: bool, start_time: u64, out: &mut String) {
     counter(
         out,
         "sockwatch_audit_kernel_lost_total",
-        "The kernel's audit lost counter (auditctl -s) at sockwatch's last check: records lost for every reader",
+        "The kernel's audit lost counter (auditctl -s), counted since boot and read at sockwatch's last check (every 60 s): records the kernel dropped (a full backlog, or a full queue for auditd); not reset when sockwatch restarts",
         st.kernel_lost,
     );
     counter(

@@ -69,6 +69,13 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
     let paths = resolve_sockets(settings.sockets.as_deref())?;
     // Checked before audit is touched: a usage error changes nothing.
     let metrics_file = settings.metrics_file.as_deref().map(MetricsFile::new).transpose()?;
+    if let Some(m) = metrics_file.as_ref().filter(|m| !m.directory_exists()) {
+        warn!(
+            "metrics file {}: its directory does not exist (yet); writes are retried every {} s until it does (node_exporter's --collector.textfile.directory)",
+            m.path().display(),
+            crate::core::metrics::WRITE_EVERY.as_secs()
+        );
+    }
     let outputs = Outputs::open(&settings.outputs, &settings.output)?;
     let (signals, intake, procs) = open_sources(settings.unicast)?;
     let taken = take_audit(&settings, &paths)?;
@@ -125,6 +132,10 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         stalls: report::Stalls::new(Instant::now()),
         health_on_stderr,
     };
+    // Every series at 0 before anything is counted, start-up health events
+    // included: a series first seen above 0 has no earlier sample, and
+    // increase() would miss what raised it.
+    daemon.write_metrics(true, Instant::now());
     let _ = notify::notify("READY=1");
     info!(
         "ready: {} rule(s) added by this run, outputs: {}, de-duplication window {:?}, {} allow rule(s)",
@@ -136,8 +147,6 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
     warn_mutable_allow(&settings.allow);
     let health = daemon.start_health(reference, taken.late, &taken.refused, x32);
     daemon.report(health);
-    // Every series from the first scrape, the start's health events counted.
-    daemon.write_metrics(true, Instant::now());
     daemon.attributor.tracking = procs.is_some();
     let files = open_fswatch(&paths, settings.sockets.is_none());
     Ok((daemon, Sources { intake, signals, procs, files }))

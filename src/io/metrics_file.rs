@@ -24,35 +24,32 @@ pub struct MetricsFile {
 }
 
 impl MetricsFile {
-    /// Checks that the file's directory exists (a usage error, exit 2, if not:
-    /// the directory is node_exporter's `--collector.textfile.directory`, and a
-    /// typo there would otherwise only show as missing series).
+    /// A path whose parent is not a directory is a usage error (exit 2): a
+    /// mistake in the configuration. A directory that does not exist (yet) is
+    /// not: node_exporter may be installed or started after sockwatch, and a
+    /// security monitor must not refuse to run for want of its metrics. The
+    /// writes fail, are counted and logged, and are retried until it appears.
     pub fn new(path: &Path) -> Result<MetricsFile, Error> {
         let name = path.file_name().ok_or_else(|| {
             Error::usage(format!("--metrics-file {}: names no file", path.display()))
         })?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        match fs::metadata(dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(Error::usage(format!(
-                    "--metrics-file {}: {} is not a directory",
-                    path.display(),
-                    dir.display()
-                )));
-            }
-            Err(e) => {
-                return Err(Error::usage(format!(
-                    "--metrics-file {}: its directory {}: {e} (it must exist: node_exporter's --collector.textfile.directory)",
-                    path.display(),
-                    dir.display()
-                )));
-            }
+        if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::usage(format!(
+                "--metrics-file {}: {} is not a directory",
+                path.display(),
+                dir.display()
+            )));
         }
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
         tmp_name.push(".tmp");
         Ok(MetricsFile { path: path.to_path_buf(), tmp: dir.join(tmp_name) })
+    }
+
+    /// Whether the file's directory is there now (for a warning at start).
+    pub fn directory_exists(&self) -> bool {
+        self.path.parent().is_some_and(|d| d.is_dir())
     }
 
     pub fn path(&self) -> &Path {
@@ -70,12 +67,17 @@ impl MetricsFile {
     }
 
     fn write_tmp(&self, text: &[u8]) -> io::Result<()> {
-        // O_NOFOLLOW: a symlink left at the temporary name must not send the
-        // write elsewhere.
+        // Whatever is at the temporary name goes first, and the file is made
+        // anew (O_EXCL): a FIFO left there would otherwise block the daemon's
+        // one thread in open(2), and a file someone else owns would be written
+        // and published. O_NOFOLLOW and O_NONBLOCK guard the moment between.
+        match fs::remove_file(&self.tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(MODE)
             .custom_flags(libc_flags())
             .open(&self.tmp)?;
@@ -86,7 +88,8 @@ impl MetricsFile {
 }
 
 fn libc_flags() -> i32 {
-    nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_CLOEXEC.bits()
+    use nix::fcntl::OFlag;
+    (OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).bits()
 }
 
 #[cfg(test)]
@@ -120,11 +123,15 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_directory_is_a_usage_error() {
+    fn a_missing_directory_waits_and_a_file_for_a_directory_is_a_usage_error() {
         let d = dir("missing");
-        let e = MetricsFile::new(&d.join("nope/sockwatch.prom")).err().unwrap();
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("nope"), "{e}");
+        let m = MetricsFile::new(&d.join("nope/sockwatch.prom")).unwrap();
+        assert!(!m.directory_exists());
+        assert!(m.write(b"a 1\n").is_err());
+        fs::create_dir(d.join("nope")).unwrap();
+        assert!(m.directory_exists());
+        m.write(b"a 1\n").unwrap();
+        assert_eq!(fs::read(d.join("nope/sockwatch.prom")).unwrap(), b"a 1\n");
         fs::write(d.join("file"), "").unwrap();
         let e = MetricsFile::new(&d.join("file/sockwatch.prom")).err().unwrap();
         assert_eq!(e.exit_code(), 2);
@@ -132,15 +139,41 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_leaves_the_old_file_and_no_temporary_one() {
+    fn what_is_left_at_the_temporary_name_is_replaced_not_written_through() {
+        let d = dir("planted");
+        let path = d.join("sockwatch.prom");
+        let m = MetricsFile::new(&path).unwrap();
+        let tmp = d.join(".sockwatch.prom.tmp");
+        // A FIFO would block an open for writing until a reader came.
+        nix::unistd::mkfifo(&tmp, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        m.write(b"a 1\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"a 1\n");
+        // A file planted there (someone else's, with other content) is not reused.
+        // Its planter keeps a second link to it, to see what is written there.
+        fs::write(&tmp, "planted 1\n").unwrap();
+        fs::hard_link(&tmp, d.join("kept")).unwrap();
+        m.write(b"a 2\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"a 2\n");
+        assert_eq!(fs::read(d.join("kept")).unwrap(), b"planted 1\n", "not written through");
+        assert_ne!(fs::metadata(&path).unwrap().ino(), fs::metadata(d.join("kept")).unwrap().ino());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file() {
         let d = dir("fail");
         let path = d.join("sockwatch.prom");
         let m = MetricsFile::new(&path).unwrap();
         m.write(b"a 1\n").unwrap();
-        // A symlink at the temporary name is refused (O_NOFOLLOW).
-        std::os::unix::fs::symlink(d.join("elsewhere"), d.join(".sockwatch.prom.tmp")).unwrap();
+        // A directory at the temporary name cannot be removed as a file.
+        fs::create_dir(d.join(".sockwatch.prom.tmp")).unwrap();
         assert!(m.write(b"a 2\n").is_err());
         assert_eq!(fs::read(&path).unwrap(), b"a 1\n");
+        fs::remove_dir(d.join(".sockwatch.prom.tmp")).unwrap();
+        // A symlink there is replaced, never followed.
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join(".sockwatch.prom.tmp")).unwrap();
+        m.write(b"a 3\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"a 3\n");
         assert!(!d.join("elsewhere").exists());
         assert!(fs::symlink_metadata(d.join(".sockwatch.prom.tmp")).is_err());
         fs::remove_dir_all(&d).unwrap();

@@ -130,7 +130,11 @@ pub fn finding(f: &Finding) -> Value {
     if !s.dev.is_empty() {
         put(&mut d, "file.device", s.dev.as_str());
     }
-    put(&mut d, "sockwatch", sockwatch_fields(f, Mapped { argv: true, image: true }));
+    put(
+        &mut d,
+        "sockwatch",
+        sockwatch_fields(f, Mapped { argv: true, image: true, cwd_euid: true }),
+    );
     Value::Object(d)
 }
 

@@ -66,6 +66,10 @@ pub struct Mapped {
     pub argv: bool,
     /// The image's name (OCSF has an image only with its digest).
     pub image: bool,
+    /// The working directory and the effective uid (ECS's
+    /// `process.working_directory` and `user.effective.id`; OCSF's process has
+    /// neither). A non-UTF-8 directory's exact bytes (`cwd_hex`) stay.
+    pub cwd_euid: bool,
 }
 
 /// What the schema has no field for, kept under sockwatch's name: the
@@ -98,6 +102,10 @@ pub fn sockwatch_fields(f: &Finding, mapped: Mapped) -> Value {
         }
         if mapped.argv {
             p.remove("cmdline");
+        }
+        if mapped.cwd_euid {
+            p.remove("cwd");
+            p.remove("euid");
         }
     }
     m.insert("process".into(), process);
@@ -168,10 +176,11 @@ mod tests {
     #[test]
     fn sockwatch_fields_keep_what_is_not_mapped() {
         let f = crate::core::finding::tests::sample();
-        let both = sockwatch_fields(&f, Mapped { argv: true, image: true });
+        let both = sockwatch_fields(&f, Mapped { argv: true, image: true, cwd_euid: true });
         let p = &both["process"];
         assert!(p.get("pid").is_none() && p.get("exe").is_none() && p.get("cmdline").is_none());
-        assert_eq!((p["auid"].clone(), p["cwd"].clone()), (4294967295u32.into(), "/".into()));
+        assert!(p.get("cwd").is_none() && p.get("euid").is_none());
+        assert_eq!(p["auid"], 4294967295u32);
         assert_eq!(p["exe_hex"], "2f746d702ffffe657865");
         assert_eq!(both["container"]["runtime"], "unknown");
         assert_eq!(both["signature"]["event"], "docker_abuse");
@@ -179,8 +188,9 @@ mod tests {
         assert_eq!(both["socket"]["watched"], "/run/docker.sock");
         let mut g = f.clone();
         g.container.image = Some("nginx:1.27".into());
-        let neither = sockwatch_fields(&g, Mapped { argv: false, image: false });
+        let neither = sockwatch_fields(&g, Mapped { argv: false, image: false, cwd_euid: false });
         assert_eq!(neither["process"]["cmdline"][2], "UNIX-CONNECT:/tmp/x.sock");
+        assert_eq!(neither["process"]["cwd"], "/");
         assert_eq!(neither["container"]["image"], "nginx:1.27");
     }
 

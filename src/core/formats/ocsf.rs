@@ -160,7 +160,11 @@ pub fn finding(f: &Finding) -> Value {
     }
     put(&mut e, "evidences", vec![Value::Object(evidence)]);
     let image = c.id.is_some() && !c.is_host() && c.image_id.is_some();
-    put(&mut e, "unmapped.sockwatch", sockwatch_fields(f, Mapped { argv: false, image }));
+    put(
+        &mut e,
+        "unmapped.sockwatch",
+        sockwatch_fields(f, Mapped { argv: false, image, cwd_euid: false }),
+    );
     Value::Object(e)
 }
 
