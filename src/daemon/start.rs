@@ -77,6 +77,16 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         );
     }
     let outputs = Outputs::open(&settings.outputs, &settings.output)?;
+    // Said, not refused: the same configuration may add a JSON output later.
+    if settings.output.format != crate::io::output::Format::Native
+        && !settings.outputs.iter().any(|o| matches!(o, OutputSpec::Stdout | OutputSpec::Jsonl(_)))
+    {
+        warn!(
+            "--format {} shapes only the stdout and jsonl outputs, and none is configured: the journal and syslog stay native",
+            clap::ValueEnum::to_possible_value(&settings.output.format)
+                .map_or_else(String::new, |v| v.get_name().to_string())
+        );
+    }
     let (signals, intake, procs) = open_sources(settings.unicast)?;
     let taken = take_audit(&settings, &paths)?;
     let x32 = crate::io::x32::probe();
