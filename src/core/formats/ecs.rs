@@ -117,11 +117,15 @@ pub fn finding(f: &Finding) -> Value {
     }
     let s = &f.socket;
     // The file is the watched socket on the host; the name the process
-    // connected to (relative, or an alias) is sockwatch.socket.path.
-    put(&mut d, "file.path", s.watched.as_str());
-    put(&mut d, "file.name", basename(&s.watched));
-    if let Some((dir, _)) = s.watched.rsplit_once('/') {
-        put(&mut d, "file.directory", if dir.is_empty() { "/" } else { dir });
+    // connected to (relative, or an alias) is sockwatch.socket.path. A scan
+    // given only an identity (`--socket-inode MAJ:MIN:INODE`) has no path:
+    // the identity is then in file.device and file.inode alone.
+    if s.watched.starts_with('/') {
+        put(&mut d, "file.path", s.watched.as_str());
+        put(&mut d, "file.name", basename(&s.watched));
+        if let Some((dir, _)) = s.watched.rsplit_once('/') {
+            put(&mut d, "file.directory", if dir.is_empty() { "/" } else { dir });
+        }
     }
     put(&mut d, "file.type", "socket");
     if s.inode != 0 {

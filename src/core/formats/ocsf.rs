@@ -131,9 +131,14 @@ pub fn finding(f: &Finding) -> Value {
     // The watched socket on the host; the name the process connected to is
     // unmapped.sockwatch.socket.path.
     let s = &f.socket;
-    let mut file = json!({"path": s.watched, "name": basename(&s.watched), "type_id": 5, "type": "Local Socket"});
-    if let Some((dir, _)) = s.watched.rsplit_once('/') {
-        file["parent_folder"] = (if dir.is_empty() { "/" } else { dir }).into();
+    // OCSF requires a file's name: a scan given only an identity
+    // (`--socket-inode MAJ:MIN:INODE`) names it by that identity, with no path.
+    let mut file = json!({"name": basename(&s.watched), "type_id": 5, "type": "Local Socket"});
+    if s.watched.starts_with('/') {
+        file["path"] = s.watched.as_str().into();
+        if let Some((dir, _)) = s.watched.rsplit_once('/') {
+            file["parent_folder"] = (if dir.is_empty() { "/" } else { dir }).into();
+        }
     }
     if s.inode != 0 {
         file["uid"] = format!("{}:{}", s.dev, s.inode).into();
