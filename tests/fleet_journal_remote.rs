@@ -11,12 +11,12 @@
 mod common;
 
 use std::fs::File;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::docker::Removed;
+use common::docker::docker_run_with_socket;
 use common::*;
 
 const REMOTE: &str = "/lib/systemd/systemd-journal-remote";
@@ -87,7 +87,7 @@ impl Drop for Started {
 /// binding it is chosen again.
 fn central(dir: &Path, cmd: impl Fn(u16) -> Command) -> (Started, u16) {
     for attempt in 0..3 {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let mut s = Started::spawn(
             "systemd-journal-remote",
             &mut cmd(port),
@@ -174,27 +174,8 @@ fn a_finding_reaches_a_central_journal_remote_whole() {
     let jsonl = dir.join("findings.jsonl");
     let d =
         Daemon::start(&dir, &[&format!("--output=jsonl:{}", jsonl.display()), "--output=journald"]);
-    let vol = format!("{}:/client:ro", client.display());
-    let started = run(
-        "docker",
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "-v",
-            &vol,
-            "-v",
-            "/var/run/docker.sock:/var/run/docker.sock",
-            IMAGE,
-            "sh",
-            "-c",
-            "sleep 60",
-        ],
-    );
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-    let id = String::from_utf8(started.stdout).unwrap().trim().to_string();
-    let _removed = Removed(id.clone());
+    let container = docker_run_with_socket(&client, &["sh", "-c", "sleep 60"]);
+    let id = container.0.clone();
     // A 3000-byte argument, kept whole (the client stays a second, so the
     // argv is read from /proc), makes SOCKWATCH_JSON longer than 4096 bytes.
     let script = format!(
@@ -307,7 +288,7 @@ fn a_finding_reaches_a_central_journal_remote_whole() {
     );
     let st = remote.stop().expect("journal-remote stops on SIGTERM");
     assert!(st.success(), "journal-remote: {st:?}\n{}", remote.log());
-    drop(_removed);
+    drop(container);
     t.end();
 }
 

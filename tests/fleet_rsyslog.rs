@@ -11,12 +11,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::docker::Removed;
+use common::docker::docker_run_with_socket;
 use common::*;
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/examples/rsyslog");
@@ -262,11 +262,6 @@ fn as_param(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// A TCP port nothing listens on (a moment ago) on loopback.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// The host's drop-in as shipped, forwarding to 127.0.0.1:`port`; with
 /// `socket`, its own input listens there, without it the input is left out (as
 /// its comment says to do for /dev/log).
@@ -392,26 +387,8 @@ fn findings_reach_a_central_rsyslog_over_relp_exactly_once_across_its_outage() {
             "rfc5424",
         ],
     );
-    let vol = format!("{}:/client:ro", client.display());
-    let started = run(
-        "docker",
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "-v",
-            &vol,
-            "-v",
-            "/var/run/docker.sock:/var/run/docker.sock",
-            IMAGE,
-            "sleep",
-            "120",
-        ],
-    );
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-    let id = String::from_utf8(started.stdout).unwrap().trim().to_string();
-    let _container = Removed(id.clone());
+    let container = docker_run_with_socket(&client, &["sleep", "120"]);
+    let id = container.0.clone();
     // Each connect is its own process in the container, so its own finding.
     let connects = |n: usize| {
         let before = findings_in(&jsonl).len();

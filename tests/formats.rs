@@ -116,53 +116,40 @@ fn file_findings() -> Vec<Finding> {
     let file = Some(FileId { major: 0, minor: 25, inode: 1234 });
     let perms = json!({"old": {"mode": "0660", "uid": 0, "gid": 999}, "new": {"mode": "0666", "uid": 0, "gid": 999}, "world_writable": true});
     let replaced = |change: &str| json!({"change": change, "present_now": true});
-    let now = || "2026-01-01T00:00:00.000000Z".to_string();
+    let now = "2026-01-01T00:00:00.000000Z";
+    let make = |sig, operation, file, actor, origin: &Origin, details| {
+        finding::file_finding(
+            sig,
+            operation,
+            "/run/docker.sock",
+            file,
+            actor,
+            origin,
+            details,
+            now.to_string(),
+            "golden-host",
+        )
+    };
     let mut out = Vec::new();
     for origin in [docker_with_metadata(), Origin::Host] {
-        out.push(finding::file_finding(
-            &SOCKET_PERMISSIONS,
-            "chown",
-            "/run/docker.sock",
-            file,
-            &actor,
-            &origin,
-            perms.clone(),
-            now(),
-            "golden-host",
-        ));
-        out.push(finding::file_finding(
-            &SOCKET_WORLD_WRITABLE,
-            "chmod",
-            "/run/docker.sock",
-            file,
-            &actor,
-            &origin,
-            perms.clone(),
-            now(),
-            "golden-host",
-        ));
-        out.push(finding::file_finding(
+        out.push(make(&SOCKET_PERMISSIONS, "chown", file, &actor, &origin, perms.clone()));
+        out.push(make(&SOCKET_WORLD_WRITABLE, "chmod", file, &actor, &origin, perms.clone()));
+        out.push(make(
             &SOCKET_REPLACED,
             "create",
-            "/run/docker.sock",
             file,
             &actor,
             &origin,
             replaced("created or moved into place"),
-            now(),
-            "golden-host",
         ));
     }
-    out.push(finding::file_finding(
+    out.push(make(
         &SOCKET_REPLACED,
         "delete",
-        "/run/docker.sock",
         None,
         &gone,
         &Origin::Unknown { namespaces: None, why: Unproven::Gone },
         replaced("deleted or moved away"),
-        now(),
-        "golden-host",
     ));
     out
 }

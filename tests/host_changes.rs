@@ -9,6 +9,7 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::docker::docker_run_with_socket;
 use common::*;
 use sockwatch::io::netlink::Control;
 
@@ -196,25 +197,8 @@ fn dockerd_restart_recreates_the_socket_and_matching_follows() {
     let out = run(setup, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_ne!(inode(), before, "dockerd re-created its socket");
-    let vol = format!("{}:/client:ro", client.display());
-    let started = run(
-        "docker",
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "-v",
-            &vol,
-            "-v",
-            "/var/run/docker.sock:/var/run/docker.sock",
-            "sockwatch-test:latest",
-            "sleep",
-            "60",
-        ],
-    );
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-    let id = String::from_utf8(started.stdout).unwrap().trim().to_string();
+    let container = docker_run_with_socket(&client, &["sleep", "60"]);
+    let id = container.0.clone();
     let t0 = Instant::now();
     assert!(run("docker", &["exec", &id, "/client", "/var/run/docker.sock"]).status.success());
     let f = d.wait_finding("a connect to the new socket", Duration::from_secs(10), |f| {
@@ -239,7 +223,7 @@ fn dockerd_restart_recreates_the_socket_and_matching_follows() {
     );
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let (st, log) = d.stop();
-    run("docker", &["rm", "-f", &id]);
+    drop(container);
     assert!(st.success(), "{log}");
     t.end();
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -28,7 +28,7 @@ struct NodeExporter {
 
 impl NodeExporter {
     fn start(textfile_dir: &Path, log: &Path) -> NodeExporter {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let child = Command::new(NODE_EXPORTER)
             .args([
                 "--collector.disable-defaults",

@@ -26,6 +26,28 @@ pub fn docker_run(volumes: &[&str], script: &str) -> String {
     id
 }
 
+/// `docker run -d` of the test image with the static client at /client and
+/// Docker's socket mounted where the docker CLI looks for it; the container is
+/// removed however the test ends (`.0` is its full id).
+pub fn docker_run_with_socket(client: &std::path::Path, argv: &[&str]) -> Removed {
+    let vol = format!("{}:/client:ro", client.display());
+    let mut args = vec![
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-v",
+        &vol,
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        IMAGE,
+    ];
+    args.extend_from_slice(argv);
+    let out = run("docker", &args);
+    assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+    Removed(String::from_utf8(out.stdout).unwrap().trim().to_string())
+}
+
 /// Removes the container however the test ends.
 pub struct Removed(pub String);
 

@@ -143,6 +143,13 @@ pub fn tempdir(tag: &str) -> PathBuf {
     d
 }
 
+/// A TCP port nothing listened on a moment ago, on loopback, for a test's
+/// server (another process may take it in between: rare, and the test fails
+/// saying the server did not start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 pub fn rand64() -> u64 {
     let mut b = [0u8; 8];
     File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
