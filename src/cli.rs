@@ -130,6 +130,18 @@ pub enum Command {
     /// configuration file it takes only `keep_audit_state` and `rules_dir`. Needs
     /// root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ, CAP_SYS_ADMIN).
     Test(TestArgs),
+    /// Thaw a container that `run --respond freeze` froze.
+    ///
+    /// CONTAINER is its full id, a unique prefix of the id, or its name (as the
+    /// runtime's state names it). Every cgroup of the container that is frozen
+    /// is thawed (the v1 freezer's and the unified hierarchy's), one line on
+    /// standard error for each, and a `container_released` health event goes to
+    /// the configured outputs. Exit status 0 when something was thawed, 1 when
+    /// the container was not frozen or not found. Works whether or not the
+    /// daemon runs; needs root. A container paused with `docker pause` or
+    /// `podman pause` is better resumed by its runtime (`unpause`), which then
+    /// knows it runs again.
+    Release(ReleaseArgs),
     /// Write the man pages or a shell completion script (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -180,6 +192,13 @@ pub struct ScanArgs {
     /// writes them.
     #[arg(long, value_name = "FORMAT", value_enum, default_value = "native")]
     pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReleaseArgs {
+    /// The container: its id, a unique prefix of it, or its name.
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -414,6 +433,53 @@ pub struct RunOptions {
     #[arg(long, value_name = "PATH", value_parser = prom_path)]
     #[serde(default, deserialize_with = "crate::config::metrics_file")]
     pub metrics_file: Option<PathBuf>,
+
+    /// What to do to a container that connected to a watched socket [default:
+    /// none]: `none` reports only; `freeze` freezes the container's cgroup
+    /// (cgroup v2 cgroup.freeze, or the v1 freezer where the host mounts it, as
+    /// the runtimes do), which stops every process in it where it stands and
+    /// keeps its memory and connections for investigation, until `sockwatch
+    /// release`; `kill` sends SIGKILL to the process that connected, through a
+    /// pidfd, so that a reused pid is never hit. Acting takes microseconds and
+    /// comes before the finding is written; the finding's `response` says what
+    /// was done and how long after the connect. Containers the allowlist matches
+    /// are never touched, nor host processes, nor processes of unknown origin
+    /// unless --respond-unknown. A response that fails is a `response_failed`
+    /// health event; the finding is written all the same.
+    #[arg(long, value_name = "ACTION", value_enum)]
+    pub respond: Option<crate::core::respond::Mode>,
+
+    /// With --respond, decide what would be done and write it in the finding
+    /// (`response.result: dry_run`) and the log, but touch nothing: a trial
+    /// period before enabling it.
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    #[arg(overrides_with = "no_respond_dry_run")]
+    #[serde(default, deserialize_with = "crate::config::boolean")]
+    pub respond_dry_run: Option<bool>,
+
+    /// Act for real (the default; overrides `respond_dry_run = true` in the
+    /// configuration file).
+    #[arg(long, num_args = 0, default_missing_value = "false")]
+    #[arg(overrides_with = "respond_dry_run")]
+    #[serde(skip)]
+    pub no_respond_dry_run: Option<bool>,
+
+    /// With --respond, act on a process of unknown origin too (runtime
+    /// "unknown": its namespaces are not the host's but its cgroup names no
+    /// runtime): freeze its own cgroup, or kill it, unless that cgroup is the
+    /// host's: the root, a systemd unit or slice (a login session, a service),
+    /// or one holding sockwatch or PID 1.
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    #[arg(overrides_with = "no_respond_unknown")]
+    #[serde(default, deserialize_with = "crate::config::boolean")]
+    pub respond_unknown: Option<bool>,
+
+    /// Report processes of unknown origin only (the default; overrides
+    /// `respond_unknown = true` in the configuration file).
+    #[arg(long, num_args = 0, default_missing_value = "false")]
+    #[arg(overrides_with = "respond_unknown")]
+    #[serde(skip)]
+    pub no_respond_unknown: Option<bool>,
 }
 
 /// The metrics file: absolute, as every path the daemon takes, and named

@@ -20,6 +20,7 @@ use toml::Spanned;
 
 use crate::cli::{AuditMode, DedupWindow, GlobalOptions, RulesOptions, RunOptions};
 use crate::core::allow::AllowRule;
+use crate::core::respond::Mode as RespondMode;
 use crate::error::Error;
 use crate::io::log::Level;
 use crate::io::output::Format;
@@ -272,7 +273,7 @@ macro_rules! deserialize_choice {
     )+};
 }
 
-deserialize_choice!(AuditMode, Level, SyslogFormat, Facility, Fsync, Format);
+deserialize_choice!(AuditMode, Level, SyslogFormat, Facility, Fsync, Format, RespondMode);
 
 /// What an output may be, in words.
 const OUTPUT_WORDS: &str =
@@ -553,6 +554,8 @@ pub struct Settings {
     pub rules_file: PathBuf,
     /// `--metrics-file`; `None`: no metrics are written.
     pub metrics_file: Option<PathBuf>,
+    /// `--respond`, `--respond-dry-run`, `--respond-unknown`.
+    pub respond: crate::core::respond::Policy,
 }
 
 /// Where `sockwatch rules install` writes its file unless told otherwise.
@@ -595,6 +598,11 @@ impl RunOptions {
             format: Some(Format::Native),
             // Off unless asked for: there is no textfile directory everywhere.
             metrics_file: None,
+            respond: Some(crate::core::respond::Mode::None),
+            respond_dry_run: Some(false),
+            no_respond_dry_run: None,
+            respond_unknown: Some(false),
+            no_respond_unknown: None,
         }
     }
 
@@ -625,6 +633,13 @@ impl RunOptions {
             jsonl_fsync: self.jsonl_fsync.or(then.jsonl_fsync),
             format: self.format.or(then.format),
             metrics_file: self.metrics_file.or(then.metrics_file),
+            respond: self.respond.or(then.respond),
+            respond_dry_run: (self.respond_dry_run.or(self.no_respond_dry_run))
+                .or(then.respond_dry_run.or(then.no_respond_dry_run)),
+            no_respond_dry_run: None,
+            respond_unknown: (self.respond_unknown.or(self.no_respond_unknown))
+                .or(then.respond_unknown.or(then.no_respond_unknown)),
+            no_respond_unknown: None,
         }
     }
 }
@@ -663,6 +678,11 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_RULES_DIR.into())
                 .join(crate::cmd::rules::RULES_FILE),
             metrics_file: o.metrics_file,
+            respond: crate::core::respond::Policy {
+                mode: set(o.respond),
+                dry_run: set(o.respond_dry_run),
+                unknown: set(o.respond_unknown),
+            },
         }
     }
 }

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => cmd::doctor::main(args, &cfg),
         Command::Scan(args) => cmd::scan::main(args, &cfg),
         Command::Test(args) => cmd::test::main(args, &cfg),
+        Command::Release(args) => cmd::release::main(args, &cfg),
         Command::Generate(_) => unreachable!("handled before the configuration is read"),
     };
     finish(result)

@@ -3,6 +3,7 @@
 
 pub mod doctor;
 pub mod generate;
+pub mod release;
 pub mod rules;
 pub mod scan;
 pub mod scan_input;

@@ -62,20 +62,37 @@ pub fn container_of(text: &[u8]) -> Option<Container> {
 }
 
 pub fn container_in_path(path: &[u8]) -> Option<Container> {
+    container_dir(path).map(|(c, _)| c)
+}
+
+/// The container named in a cgroup path and the path of the container's own
+/// cgroup: the path up to the component that names it. Processes may sit in
+/// cgroups below it (a runtime's `init` or `container` leaf, or cgroups the
+/// container made itself); the runtime freezes and accounts the container there.
+pub fn container_dir(path: &[u8]) -> Option<(Container, &[u8])> {
     // cgroup v2 marks a removed cgroup that still has a dying process.
     let path = path.strip_suffix(b" (deleted)").unwrap_or(path);
-    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+    // Each component with the offset just past it.
+    let mut comps: Vec<(&[u8], usize)> = Vec::new();
+    let mut start = 0;
+    for part in path.split(|&b| b == b'/') {
+        let end = start + part.len();
+        if !part.is_empty() {
+            comps.push((part, end));
+        }
+        start = end + 1;
+    }
     (0..comps.len()).find_map(|i| {
-        let parent = i.checked_sub(1).map(|p| comps[p]);
-        let (runtime, id) = component(comps[i], parent)?;
+        let parent = i.checked_sub(1).map(|p| comps[p].0);
+        let (runtime, id) = component(comps[i].0, parent)?;
         // systemd-nspawn's supervisor runs in the machine's scope, outside it.
-        if runtime == Runtime::Nspawn && comps.get(i + 1) == Some(&&b"supervisor"[..]) {
+        if runtime == Runtime::Nspawn && comps.get(i + 1).map(|c| c.0) == Some(&b"supervisor"[..]) {
             return None;
         }
         // The pod is an ancestor of the container's cgroup; anything below the
         // container's is the container's to name.
-        let pod_uid = comps[..=i].iter().find_map(|c| pod_uid(c));
-        Some(Container { runtime, id, pod_uid })
+        let pod_uid = comps[..=i].iter().find_map(|c| pod_uid(c.0));
+        Some((Container { runtime, id, pod_uid }, &path[..comps[i].1]))
     })
 }
 
@@ -275,6 +292,29 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(container_of(text.as_bytes()), want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn the_containers_own_cgroup_is_the_path_up_to_its_name() {
+        let cases = [
+            (format!("/docker/{ID}"), format!("/docker/{ID}")),
+            (
+                format!("/system.slice/docker-{ID}.scope/init"),
+                format!("/system.slice/docker-{ID}.scope"),
+            ),
+            (
+                format!("/machine.slice/libpod-{ID}.scope/container"),
+                format!("/machine.slice/libpod-{ID}.scope"),
+            ),
+            (format!("/docker/{ID}/docker/{}", "a".repeat(64)), format!("/docker/{ID}")),
+            (format!("//docker//{ID}//x (deleted)"), format!("//docker//{ID}")),
+            ("/lxc.payload.web01/init.scope".into(), "/lxc.payload.web01".into()),
+        ];
+        for (path, want) in cases {
+            let (_, dir) = container_dir(path.as_bytes()).unwrap();
+            assert_eq!(String::from_utf8_lossy(dir), want, "{path}");
+        }
+        assert!(container_dir(b"/system.slice/docker.service").is_none());
     }
 
     #[test]

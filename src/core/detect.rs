@@ -157,6 +157,8 @@ pub struct Process {
 pub struct Detection {
     pub hit: Hit,
     pub finding: Finding,
+    /// Where the process was found to live (what `--respond` acts on).
+    pub origin: Origin,
 }
 
 /// TRC-1019, from a connect to its finding: the socket must be watched and the
@@ -179,7 +181,7 @@ pub fn detect(
     // only for a finding the allowlist does not take (`Process::with_cmdline`).
     let extra = Extra { now, cmdline: None, hostname };
     let finding = connect_finding(ev, &hit, &watched[hit.watched].path, &process.origin, extra);
-    Ok(Detection { hit, finding })
+    Ok(Detection { hit, finding, origin: process.origin })
 }
 
 /// The second half of `detect`, for a connect already known to reach a watched

@@ -49,6 +49,9 @@ pub struct Finding {
     /// What a fanotify finding changed (old and new mode and owner, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// What `--respond` did about it (absent when it is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<super::respond::Response>,
 }
 
 impl Finding {
@@ -287,6 +290,7 @@ pub fn connect_finding(
         host: Host { hostname: extra.hostname.map(str::to_string) },
         count: 1,
         details: None,
+        response: None,
     }
     .made()
 }
@@ -348,6 +352,7 @@ pub fn file_finding(
         host: Host { hostname: Some(hostname.to_string()) },
         count: 1,
         details: Some(details),
+        response: None,
     }
     .made()
 }

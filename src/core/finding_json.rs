@@ -58,6 +58,10 @@ impl Finding {
             out.extend_from_slice(b",\"details\":");
             serde(out, d);
         }
+        if let Some(r) = &self.response {
+            out.extend_from_slice(b",\"response\":");
+            serde(out, r);
+        }
         out.push(b'}');
     }
 }
@@ -226,6 +230,18 @@ mod tests {
         full.host.hostname = None;
         full.count = 0;
         full.details = Some(serde_json::json!({"old_mode": "0660", "x": [1, null, nasty]}));
+        let plan = crate::core::respond::Plan::Freeze(crate::core::respond::Target {
+            hierarchy: crate::core::respond::Hierarchy::V1,
+            path: nasty.into(),
+        });
+        let mut r = crate::core::respond::Response::new(
+            crate::core::respond::Mode::Freeze,
+            &plan,
+            "failed",
+        );
+        r.error = Some(nasty.into());
+        r.latency_us = Some(u64::MAX);
+        full.response = Some(r);
         full.priority = "critical";
         full.message = nasty.into();
         let mut other_sig = sample();

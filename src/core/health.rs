@@ -55,10 +55,12 @@ pub enum Event {
     ProcessEventsLost,
     FanotifyOverflow,
     ConnectUnchecked,
+    ResponseFailed,
+    ContainerReleased,
 }
 
 impl Event {
-    pub const ALL: [Event; 18] = [
+    pub const ALL: [Event; 20] = [
         Event::AuditDisabled,
         Event::AuditEnabled,
         Event::AuditUnreadable,
@@ -77,6 +79,8 @@ impl Event {
         Event::ProcessEventsLost,
         Event::FanotifyOverflow,
         Event::ConnectUnchecked,
+        Event::ResponseFailed,
+        Event::ContainerReleased,
     ];
 
     /// Its position in `ALL`: the index of the per-event counters (`core::stats`).
@@ -105,6 +109,8 @@ impl Event {
             Event::ProcessEventsLost => "process_events_lost",
             Event::FanotifyOverflow => "fanotify_overflow",
             Event::ConnectUnchecked => "connect_unchecked",
+            Event::ResponseFailed => "response_failed",
+            Event::ContainerReleased => "container_released",
         }
     }
 
@@ -155,6 +161,10 @@ impl Event {
             Event::ConnectUnchecked => {
                 "a connect's address could not be resolved in time (a stalled file system); it was not checked"
             }
+            Event::ResponseFailed => {
+                "--respond could not freeze the container or kill the process (the finding says why)"
+            }
+            Event::ContainerReleased => "`sockwatch release` thawed a container that was frozen",
         }
     }
 }

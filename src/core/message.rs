@@ -66,6 +66,9 @@ pub fn summary(f: &Finding) -> String {
     if f.count > 1 {
         s.push_str(&format!(" ({} times)", f.count));
     }
+    if let Some(r) = &f.response {
+        response(&mut s, r);
+    }
     cut(s, MAX)
 }
 
@@ -116,6 +119,21 @@ fn whence(s: &mut String, c: &ContainerInfo) {
         escaped(s, image, NAME_MAX);
         s.push(')');
     }
+}
+
+/// What `--respond` did, as a clause: the action is what an operator acts on
+/// first.
+fn response(s: &mut String, r: &super::respond::Response) {
+    let what = match (r.action, r.result) {
+        ("freeze", "frozen" | "freezing") => "; container frozen",
+        ("kill", "killed") => "; process killed",
+        (_, "gone") => "; the process had already exited",
+        ("freeze", "dry_run") => "; would have frozen the container (dry run)",
+        ("kill", "dry_run") => "; would have killed the process (dry run)",
+        (_, "failed") => "; response FAILED",
+        _ => return,
+    };
+    s.push_str(what);
 }
 
 /// What a permission change did, from the finding's details:

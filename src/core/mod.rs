@@ -26,6 +26,7 @@ pub mod message;
 pub mod metrics;
 pub mod origin;
 pub mod record;
+pub mod respond;
 pub mod rule_data;
 pub mod rules;
 pub mod runtime_state;

@@ -50,6 +50,10 @@ pub struct Stats {
     pub kernel_lost: u64,
     /// Writes of the metrics file (`--metrics-file`) that failed.
     pub metrics_write_errors: u64,
+    /// `--respond`: containers frozen, processes killed, responses that failed.
+    pub responses_frozen: u64,
+    pub responses_killed: u64,
+    pub responses_failed: u64,
 }
 
 impl fmt::Display for Stats {
@@ -59,7 +63,7 @@ impl fmt::Display for Stats {
             "records={} malformed={} unknown_types={} events={} timed_out={} evicted={} \
              connects={} findings={} allowed={} emitted={} not_watched={} not_unix={} host={} \
              proc_vanished={} unattributed={} lost_enobufs={} lost_proc_events={} output_errors={} output_dropped={} health_events={} \
-             connects_unchecked={} lookups_stalled={}",
+             connects_unchecked={} lookups_stalled={} frozen={} killed={} responses_failed={}",
             self.records,
             self.malformed_records,
             self.unknown_record_types,
@@ -82,6 +86,9 @@ impl fmt::Display for Stats {
             self.health_events,
             self.connects_unchecked,
             self.lookups_stalled,
+            self.responses_frozen,
+            self.responses_killed,
+            self.responses_failed,
         )
     }
 }

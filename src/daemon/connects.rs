@@ -64,20 +64,26 @@ impl Daemon {
                 }
             }
         }
-        let mut f = match result {
-            Ok(d) => d.finding,
+        let (mut f, origin) = match result {
+            Ok(d) => (d.finding, d.origin),
             Err(skip) => return self.skip(c, skip),
         };
         if self.is_allowed(&f) {
             debug!("connect {}: allowed by the allowlist ({:?})", c.stamp, f.container.name);
             return;
         }
+        // Before anything else that costs: the client's next request on the
+        // API is a round trip away.
+        let failed = self.respond(c, &origin, &mut f);
         // The costly part last, for a finding that will be written: the whole
         // argv from /proc (bounded), when the record's was cut short.
         if let Some((argv, truncated)) = proc::full_cmdline(c.ids.pid, c.proctitle.as_deref()) {
             f.process = f.process.with_cmdline(&argv, truncated);
         }
         self.offer(f, Instant::now());
+        if let Some(ev) = failed {
+            self.report(vec![ev]);
+        }
     }
 
     fn detect(

@@ -10,6 +10,8 @@
 //! - `connects`: assembled events -> connects -> TRC-1019 findings;
 //! - `files`: what fanotify saw happen to the socket files (SW-1001, SW-1002);
 //! - `keeper`: keeps audit working while the host changes it;
+//! - `respond`: `--respond`, freezing a container (or killing the process)
+//!   before its finding is written;
 //! - `report`: health events, findings and counters on their way out;
 //! - `metrics`: the counters to the metrics file (`--metrics-file`);
 //! - `stop`: shutdown and the clean-up of what this run changed in the kernel.
@@ -20,6 +22,7 @@ mod files;
 mod keeper;
 mod metrics;
 mod report;
+mod respond;
 mod start;
 mod stop;
 
@@ -88,4 +91,6 @@ struct Daemon {
     /// Whether health events are logged on stderr too: not when stderr is the
     /// journal and the journald output has them (`core::journal_stream`).
     health_on_stderr: bool,
+    /// `--respond`, when it is not `none`.
+    responder: Option<respond::Responder>,
 }

@@ -141,6 +141,10 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
         proc: LiveProc::new(host_ns),
         stalls: report::Stalls::new(Instant::now()),
         health_on_stderr,
+        responder: settings
+            .respond
+            .active()
+            .then(|| super::respond::Responder::new(settings.respond)),
     };
     // Every series at 0 before anything is counted, start-up health events
     // included: a series first seen above 0 has no earlier sample, and

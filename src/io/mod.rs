@@ -3,6 +3,7 @@
 
 pub mod audit_rules;
 pub mod clock;
+pub mod freezer;
 pub mod fswatch;
 pub mod intake;
 pub mod log;

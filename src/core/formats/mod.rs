@@ -95,6 +95,9 @@ pub fn sockwatch_fields(f: &Finding, mapped: Mapped) -> Value {
     if let Some(d) = &f.details {
         m.insert("details".into(), d.clone());
     }
+    if let Some(r) = &f.response {
+        m.insert("response".into(), to_value(r));
+    }
     let mut process = to_value(&f.process);
     if let Some(p) = process.as_object_mut() {
         for k in ["pid", "ppid", "uid", "comm", "exe"] {

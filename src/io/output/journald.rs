@@ -119,6 +119,10 @@ pub fn entry(f: &Finding, line: &[u8]) -> Vec<u8> {
         f.audit.as_ref().map(|a| a.serial.to_string()).as_deref().map(str::as_bytes),
     );
     field(&mut b, "COUNT", f.count.to_string().as_bytes());
+    if let Some(r) = &f.response {
+        field(&mut b, "RESPONSE_ACTION", r.action.as_bytes());
+        field(&mut b, "RESPONSE_RESULT", r.result.as_bytes());
+    }
     field(&mut b, "SOCKWATCH_JSON", line.strip_suffix(b"\n").unwrap_or(line));
     b
 }

@@ -146,7 +146,7 @@ fn sd_params(f: &Finding) -> Vec<(&'static str, String)> {
     let c = &f.container;
     let cmdline = (!p.cmdline.is_empty())
         .then(|| crate::core::json::to_string(&p.cmdline).unwrap_or_default());
-    let fields: [(&'static str, Option<String>); 20] = [
+    let fields: [(&'static str, Option<String>); 22] = [
         ("signature_id", Some(f.signature.id.into())),
         ("operation", Some(f.operation.into())),
         ("container_id", c.id.clone()),
@@ -169,6 +169,8 @@ fn sd_params(f: &Finding) -> Vec<(&'static str, String)> {
         ("outcome", Some(f.outcome.errno.clone().unwrap_or_else(|| "success".into()))),
         ("audit_serial", f.audit.as_ref().map(|a| a.serial.to_string())),
         ("count", Some(f.count.to_string())),
+        ("response_action", f.response.as_ref().map(|r| r.action.into())),
+        ("response_result", f.response.as_ref().map(|r| r.result.into())),
     ];
     fields.into_iter().filter_map(|(k, v)| v.map(|v| (k, sd_escape(&v, MAX_PARAM)))).collect()
 }
