@@ -1,34 +1,40 @@
 #!/usr/bin/env bash
 # Containment latency: how soon after a container's connect to Docker's socket
-# `sockwatch run --respond freeze` has the container frozen, measured with the
-# container's own clock rather than taken from the audit stamp.
+# `sockwatch run --respond freeze` has the container frozen, measured against
+# clocks other than the audit stamp.
 #
 # The finding's response.latency_us runs from the connect's audit stamp to the
 # moment the freeze was written. The stamp comes from the kernel's coarse clock
-# (updated once a tick: 4 ms at HZ=250) and is printed in milliseconds, so it can
-# be earlier than the connect by up to a tick and a millisecond. Here each trial
-# measures that instead of assuming it:
+# and is printed in milliseconds, so it can be earlier than the connect. Here
+# the connect's time is taken two more ways, and the stamp's error is measured:
+#
+#   the kernel's tracer: the connect system call's entry (the syscalls
+#     sys_enter_connect tracepoint, in a tracing instance of this script's own,
+#     on the monotonic clock, turned into wall time by the offset between the
+#     two clocks read at the start); this works for any client, the docker CLI
+#     included;
+#   the client's own clock: bench/src/stampconnect.c (static) reads
+#     CLOCK_REALTIME just before connect() and, after it, stores the time every
+#     100 us in a file shared with the host. Once the container is frozen the
+#     stores stop: the last one is when it last ran.
+#
+# The freeze written is the audit stamp + latency_us (sockwatch's wall clock
+# when the write returned).
 #
 #   client trials (N, default 100): a real Docker container with the socket
-#     mounted runs bench/src/stampconnect.c (static), which reads CLOCK_REALTIME
-#     just before connect() and, after it, keeps storing the time every 100 us
-#     into a file shared with the host. Once the container is frozen the beats
-#     stop: the last one is when it last ran.
+#     mounted runs the client.
 #   CLI trials (M, default 20): the container runs the real docker CLI,
-#     `docker run --rm -v /:/host sockwatch-test:latest true`, with the same
-#     beat running beside it; here the connect time is known only from the
-#     audit stamp. dockerd's events show whether any container was created.
-#
-# From the trials: audit stamp - connect (the stamp's error), connect -> freeze
-# written (audit stamp + latency_us, against the client's clock), connect -> last
-# beat (when the container stopped running), and latency_us as reported.
+#     `docker run --rm -v /:/host sockwatch-test:latest true`; dockerd's events
+#     show whether any container was created.
 #
 # sockwatch (release build) runs at the unit's priority (SOCKWATCH_NICE
 # overrides it), watching /run/docker.sock, `--respond freeze`. Each trial's
 # container is killed while frozen, thawed with `sockwatch release`, removed.
+# The tests' lock (/run/sockwatch-tests.lock) is held throughout: a test's
+# container reaching the socket meanwhile would be frozen too.
 #
-# Usage: sudo bench/respond.sh [N [M]]   Needs: root, gcc, python3; dockerd and the
-# test image (tests/env/setup-docker.sh, run here).
+# Usage: sudo bench/respond.sh [N [M]]   Needs: root, gcc, python3, tracefs;
+# dockerd and the test image (tests/env/setup-docker.sh, run here).
 # Writes bench/results/respond.md (and prints it). Audit state is put back as it was.
 set -euo pipefail
 n=${1:-100}
@@ -40,8 +46,9 @@ out=$here/results/respond.md
 work=$(mktemp -d /tmp/sockwatch-respond.XXXXXX)
 chmod 755 "$work"
 image=sockwatch-test:latest
+bin=${CARGO_TARGET_DIR:-$top/target}/release/sockwatch
+tr=/sys/kernel/tracing/instances/sockwatch-respond-$$
 sw="" current="" current_fz=""
-bin=$top/target/release/sockwatch
 
 # The freezer of a running container: v1's freezer.state, else cgroup v2's
 # directory (cgroup.events says "frozen 1").
@@ -77,6 +84,11 @@ takedown() {
 cleanup() {
     [ -n "$current" ] && takedown "$current" "$current_fz"
     [ -n "$sw" ] && kill -TERM "$sw" 2>/dev/null && wait "$sw" 2>/dev/null || true
+    if [ -d "$tr" ]; then
+        echo 0 > "$tr/tracing_on"
+        echo 0 > "$tr/events/syscalls/sys_enter_connect/enable"
+        rmdir "$tr"
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -84,27 +96,38 @@ trap cleanup EXIT
 "$top/tests/env/setup-docker.sh" >&2
 (cd "$top" && cargo build --release --locked -q)
 gcc -O2 -static -o "$work/stampconnect" "$here/src/stampconnect.c"
+exec 8>/run/sockwatch-tests.lock
+flock 8
 printf 'outputs = ["jsonl:%s"]\n' "$work/findings.jsonl" > "$work/sockwatch.toml"
 nice=${SOCKWATCH_NICE:-$(sed -n 's/^Nice=//p' "$top/packaging/sockwatch.service")}
 nice -n "${nice:-0}" "$bin" --config "$work/sockwatch.toml" run --socket /var/run/docker.sock \
-    --respond freeze --dedup-window 0 2> "$work/sockwatch.log" & sw=$!
+    --respond freeze --dedup-window 0 2> "$work/sockwatch.log" 8>&- & sw=$!
 wait_ready "$work/sockwatch.log"
 grep -q "ready:" "$work/sockwatch.log" || { cat "$work/sockwatch.log" >&2; exit 1; }
 before=$(docker ps -aq --no-trunc | sort)
+
+mkdir "$tr"
+echo mono > "$tr/trace_clock"
+echo 1 > "$tr/options/record-tgid"
+echo 1 > "$tr/events/syscalls/sys_enter_connect/enable"
+clock_offset() { python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_MONOTONIC))'; }
+clock_offset > "$work/offset"
+echo 1 > "$tr/tracing_on"
 
 # trial KIND I: one container, until it is frozen and a moment after; a line
 # to $work/trials: kind i id freezer-state containers-created-by-others
 trial() {
     local kind=$1 i=$2 t0 id fz state created script
+    echo > "$tr/trace"
     t0=$(date +%s.%N)
     if [ "$kind" = client ]; then
-        script="sleep 0.3; exec /w/stampconnect connect /var/run/docker.sock /w/beat-$kind-$i"
+        script="sleep 0.3; exec /w/stampconnect connect /var/run/docker.sock /w/beat-$i"
         id=$(docker run -d --network none -v "$work:/w" -v /var/run/docker.sock:/var/run/docker.sock \
             "$image" sh -c "$script")
     else
-        script="/w/stampconnect beat /w/beat-$kind-$i & sleep 0.3; docker run --rm -v /:/host $image true; echo \"docker exited \$?\""
+        script="sleep 0.3; docker run --rm -v /:/host $image true; echo \"docker exited \$?\""
         id=$(docker run -d --network none -v /usr:/usr:ro -v /lib:/lib:ro -v /lib64:/lib64:ro \
-            -v "$work:/w" -v /var/run/docker.sock:/var/run/docker.sock "$image" sh -c "$script")
+            -v /var/run/docker.sock:/var/run/docker.sock "$image" sh -c "$script")
     fi
     current=$id
     fz=$(freezer_of "$id")
@@ -116,80 +139,99 @@ trial() {
     sleep "$([ "$kind" = client ] && echo 0.2 || echo 2)"
     created=$(docker events --since "$t0" --until "$(date +%s.%N)" --filter type=container \
         --format '{{.ID}} {{.Action}}' | awk -v me="$id" '$1 != me && $2 == "create"' | wc -l)
+    grep -v '^#' "$tr/trace" | sed "s/^/$kind $i /" >> "$work/connects" || true
     echo "$kind $i $id $state $created" >> "$work/trials"
     takedown "$id" "$fz"
     current="" current_fz=""
+    # What an attacker got created goes too (counted above).
+    comm -13 <(echo "$before") <(docker ps -aq --no-trunc | sort) | xargs -r docker rm -f >/dev/null
 }
 for i in $(seq "$n"); do trial client "$i"; done
 for i in $(seq "$m"); do trial cli "$i"; done
-left=$(comm -13 <(echo "$before") <(docker ps -aq --no-trunc | sort) | wc -l)
+clock_offset >> "$work/offset"
 kill -TERM "$sw"; wait "$sw" || true; sw=""
 
 hz=$(zcat /proc/config.gz 2>/dev/null | sed -n 's/^CONFIG_HZ=//p' || true)
-python3 - "$work" "$n" "$m" "$left" "${nice:-0}" "${hz:-unknown}" > "$out" <<'PY'
-import datetime, json, os, platform, struct, subprocess, sys
-work, n, m, left, nice, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+python3 - "$work" "$n" "$m" "${nice:-0}" "${hz:-unknown}" > "$out" <<'PY'
+import collections, datetime, json, os, platform, re, struct, subprocess, sys
+work, n, m, nice, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def ns(t):
     d = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
+offsets = [int(l) for l in open(f"{work}/offset")]
+offset = offsets[0]
+# The tracer's connects, by trial and thread group: wall time of each entry.
+traced = collections.defaultdict(list)
+line_re = re.compile(r"^(\w+) (\d+) .*?-\d+\s+\(\s*(\d+)\)\s+\[\d+\]\s+\S+\s+(\d+)\.(\d+): sys_connect")
+for l in open(f"{work}/connects") if os.path.exists(f"{work}/connects") else []:
+    mt = line_re.match(l)
+    if mt:
+        kind, i, tgid, s, us = mt.groups()
+        traced[(kind, i, int(tgid))].append(int(s) * 1_000_000_000 + int(us.ljust(9, "0")[:9]) + offset)
 first = {}
 for line in open(f"{work}/findings.jsonl"):
     r = json.loads(line)
     if r.get("kind") == "finding" and r["signature"]["id"] == "TRC-1019":
         first.setdefault(r["container"]["id"], r)
-trials = [l.split() for l in open(f"{work}/trials")]
 def pct(v, p):
     v = sorted(v)
-    if not v:
-        return float("nan")
     k = max(1, -(-p * len(v) // 100))
     return v[int(k) - 1]
-def row(name, v, unit="ms"):
-    return f"| {name} | {min(v):.3f} | {pct(v, 50):.3f} | {pct(v, 99):.3f} | {max(v):.3f} |" if v else f"| {name} | - | - | - | - |"
+def row(name, v):
+    if not v:
+        return f"| {name} | - | - | - | - | 0 |"
+    return f"| {name} | {min(v):.3f} | {pct(v, 50):.3f} | {pct(v, 99):.3f} | {max(v):.3f} | {len(v)} |"
 rows = {"client": [], "cli": []}
-for kind, i, cid, state, created in trials:
+for kind, i, cid, state, created in (l.split() for l in open(f"{work}/trials")):
     f = first.get(cid)
-    raw = open(f"{work}/beat-{kind}-{i}", "rb").read()
-    t0, t1, err, beat, beats, stamped = struct.unpack("6q", raw) if len(raw) == 48 else (0,) * 6
     resp = (f or {}).get("response") or {}
-    logs = open(f"{work}/logs-{cid}", errors="replace").read().strip() if os.path.exists(f"{work}/logs-{cid}") else ""
-    rows[kind].append(dict(
-        found=f is not None, result=resp.get("result"), state=state, created=int(created),
-        lat=resp.get("latency_us"), audit=ns(f["audit"]["time"]) if f else None,
-        t0=t0 if stamped else None, t1=t1 if stamped else None, beat=beat, logs=logs))
+    r = dict(found=f is not None, result=resp.get("result"), state=state, created=int(created),
+             lat=resp.get("latency_us"), audit=ns(f["audit"]["time"]) if f else None,
+             t0=None, t1=None, beat=None, traced=None,
+             logs=open(f"{work}/logs-{cid}", errors="replace").read().strip() if os.path.exists(f"{work}/logs-{cid}") else "")
+    r["written"] = r["audit"] + r["lat"] * 1000 if f and r["lat"] is not None else None
+    if f:
+        # The connect the finding is about: the process's last traced entry
+        # before the freeze was written.
+        c = [t for t in traced.get((kind, i, f["process"]["pid"]), []) if r["written"] is None or t <= r["written"]]
+        r["traced"] = c[-1] if c else None
+    if kind == "client":
+        raw = open(f"{work}/beat-{i}", "rb").read()
+        if len(raw) == 48:
+            t0, t1, err, beat, beats, returned = struct.unpack("6q", raw)
+            r["t0"] = t0 or None
+            r["t1"] = t1 if returned else None
+            r["beat"] = beat if beats else None
+    rows[kind].append(r)
 ms = lambda x: x / 1e6
 print(f"# Containment latency (`respond.sh {n} {m}`, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC)\n")
 print(f"{platform.node()}: kernel {platform.release()}, CONFIG_HZ={hz}, {subprocess.getoutput('nproc')} cores; "
       f"sockwatch `run --respond freeze` at nice {nice}; Docker's freezer: "
-      f"{'cgroup v1' if os.path.isdir('/sys/fs/cgroup/freezer/docker') else 'cgroup v2'}.\n")
+      f"{'cgroup v1' if os.path.isdir('/sys/fs/cgroup/freezer/docker') else 'cgroup v2'}. "
+      f"Wall minus monotonic clock moved {abs(offsets[-1] - offsets[0]) / 1e3:.0f} us over the run.\n")
 for kind, title in (("client", f"Client trials: a static client's connect() ({n})"),
-                    ("cli", f"CLI trials: `docker run --rm -v /:/host {'sockwatch-test:latest'} true` in the container ({m})")):
+                    ("cli", f"CLI trials: `docker run --rm -v /:/host sockwatch-test:latest true` in the container ({m})")):
     rs = rows[kind]
     ok = [r for r in rs if r["found"] and r["result"] in ("frozen", "freezing") and r["state"] == "FROZEN" and r["created"] == 0]
+    results = collections.Counter(r["result"] for r in rs)
     print(f"## {title}\n")
-    results = {}
-    for r in rs:
-        results[r["result"]] = results.get(r["result"], 0) + 1
     print(f"contained (finding, response frozen or freezing, freezer FROZEN, no container created): "
-          f"{len(ok)} of {len(rs)}; results: {results}; containers created by the attackers: "
-          f"{sum(r['created'] for r in rs)}\n")
-    print("| measure (ms) | min | p50 | p99 | max |\n|---|---|---|---|---|")
-    lat = [r["lat"] / 1000 for r in rs if r["lat"] is not None]
-    print(row("latency_us as reported (audit stamp -> freeze written)", lat))
-    withb = [r for r in rs if r["audit"] and r["beat"]]
-    print(row("audit stamp -> last beat (the container stopped running)", [ms(r["beat"] - r["audit"]) for r in withb]))
-    c = [r for r in rs if r["t0"] and r["audit"]]
+          f"{len(ok)} of {len(rs)}; results: {dict(results)}; containers created: {sum(r['created'] for r in rs)}\n")
+    print("| ms | min | p50 | p99 | max | trials |\n|---|---|---|---|---|---|")
+    print(row("latency_us as reported: audit stamp -> freeze written", [r["lat"] / 1000 for r in rs if r["lat"] is not None]))
+    tr = [r for r in rs if r["traced"] and r["written"]]
+    print(row("traced connect -> freeze written", [ms(r["written"] - r["traced"]) for r in tr]))
+    print(row("audit stamp - traced connect", [ms(r["audit"] - r["traced"]) for r in tr]))
+    c = [r for r in rs if r["t0"] and r["written"]]
     if c:
+        print(row("client's clock before connect() -> freeze written", [ms(r["written"] - r["t0"]) for r in c]))
         print(row("audit stamp - client's clock before connect()", [ms(r["audit"] - r["t0"]) for r in c]))
-        print(row("connect() itself (client's clock, before to after)", [ms(r["t1"] - r["t0"]) for r in c]))
-        print(row("client's connect -> freeze written (audit stamp + latency_us)",
-                  [ms(r["audit"] + r["lat"] * 1000 - r["t0"]) for r in c if r["lat"] is not None]))
-        print(row("client's connect -> last beat", [ms(r["beat"] - r["t0"]) for r in c if r["beat"]]))
-    print()
-    print("per trial (latency_us reported; client's connect -> last beat, ms):\n")
-    print(", ".join(f"{r['lat']}" + (f" ({ms(r['beat'] - r['t0']):.2f})" if r["t0"] and r["beat"] else "") for r in rs) + "\n")
-    printed = sorted({r["logs"] for r in rs})
-    print(f"what the containers printed: {printed}\n")
-print(f"containers left behind: {left}")
+        print(row("traced connect - client's clock before connect()", [ms(r["traced"] - r["t0"]) for r in c if r["traced"]]))
+        print(row("connect() in the client (after returned - before)", [ms(r["t1"] - r["t0"]) for r in c if r["t1"]]))
+        print(row("client's connect -> its last beat (it stopped running)", [ms(r["beat"] - r["t0"]) for r in c if r["beat"]]))
+        print(f"\nfrozen before connect() returned to the client: {sum(1 for r in c if r['t1'] is None)} of {len(c)}\n")
+    print("\nper trial, latency_us as reported / traced connect -> freeze written (us):\n")
+    print(", ".join(f"{r['lat']}/" + (f"{(r['written'] - r['traced']) // 1000}" if r["traced"] and r["written"] else "-") for r in rs) + "\n")
+    print(f"what the containers printed: {sorted(collections.Counter(r['logs'] for r in rs).items())}\n")
 PY
 cat "$out"

@@ -28,9 +28,11 @@ const CONTROLS: usize = 3;
 /// The goal for the time from the connect to the frozen container.
 const P50_LIMIT_US: u64 = 5_000;
 const P99_LIMIT_US: u64 = 20_000;
-/// How long a trial keeps watching the runtime after the finding: a create
-/// request that got through before the freeze takes well under a second.
-const SETTLE: Duration = Duration::from_secs(2);
+/// How long a trial keeps watching the runtime after the finding: the docker
+/// CLI sends its create request about 5 ms after the connect, and dockerd
+/// creates within a few hundred. The whole run's events are checked again at
+/// the end.
+const SETTLE: Duration = Duration::from_secs(1);
 const PODMAN_SOCK: &str = "/run/podman/podman.sock";
 
 /// One container runtime, driven through its CLI on the host.
@@ -451,6 +453,7 @@ fn freeze_trials(
 ) {
     let script = rt.attacker_script();
     let started = SystemTime::now();
+    let clock = Instant::now();
     let mut trials = Vec::new();
     let mut attackers = BTreeSet::new();
     for n in 0..TRIALS {
@@ -530,8 +533,9 @@ fn freeze_trials(
     let list: Vec<String> =
         trials.iter().map(|t| t.latency_us.map_or("-".into(), |l| l.to_string())).collect();
     eprintln!(
-        "{}: {contained}/{TRIALS} contained; connect-to-frozen latency_us per trial: [{}]",
+        "{}: {contained}/{TRIALS} contained in {:.0?}; connect-to-frozen latency_us per trial: [{}]",
         rt.cli,
+        clock.elapsed(),
         list.join(", ")
     );
     if !lat.is_empty() {
@@ -761,7 +765,10 @@ fn release_thaws_a_frozen_container_and_docker_unpause_does_not() {
     let (ok, stdout, stderr) = release(&cfg, &name);
     eprintln!("sockwatch release {name}: ok {ok}; stdout {stdout:?}; stderr {stderr:?}");
     assert!(ok, "release by name exits 0: {stdout} {stderr}");
-    assert!(!stdout.is_empty(), "release says which cgroup it thawed");
+    assert!(
+        format!("{stdout}\n{stderr}").contains(&format!("released docker container {name}")),
+        "release says what it thawed"
+    );
     assert_eq!(fr.state(), "THAWED");
     assert!(advances(Duration::from_secs(3)), "the counter runs again after the release");
     let released: Vec<_> = records_in(&d.findings)
