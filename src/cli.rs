@@ -138,9 +138,9 @@ pub enum Command {
     /// standard error for each, and a `container_released` health event goes to
     /// the configured outputs. Exit status 0 when something was thawed, 1 when
     /// the container was not frozen or not found. Works whether or not the
-    /// daemon runs; needs root. A container paused with `docker pause` or
-    /// `podman pause` is better resumed by its runtime (`unpause`), which then
-    /// knows it runs again.
+    /// daemon runs; needs root. A container Docker paused itself (`docker
+    /// pause`) is refused: `docker unpause` resumes it, and Docker then knows it
+    /// runs again.
     Release(ReleaseArgs),
     /// Write the man pages or a shell completion script (for packaging).
     #[command(hide = true)]

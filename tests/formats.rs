@@ -182,6 +182,25 @@ fn all_findings() -> Vec<Finding> {
     let mut summary = f[0].clone();
     summary.set_count(17);
     f.push(summary);
+    // Findings with each kind of --respond outcome.
+    use sockwatch::core::respond::{Hierarchy, Mode, Plan, Response, Target};
+    let frozen = Plan::Freeze(Target { hierarchy: Hierarchy::V2, path: "/docker/x".into() });
+    for (mode, plan, result) in [
+        (Mode::Freeze, frozen.clone(), "frozen"),
+        (Mode::Freeze, frozen, "failed"),
+        (Mode::Kill, Plan::Kill(7783), "killed"),
+        (Mode::Freeze, Plan::Skip("a host process is never acted on"), "skipped"),
+    ] {
+        let mut r = Response::new(mode, &plan, result);
+        r.latency_us = Some(812);
+        if result == "failed" {
+            r.error = Some("Read-only file system (os error 30)".into());
+        }
+        let mut responded = f[0].clone();
+        responded.response = Some(r);
+        responded.summarize();
+        f.push(responded);
+    }
     f
 }
 

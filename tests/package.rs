@@ -157,6 +157,30 @@ fn wait_record(
     }
 }
 
+/// Whether a cgroup (v2) or its v1 freezer twin says every task is frozen,
+/// within a second.
+fn frozen(cgroup: &Path) -> bool {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(1) {
+        let events = std::fs::read_to_string(cgroup.join("cgroup.events")).unwrap_or_default();
+        if events.lines().any(|l| l == "frozen 1") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// A client of another uid (nobody) that connects and stays connected until
+/// killed, or for 5 s (timeout's SIGTERM, 124); the script prints its exit
+/// status (137: SIGKILL).
+fn stay_connected(sock: &Path) -> String {
+    format!(
+        "timeout 5 setpriv --reuid 65534 --regid 65534 --clear-groups socat -u UNIX-CONNECT:{} STDOUT & p=$!; wait $p; echo rc=$?",
+        sock.display()
+    )
+}
+
 /// chmod run as a child of the test: its pid is what a SW-1001 finding must name.
 fn chmod(path: &Path) -> u32 {
     let mut c = Command::new("chmod").arg("0666").arg(path).spawn().unwrap();
@@ -220,15 +244,39 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
         "--no-new-privs",
         "--",
     ];
-    let args = [sock_arg[0], sock_arg[1], "--output", &jsonl, "--output", &syslog_out];
+    let args = [
+        sock_arg[0],
+        sock_arg[1],
+        "--output",
+        &jsonl,
+        "--output",
+        &syslog_out,
+        "--respond",
+        "freeze",
+    ];
     let mut d = Daemon::start_wrapped(&t.dir, &wrapper, &args, &[]);
     let c = FakeContainer::new();
-    let out = c.sh(&connect_cmd(&sock));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let f = d.wait_finding("a connect from the container", Duration::from_secs(10), |f| {
-        f["container"]["id"] == c.id.as_str()
+    // The container is frozen in the middle of its script: run it beside.
+    let script = connect_cmd(&sock);
+    let inside = std::thread::scope(|s| {
+        let running = s.spawn(|| c.sh(&script));
+        let f = d.wait_finding("a connect from the container", Duration::from_secs(10), |f| {
+            f["container"]["id"] == c.id.as_str()
+        });
+        assert_eq!(f["process"]["exe"], "/usr/bin/socat", "{f:#}");
+        assert!(
+            matches!(f["response"]["result"].as_str(), Some("frozen" | "freezing")),
+            "--respond freeze under the unit's capabilities: {f:#}"
+        );
+        assert!(frozen(&c.cgroup), "the container's cgroup is frozen: {f:#}");
+        let release = Command::new(BIN)
+            .args(["--config", "/dev/null", "release", &c.id[..12]])
+            .output()
+            .unwrap();
+        assert!(release.status.success(), "release: {}", String::from_utf8_lossy(&release.stderr));
+        running.join().unwrap()
     });
-    assert_eq!(f["process"]["exe"], "/usr/bin/socat", "{f:#}");
+    assert!(inside.status.success(), "{}", String::from_utf8_lossy(&inside.stderr));
     // The findings file's sync is due a second after its first line.
     std::thread::sleep(Duration::from_millis(1500));
     let pid = chmod(&sock);
@@ -275,6 +323,7 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
     drop(d);
 
     // Each capability, taken away, breaks what it is kept for.
+    let full_wrapper = ["setpriv", "--bounding-set", full.as_str(), "--no-new-privs", "--"];
     for cap in &caps {
         eprintln!("sandbox: without {cap}");
         let without = bounding(&caps, Some(cap));
@@ -320,6 +369,69 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
                     "without {cap} the kernel hides who did it: {f:#}"
                 );
                 d.stop();
+            }
+            "CAP_KILL" => {
+                // A process of another uid (a user-namespaced container's root)
+                // is SIGKILLed only with CAP_KILL; with the whole set it is.
+                // nobody may connect (the client must stay connected).
+                std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+                // The kill with the whole set is traced: its system calls
+                // (pidfd_open, pidfd_send_signal) must be in the filter too.
+                let kill_trace = t.dir.join("strace-kill.log");
+                let traced_wrapper: Vec<&str> =
+                    ["strace", "-f", "-qq", "-o", kill_trace.to_str().unwrap()]
+                        .into_iter()
+                        .chain(full_wrapper)
+                        .collect();
+                for (wrapper, want) in [(&traced_wrapper[..], "killed"), (&wrapper[..], "failed")] {
+                    let d = Daemon::start_wrapped(
+                        &t.dir,
+                        wrapper,
+                        &[sock_arg[0], sock_arg[1], "--respond", "kill"],
+                        &[],
+                    );
+                    let c = FakeContainer::new();
+                    let f = std::thread::scope(|s| {
+                        let running = s.spawn(|| c.sh(&stay_connected(&sock)));
+                        let f = d.wait_finding(
+                            "a connect to be killed",
+                            Duration::from_secs(10),
+                            |f| f["container"]["id"] == c.id.as_str(),
+                        );
+                        let out = running.join().unwrap();
+                        let killed = String::from_utf8_lossy(&out.stdout).contains("rc=137");
+                        assert_eq!(killed, want == "killed", "{want}: {f:#}\n{out:?}");
+                        f
+                    });
+                    assert_eq!(f["response"]["result"], want, "{wrapper:?}: {f:#}");
+                    if want == "failed" {
+                        assert!(
+                            f["response"]["error"]
+                                .as_str()
+                                .is_some_and(|e| e.contains("not permitted")),
+                            "{f:#}"
+                        );
+                        wait_record(&d, "the failure's health event", |r| {
+                            r["event"] == "response_failed"
+                        });
+                        d.stop();
+                    } else {
+                        // Under strace: the signal goes to sockwatch itself.
+                        let pid = nix::unistd::Pid::from_raw(tracee(d.child.id()) as i32);
+                        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+                        let mut d = d;
+                        assert!(d.child.wait().unwrap().success(), "{}", d.log());
+                    }
+                    let _ = std::fs::remove_file(t.dir.join("findings.jsonl"));
+                }
+                let (calls, _) = traced(&std::fs::read_to_string(&kill_trace).unwrap(), BIN);
+                assert!(calls.contains("pidfd_send_signal"), "the kill was traced: {calls:?}");
+                let outside: Vec<&String> =
+                    calls.iter().filter(|c| !allowed.contains(*c)).collect();
+                assert!(
+                    outside.is_empty(),
+                    "--respond kill: system calls outside the filter: {outside:?}"
+                );
             }
             "CAP_NET_ADMIN" => {
                 let d = Daemon::start_wrapped(&t.dir, &wrapper, &sock_arg, &[]);

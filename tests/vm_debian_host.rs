@@ -369,6 +369,50 @@ fn check(b: &Boot, fails: &mut Vec<String>) {
             ),
         }
     }
+    // 12. --respond freeze under the packaged unit: the container stops where
+    // it stands until `sockwatch release`, then finishes.
+    if !b.old() {
+        let frozen = matches!(b.get("check12.result"), "frozen" | "freezing");
+        if b.get("check12.active") != "active"
+            || b.num("check12.jsonl") != Some(1)
+            || !frozen
+            || b.num("check12.frozen") != Some(1)
+            || !b.get("check12.output_frozen").trim().is_empty()
+            || b.num("check12.failed") != Some(0)
+        {
+            fail(
+                "12: with respond = \"freeze\" the unit did not freeze the container (results/finding-frozen.json, sockwatch-respond.log)",
+                &[
+                    "check12.active",
+                    "check12.id",
+                    "check12.jsonl",
+                    "check12.result",
+                    "check12.latency_us",
+                    "check12.cgroup",
+                    "check12.frozen",
+                    "check12.output_frozen",
+                    "check12.failed",
+                ],
+            );
+        }
+        if b.num("check12.release_rc") != Some(0)
+            || b.num("check12.exit") != Some(0)
+            || b.get("check12.output_after").trim() != "after-release"
+            || b.num("check12.released").is_none_or(|n| n < 1)
+            || b.get("check12.active_after") != "active"
+        {
+            fail(
+                "12: `sockwatch release` did not thaw the container, or the release was not recorded",
+                &[
+                    "check12.release_rc",
+                    "check12.exit",
+                    "check12.output_after",
+                    "check12.released",
+                    "check12.active_after",
+                ],
+            );
+        }
+    }
     if b.locked || b.old() {
         return;
     }

@@ -71,6 +71,15 @@ pub fn main(args: &ReleaseArgs, cfg: &Config) -> Result<ExitCode, Error> {
         Some(n) => format!("{} container {n} ({})", c.runtime.as_str(), &c.id[..12]),
         None => format!("{} container {}", c.runtime.as_str(), &c.id[..12]),
     };
+    // dockerd's own pause is its to undo: thawing it behind dockerd's back would
+    // leave `docker ps` saying Paused over a running container.
+    if c.runtime == crate::core::cgroup::Runtime::Docker && meta.docker_paused(&c.id) == Some(true)
+    {
+        eprintln!(
+            "sockwatch: {who} was paused by docker (docker pause): resume it with docker unpause"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     let mut thawed = Vec::new();
     for t in &targets {
         match cgroups.state(t) {

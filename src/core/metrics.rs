@@ -172,6 +172,15 @@ pub fn render(s: &Snapshot, up: bool, start_time: u64, out: &mut String) {
     for e in Event::ALL {
         h.labelled("event", e.name(), st.health_by_event[e.index()]);
     }
+    let mut r = Family::new(
+        out,
+        "sockwatch_responses_total",
+        "counter",
+        "--respond: containers frozen, processes killed, and responses that failed (each also a response_failed health event)",
+    );
+    r.labelled("result", "frozen", st.responses_frozen);
+    r.labelled("result", "killed", st.responses_killed);
+    r.labelled("result", "failed", st.responses_failed);
     counter(
         out,
         "sockwatch_audit_reenabled_total",

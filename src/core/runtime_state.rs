@@ -118,6 +118,22 @@ pub fn docker_meta(json: &[u8]) -> Option<Meta> {
     )
 }
 
+/// Whether Docker's `config.v2.json` says dockerd paused the container
+/// (`docker pause`): its own freeze, which `docker unpause` undoes.
+pub fn docker_paused(json: &[u8]) -> Option<bool> {
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(rename = "State")]
+        state: State,
+    }
+    #[derive(Deserialize)]
+    struct State {
+        #[serde(rename = "Paused", default)]
+        paused: bool,
+    }
+    serde_json::from_slice::<Config>(json).ok().map(|c| c.state.paused)
+}
+
 #[derive(Deserialize)]
 struct PodmanEntry {
     id: String,
@@ -335,6 +351,15 @@ mod tests {
             format!(r#"{{"Name":"/x","Config":{{"Image":"i","Labels":{{{}}}}}}}"#, many.join(","));
         let m = docker_meta(json.as_bytes()).unwrap();
         assert!(m.truncated && m.labels.len() == MAX_LABELS);
+    }
+
+    #[test]
+    fn docker_pause_state() {
+        let paused = br#"{"State":{"Running":true,"Paused":true},"Name":"/x"}"#;
+        assert_eq!(docker_paused(paused), Some(true));
+        assert_eq!(docker_paused(br#"{"State":{"Running":true,"Paused":false}}"#), Some(false));
+        assert_eq!(docker_paused(br#"{"State":{}}"#), Some(false));
+        assert_eq!(docker_paused(b"{"), None);
     }
 
     #[test]

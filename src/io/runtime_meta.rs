@@ -114,6 +114,13 @@ impl MetaCache {
         }
     }
 
+    /// Whether dockerd paused the container itself (`docker pause`); `None`
+    /// when Docker does not describe it.
+    pub fn docker_paused(&self, id: &str) -> Option<bool> {
+        let path = self.docker_root.join("containers").join(id).join("config.v2.json");
+        crate::core::runtime_state::docker_paused(&read_capped(&path)?)
+    }
+
     fn docker(&self, id: &str) -> Option<(Meta, PathBuf, PathBuf)> {
         let path = self.docker_root.join("containers").join(id).join("config.v2.json");
         let meta = docker_meta(&read_capped(&path)?)?;

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod ftrace;
 pub mod golden;
 pub mod schema;
 

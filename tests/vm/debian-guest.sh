@@ -8,10 +8,10 @@
 # noexec.
 #
 # sw.mode=full on the kernel command line: the late-audit check first, then
-# checks 1-6, 10, 8; 7 (reload, and a stop that must leave nothing of sockwatch's),
+# checks 1-6, 10, 12, 8; 7 (reload, and a stop that must leave nothing of sockwatch's),
 # a start again, 9 (auditd), then 7b (a stop beside auditd, and purge) last.
-# sw.mode=locked (booted with lockdown=confidentiality): checks 1-3 and 6, and the
-# stats line (10). sw.mode=old (Debian 11's 5.10, booted with syscall.x32=y):
+# sw.mode=locked (booted with lockdown=confidentiality): checks 1-3 and 6, the
+# stats line (10) and the freeze (12). sw.mode=old (Debian 11's 5.10, booted with syscall.x32=y):
 # checks 1 and 2, 11 (the rule the kernel refuses, x32), and 10. Every mode
 # records `sockwatch doctor`.
 #
@@ -319,6 +319,46 @@ fi
 begin 10
 put check10.stats "$(stats_now)"
 end 10
+
+# --- 12. --respond freeze under the packaged unit -------------------------------
+# The configuration gets respond = "freeze" and the unit is restarted: a
+# container's connect freezes it (its shell's echo waits), `sockwatch release`
+# thaws it and it finishes; then the configuration is put back.
+if [ "$mode" != old ]; then
+    begin 12
+    CONF=/etc/sockwatch/sockwatch.toml
+    cp "$CONF" "$H/sockwatch.toml.orig"
+    echo 'respond = "freeze"' >> "$CONF"
+    since=$(date '+%Y-%m-%d %H:%M:%S')
+    systemctl restart sockwatch
+    put check12.active "$(systemctl is-active sockwatch)"
+    id=$(docker run -d --network none -v /run/docker.sock:/run/docker.sock sw:test \
+        sh -c '/client /run/docker.sock > /dev/null; sleep 2; echo after-release' 2>>"$R/docker.err")
+    put check12.id "$id"
+    put check12.jsonl "$(wait_count "$id" 1 30)"
+    grep '"TRC-1019"' "$FINDINGS" | grep "\"$id\"" | head -1 > "$R/finding-frozen.json"
+    put check12.result "$(grep -o '"result":"[a-z_]*"' "$R/finding-frozen.json" | head -1 | cut -d'"' -f4)"
+    put check12.latency_us "$(grep -o '"latency_us":[0-9]*' "$R/finding-frozen.json" | head -1 | cut -d: -f2)"
+    cg=$(grep -o '"cgroup":"[^"]*"' "$R/finding-frozen.json" | head -1 | cut -d'"' -f4)
+    put check12.cgroup "$cg"
+    sleep 3
+    # Debian 12 mounts only cgroup v2.
+    put check12.frozen "$(count '^frozen 1$' "/sys/fs/cgroup$cg/cgroup.events")"
+    put check12.output_frozen "$(docker logs "$id" 2>&1 | tr '\n' ' ')"
+    sockwatch release "${id:0:12}" > "$R/release.txt" 2>&1
+    put check12.release_rc "$?"
+    put check12.exit "$(timeout 30 docker wait "$id" 2>&1)"
+    put check12.output_after "$(docker logs "$id" 2>&1 | tr '\n' ' ')"
+    sleep 1
+    put check12.released "$(count '"container_released"' "$FINDINGS")"
+    journalctl -q -o short-monotonic -u sockwatch --since "$since" > "$R/sockwatch-respond.log" 2>&1
+    put check12.failed "$(count -e 'response_failed' -e 'Operation not permitted' -e 'Read-only file system' "$R/sockwatch-respond.log")"
+    docker rm -f "$id" > /dev/null 2>&1
+    cp "$H/sockwatch.toml.orig" "$CONF"
+    systemctl restart sockwatch
+    put check12.active_after "$(systemctl is-active sockwatch)"
+    end 12
+fi
 
 if [ "$mode" = full ]; then
     # --- 8. systemd-analyze security --------------------------------------------
