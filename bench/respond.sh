@@ -112,6 +112,7 @@ echo 1 > "$tr/options/record-tgid"
 echo 1 > "$tr/events/syscalls/sys_enter_connect/enable"
 clock_offset() { python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_MONOTONIC))'; }
 clock_offset > "$work/offset"
+cut -d' ' -f1-3 /proc/loadavg > "$work/load"
 echo 1 > "$tr/tracing_on"
 
 # trial KIND I: one container, until it is frozen and a moment after; a line
@@ -149,6 +150,7 @@ trial() {
 for i in $(seq "$n"); do trial client "$i"; done
 for i in $(seq "$m"); do trial cli "$i"; done
 clock_offset >> "$work/offset"
+cut -d' ' -f1-3 /proc/loadavg >> "$work/load"
 kill -TERM "$sw"; wait "$sw" || true; sw=""
 
 hz=$(zcat /proc/config.gz 2>/dev/null | sed -n 's/^CONFIG_HZ=//p' || true)
@@ -208,7 +210,8 @@ print(f"# Containment latency (`respond.sh {n} {m}`, {datetime.datetime.utcnow()
 print(f"{platform.node()}: kernel {platform.release()}, CONFIG_HZ={hz}, {subprocess.getoutput('nproc')} cores; "
       f"sockwatch `run --respond freeze` at nice {nice}; Docker's freezer: "
       f"{'cgroup v1' if os.path.isdir('/sys/fs/cgroup/freezer/docker') else 'cgroup v2'}. "
-      f"Wall minus monotonic clock moved {abs(offsets[-1] - offsets[0]) / 1e3:.0f} us over the run.\n")
+      f"Wall minus monotonic clock moved {abs(offsets[-1] - offsets[0]) / 1e3:.0f} us over the run. "
+      f"Load average (1, 5, 15 min) at the start and the end: {' and '.join(l.strip() for l in open(f'{work}/load'))}.\n")
 for kind, title in (("client", f"Client trials: a static client's connect() ({n})"),
                     ("cli", f"CLI trials: `docker run --rm -v /:/host sockwatch-test:latest true` in the container ({m})")):
     rs = rows[kind]

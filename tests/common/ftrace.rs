@@ -56,6 +56,22 @@ impl ConnectTrace {
             .map(|(_, t)| t - self.tai_offset)
             .reduce(f64::min)
     }
+
+    /// The last connect() entry of the process `tgid` at or before `t` (Unix
+    /// time): the connect a response made at `t` answered. Not the first one: a
+    /// client may connect elsewhere before (glibc asks nscd for the user's
+    /// entry, so the docker CLI connects to /var/run/nscd/socket about 15 ms
+    /// before it reaches Docker's socket).
+    pub fn last_connect_before(&self, tgid: u32, t: f64) -> Option<f64> {
+        let text = std::fs::read_to_string(self.dir.join("trace")).ok()?;
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(parse)
+            .filter(|&(g, _)| g == tgid)
+            .map(|(_, c)| c - self.tai_offset)
+            .filter(|&c| c <= t)
+            .reduce(f64::max)
+    }
 }
 
 /// `   docker-1234    (   1230) [001] ..... 1764680000.123456: sys_connect(...)`:
