@@ -312,6 +312,10 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
     );
     let outside: Vec<&String> = calls.iter().filter(|c| !allowed.contains(*c)).collect();
     assert!(outside.is_empty(), "system calls outside the unit's SystemCallFilter: {outside:?}");
+    // RestrictSUIDSGID= makes systemd answer openat2 with ENOSYS, whatever the
+    // filter allows: the freeze must do without it.
+    assert_eq!(unit_lines(&unit, "RestrictSUIDSGID"), ["yes"]);
+    assert!(!calls.contains("openat2"), "openat2 fails with ENOSYS under the unit: {calls:?}");
     assert!(
         used_families.is_subset(&families),
         "socket families {used_families:?} outside RestrictAddressFamilies {families:?}"
@@ -426,6 +430,7 @@ fn the_service_sandbox_is_enough_and_each_capability_is_needed() {
                 }
                 let (calls, _) = traced(&std::fs::read_to_string(&kill_trace).unwrap(), BIN);
                 assert!(calls.contains("pidfd_send_signal"), "the kill was traced: {calls:?}");
+                assert!(!calls.contains("openat2"), "openat2 fails under the unit: {calls:?}");
                 let outside: Vec<&String> =
                     calls.iter().filter(|c| !allowed.contains(*c)).collect();
                 assert!(

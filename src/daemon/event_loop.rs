@@ -118,7 +118,11 @@ impl Daemon {
         register(&poll, &s)?;
         let mut events = Events::with_capacity(16);
         let mut backlog = Backlog::default();
-        let mut audit_pace = Pace::new(AUDIT, s.intake.as_raw_fd(), AUDIT_PAUSE);
+        // With --respond the reaction time is the point: every record is read
+        // as it comes (the last of a connect's records would otherwise wait for
+        // the pause), at the cost of a wakeup per record under a flood.
+        let audit_pause = if self.responder.is_some() { Duration::ZERO } else { AUDIT_PAUSE };
+        let mut audit_pace = Pace::new(AUDIT, s.intake.as_raw_fd(), audit_pause);
         let mut proc_pace = s.procs.as_ref().map(|p| Pace::new(PROC, p.as_raw_fd(), PROC_PAUSE));
         loop {
             if backlog.procs {

@@ -3,9 +3,9 @@
 //! id, and SIGKILL a process without ever hitting a reused pid. Which cgroup
 //! and whether at all is decided in `core::respond`.
 //!
-//! Every path is opened beneath the hierarchy's mount point (openat2 with
-//! RESOLVE_BENEATH and no symlinks): a cgroup's path comes from /proc, and a
-//! container with a writable cgroup file system names cgroups of its own.
+//! Every path is opened relative to the hierarchy's mount point, without `..`
+//! and without following a last symlink: a cgroup's path comes from /proc, and
+//! a container with a writable cgroup file system names cgroups of its own.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -15,8 +15,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::fcntl::{OFlag, openat};
 use nix::libc;
+use nix::sys::stat::Mode;
 
 use crate::core::cgroup::{Container, container_dir};
 use crate::core::respond::{Freezers, Hierarchy, Target};
@@ -96,16 +97,19 @@ impl Cgroups {
         let m = self.mount(t.hierarchy).ok_or_else(|| {
             io::Error::other(format!("no cgroup {} freezer is mounted", t.hierarchy.as_str()))
         })?;
+        // Not openat2 with RESOLVE_BENEATH: the packaged unit's
+        // RestrictSUIDSGID= makes systemd answer every openat2 with ENOSYS. The
+        // path cannot leave the mount: `core::respond` takes no `..`
+        // component, and a cgroup file system holds no symlinks (the last
+        // component is not followed all the same).
+        if t.path.split('/').any(|c| c == "..") {
+            return Err(io::Error::other(format!("{:?} is no cgroup path", t.path)));
+        }
         let rel = format!("{}/{file}", t.path.trim_matches('/'));
         let rel = rel.trim_start_matches('/');
         let access = if write { OFlag::O_WRONLY } else { OFlag::O_RDONLY };
-        let how = OpenHow::new().flags(access | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW).resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS
-                | ResolveFlag::RESOLVE_NO_XDEV,
-        );
-        let fd = openat2(&m.dir, rel, how).map_err(io::Error::from)?;
+        let fd = openat(&m.dir, rel, access | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
+            .map_err(io::Error::from)?;
         Ok(File::from(fd))
     }
 

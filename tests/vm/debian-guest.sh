@@ -352,7 +352,7 @@ if [ "$mode" != old ]; then
     sleep 1
     put check12.released "$(count '"container_released"' "$FINDINGS")"
     journalctl -q -o short-monotonic -u sockwatch --since "$since" > "$R/sockwatch-respond.log" 2>&1
-    put check12.failed "$(count -e 'response_failed' -e 'Operation not permitted' -e 'Read-only file system' "$R/sockwatch-respond.log")"
+    put check12.failed "$(count -e ' failed: ' -e 'Operation not permitted' -e 'Read-only file system' "$R/sockwatch-respond.log")"
     docker rm -f "$id" > /dev/null 2>&1
     cp "$H/sockwatch.toml.orig" "$CONF"
     systemctl restart sockwatch
