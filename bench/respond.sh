@@ -26,6 +26,9 @@
 #   CLI trials (M, default 20): the container runs the real docker CLI,
 #     `docker run --rm -v /:/host sockwatch-test:latest true`; dockerd's events
 #     show whether any container was created.
+#   control (M): the same CLI with `--respond none`, which must succeed; the
+#     tracer also records the CLI's writes, so the time from its connect to its
+#     create request (the window a freeze has to land in) is measured too.
 #
 # sockwatch (release build) runs at the unit's priority (SOCKWATCH_NICE
 # overrides it), watching /run/docker.sock, `--respond freeze`. Each trial's
@@ -75,7 +78,7 @@ freezer_state() {
 # Kill while frozen (the signal waits for the thaw), thaw, remove.
 takedown() {
     local id=$1 fz=$2
-    [ -n "$fz" ] && xargs -r kill -9 < "$fz/cgroup.procs" 2>/dev/null || true
+    [ -n "$fz" ] && { xargs -r kill -9 < "$fz/cgroup.procs"; } 2>/dev/null || true
     "$bin" --config "$work/sockwatch.toml" release "$id" >> "$work/release.log" 2>&1 || true
     docker wait "$id" >/dev/null 2>&1 || true
     docker logs "$id" > "$work/logs-$id" 2>&1 || true
@@ -87,6 +90,7 @@ cleanup() {
     if [ -d "$tr" ]; then
         echo 0 > "$tr/tracing_on"
         echo 0 > "$tr/events/syscalls/sys_enter_connect/enable"
+        echo 0 > "$tr/events/syscalls/sys_enter_write/enable"
         rmdir "$tr"
     fi
     rm -rf "$work"
@@ -100,16 +104,23 @@ exec 8>/run/sockwatch-tests.lock
 flock 8
 printf 'outputs = ["jsonl:%s"]\n' "$work/findings.jsonl" > "$work/sockwatch.toml"
 nice=${SOCKWATCH_NICE:-$(sed -n 's/^Nice=//p' "$top/packaging/sockwatch.service")}
-nice -n "${nice:-0}" "$bin" --config "$work/sockwatch.toml" run --socket /var/run/docker.sock \
-    --respond freeze --dedup-window 0 2> "$work/sockwatch.log" 8>&- & sw=$!
-wait_ready "$work/sockwatch.log"
-grep -q "ready:" "$work/sockwatch.log" || { cat "$work/sockwatch.log" >&2; exit 1; }
+# start_sockwatch MODE: sockwatch run --respond MODE, until it is ready.
+start_sockwatch() {
+    nice -n "${nice:-0}" "$bin" --config "$work/sockwatch.toml" run --socket /var/run/docker.sock \
+        --respond "$1" --dedup-window 0 2> "$work/sockwatch-$1.log" 8>&- & sw=$!
+    wait_ready "$work/sockwatch-$1.log"
+    grep -q "ready:" "$work/sockwatch-$1.log" || { cat "$work/sockwatch-$1.log" >&2; exit 1; }
+}
+start_sockwatch freeze
 before=$(docker ps -aq --no-trunc | sort)
 
 mkdir "$tr"
 echo mono > "$tr/trace_clock"
 echo 1 > "$tr/options/record-tgid"
 echo 1 > "$tr/events/syscalls/sys_enter_connect/enable"
+# The docker CLI's requests: its writes on the connection (the control's create).
+echo 'comm == "docker"' > "$tr/events/syscalls/sys_enter_write/filter"
+echo 1 > "$tr/events/syscalls/sys_enter_write/enable"
 clock_offset() { python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_MONOTONIC))'; }
 clock_offset > "$work/offset"
 cut -d' ' -f1-3 /proc/loadavg > "$work/load"
@@ -134,13 +145,17 @@ trial() {
     fz=$(freezer_of "$id")
     current_fz=$fz
     for _ in $(seq 1000); do grep -q "\"id\":\"$id\"" "$work/findings.jsonl" 2>/dev/null && break; sleep 0.01; done
-    for _ in $(seq 100); do [ "$(freezer_state "$fz")" = FROZEN ] && break; sleep 0.01; done
+    if [ "$kind" = control ]; then
+        docker wait "$id" >/dev/null
+    else
+        for _ in $(seq 100); do [ "$(freezer_state "$fz")" = FROZEN ] && break; sleep 0.01; done
+    fi
     state=$(freezer_state "$fz")
     # Long enough for a create request that got through to show.
-    sleep "$([ "$kind" = client ] && echo 0.2 || echo 2)"
+    sleep "$([ "$kind" = cli ] && echo 2 || echo 0.2)"
     created=$(docker events --since "$t0" --until "$(date +%s.%N)" --filter type=container \
         --format '{{.ID}} {{.Action}}' | awk -v me="$id" '$1 != me && $2 == "create"' | wc -l)
-    grep -v '^#' "$tr/trace" | sed "s/^/$kind $i /" >> "$work/connects" || true
+    grep -v '^#' "$tr/trace" | sed "s/^/$kind $i /" >> "$work/traced" || true
     echo "$kind $i $id $state $created" >> "$work/trials"
     takedown "$id" "$fz"
     current="" current_fz=""
@@ -149,6 +164,10 @@ trial() {
 }
 for i in $(seq "$n"); do trial client "$i"; done
 for i in $(seq "$m"); do trial cli "$i"; done
+# The control: the same CLI, reported only, to see when it sends its create.
+kill -TERM "$sw"; wait "$sw" || true; sw=""
+start_sockwatch none
+for i in $(seq "$m"); do trial control "$i"; done
 clock_offset >> "$work/offset"
 cut -d' ' -f1-3 /proc/loadavg >> "$work/load"
 kill -TERM "$sw"; wait "$sw" || true; sw=""
@@ -161,15 +180,16 @@ def ns(t):
     d = datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
 offsets = [int(l) for l in open(f"{work}/offset")]
-offset = offsets[0]
-# The tracer's connects, by trial and thread group: wall time of each entry.
+# The tracer's connects and the CLI's writes, by trial and thread group:
+# (wall time ns, call, fd), in order.
 traced = collections.defaultdict(list)
-line_re = re.compile(r"^(\w+) (\d+) .*?-\d+\s+\(\s*(\d+)\)\s+\[\d+\]\s+\S+\s+(\d+)\.(\d+): sys_connect")
-for l in open(f"{work}/connects") if os.path.exists(f"{work}/connects") else []:
+line_re = re.compile(r"^(\w+) (\d+) .*?-\d+\s+\(\s*(\d+)\)\s+\[\d+\]\s+\S+\s+(\d+)\.(\d+): (sys_connect|sys_write)\(fd: (\w+)")
+for l in open(f"{work}/traced") if os.path.exists(f"{work}/traced") else []:
     mt = line_re.match(l)
     if mt:
-        kind, i, tgid, s, us = mt.groups()
-        traced[(kind, i, int(tgid))].append(int(s) * 1_000_000_000 + int(us.ljust(9, "0")[:9]) + offset)
+        kind, i, tgid, s, us, call, fd = mt.groups()
+        t = int(s) * 1_000_000_000 + int(us.ljust(9, "0")[:9]) + offsets[0]
+        traced[(kind, i, int(tgid))].append((t, call, int(fd, 0)))
 first = {}
 for line in open(f"{work}/findings.jsonl"):
     r = json.loads(line)
@@ -183,19 +203,35 @@ def row(name, v):
     if not v:
         return f"| {name} | - | - | - | - | 0 |"
     return f"| {name} | {min(v):.3f} | {pct(v, 50):.3f} | {pct(v, 99):.3f} | {max(v):.3f} | {len(v)} |"
-rows = {"client": [], "cli": []}
+rows = collections.defaultdict(list)
 for kind, i, cid, state, created in (l.split() for l in open(f"{work}/trials")):
     f = first.get(cid)
     resp = (f or {}).get("response") or {}
     r = dict(found=f is not None, result=resp.get("result"), state=state, created=int(created),
              lat=resp.get("latency_us"), audit=ns(f["audit"]["time"]) if f else None,
-             t0=None, t1=None, beat=None, traced=None,
+             t0=None, t1=None, beat=None, traced=None, ping=None, create=None,
              logs=open(f"{work}/logs-{cid}", errors="replace").read().strip() if os.path.exists(f"{work}/logs-{cid}") else "")
     r["written"] = r["audit"] + r["lat"] * 1000 if f and r["lat"] is not None else None
-    if f:
-        # The connect the finding is about: the process's last traced entry
-        # before the freeze was written.
-        c = [t for t in traced.get((kind, i, f["process"]["pid"]), []) if r["written"] is None or t <= r["written"]]
+    ev = traced.get((kind, i, f["process"]["pid"]), []) if f else []
+    if kind == "control":
+        # The connection the CLI talks on: its first connect whose fd is then
+        # written; the first write is the ping, the second the create.
+        for j, (t, call, fd) in enumerate(ev):
+            if call != "sys_connect":
+                continue
+            w = []
+            for t2, call2, fd2 in ev[j + 1:]:
+                if fd2 != fd:
+                    continue
+                if call2 == "sys_connect":
+                    break
+                w.append(t2)
+            if len(w) >= 2:
+                r["traced"], r["ping"], r["create"] = t, w[0], w[1]
+                break
+    else:
+        # The connect the freeze answered: the last one before it was written.
+        c = [t for t, call, _ in ev if call == "sys_connect" and (r["written"] is None or t <= r["written"])]
         r["traced"] = c[-1] if c else None
     if kind == "client":
         raw = open(f"{work}/beat-{i}", "rb").read()
@@ -206,14 +242,15 @@ for kind, i, cid, state, created in (l.split() for l in open(f"{work}/trials")):
             r["beat"] = beat if beats else None
     rows[kind].append(r)
 ms = lambda x: x / 1e6
+cli = f"`docker run --rm -v /:/host sockwatch-test:latest true`"
 print(f"# Containment latency (`respond.sh {n} {m}`, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC)\n")
 print(f"{platform.node()}: kernel {platform.release()}, CONFIG_HZ={hz}, {subprocess.getoutput('nproc')} cores; "
-      f"sockwatch `run --respond freeze` at nice {nice}; Docker's freezer: "
+      f"sockwatch at nice {nice}; Docker's freezer: "
       f"{'cgroup v1' if os.path.isdir('/sys/fs/cgroup/freezer/docker') else 'cgroup v2'}. "
       f"Wall minus monotonic clock moved {abs(offsets[-1] - offsets[0]) / 1e3:.0f} us over the run. "
       f"Load average (1, 5, 15 min) at the start and the end: {' and '.join(l.strip() for l in open(f'{work}/load'))}.\n")
-for kind, title in (("client", f"Client trials: a static client's connect() ({n})"),
-                    ("cli", f"CLI trials: `docker run --rm -v /:/host sockwatch-test:latest true` in the container ({m})")):
+for kind, title in (("client", f"Client trials, `--respond freeze`: a static client's connect() ({n})"),
+                    ("cli", f"CLI trials, `--respond freeze`: {cli} in the container ({m})")):
     rs = rows[kind]
     ok = [r for r in rs if r["found"] and r["result"] in ("frozen", "freezing") and r["state"] == "FROZEN" and r["created"] == 0]
     results = collections.Counter(r["result"] for r in rs)
@@ -232,9 +269,17 @@ for kind, title in (("client", f"Client trials: a static client's connect() ({n}
         print(row("traced connect - client's clock before connect()", [ms(r["traced"] - r["t0"]) for r in c if r["traced"]]))
         print(row("connect() in the client (after returned - before)", [ms(r["t1"] - r["t0"]) for r in c if r["t1"]]))
         print(row("client's connect -> its last beat (it stopped running)", [ms(r["beat"] - r["t0"]) for r in c if r["beat"]]))
-        print(f"\nfrozen before connect() returned to the client: {sum(1 for r in c if r['t1'] is None)} of {len(c)}\n")
+        print(f"\nfrozen before connect() returned to the client: {sum(1 for r in c if r['t1'] is None)} of {len(c)}")
     print("\nper trial, latency_us as reported / traced connect -> freeze written (us):\n")
     print(", ".join(f"{r['lat']}/" + (f"{(r['written'] - r['traced']) // 1000}" if r["traced"] and r["written"] else "-") for r in rs) + "\n")
     print(f"what the containers printed: {sorted(collections.Counter(r['logs'] for r in rs).items())}\n")
+rs = rows["control"]
+print(f"## Control, `--respond none`: {cli} in the container ({m})\n")
+print(f"containers created: {sum(r['created'] for r in rs)} in {len(rs)} trials; "
+      f"what the containers printed: {sorted(collections.Counter(r['logs'] for r in rs).items())}\n")
+print("| ms | min | p50 | p99 | max | trials |\n|---|---|---|---|---|---|")
+w = [r for r in rs if r["create"]]
+print(row("traced connect -> the CLI's first request written (ping)", [ms(r["ping"] - r["traced"]) for r in w]))
+print(row("traced connect -> its second request written (create)", [ms(r["create"] - r["traced"]) for r in w]))
 PY
 cat "$out"

@@ -296,6 +296,19 @@ impl Freezer {
     }
 }
 
+/// `sockwatch run --respond freeze` on `socket`, at the priority the packaged
+/// unit gives it (its Nice=), as it runs in service.
+fn responder(dir: &Path, socket: &str) -> Daemon {
+    let unit = include_str!("../packaging/sockwatch.service");
+    let nice = unit.lines().find_map(|l| l.strip_prefix("Nice=")).unwrap_or("0").trim();
+    Daemon::start_wrapped(
+        dir,
+        &["nice", "-n", nice],
+        &["--socket", socket, "--respond", "freeze"],
+        &[],
+    )
+}
+
 /// `sockwatch release` with a configuration whose only output is `findings`:
 /// (exit status success, stdout, stderr).
 fn release(cfg: &Path, who: &str) -> (bool, String, String) {
@@ -655,7 +668,7 @@ fn docker_cli_in_a_container_is_frozen_before_dockerd_creates_anything() {
     let dir = t.dir.clone();
     let rt = Runtime::docker();
     let before = rt.ids();
-    let d = Daemon::start(&dir, &["--socket", rt.socket, "--respond", "freeze"]);
+    let d = responder(&dir, rt.socket);
     let cfg = write_config(&dir, &d.findings);
     freeze_trials(&rt, &d, &cfg, &before, |_, _, _| {});
     let (st, log) = d.stop();
@@ -707,7 +720,7 @@ fn podman_remote_in_a_container_is_frozen_before_podman_creates_anything() {
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
 
-    let d = Daemon::start(&dir, &["--socket", PODMAN_SOCK, "--respond", "freeze"]);
+    let d = responder(&dir, PODMAN_SOCK);
     let cfg = write_config(&dir, &d.findings);
     let mut unpause = None;
     freeze_trials(&rt, &d, &cfg, &before, |n, id, freezer| {
@@ -748,7 +761,7 @@ fn release_thaws_a_frozen_container_and_docker_unpause_does_not() {
     let client = build_client(&dir);
     let out = dir.join("out");
     fs::create_dir_all(&out).unwrap();
-    let d = Daemon::start(&dir, &["--socket", rt.socket, "--respond", "freeze"]);
+    let d = responder(&dir, rt.socket);
     let cfg = write_config(&dir, &d.findings);
     let name = format!("sw-release-{:x}", rand64());
     let vols = [format!("{}:/client:ro", client.display()), format!("{}:/out", out.display())];
