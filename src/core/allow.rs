@@ -75,6 +75,15 @@ pub fn allowed(rules: &[AllowRule], f: &Finding) -> bool {
     rules.iter().any(|r| r.matches(f))
 }
 
+/// Whether any rule looks at what only the runtime's state tells (name, image,
+/// image digest, labels): without one, a finding is judged before that state
+/// is read, and `--respond` acts that much sooner.
+pub fn needs_metadata(rules: &[AllowRule]) -> bool {
+    rules
+        .iter()
+        .any(|r| r.image.is_some() || r.name.is_some() || r.label.is_some() || r.image_id.is_some())
+}
+
 /// A shell-style pattern: `*` (any run), `?` (one character), `[abc]`, `[a-z]`,
 /// `[!x]`. The whole string must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +190,21 @@ mod tests {
 
     use super::super::finding::{ContainerInfo, Finding};
     use super::*;
+
+    #[test]
+    fn only_rules_on_the_runtimes_state_need_it() {
+        let exe = AllowRule { exe: Some("/usr/bin/x".into()), ..AllowRule::default() };
+        let id = AllowRule { container_id: Some("a".repeat(64)), ..AllowRule::default() };
+        assert!(!needs_metadata(&[]));
+        assert!(!needs_metadata(&[exe.clone(), id.clone()]));
+        let image_id = AllowRule { image_id: Some("sha256:00".into()), ..id.clone() };
+        let name = AllowRule { name: Some(Glob::new("web").unwrap()), ..AllowRule::default() };
+        let label = AllowRule { label: Some(("a".into(), "b".into())), ..AllowRule::default() };
+        let image = AllowRule { image: Some(Glob::new("x:1").unwrap()), ..AllowRule::default() };
+        for r in [image_id, name, label, image] {
+            assert!(needs_metadata(&[exe.clone(), r.clone()]), "{r:?}");
+        }
+    }
 
     #[test]
     fn globs() {

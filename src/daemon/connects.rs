@@ -64,7 +64,7 @@ impl Daemon {
                 }
             }
         }
-        let (mut f, origin) = match result {
+        let (mut f, mut origin) = match result {
             Ok(d) => (d.finding, d.origin),
             Err(skip) => return self.skip(c, skip),
         };
@@ -75,6 +75,11 @@ impl Daemon {
         // Before anything else that costs: the client's next request on the
         // API is a round trip away.
         let failed = self.respond(c, &origin, &mut f);
+        if let (true, Origin::Container(a)) = (self.meta_after_response, &mut origin) {
+            a.meta = self.meta.lookup(&a.container);
+            f.container = crate::core::finding::container_info(&origin);
+            f.summarize();
+        }
         // The costly part last, for a finding that will be written: the whole
         // argv from /proc (bounded), when the record's was cut short.
         if let Some((argv, truncated)) = proc::full_cmdline(c.ids.pid, c.proctitle.as_deref()) {
@@ -113,7 +118,9 @@ impl Daemon {
                 if a.by != By::Pid {
                     self.stats.proc_vanished += 1;
                 }
-                a.meta = self.meta.lookup(&a.container);
+                if !self.meta_after_response {
+                    a.meta = self.meta.lookup(&a.container);
+                }
             }
             Origin::Unknown { namespaces: None, .. } => {
                 self.stats.proc_vanished += 1;

@@ -93,4 +93,7 @@ struct Daemon {
     health_on_stderr: bool,
     /// `--respond`, when it is not `none`.
     responder: Option<respond::Responder>,
+    /// The runtime's state (name, image, labels) is read after the response,
+    /// not before: with `--respond`, when no allow rule needs it.
+    meta_after_response: bool,
 }

@@ -145,6 +145,8 @@ pub(super) fn start(args: &RunArgs, cfg: &Config) -> Result<(Daemon, Sources), E
             .respond
             .active()
             .then(|| super::respond::Responder::new(settings.respond)),
+        meta_after_response: settings.respond.active()
+            && !crate::core::allow::needs_metadata(&settings.allow),
     };
     // Every series at 0 before anything is counted, start-up health events
     // included: a series first seen above 0 has no earlier sample, and
