@@ -296,12 +296,13 @@ impl Freezer {
     }
 }
 
-/// `sockwatch run --respond freeze` on `socket`, at the priority the packaged
-/// unit gives it (its Nice=), as it runs in service.
+/// `sockwatch run --respond freeze` on `socket`, as it runs in service: the
+/// release build, at the priority the packaged unit gives it (its Nice=).
 fn responder(dir: &Path, socket: &str) -> Daemon {
     let unit = include_str!("../packaging/sockwatch.service");
     let nice = unit.lines().find_map(|l| l.strip_prefix("Nice=")).unwrap_or("0").trim();
-    Daemon::start_wrapped(
+    Daemon::start_bin(
+        &release_bin(),
         dir,
         &["nice", "-n", nice],
         &["--socket", socket, "--respond", "freeze"],

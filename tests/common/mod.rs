@@ -21,6 +21,33 @@ use sockwatch::io::netlink::Control;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sockwatch");
 
+/// The release build, as the package ships it (built now if it is not up to
+/// date): what a test of reaction time measures, not the debug build, which is
+/// about twice as slow.
+pub fn release_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = env!("CARGO_MANIFEST_DIR");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let st = Command::new(&cargo)
+                .args(["build", "--release", "--locked", "--quiet"])
+                .current_dir(root)
+                .status()
+                .expect("run cargo build --release");
+            assert!(st.success(), "cargo build --release failed");
+            let meta = Command::new(&cargo)
+                .args(["metadata", "--format-version", "1", "--no-deps"])
+                .current_dir(root)
+                .output()
+                .expect("run cargo metadata");
+            let v: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+            let dir = v["target_directory"].as_str().expect("cargo metadata's target_directory");
+            Path::new(dir).join("release").join("sockwatch")
+        })
+        .clone()
+}
+
 /// Whether this test can run. Without root it is skipped with a one-line reason;
 /// under CI=true a skip is a failure, because CI must run everything.
 pub fn privileged(what: &str) -> bool {
@@ -186,6 +213,17 @@ impl Daemon {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Daemon {
+        Daemon::start_bin(Path::new(BIN), dir, wrapper, extra, env)
+    }
+
+    /// `start_wrapped` with another build of sockwatch (`release_bin`).
+    pub fn start_bin(
+        bin: &Path,
+        dir: &Path,
+        wrapper: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let findings = dir.join("findings.jsonl");
         let stderr = dir.join("sockwatch.stderr");
         let mut args = vec!["--log-level", "debug", "run"];
@@ -205,10 +243,10 @@ impl Daemon {
         let mut cmd = match wrapper.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
-                c.args(rest).arg(BIN);
+                c.args(rest).arg(bin);
                 c
             }
-            None => Command::new(BIN),
+            None => Command::new(bin),
         };
         let child = cmd
             .args(&args)
