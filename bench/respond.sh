@@ -230,9 +230,11 @@ for kind, i, cid, state, created in (l.split() for l in open(f"{work}/trials")):
                 r["traced"], r["ping"], r["create"] = t, w[0], w[1]
                 break
     else:
-        # The connect the freeze answered: the last one before it was written.
-        c = [t for t, call, _ in ev if call == "sys_connect" and (r["written"] is None or t <= r["written"])]
-        r["traced"] = c[-1] if c else None
+        # The connect the finding is about: the first at or after its audit
+        # stamp, which is never later than the connect (earlier connects, such
+        # as glibc's to nscd, are left out).
+        c = [t for t, call, _ in ev if call == "sys_connect" and r["audit"] is not None and t >= r["audit"]]
+        r["traced"] = c[0] if c and (r["written"] is None or c[0] <= r["written"]) else None
     if kind == "client":
         raw = open(f"{work}/beat-{i}", "rb").read()
         if len(raw) == 48:

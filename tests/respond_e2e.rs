@@ -531,9 +531,10 @@ fn freeze_trials(
         std::thread::sleep(SETTLE);
         let latency_us = resp["latency_us"].as_u64();
         let traced_us = latency_us.and_then(|l| {
-            let written = audit_secs(&f) + l as f64 / 1e6;
+            let stamp = audit_secs(&f);
+            let written = stamp + l as f64 / 1e6;
             let client = f["process"]["pid"].as_u64()? as u32;
-            let connect = trace.last_connect_before(client, written)?;
+            let connect = trace.first_connect_from(client, stamp).filter(|&c| c <= written)?;
             Some(((written - connect) * 1e6).round() as u64)
         });
         let mut others: Vec<String> = rt

@@ -57,20 +57,22 @@ impl ConnectTrace {
             .reduce(f64::min)
     }
 
-    /// The last connect() entry of the process `tgid` at or before `t` (Unix
-    /// time): the connect a response made at `t` answered. Not the first one: a
-    /// client may connect elsewhere before (glibc asks nscd for the user's
-    /// entry, so the docker CLI connects to /var/run/nscd/socket about 15 ms
-    /// before it reaches Docker's socket).
-    pub fn last_connect_before(&self, tgid: u32, t: f64) -> Option<f64> {
+    /// The first connect() entry of the process `tgid` at or after `t` (Unix
+    /// time), for the connect a finding with audit stamp `t` is about. The
+    /// stamp is never later than the connect, and is a reference that leaves
+    /// out connects before it: not the very first connect (the docker CLI asks
+    /// nscd through glibc about 15 ms before it reaches Docker's socket), nor
+    /// the last one before the response (podman-remote opens a second and a
+    /// third connection within 2 to 4 ms of the first).
+    pub fn first_connect_from(&self, tgid: u32, t: f64) -> Option<f64> {
         let text = std::fs::read_to_string(self.dir.join("trace")).ok()?;
         text.lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(parse)
             .filter(|&(g, _)| g == tgid)
             .map(|(_, c)| c - self.tai_offset)
-            .filter(|&c| c <= t)
-            .reduce(f64::max)
+            .filter(|&c| c >= t)
+            .reduce(f64::min)
     }
 }
 
