@@ -290,9 +290,17 @@ pub fn kill(pid: u32, at: f64, started: impl Fn(u32) -> Option<f64>) -> io::Resu
 /// coarse clock: room for both.
 const START_SLACK: f64 = 0.05;
 
-/// The cgroup file of a process, bounded (a container's own cgroups can make
-/// long paths).
+/// The cgroup file of a living process (not a zombie: an exited process's
+/// file shows `/` for every v1 hierarchy and only its v2 path, which would put
+/// the freeze in the wrong hierarchy), bounded (a container's own cgroups can
+/// make long paths).
 pub fn cgroup_of(pid: u32) -> Option<Vec<u8>> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the last ')' (the command name may hold any).
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    if matches!(stat.get(close + 2), Some(b'Z' | b'X') | None) {
+        return None;
+    }
     let mut buf = Vec::with_capacity(512);
     File::open(Path::new("/proc").join(pid.to_string()).join("cgroup"))
         .ok()?
